@@ -1,0 +1,1 @@
+"""The Linli kiosk: durable local store, touch UI, sync worker and window."""

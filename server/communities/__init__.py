@@ -1,0 +1,1 @@
+"""Communities, their buildings and rooms."""

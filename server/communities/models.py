@@ -1,0 +1,47 @@
+"""Communities, buildings and rooms (room code `building-unit-room`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from server.extensions import db
+from server.timeutil import UTCDateTime, utcnow
+
+
+class Community(db.Model):  # type: ignore[name-defined]
+    """A community centre and the residents it serves."""
+
+    __tablename__ = "community"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class Building(db.Model):  # type: ignore[name-defined]
+    """A building (楼栋) of a community."""
+
+    __tablename__ = "building"
+    __table_args__ = (sa.UniqueConstraint("community_id", "code"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(16))
+
+
+class Room(db.Model):  # type: ignore[name-defined]
+    """A room (户) of a building's unit; `code` is `building-unit-room`, e.g. `3-2-301`."""
+
+    __tablename__ = "room"
+    __table_args__ = (sa.UniqueConstraint("community_id", "code"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    building_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("building.id"), index=True)
+    unit: so.Mapped[str] = so.mapped_column(sa.String(16))
+    number: so.Mapped[str] = so.mapped_column(sa.String(16))
+    code: so.Mapped[str] = so.mapped_column(sa.String(50))
+
+    building: so.Mapped[Building] = so.relationship()

@@ -1,0 +1,157 @@
+"""Communities and their rooms; every change is published to the kiosks' change log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from server.communities.models import Building, Community, Room
+from server.errors import Conflict, InvalidInput, NotFound
+from server.extensions import db
+from server.syncapi.changes import ChangeRow, record_changes
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+PART = re.compile(r"^[^-\s,]{1,16}$")
+
+
+def community_by_slug(slug: str) -> Community:
+    """A community by slug, or `NotFound`."""
+    community = db.session.execute(
+        sa.select(Community).where(Community.slug == slug)
+    ).scalar_one_or_none()
+    if community is None:
+        raise NotFound(f"no community with slug {slug!r}", "unknown_community")
+    return community
+
+
+def community_change(community: Community) -> ChangeRow:
+    """What kiosks of a community learn about it."""
+    return ChangeRow(
+        entity="community",
+        key=community.slug,
+        community_id=community.id,
+        data={"slug": community.slug, "name": community.name, "phone": community.phone},
+    )
+
+
+def create_community(slug: str, name: str, phone: str | None = None) -> Community:
+    """Create a community with a unique slug (lower-case letters, digits, underscores)."""
+    if not SLUG.match(slug):
+        raise InvalidInput(
+            "a slug is 1-64 lower-case letters, digits or underscores, starting with a letter "
+            "or digit",
+            "bad_slug",
+        )
+    if not name.strip():
+        raise InvalidInput("a community needs a name", "bad_name")
+    exists = db.session.execute(sa.select(Community.id).where(Community.slug == slug)).first()
+    if exists:
+        raise Conflict(f"community {slug!r} exists already", "community_exists")
+    community = Community(slug=slug, name=name.strip(), phone=phone)
+    db.session.add(community)
+    db.session.flush()
+    record_changes([community_change(community)])
+    return community
+
+
+@dataclass(frozen=True)
+class RoomRow:
+    """One parsed row of a rooms file."""
+
+    line: int
+    building: str
+    unit: str
+    room: str
+
+    @property
+    def code(self) -> str:
+        """The room code `building-unit-room`."""
+        return f"{self.building}-{self.unit}-{self.room}"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """How many rows a rooms import added, and how many were there already."""
+
+    added: int
+    present: int
+
+
+def parse_rooms_csv(text: str, filename: str) -> list[RoomRow]:
+    """Parse `building,unit,room` rows; the first bad row raises `InvalidInput` with its line."""
+    reader = csv.reader(io.StringIO(text))
+    rows: list[RoomRow] = []
+    header_seen = False
+    for line_no, record in enumerate(reader, start=1):
+        if not record or all(not cell.strip() for cell in record):
+            continue
+        cells = [cell.strip() for cell in record]
+        if not header_seen:
+            header_seen = True
+            if [c.lower() for c in cells] == ["building", "unit", "room"]:
+                continue
+        if len(cells) != 3:
+            raise InvalidInput(
+                f"{filename}:{line_no}: expected 3 columns building,unit,room; got {len(cells)}",
+                "bad_row",
+            )
+        for column, value in zip(("building", "unit", "room"), cells, strict=True):
+            if not PART.match(value):
+                raise InvalidInput(
+                    f"{filename}:{line_no}: {column} {value!r} must be 1-16 characters without "
+                    "'-', spaces or commas",
+                    "bad_row",
+                )
+        rows.append(RoomRow(line_no, *cells))
+    if not rows:
+        raise InvalidInput(f"{filename}: no rooms found", "empty_file")
+    return rows
+
+
+def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
+    """Add rooms (and their buildings) not yet present; rows already present are left alone."""
+    buildings = {
+        b.code: b
+        for b in db.session.execute(
+            sa.select(Building).where(Building.community_id == community.id)
+        ).scalars()
+    }
+    existing = set(
+        db.session.execute(sa.select(Room.code).where(Room.community_id == community.id)).scalars()
+    )
+    added: list[Room] = []
+    present = 0
+    for row in rows:
+        if row.code in existing:
+            present += 1
+            continue
+        existing.add(row.code)
+        building = buildings.get(row.building)
+        if building is None:
+            building = Building(community_id=community.id, code=row.building)
+            db.session.add(building)
+            buildings[row.building] = building
+        room = Room(
+            community_id=community.id, building=building, unit=row.unit, number=row.room,
+            code=row.code,
+        )
+        db.session.add(room)
+        added.append(room)
+    db.session.flush()
+    record_changes(
+        [
+            ChangeRow(
+                entity="room",
+                key=f"{community.id}:{room.code}",
+                community_id=community.id,
+                data={"code": room.code, "building": room.building.code, "unit": room.unit,
+                      "room": room.number},
+            )
+            for room in added
+        ]
+    )
+    return ImportResult(added=len(added), present=present)

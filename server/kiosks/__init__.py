@@ -1,0 +1,1 @@
+"""Kiosks (devices): enrolment, tokens, revocation."""

@@ -1,0 +1,30 @@
+"""A kiosk is a device: enrolled once with a code, then known by a revocable token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from server.extensions import db
+from server.timeutil import UTCDateTime, utcnow
+
+
+class Kiosk(db.Model):  # type: ignore[name-defined]
+    """One touchscreen kiosk of a community, and its sync position."""
+
+    __tablename__ = "kiosk"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100), unique=True)
+    ticket_prefix: so.Mapped[str] = so.mapped_column(sa.String(2))
+    enroll_code_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    enroll_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    token_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    enrolled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+    last_seen_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_device_time: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Help requests, their categories and their append-only event history."""

@@ -1,0 +1,65 @@
+"""Categories, help requests and the append-only events of each request's life."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from server.extensions import db
+from server.timeutil import UTCDateTime, utcnow
+
+
+class Category(db.Model):  # type: ignore[name-defined]
+    """A kind of help, with a stable code used on the wire."""
+
+    __tablename__ = "category"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name_zh: so.Mapped[str] = so.mapped_column(sa.String(64))
+    name_en: so.Mapped[str] = so.mapped_column(sa.String(64))
+    sort_order: so.Mapped[int] = so.mapped_column(default=0)
+    is_urgent: so.Mapped[bool] = so.mapped_column(default=False)
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+
+
+class HelpRequest(db.Model):  # type: ignore[name-defined]
+    """A resident's request; `client_id` is the kiosk-made id of the operation that created it."""
+
+    __tablename__ = "help_request"
+    __table_args__ = (sa.Index("ix_help_request_received", "received_at", "id"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    client_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, unique=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    kiosk_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("kiosk.id"), index=True)
+    category_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("category.id"))
+    room_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("room.id"), index=True)
+    ticket: so.Mapped[str] = so.mapped_column(sa.String(8))
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    details: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    is_on_behalf: so.Mapped[bool] = so.mapped_column(default=False)
+    consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    status: so.Mapped[str] = so.mapped_column(sa.String(24), index=True)
+    is_urgent: so.Mapped[bool] = so.mapped_column(default=False)
+    is_cancel_requested: so.Mapped[bool] = so.mapped_column(default=False)
+    public_note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    device_created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    category: so.Mapped[Category] = so.relationship(lazy="joined")
+
+
+class RequestEvent(db.Model):  # type: ignore[name-defined]
+    """One transition or note in a request's life; never updated or deleted."""
+
+    __tablename__ = "request_event"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"), index=True)
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    actor: so.Mapped[str] = so.mapped_column(sa.String(100))
+    from_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
+    to_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
+    note: so.Mapped[str | None] = so.mapped_column(sa.Text)

@@ -1,0 +1,1 @@
+"""The staff read API for integrations: requests and rejected operations."""

@@ -1,0 +1,68 @@
+"""Staff read API for integrations (API token in the Authorization header).
+
+GET /api/v1/requests     requests, filtered by community, status and time; keyset pages
+GET /api/v1/rejections   operations the server rejected, with their reasons
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from server.errors import InvalidInput
+from server.staffapi import services
+
+bp = Blueprint("staffapi", __name__, url_prefix="/api/v1")
+
+
+def _scope() -> services.Scope:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scope = services.scope_for_token(value.strip() if scheme.lower() == "bearer" else None)
+    services.touch_token(scope)
+    return scope
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", str(current_app.config["LINLI_API_PAGE_SIZE"]))
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InvalidInput("limit must be a whole number from 1 to 1000", "bad_limit")
+    return int(raw)
+
+
+def _time(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z",
+                           "bad_time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@bp.get("/requests")
+def requests_index() -> Response:
+    """Requests visible to the token's communities."""
+    scope = _scope()
+    filters = services.RequestFilter(
+        community=request.args.get("community"),
+        status=request.args.get("status"),
+        since=_time("since"),
+        until=_time("until"),
+    )
+    items, next_cursor = services.list_requests(
+        scope, filters, request.args.get("cursor"), _limit()
+    )
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+@bp.get("/rejections")
+def rejections_index() -> Response:
+    """Rejected operations visible to the token's communities."""
+    scope = _scope()
+    items, next_cursor = services.list_rejections(
+        scope, request.args.get("community"), request.args.get("cursor"), _limit()
+    )
+    return jsonify({"items": items, "next_cursor": next_cursor})

@@ -1,0 +1,195 @@
+"""API tokens and the staff read API's queries, always within the token's communities."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.communities.models import Community, Room
+from server.communities.services import community_by_slug
+from server.dbutil import hash_secret
+from server.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from server.extensions import db
+from server.kiosks.models import Kiosk
+from server.requests.models import Category, HelpRequest
+from server.staffapi.models import ApiToken
+from server.syncapi.models import AppliedOp
+from server.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see: `community_ids` None means every community."""
+
+    token_name: str
+    community_ids: frozenset[int] | None
+
+    def allows(self, community_id: int) -> bool:
+        """Whether records of this community are visible."""
+        return self.community_ids is None or community_id in self.community_ids
+
+
+def create_api_token(name: str, community_slugs: list[str]) -> tuple[ApiToken, str]:
+    """A new API token (returned once; only its hash is stored)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("a token name must have 1 to 100 characters", "bad_name")
+    if db.session.execute(sa.select(ApiToken.id).where(ApiToken.name == name)).first():
+        raise Conflict(f"an API token named {name!r} exists already", "token_exists")
+    secret = "lt_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=name,
+        token_hash=hash_secret(secret),
+        communities=[community_by_slug(slug) for slug in community_slugs],
+    )
+    db.session.add(token)
+    db.session.flush()
+    return token, secret
+
+
+def scope_for_token(secret: str | None) -> Scope:
+    """The scope of a bearer token, or `Unauthorized`."""
+    if not secret:
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    token = db.session.execute(
+        sa.select(ApiToken).where(ApiToken.token_hash == hash_secret(secret))
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("this API token is unknown or revoked", "unknown_token")
+    ids = frozenset(c.id for c in token.communities)
+    return Scope(token_name=token.name, community_ids=ids or None)
+
+
+def encode_page_cursor(last_id: int) -> str:
+    """Opaque keyset cursor for the staff API."""
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_page_cursor(text: str) -> int:
+    """The last id of the previous page, or `InvalidInput`."""
+    try:
+        raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "id":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise InvalidInput("cursor is not valid; start again without one", "bad_cursor") from exc
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Filters of `GET /api/v1/requests`."""
+
+    community: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _community_clause(scope: Scope, column: Any, community: str | None) -> Any:
+    clauses = []
+    if scope.community_ids is not None:
+        clauses.append(column.in_(scope.community_ids))
+    if community is not None:
+        target = community_by_slug(community)
+        if not scope.allows(target.id):
+            raise NotFound(f"no community with slug {community!r}", "unknown_community")
+        clauses.append(column == target.id)
+    return sa.and_(sa.true(), *clauses)
+
+
+def list_requests(
+    scope: Scope, filters: RequestFilter, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of requests visible to `scope`, oldest first."""
+    stmt = (
+        sa.select(HelpRequest, Category.code, Room.code, Community.slug, Kiosk.name)
+        .join(Category, HelpRequest.category_id == Category.id)
+        .join(Room, HelpRequest.room_id == Room.id)
+        .join(Community, HelpRequest.community_id == Community.id)
+        .outerjoin(Kiosk, HelpRequest.kiosk_id == Kiosk.id)
+        .where(_community_clause(scope, HelpRequest.community_id, filters.community))
+        .order_by(HelpRequest.id)
+        .limit(limit + 1)
+    )
+    if filters.status:
+        stmt = stmt.where(HelpRequest.status == filters.status)
+    if filters.since:
+        stmt = stmt.where(HelpRequest.received_at >= filters.since)
+    if filters.until:
+        stmt = stmt.where(HelpRequest.received_at < filters.until)
+    if cursor:
+        stmt = stmt.where(HelpRequest.id > decode_page_cursor(cursor))
+    rows = db.session.execute(stmt).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "client_id": str(req.client_id),
+            "ticket": req.ticket,
+            "community": slug,
+            "kiosk": kiosk_name,
+            "category": category,
+            "room": room,
+            "status": req.status,
+            "is_urgent": req.is_urgent,
+            "is_on_behalf": req.is_on_behalf,
+            "cancel_requested": req.is_cancel_requested,
+            "created_at": req.device_created_at.isoformat(),
+            "received_at": req.received_at.isoformat(),
+            "updated_at": req.updated_at.isoformat(),
+        }
+        for req, category, room, slug, kiosk_name in rows
+    ]
+    next_cursor = encode_page_cursor(rows[-1][0].id) if more else None
+    return items, next_cursor
+
+
+def list_rejections(
+    scope: Scope, community: str | None, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Rejected operations (with what was sent), visible to `scope`, oldest first."""
+    stmt = (
+        sa.select(AppliedOp, Kiosk.name, Community.slug)
+        .join(Kiosk, AppliedOp.kiosk_id == Kiosk.id)
+        .join(Community, Kiosk.community_id == Community.id)
+        .where(AppliedOp.status == "rejected")
+        .where(_community_clause(scope, Kiosk.community_id, community))
+        .order_by(AppliedOp.id)
+        .limit(limit + 1)
+    )
+    if cursor:
+        stmt = stmt.where(AppliedOp.id > decode_page_cursor(cursor))
+    rows = db.session.execute(stmt).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "op_id": str(op.op_id),
+            "kiosk": kiosk_name,
+            "community": slug,
+            "seq": op.seq,
+            "type": op.type,
+            "reason": op.reason,
+            "detail": op.detail,
+            "body": op.body,
+            "device_at": op.device_at.isoformat(),
+            "rejected_at": op.applied_at.isoformat(),
+        }
+        for op, kiosk_name, slug in rows
+    ]
+    return items, (encode_page_cursor(rows[-1][0].id) if more else None)
+
+
+def touch_token(scope: Scope) -> None:
+    """Remember when a token was last used."""
+    db.session.execute(
+        sa.update(ApiToken).where(ApiToken.name == scope.token_name).values(last_used_at=utcnow())
+    )

@@ -1,0 +1,1 @@
+"""The sync API: enrolment, push, pull and reconcile for kiosks."""

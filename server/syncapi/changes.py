@@ -1,0 +1,86 @@
+"""The change log kiosks pull: one row per record at its latest change sequence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.dbutil import insert_for
+from server.extensions import db
+from server.requests.models import HelpRequest
+from server.syncapi.models import Change, SyncState
+from server.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """The new state of one record and who may pull it (None: every kiosk)."""
+
+    entity: str
+    key: str
+    data: dict[str, Any] | None
+    community_id: int | None = None
+    kiosk_id: int | None = None
+
+
+def record_changes(rows: list[ChangeRow]) -> None:
+    """Give each record a new change sequence number and upsert its state.
+
+    The counter UPDATE holds the sync_state row lock until commit, so sequence numbers
+    become visible in commit order and a pull never skips a change committed late.
+    """
+    latest: dict[tuple[str, str], ChangeRow] = {}
+    for row in rows:
+        latest[(row.entity, row.key)] = row
+    if not latest:
+        return
+    count = len(latest)
+    last = db.session.execute(
+        sa.update(SyncState)
+        .where(SyncState.id == 1)
+        .values(last_change_seq=SyncState.last_change_seq + count)
+        .returning(SyncState.last_change_seq)
+    ).scalar_one()
+    now = utcnow()
+    values = [
+        {
+            "seq": last - count + 1 + i,
+            "entity": row.entity,
+            "key": row.key,
+            "community_id": row.community_id,
+            "kiosk_id": row.kiosk_id,
+            "data": row.data,
+            "changed_at": now,
+        }
+        for i, row in enumerate(latest.values())
+    ]
+    stmt = insert_for(Change)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["entity", "key"],
+        set_={
+            "seq": stmt.excluded.seq,
+            "data": stmt.excluded.data,
+            "community_id": stmt.excluded.community_id,
+            "kiosk_id": stmt.excluded.kiosk_id,
+            "changed_at": stmt.excluded.changed_at,
+        },
+    )
+    db.session.execute(stmt, values)
+
+
+def request_change(request: HelpRequest) -> ChangeRow:
+    """What the kiosk that made a request learns of it: status and the public note only."""
+    return ChangeRow(
+        entity="request",
+        key=str(request.client_id),
+        community_id=request.community_id,
+        kiosk_id=request.kiosk_id,
+        data={
+            "status": request.status,
+            "note": request.public_note,
+            "cancel_requested": request.is_cancel_requested,
+            "updated_at": request.updated_at.isoformat(),
+        },
+    )

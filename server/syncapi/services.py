@@ -1,0 +1,463 @@
+"""Sync rules: enrolment, applying a pushed batch exactly once, paging changes, reconcile.
+
+Services flush but never commit: the request handler commits once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.communities.models import Room
+from server.dbutil import hash_secret, insert_for
+from server.errors import InvalidInput, NotFound, Unauthorized
+from server.extensions import db
+from server.kiosks.models import Kiosk
+from server.requests.models import Category, HelpRequest, RequestEvent
+from server.syncapi.changes import ChangeRow, record_changes, request_change
+from server.syncapi.models import AppliedOp, Change, SyncConflict, SyncState
+from server.timeutil import utcnow
+from sync.cursor import BadCursor, Cursor
+from sync.messages import (
+    CancelRequestOp,
+    CreateRequestOp,
+    MissingRange,
+    OpResult,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    ReconcileRequest,
+    ReconcileResponse,
+    op_digest,
+    range_digest,
+)
+from sync.messages import Change as WireChange
+
+Op = CreateRequestOp | CancelRequestOp
+
+CANCELLABLE = frozenset({"received", "triaged"})
+FINAL = frozenset({"closed_fixed", "closed_not_fixed", "cancelled", "duplicate"})
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+def kiosk_for_token(token: str | None) -> Kiosk:
+    """The enrolled, unrevoked kiosk holding `token`, or `Unauthorized`."""
+    if not token:
+        raise Unauthorized("send the kiosk's token as 'Authorization: Bearer <token>'")
+    kiosk = db.session.execute(
+        sa.select(Kiosk).where(Kiosk.token_hash == hash_secret(token))
+    ).scalar_one_or_none()
+    if kiosk is None:
+        raise Unauthorized("this kiosk token is unknown; enrol the kiosk again", "unknown_token")
+    if kiosk.revoked_at is not None:
+        raise Unauthorized(
+            "this kiosk was revoked; enrol it again with a new code", "revoked_token"
+        )
+    return kiosk
+
+
+def normalize_code(code: str) -> str:
+    """Enrolment codes are read aloud and typed: ignore case, spaces and dashes."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def enroll(code: str, token: str) -> Kiosk:
+    """Spend a one-time enrolment code: the kiosk gets `token` (only its hash is stored).
+
+    One UPDATE both checks and spends the code, so a code can be used once only.
+    """
+    now = utcnow()
+    kiosk_id = db.session.execute(
+        sa.update(Kiosk)
+        .where(
+            Kiosk.enroll_code_hash == hash_secret(normalize_code(code)),
+            Kiosk.enroll_expires_at > now,
+        )
+        .values(
+            enroll_code_hash=None,
+            enroll_expires_at=None,
+            token_hash=hash_secret(token),
+            enrolled_at=now,
+            revoked_at=None,
+        )
+        .returning(Kiosk.id)
+    ).scalar_one_or_none()
+    if kiosk_id is None:
+        raise Unauthorized(
+            "this enrolment code is unknown, used or expired; ask for a new one", "invalid_code"
+        )
+    return db.session.get_one(Kiosk, kiosk_id)
+
+
+# --- push ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+    result: dict[str, Any] | None = None
+
+
+def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
+    """Apply a batch in seq order; each operation is applied, a duplicate, or rejected."""
+    now = utcnow()
+    seqs = [op.seq for op in batch.ops]
+    if len(set(seqs)) != len(seqs):
+        raise InvalidInput("a batch may not hold two operations with the same seq", "bad_batch")
+    # The first statement is a write: SQLite takes its write lock before anything is read,
+    # and PostgreSQL serialises this device's pushes on its row.
+    last_seq = db.session.execute(
+        sa.update(Kiosk)
+        .where(Kiosk.id == kiosk.id)
+        .values(last_seen_at=now, last_device_time=batch.device_time)
+        .returning(Kiosk.last_seq)
+    ).scalar_one()
+
+    accepted: list[Op] = []
+    resend_from: int | None = None
+    expected = last_seq + 1
+    for op in sorted(batch.ops, key=lambda o: o.seq):
+        if op.seq <= last_seq:
+            accepted.append(op)
+        elif op.seq == expected:
+            accepted.append(op)
+            expected += 1
+        else:
+            resend_from = expected
+            break
+
+    digests = {op.op_id: op_digest(op) for op in accepted}
+    known = _applied_by_id(list(digests))
+    results: dict[int, OpResult] = {}
+    fresh: list[Op] = []
+    for op in accepted:
+        original = known.get(op.op_id)
+        if original is not None:
+            results[op.seq] = _replay_answer(kiosk, op, digests[op.op_id], original)
+        else:
+            fresh.append(op)
+
+    if fresh:
+        applier = _Applier(kiosk, now)
+        outcomes = applier.apply(fresh)
+        inserted = _insert_applied(kiosk, fresh, outcomes, digests, now)
+        for op in fresh:
+            if op.op_id in inserted:
+                out = outcomes[op.op_id]
+                results[op.seq] = OpResult(
+                    seq=op.seq, status=out.status, reason=out.reason, result=out.result
+                )
+            else:
+                results[op.seq] = _lost_race_answer(kiosk, op, digests[op.op_id])
+        applier.finish(inserted)
+
+    new_last = max([last_seq, *(op.seq for op in accepted)])
+    if new_last != last_seq:
+        db.session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(last_seq=new_last))
+    db.session.flush()
+    return PushResponse(
+        results=[results[s] for s in sorted(results)],
+        last_seq=new_last,
+        resend_from=resend_from,
+        server_time=now,
+    )
+
+
+def _applied_by_id(op_ids: list[uuid.UUID]) -> dict[uuid.UUID, AppliedOp]:
+    if not op_ids:
+        return {}
+    rows = db.session.execute(sa.select(AppliedOp).where(AppliedOp.op_id.in_(op_ids))).scalars()
+    return {row.op_id: row for row in rows}
+
+
+def _replay_answer(kiosk: Kiosk, op: Op, digest: str, original: AppliedOp) -> OpResult:
+    """A replayed id: the original answer if the content matches, else a recorded conflict."""
+    if original.digest == digest and original.kiosk_id == kiosk.id:
+        return OpResult(
+            seq=op.seq,
+            status="duplicate",
+            original="rejected" if original.status == "rejected" else "applied",
+            reason=original.reason,
+            result=original.result,
+        )
+    _record_conflict(kiosk, op, digest)
+    return OpResult(seq=op.seq, status="rejected", reason="conflict")
+
+
+def _lost_race_answer(kiosk: Kiosk, op: Op, digest: str) -> OpResult:
+    """The unique constraint refused our row: the id (or seq) was stored meanwhile."""
+    original = _applied_by_id([op.op_id]).get(op.op_id)
+    if original is not None:
+        return _replay_answer(kiosk, op, digest, original)
+    _record_conflict(kiosk, op, digest)
+    return OpResult(seq=op.seq, status="rejected", reason="seq_taken")
+
+
+def _record_conflict(kiosk: Kiosk, op: Op, digest: str) -> None:
+    db.session.add(
+        SyncConflict(
+            op_id=op.op_id,
+            kiosk_id=kiosk.id,
+            seq=op.seq,
+            digest=digest,
+            body=op.model_dump(mode="json"),
+        )
+    )
+
+
+def _insert_applied(
+    kiosk: Kiosk,
+    ops: list[Op],
+    outcomes: dict[uuid.UUID, _Outcome],
+    digests: dict[uuid.UUID, str],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """Insert the applied-op rows; the unique constraint decides which are first copies."""
+    rows = []
+    for op in ops:
+        out = outcomes[op.op_id]
+        rows.append(
+            {
+                "op_id": op.op_id,
+                "kiosk_id": kiosk.id,
+                "seq": op.seq,
+                "type": op.type,
+                "digest": digests[op.op_id],
+                "status": out.status,
+                "reason": out.reason,
+                "detail": out.detail,
+                "result": out.result,
+                "body": op.model_dump(mode="json") if out.status == "rejected" else None,
+                "device_at": op.at,
+                "applied_at": now,
+            }
+        )
+    stmt = insert_for(AppliedOp).on_conflict_do_nothing().returning(AppliedOp.op_id)
+    return set(db.session.execute(stmt, rows).scalars())
+
+
+class _Applier:
+    """Works out each fresh operation's outcome, then writes the effects in bulk."""
+
+    def __init__(self, kiosk: Kiosk, now: datetime) -> None:
+        self.kiosk = kiosk
+        self.now = now
+        self.new_requests: dict[uuid.UUID, dict[str, Any]] = {}
+        self.cancels: list[tuple[uuid.UUID, CancelRequestOp]] = []
+
+    def apply(self, ops: list[Op]) -> dict[uuid.UUID, _Outcome]:
+        categories = {
+            c.code: c for c in db.session.execute(sa.select(Category)).scalars() if c.is_active
+        }
+        room_codes = {op.payload.room for op in ops if isinstance(op, CreateRequestOp)}
+        rooms = _rooms_by_code(self.kiosk.community_id, room_codes)
+        outcomes: dict[uuid.UUID, _Outcome] = {}
+        for op in ops:
+            if isinstance(op, CreateRequestOp):
+                outcomes[op.op_id] = self._create(op, categories, rooms)
+            else:
+                outcomes[op.op_id] = self._cancel(op)
+        return outcomes
+
+    def _create(
+        self, op: CreateRequestOp, categories: dict[str, Category], rooms: dict[str, int]
+    ) -> _Outcome:
+        p = op.payload
+        category = categories.get(p.category)
+        if category is None:
+            return _Outcome("rejected", "unknown_category", f"no category {p.category!r}")
+        room_id = rooms.get(p.room)
+        if room_id is None:
+            return _Outcome("rejected", "unknown_room", f"no room {p.room!r} in this community")
+        self.new_requests[op.op_id] = {
+            "client_id": op.op_id,
+            "community_id": self.kiosk.community_id,
+            "kiosk_id": self.kiosk.id,
+            "category_id": category.id,
+            "room_id": room_id,
+            "ticket": p.ticket,
+            "phone": p.phone,
+            "details": p.details,
+            "is_on_behalf": p.on_behalf,
+            "consent_version": p.consent_version,
+            "status": "received",
+            "is_urgent": category.is_urgent,
+            "is_cancel_requested": False,
+            "device_created_at": op.at,
+            "received_at": self.now,
+            "updated_at": self.now,
+        }
+        return _Outcome("applied", result={"status": "received"})
+
+    def _cancel(self, op: CancelRequestOp) -> _Outcome:
+        target = op.payload.request_id
+        if target in self.new_requests:
+            self.cancels.append((target, op))
+            return _Outcome("applied", result={"status": "cancelled"})
+        request = db.session.execute(
+            sa.select(HelpRequest).where(HelpRequest.client_id == target)
+        ).scalar_one_or_none()
+        if request is None or request.kiosk_id != self.kiosk.id:
+            return _Outcome("rejected", "unknown_request", "no such request from this kiosk")
+        if request.status in FINAL:
+            return _Outcome(
+                "rejected", "not_cancellable", f"the request is already {request.status}"
+            )
+        self.cancels.append((target, op))
+        if request.status in CANCELLABLE:
+            return _Outcome("applied", result={"status": "cancelled"})
+        return _Outcome("applied", result={"status": request.status, "cancel_requested": True})
+
+    def finish(self, inserted: set[uuid.UUID]) -> None:
+        """Write requests, events and changes for the operations that were first copies."""
+        actor = f"kiosk:{self.kiosk.name}"
+        rows = [row for op_id, row in self.new_requests.items() if op_id in inserted]
+        ids: dict[uuid.UUID, int] = {}
+        if rows:
+            created = db.session.execute(
+                sa.insert(HelpRequest).returning(HelpRequest.id, HelpRequest.client_id), rows
+            )
+            ids = {client_id: rid for rid, client_id in created}
+        events = [
+            {"request_id": ids[r["client_id"]], "at": self.now, "actor": actor,
+             "from_status": None, "to_status": "received", "note": None}
+            for r in rows
+        ]
+        changes = [
+            ChangeRow(
+                entity="request",
+                key=str(r["client_id"]),
+                community_id=r["community_id"],
+                kiosk_id=r["kiosk_id"],
+                data={"status": "received", "note": None, "cancel_requested": False,
+                      "updated_at": self.now.isoformat()},
+            )
+            for r in rows
+        ]
+        for target, op in self.cancels:
+            if op.op_id not in inserted:
+                continue
+            change = self._apply_cancel(target, op, actor, events)
+            if change is not None:
+                changes.append(change)
+        if events:
+            db.session.execute(sa.insert(RequestEvent), events)
+        record_changes(changes)
+
+    def _apply_cancel(
+        self, target: uuid.UUID, op: CancelRequestOp, actor: str, events: list[dict[str, Any]]
+    ) -> ChangeRow | None:
+        request = db.session.execute(
+            sa.select(HelpRequest).where(HelpRequest.client_id == target)
+        ).scalar_one_or_none()
+        if request is None or request.status in FINAL:
+            return None
+        note = op.payload.reason
+        before = request.status
+        if before in CANCELLABLE:
+            request.status = "cancelled"
+            events.append({"request_id": request.id, "at": self.now, "actor": actor,
+                           "from_status": before, "to_status": "cancelled", "note": note})
+        else:
+            request.is_cancel_requested = True
+            events.append({"request_id": request.id, "at": self.now, "actor": actor,
+                           "from_status": before, "to_status": None,
+                           "note": "cancellation requested" + (f": {note}" if note else "")})
+        request.updated_at = self.now
+        db.session.flush()
+        return request_change(request)
+
+
+def _rooms_by_code(community_id: int, codes: Iterable[str]) -> dict[str, int]:
+    codes = list(codes)
+    if not codes:
+        return {}
+    rows = db.session.execute(
+        sa.select(Room.code, Room.id).where(Room.community_id == community_id, Room.code.in_(codes))
+    )
+    return {code: rid for code, rid in rows}
+
+
+# --- pull ---------------------------------------------------------------------------------
+
+
+def pull(kiosk: Kiosk, cursor_text: str | None, limit: int) -> PullResponse:
+    """A page of changes visible to `kiosk` after `cursor_text` (None: from the start)."""
+    epoch, last = db.session.execute(
+        sa.select(SyncState.epoch, SyncState.last_change_seq).where(SyncState.id == 1)
+    ).one()
+    start, reset = 0, False
+    if cursor_text:
+        try:
+            cursor = Cursor.decode(cursor_text)
+        except BadCursor:
+            reset = True
+        else:
+            if cursor.epoch != epoch or cursor.seq > last:
+                reset = True
+            else:
+                start = cursor.seq
+    rows = db.session.execute(
+        sa.select(Change.seq, Change.entity, Change.key, Change.data)
+        .where(
+            Change.seq > start,
+            Change.seq <= last,
+            sa.or_(Change.community_id.is_(None), Change.community_id == kiosk.community_id),
+            sa.or_(Change.kiosk_id.is_(None), Change.kiosk_id == kiosk.id),
+        )
+        .order_by(Change.seq)
+        .limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    position = rows[-1].seq if more else last
+    return PullResponse(
+        changes=[WireChange(entity=r.entity, key=r.key, data=r.data) for r in rows],
+        cursor=Cursor(epoch=epoch, seq=position).encode(),
+        more=more,
+        reset=reset,
+    )
+
+
+# --- reconcile ----------------------------------------------------------------------------
+
+
+def reconcile(kiosk: Kiosk, req: ReconcileRequest) -> ReconcileResponse:
+    """Compare the kiosk's digests of acknowledged ranges with what this server holds."""
+    for r in req.ranges:
+        if r.last < r.first:
+            raise InvalidInput(f"range {r.first}..{r.last} is backwards", "bad_range")
+    missing: list[MissingRange] = []
+    if req.ranges:
+        low = min(r.first for r in req.ranges)
+        high = max(r.last for r in req.ranges)
+        held = db.session.execute(
+            sa.select(AppliedOp.seq, AppliedOp.op_id, AppliedOp.digest).where(
+                AppliedOp.kiosk_id == kiosk.id, AppliedOp.seq.between(low, high)
+            )
+        ).all()
+        for r in req.ranges:
+            entries = [(s, str(o), d) for s, o, d in held if r.first <= s <= r.last]
+            if len(entries) != r.count or range_digest(entries) != r.digest:
+                missing.append(MissingRange(first=r.first, last=r.last))
+    last_seq = db.session.execute(
+        sa.select(Kiosk.last_seq).where(Kiosk.id == kiosk.id)
+    ).scalar_one()
+    return ReconcileResponse(missing=missing, last_seq=last_seq)
+
+
+def kiosk_by_name(name: str) -> Kiosk:
+    """A kiosk by its unique name, or `NotFound`."""
+    kiosk = db.session.execute(sa.select(Kiosk).where(Kiosk.name == name)).scalar_one_or_none()
+    if kiosk is None:
+        raise NotFound(f"no kiosk named {name!r}", "unknown_kiosk")
+    return kiosk

@@ -1,0 +1,233 @@
+"""Typed wire messages of sync protocol v1, validated with pydantic on both sides.
+
+Requests (kiosk to server) forbid unknown fields: a typo is an error, not silently dropped.
+Responses (server to kiosk) ignore unknown fields, so a newer server can add information
+without breaking an older kiosk of the same protocol version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from sync import codec
+
+PROTOCOL_HEADER = "Linli-Protocol"
+PROTOCOL_VERSION = 1
+SUPPORTED_PROTOCOLS = (1, 1)
+"""Lowest and highest protocol versions this code speaks."""
+
+MAX_BATCH_OPS = 500
+
+CATEGORY_CODES = (
+    "electrical",
+    "plumbing",
+    "appliance",
+    "health",
+    "meals",
+    "company",
+    "errands",
+    "emergency",
+    "other",
+)
+
+RoomCode = Annotated[
+    str, StringConstraints(pattern=r"^[^-\s]{1,16}-[^-\s]{1,16}-[^-\s]{1,16}$", max_length=50)
+]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{5,15}$")]
+Ticket = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,2}-[0-9]{4}$")]
+CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")]
+
+
+class Request(BaseModel):
+    """A message the kiosk sends: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Response(BaseModel):
+    """A message the server sends: unknown fields are ignored by older readers."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- operations -------------------------------------------------------------------------
+
+
+class CreateRequestPayload(Request):
+    """A resident's new help request; its id is the id of the operation that creates it."""
+
+    category: CategoryCode
+    room: RoomCode
+    ticket: Ticket
+    phone: Phone | None = None
+    details: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    on_behalf: bool = False
+    consent_version: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class CancelRequestPayload(Request):
+    """The resident asks to cancel one of this kiosk's requests."""
+
+    request_id: uuid.UUID
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class _Op(Request):
+    op_id: uuid.UUID
+    seq: int = Field(ge=1, le=2**62)
+    at: AwareDatetime
+    """The device clock when the operation was made: recorded, never trusted for ordering."""
+
+
+class CreateRequestOp(_Op):
+    """Operation `request.create`."""
+
+    type: Literal["request.create"]
+    payload: CreateRequestPayload
+
+
+class CancelRequestOp(_Op):
+    """Operation `request.cancel`."""
+
+    type: Literal["request.cancel"]
+    payload: CancelRequestPayload
+
+
+Operation = Annotated[CreateRequestOp | CancelRequestOp, Field(discriminator="type")]
+
+
+def op_digest(op: CreateRequestOp | CancelRequestOp) -> str:
+    """Content digest of an operation: a replay with another digest is a conflict."""
+    return codec.digest(op.model_dump(mode="json"))
+
+
+# --- push -------------------------------------------------------------------------------
+
+
+class PushRequest(Request):
+    """A batch of operations, applied by the server in one transaction, in `seq` order."""
+
+    device_time: AwareDatetime
+    ops: list[Operation] = Field(min_length=1, max_length=MAX_BATCH_OPS)
+
+
+OpStatus = Literal["applied", "duplicate", "rejected"]
+
+
+class OpResult(Response):
+    """The server's answer for one operation, identified by its sequence number."""
+
+    seq: int
+    status: OpStatus
+    reason: str | None = None
+    """A stable code when rejected (for example `unknown_room`, `conflict`)."""
+    original: Literal["applied", "rejected"] | None = None
+    """For a duplicate: how the first copy was answered."""
+    result: dict[str, Any] | None = None
+
+
+class PushResponse(Response):
+    """Answers for the operations the server processed, in `seq` order."""
+
+    results: list[OpResult]
+    last_seq: int
+    """The highest sequence number the server has from this device, after this batch."""
+    resend_from: int | None = None
+    """Set when the batch skipped a sequence number: resend everything from here."""
+    server_time: datetime
+
+
+# --- pull -------------------------------------------------------------------------------
+
+Entity = Literal["category", "room", "community", "request"]
+
+
+class Change(Response):
+    """The current state of one record; `data` is null when the record was removed."""
+
+    entity: Entity
+    key: str
+    data: dict[str, Any] | None
+
+
+class PullResponse(Response):
+    """One page of changes after a cursor."""
+
+    changes: list[Change]
+    cursor: str
+    """Opaque; store it in the same transaction as the changes and send it back."""
+    more: bool
+    reset: bool = False
+    """The cursor sent was unknown: this page starts a full download of current state."""
+
+
+# --- enrolment --------------------------------------------------------------------------
+
+
+class EnrollRequest(Request):
+    """Exchange a one-time enrolment code for a device token."""
+
+    code: Annotated[str, StringConstraints(min_length=4, max_length=64)]
+    software: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class EnrollResponse(Response):
+    """The device identity and its token (shown once; the server keeps only a hash)."""
+
+    device_id: int
+    name: str
+    token: str
+    community: str
+    ticket_prefix: str
+
+
+# --- reconcile --------------------------------------------------------------------------
+
+
+class SeqRange(Request):
+    """An inclusive range of a device's sequence numbers with the digest of its operations."""
+
+    first: int = Field(ge=1)
+    last: int = Field(ge=1)
+    count: int = Field(ge=0)
+    digest: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ReconcileRequest(Request):
+    """What the kiosk believes the server holds of its operations."""
+
+    ranges: list[SeqRange] = Field(max_length=10000)
+
+
+class MissingRange(Response):
+    """A range whose operations the server does not hold exactly as the kiosk does."""
+
+    first: int
+    last: int
+
+
+class ReconcileResponse(Response):
+    """Ranges to re-push, and the server's view of this device."""
+
+    missing: list[MissingRange]
+    last_seq: int
+
+
+def range_digest(entries: list[tuple[int, str, str]]) -> str:
+    """Digest of `(seq, op_id, content digest)` entries of one range, in seq order."""
+    lines = "\n".join(f"{seq}:{op_id}:{content}" for seq, op_id, content in sorted(entries))
+    return codec.digest(lines)
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class ErrorBody(Response):
+    """Every 4xx or 5xx answer of the sync and staff APIs."""
+
+    error: str
+    detail: str
