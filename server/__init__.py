@@ -17,6 +17,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from `LINLI_*` settings, overridden by `config` (used by tests)."""
     settings = Settings.from_env()
     app = Flask(__name__, instance_path=str(Path(settings.INSTANCE_DIR).resolve()))
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())
     if config:
         app.config.update(config)

@@ -51,8 +51,10 @@ def in_app(func: F) -> F:
                 from sqlalchemy.exc import OperationalError
 
                 if isinstance(exc, OperationalError):
-                    _fail(f"database error: {exc.orig}; is the database upgraded "
-                          "('linli server db upgrade')?")
+                    _fail(
+                        f"database error: {exc.orig}; is the database upgraded "
+                        "('linli server db upgrade')?"
+                    )
                 raise
 
     return wrapper  # type: ignore[return-value]
@@ -134,8 +136,7 @@ def rooms_import(slug: str, file: Path) -> None:
     rows = parse_rooms_csv(text, str(file))
     result = import_rooms(community, rows)
     click.echo(
-        f"{file}: {len(rows)} rows, {result.added} rooms added, "
-        f"{result.present} already present"
+        f"{file}: {len(rows)} rows, {result.added} rooms added, {result.present} already present"
     )
 
 
@@ -179,7 +180,9 @@ def api_token_group() -> None:
 @api_token_group.command("create")
 @click.option("--name", required=True, help="Who or what uses the token.")
 @click.option(
-    "--community", "communities", multiple=True,
+    "--community",
+    "communities",
+    multiple=True,
     help="Limit to this community (repeatable); none means all communities.",
 )
 @in_app

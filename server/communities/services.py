@@ -136,7 +136,10 @@ def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
             db.session.add(building)
             buildings[row.building] = building
         room = Room(
-            community_id=community.id, building=building, unit=row.unit, number=row.room,
+            community_id=community.id,
+            building=building,
+            unit=row.unit,
+            number=row.room,
             code=row.code,
         )
         db.session.add(room)
@@ -148,8 +151,12 @@ def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
                 entity="room",
                 key=f"{community.id}:{room.code}",
                 community_id=community.id,
-                data={"code": room.code, "building": room.building.code, "unit": room.unit,
-                      "room": room.number},
+                data={
+                    "code": room.code,
+                    "building": room.building.code,
+                    "unit": room.unit,
+                    "room": room.number,
+                },
             )
             for room in added
         ]

@@ -28,16 +28,27 @@ def healthz() -> Response:
             conn.execute(sa.text("SELECT 1"))
             current = set(MigrationContext.configure(conn).get_current_heads())
     except sa.exc.SQLAlchemyError as exc:
-        response = jsonify({"status": "down", "error": "database_unreachable",
-                            "detail": str(exc.__class__.__name__)})
+        response = jsonify(
+            {
+                "status": "down",
+                "error": "database_unreachable",
+                "detail": str(exc.__class__.__name__),
+            }
+        )
         response.status_code = 503
         return response
     heads = migration_heads()
     if current != heads:
-        response = jsonify({"status": "down", "error": "migrations_pending",
-                            "detail": f"database at {sorted(current)}, code at {sorted(heads)}; "
-                                      "run 'linli server db upgrade'"})
+        response = jsonify(
+            {
+                "status": "down",
+                "error": "migrations_pending",
+                "detail": f"database at {sorted(current)}, code at {sorted(heads)}; "
+                "run 'linli server db upgrade'",
+            }
+        )
         response.status_code = 503
         return response
-    return jsonify({"status": "ok", "database": db.engine.dialect.name,
-                    "migrations": sorted(heads)})
+    return jsonify(
+        {"status": "ok", "database": db.engine.dialect.name, "migrations": sorted(heads)}
+    )

@@ -31,4 +31,3 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     communities: so.Mapped[list[Community]] = so.relationship(secondary=api_token_community)
-

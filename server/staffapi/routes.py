@@ -37,8 +37,9 @@ def _time(name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise InvalidInput(f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z",
-                           "bad_time") from exc
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z", "bad_time"
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -328,8 +328,14 @@ class _Applier:
             )
             ids = {client_id: rid for rid, client_id in created}
         events = [
-            {"request_id": ids[r["client_id"]], "at": self.now, "actor": actor,
-             "from_status": None, "to_status": "received", "note": None}
+            {
+                "request_id": ids[r["client_id"]],
+                "at": self.now,
+                "actor": actor,
+                "from_status": None,
+                "to_status": "received",
+                "note": None,
+            }
             for r in rows
         ]
         changes = [
@@ -338,8 +344,12 @@ class _Applier:
                 key=str(r["client_id"]),
                 community_id=r["community_id"],
                 kiosk_id=r["kiosk_id"],
-                data={"status": "received", "note": None, "cancel_requested": False,
-                      "updated_at": self.now.isoformat()},
+                data={
+                    "status": "received",
+                    "note": None,
+                    "cancel_requested": False,
+                    "updated_at": self.now.isoformat(),
+                },
             )
             for r in rows
         ]
@@ -365,13 +375,28 @@ class _Applier:
         before = request.status
         if before in CANCELLABLE:
             request.status = "cancelled"
-            events.append({"request_id": request.id, "at": self.now, "actor": actor,
-                           "from_status": before, "to_status": "cancelled", "note": note})
+            events.append(
+                {
+                    "request_id": request.id,
+                    "at": self.now,
+                    "actor": actor,
+                    "from_status": before,
+                    "to_status": "cancelled",
+                    "note": note,
+                }
+            )
         else:
             request.is_cancel_requested = True
-            events.append({"request_id": request.id, "at": self.now, "actor": actor,
-                           "from_status": before, "to_status": None,
-                           "note": "cancellation requested" + (f": {note}" if note else "")})
+            events.append(
+                {
+                    "request_id": request.id,
+                    "at": self.now,
+                    "actor": actor,
+                    "from_status": before,
+                    "to_status": None,
+                    "note": "cancellation requested" + (f": {note}" if note else ""),
+                }
+            )
         request.updated_at = self.now
         db.session.flush()
         return request_change(request)

@@ -1,0 +1,176 @@
+"""`linli kiosk ...` and `linli sync ...` commands (they run on the kiosk)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from kiosk.config import KioskSettings
+from kiosk.runtime import build_engine, build_worker, open_store
+from kiosk.store import Store, StoreError
+from sync.client import SyncError
+
+DATA = click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The kiosk's data folder (its database lives here).",
+)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _settings() -> KioskSettings:
+    try:
+        return KioskSettings.from_env()
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _store(data_dir: Path, settings: KioskSettings) -> Store:
+    try:
+        return open_store(data_dir, settings)
+    except StoreError as exc:
+        _fail(exc.detail)
+    except OSError as exc:
+        _fail(f"{data_dir}: {exc.strerror or exc}")
+
+
+@click.group("kiosk")
+def kiosk_group() -> None:
+    """The kiosk: enrolment and running the touch UI."""
+
+
+@kiosk_group.command("enroll")
+@click.option(
+    "--server", "server_url", required=True, help="The server's URL, e.g. https://linli.example."
+)
+@click.option("--code", required=True, help="The one-time code from 'linli server kiosk enroll'.")
+@DATA
+def enroll(server_url: str, code: str, data_dir: Path) -> None:
+    """Enrol this kiosk with a server using a one-time code, then fetch rooms and categories."""
+    settings = _settings()
+    store = _store(data_dir, settings)
+    engine = build_engine(store, settings)
+    try:
+        answer = engine.enroll(server_url, code)
+        store.save_enrollment(server_url, answer)
+    except SyncError as exc:
+        _fail(f"enrolment failed: {exc.detail}")
+    except StoreError as exc:
+        _fail(exc.detail)
+    click.echo(f"enrolled as {answer.name} (community {answer.community}) at {server_url}")
+    try:
+        engine.sync_once()
+    except SyncError as exc:
+        click.echo(f"warning: first sync failed ({exc.detail}); the kiosk will retry", err=True)
+
+
+@kiosk_group.command("run")
+@DATA
+@click.option("--browser", is_flag=True, help="Serve the UI on 127.0.0.1 without opening a window.")
+@click.option(
+    "--port", type=int, default=None, help="Local port (default LINLI_KIOSK_PORT or 8765)."
+)
+def run(data_dir: Path, browser: bool, port: int | None) -> None:
+    """Run the kiosk: local UI and API, and the background sync worker."""
+    from werkzeug.serving import make_server
+
+    from kiosk.app import create_kiosk_app
+
+    settings = _settings()
+    store = _store(data_dir, settings)
+    worker = build_worker(build_engine(store, settings), settings)
+    app = create_kiosk_app(store, on_saved=worker.nudge)
+    try:
+        httpd = make_server("127.0.0.1", port or settings.PORT, app, threaded=True)
+    except OSError as exc:
+        _fail(f"cannot listen on 127.0.0.1:{port or settings.PORT}: {exc.strerror or exc}")
+    url = f"http://127.0.0.1:{httpd.server_port}/"
+    worker.start()
+
+    def _stop(*_: Any) -> None:
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    if browser:
+        click.echo(f"kiosk UI and local API on {url}", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            httpd.serve_forever()
+    else:
+        _run_window(httpd, url)
+    worker.stop()
+    click.echo("kiosk stopped", err=True)
+
+
+def _run_window(httpd: Any, url: str) -> None:
+    """Show the UI full screen in a pywebview (Qt) window; the server runs in a thread."""
+    try:
+        import webview
+    except ImportError:
+        _fail("pywebview is not installed (pip install 'linli[kiosk]'); or use --browser")
+    server = threading.Thread(target=httpd.serve_forever, name="kiosk-http", daemon=True)
+    server.start()
+    webview.create_window("邻里 Linli", url, fullscreen=True, frameless=True)
+    webview.start(gui="qt", private_mode=True)
+    httpd.shutdown()
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Sync this kiosk with its server now, or show its sync status."""
+
+
+@sync_group.command("once")
+@DATA
+def once(data_dir: Path) -> None:
+    """One full push and pull now; exit 0 only when the outbox is empty."""
+    settings = _settings()
+    store = _store(data_dir, settings)
+    engine = build_engine(store, settings)
+    try:
+        outcome = engine.sync_once()
+    except SyncError as exc:
+        _fail(f"sync failed ({exc.state}): {exc.detail}")
+    queued = store.status()["queued"]
+    click.echo(f"pushed {outcome.pushed}, pulled {outcome.pulled}, {queued} still queued", err=True)
+    if queued:
+        sys.exit(1)
+
+
+@sync_group.command("status")
+@DATA
+def status(data_dir: Path) -> None:
+    """Print the kiosk's sync status as JSON (the same as GET /api/status)."""
+    store = _store(data_dir, _settings())
+    click.echo(json.dumps(store.status(), ensure_ascii=False, indent=2))
+
+
+@sync_group.command("reconcile")
+@DATA
+def reconcile(data_dir: Path) -> None:
+    """Compare digests with the server, re-push what it lacks, and re-download state."""
+    settings = _settings()
+    store = _store(data_dir, settings)
+    engine = build_engine(store, settings)
+    try:
+        requeued = engine.reconcile()
+        outcome = engine.sync_once()
+    except SyncError as exc:
+        _fail(f"reconcile failed ({exc.state}): {exc.detail}")
+    click.echo(
+        f"reconciled: {requeued} operation(s) re-pushed; pushed {outcome.pushed}, "
+        f"pulled {outcome.pulled}",
+        err=True,
+    )

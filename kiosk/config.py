@@ -1,0 +1,43 @@
+"""Kiosk settings from `LINLI_KIOSK_*` environment variables (each documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    """Kiosk settings and their defaults."""
+
+    SYNC_INTERVAL: float = 15.0
+    """Seconds between syncs while the server answers."""
+    BACKOFF_BASE: float = 2.0
+    """Upper bound of the first retry delay after a failure, in seconds."""
+    BACKOFF_CAP: float = 300.0
+    """Upper bound of any retry delay, in seconds."""
+    NUDGE_CAP: float = 10.0
+    """While backing off, a new request cuts the wait to at most this many seconds."""
+    CONNECT_TIMEOUT: float = 5.0
+    """Seconds to wait for a TCP connection to the server."""
+    READ_TIMEOUT: float = 30.0
+    """Seconds to wait for the server's answer."""
+    MAX_DB_PAGES: int = 0
+    """Cap on the kiosk database size in pages (0: no cap beyond the disk)."""
+    PORT: int = 8765
+    """Port of the kiosk's local UI and API on 127.0.0.1."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> KioskSettings:
+        """Read `LINLI_KIOSK_*` variables over the defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float | int] = {}
+        for f in fields(cls):
+            raw = env.get(f"LINLI_KIOSK_{f.name}")
+            if raw is None:
+                continue
+            try:
+                values[f.name] = int(raw) if isinstance(f.default, int) else float(raw)
+            except ValueError as exc:
+                raise ValueError(f"LINLI_KIOSK_{f.name} must be a number, not {raw!r}") from exc
+        return cls(**values)  # type: ignore[arg-type]

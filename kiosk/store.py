@@ -1,0 +1,634 @@
+"""The kiosk's durable store: SQLite in WAL mode with synchronous=FULL, one writer at a time.
+
+A request row and the outbox operation that carries it are written in one transaction;
+the caller hears "saved" only after that commit. Each thread has its own connection; writes
+are serialised by a lock and `BEGIN IMMEDIATE` (also across processes, via SQLite's lock).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sync.client import Credentials, PendingOp, SyncOutcome
+from sync.ids import format_ticket, uuid7
+from sync.messages import (
+    CancelRequestOp,
+    CreateRequestOp,
+    EnrollResponse,
+    MissingRange,
+    PullResponse,
+    PushResponse,
+    SeqRange,
+    op_digest,
+    range_digest,
+)
+
+DEFAULT_CATEGORIES = [
+    ("electrical", "照明/电路", "Lights & wiring", 10, 0),
+    ("plumbing", "水暖", "Plumbing & heating", 20, 0),
+    ("appliance", "家电维修", "Appliance repair", 30, 0),
+    ("health", "健康", "Health", 40, 0),
+    ("meals", "助餐", "Meals", 50, 0),
+    ("company", "陪伴聊天", "Company & a chat", 60, 0),
+    ("errands", "代办跑腿", "Errands", 70, 0),
+    ("emergency", "紧急求助", "Emergency", 80, 1),
+    ("other", "其他", "Other", 90, 0),
+]
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "0001_initial",
+        [
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE outbox (
+                seq INTEGER PRIMARY KEY,
+                op_id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                body TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'applied', 'rejected')),
+                reason TEXT,
+                acked_at TEXT
+            )""",
+            "CREATE INDEX outbox_state ON outbox (state, seq)",
+            """CREATE TABLE requests (
+                id TEXT PRIMARY KEY,
+                ticket TEXT NOT NULL,
+                category TEXT NOT NULL,
+                room TEXT NOT NULL,
+                phone TEXT,
+                details TEXT,
+                on_behalf INTEGER NOT NULL DEFAULT 0,
+                consent_version TEXT,
+                created_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'queued',
+                note TEXT,
+                cancel_requested INTEGER NOT NULL DEFAULT 0,
+                reject_reason TEXT,
+                updated_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX requests_room ON requests (room, created_at)",
+            """CREATE TABLE categories (
+                code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL,
+                sort INTEGER NOT NULL, urgent INTEGER NOT NULL
+            )""",
+            """CREATE TABLE rooms (
+                code TEXT PRIMARY KEY, building TEXT NOT NULL, unit TEXT NOT NULL,
+                room TEXT NOT NULL
+            )""",
+            "CREATE TABLE community (slug TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT)",
+        ],
+    ),
+]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; `code` is stable, `detail` is for people."""
+
+    code = "storage_error"
+
+    def __init__(self, detail: str, detail_zh: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.detail_zh = detail_zh
+
+
+class StorageFull(StoreError):
+    """The disk (or the configured cap) is full: nothing was written."""
+
+    code = "storage_full"
+
+
+class InputError(StoreError):
+    """A value the resident entered is not acceptable."""
+
+    code = "invalid_input"
+
+    def __init__(self, code: str, detail: str, detail_zh: str) -> None:
+        super().__init__(detail, detail_zh)
+        self.code = code
+
+
+class NotEnrolledError(StoreError):
+    """The kiosk is not enrolled with a server."""
+
+    code = "not_enrolled"
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A request saved durably on the kiosk."""
+
+    id: str
+    ticket: str
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """The kiosk database; safe to share between threads (each gets its own connection)."""
+
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], datetime] = _utcnow,
+        max_pages: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.max_pages = max_pages
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # --- connections ------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if self.max_pages:
+                conn.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the commit is durable (WAL, synchronous=FULL) on return."""
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                _rollback(conn)
+                if "full" in str(exc).lower():
+                    raise StorageFull(
+                        "the kiosk's storage is full; nothing was saved",
+                        "本机存储已满，未能保存",
+                    ) from exc
+                raise
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations "
+                    "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+                for name, statements in MIGRATIONS:
+                    if name in done:
+                        continue
+                    for statement in statements:
+                        conn.execute(statement)
+                    if name == "0001_initial":
+                        conn.executemany(
+                            "INSERT INTO categories VALUES (?, ?, ?, ?, ?)", DEFAULT_CATEGORIES
+                        )
+                    conn.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?)",
+                        (name, self.clock().isoformat()),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    # --- meta -------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+        if value is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # --- enrolment --------------------------------------------------------------------
+
+    def enrollment(self) -> dict[str, str | None]:
+        """Device id, name, community and server URL (the token is not shown)."""
+        return {
+            k: self._meta(k)
+            for k in ("device_id", "device_name", "community", "server_url", "ticket_prefix")
+        }
+
+    def save_enrollment(self, server_url: str, answer: EnrollResponse) -> None:
+        """Store a new token; refuse to adopt another device's identity with unsent work."""
+        with self._write() as conn:
+            current = self._meta("device_id")
+            if current is not None and current != str(answer.device_id):
+                queued = conn.execute(
+                    "SELECT count(*) FROM outbox WHERE state = 'pending'"
+                ).fetchone()[0]
+                if queued:
+                    raise StoreError(
+                        f"this kiosk holds {queued} unsent operation(s) of device "
+                        f"{self._meta('device_name')!r}; enrol it again under that name",
+                        "本机还有未发送的求助，请用原来的名称重新登记",
+                    )
+                conn.execute("DELETE FROM outbox")
+                self._set_meta(conn, "next_seq", None)
+            if current != str(answer.device_id):
+                self._set_meta(conn, "cursor", None)
+            self._set_meta(conn, "device_id", str(answer.device_id))
+            self._set_meta(conn, "device_name", answer.name)
+            self._set_meta(conn, "community", answer.community)
+            self._set_meta(conn, "ticket_prefix", answer.ticket_prefix)
+            self._set_meta(conn, "server_url", server_url.rstrip("/"))
+            self._set_meta(conn, "token", answer.token)
+            self._set_meta(conn, "state", "enrolled")
+            self._set_meta(conn, "last_error", None)
+
+    def credentials(self) -> Credentials | None:
+        """The server URL and token in force, or None when not enrolled."""
+        url, token = self._meta("server_url"), self._meta("token")
+        if not url or not token:
+            return None
+        return Credentials(server_url=url, token=token)
+
+    # --- requests ---------------------------------------------------------------------
+
+    def categories(self) -> list[dict[str, Any]]:
+        """Categories in display order (server's list once synced, defaults before)."""
+        rows = self._conn().execute("SELECT * FROM categories ORDER BY sort, code")
+        return [dict(r) for r in rows]
+
+    def rooms(self) -> list[dict[str, Any]]:
+        """Rooms known from the server, in building, unit, room order."""
+        rows = self._conn().execute("SELECT * FROM rooms ORDER BY building, unit, room")
+        return [dict(r) for r in rows]
+
+    def community(self) -> dict[str, Any] | None:
+        """The community this kiosk serves (name and phone), once synced."""
+        row = self._conn().execute("SELECT * FROM community LIMIT 1").fetchone()
+        return None if row is None else dict(row)
+
+    def create_request(
+        self,
+        category: str,
+        room: str,
+        phone: str | None = None,
+        details: str | None = None,
+        on_behalf: bool = False,
+        consent_version: str | None = None,
+    ) -> Saved:
+        """Save a request and its outbox operation in one durable transaction."""
+        conn = self._conn()
+        if self._meta("device_id") is None:
+            raise NotEnrolledError(
+                "this kiosk is not enrolled yet; ask the community centre",
+                "本机尚未登记，请联系社区服务中心",
+            )
+        if conn.execute("SELECT 1 FROM categories WHERE code = ?", (category,)).fetchone() is None:
+            raise InputError(
+                "unknown_category", f"unknown category {category!r}", "没有这个求助类别"
+            )
+        if conn.execute("SELECT 1 FROM rooms WHERE code = ?", (room,)).fetchone() is None:
+            raise InputError(
+                "unknown_room", f"room {room!r} is not in this community's list", "没有找到这个房间"
+            )
+        with self._write() as conn:
+            seq = int(self._meta("next_seq") or "1")
+            number = int(self._meta("next_ticket") or "1")
+            prefix = self._meta("ticket_prefix") or "A"
+            now = self.clock()
+            op_id = uuid7()
+            try:
+                op = CreateRequestOp.model_validate(
+                    {
+                        "op_id": op_id,
+                        "seq": seq,
+                        "type": "request.create",
+                        "at": now,
+                        "payload": {
+                            "category": category,
+                            "room": room,
+                            "ticket": format_ticket(prefix, number),
+                            "phone": phone or None,
+                            "details": details or None,
+                            "on_behalf": on_behalf,
+                            "consent_version": consent_version,
+                        },
+                    }
+                )
+            except ValidationError as exc:
+                raise _input_error(exc) from exc
+            self._append_op(conn, op, now)
+            p = op.payload
+            conn.execute(
+                "INSERT INTO requests (id, ticket, category, room, phone, details, on_behalf, "
+                "consent_version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    str(op_id),
+                    p.ticket,
+                    p.category,
+                    p.room,
+                    p.phone,
+                    p.details,
+                    int(p.on_behalf),
+                    p.consent_version,
+                    now.isoformat(),
+                    now.isoformat(),
+                ),
+            )
+            self._set_meta(conn, "next_ticket", str(number + 1))
+        return Saved(id=str(op_id), ticket=p.ticket)
+
+    def cancel_request(self, request_id: str, reason: str | None = None) -> None:
+        """Queue a cancellation; the server decides whether it cancels or is a request to."""
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
+            if row is None:
+                raise InputError("unknown_request", "no such request on this kiosk", "没有这条求助")
+            now = self.clock()
+            op = CancelRequestOp.model_validate(
+                {
+                    "op_id": uuid7(),
+                    "seq": int(self._meta("next_seq") or "1"),
+                    "type": "request.cancel",
+                    "at": now,
+                    "payload": {"request_id": request_id, "reason": reason},
+                }
+            )
+            self._append_op(conn, op, now)
+            conn.execute(
+                "UPDATE requests SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                (now.isoformat(), request_id),
+            )
+
+    def _append_op(
+        self, conn: sqlite3.Connection, op: CreateRequestOp | CancelRequestOp, now: datetime
+    ) -> None:
+        conn.execute(
+            "INSERT INTO outbox (seq, op_id, type, body, digest, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (op.seq, str(op.op_id), op.type, op.model_dump_json(), op_digest(op), now.isoformat()),
+        )
+        self._set_meta(conn, "next_seq", str(op.seq + 1))
+
+    def get_request(self, request_id: str) -> dict[str, Any] | None:
+        """One local request with its sync state."""
+        row = self._conn().execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["on_behalf"] = bool(out["on_behalf"])
+        out["cancel_requested"] = bool(out["cancel_requested"])
+        out["synced"] = out["status"] != "queued"
+        return out
+
+    def requests_for_room(self, room: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The most recent requests of one room."""
+        rows = self._conn().execute(
+            "SELECT * FROM requests WHERE room = ? ORDER BY created_at DESC LIMIT ?",
+            (room, limit),
+        )
+        return [dict(r) for r in rows]
+
+    # --- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Queue length, oldest queued time, last sync, online or not, last error."""
+        conn = self._conn()
+        queued, oldest = conn.execute(
+            "SELECT count(*), min(created_at) FROM outbox WHERE state = 'pending'"
+        ).fetchone()
+        rejected = conn.execute("SELECT count(*) FROM outbox WHERE state = 'rejected'").fetchone()[
+            0
+        ]
+        state = self._meta("state") or ("not_enrolled" if self.credentials() is None else "idle")
+        return {
+            "queued": queued,
+            "oldest_queued_at": oldest,
+            "last_sync_at": self._meta("last_sync_at"),
+            "last_attempt_at": self._meta("last_attempt_at"),
+            "online": state == "online",
+            "state": state,
+            "last_error": self._meta("last_error"),
+            "rejected": rejected,
+            "device": self._meta("device_name"),
+            "server_url": self._meta("server_url"),
+        }
+
+    def record_sync(self, outcome: SyncOutcome) -> None:
+        """Remember how the last sync attempt ended."""
+        try:
+            with self._write() as conn:
+                self._set_meta(conn, "last_attempt_at", outcome.at.isoformat())
+                self._set_meta(conn, "state", outcome.state)
+                self._set_meta(conn, "last_error", outcome.error)
+                if outcome.ok:
+                    self._set_meta(conn, "last_sync_at", outcome.at.isoformat())
+        except StorageFull:
+            return
+
+    # --- sync engine interface --------------------------------------------------------
+
+    def pending_ops(self, limit: int) -> list[PendingOp]:
+        """Unacknowledged operations in seq order."""
+        rows = self._conn().execute(
+            "SELECT seq, body FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [PendingOp(seq=r[0], body=r[1]) for r in rows]
+
+    def apply_push(self, response: PushResponse) -> None:
+        """Record the server's answers, and requeue from `resend_from`, in one transaction."""
+        now = self.clock().isoformat()
+        with self._write() as conn:
+            for result in response.results:
+                row = conn.execute(
+                    "SELECT type, body FROM outbox WHERE seq = ?", (result.seq,)
+                ).fetchone()
+                if row is None:
+                    continue
+                ok = result.status == "applied" or (
+                    result.status == "duplicate" and result.original == "applied"
+                )
+                state = "applied" if ok else "rejected"
+                conn.execute(
+                    "UPDATE outbox SET state = ?, reason = ?, acked_at = ? WHERE seq = ?",
+                    (state, result.reason, now, result.seq),
+                )
+                body = json.loads(row["body"])
+                if row["type"] == "request.create":
+                    if ok:
+                        status = str((result.result or {}).get("status", "received"))
+                        conn.execute(
+                            "UPDATE requests SET status = ?, updated_at = ? "
+                            "WHERE id = ? AND status = 'queued'",
+                            (status, now, body["op_id"]),
+                        )
+                    else:
+                        conn.execute(
+                            "UPDATE requests SET status = 'rejected', reject_reason = ?, "
+                            "updated_at = ? WHERE id = ?",
+                            (result.reason, now, body["op_id"]),
+                        )
+            if response.resend_from is not None:
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', acked_at = NULL WHERE seq >= ?",
+                    (response.resend_from,),
+                )
+
+    def cursor(self) -> str | None:
+        """The cursor stored with the last applied page of changes."""
+        return self._meta("cursor")
+
+    def apply_pull(self, page: PullResponse) -> None:
+        """Apply a page of changes and store its cursor in the same transaction."""
+        with self._write() as conn:
+            if page.reset or self._meta("cursor") is None:
+                conn.execute("DELETE FROM categories")
+                conn.execute("DELETE FROM rooms")
+                conn.execute("DELETE FROM community")
+            for change in page.changes:
+                _apply_change(conn, change.entity, change.key, change.data)
+            self._set_meta(conn, "cursor", page.cursor)
+
+    def acked_ranges(self, size: int) -> list[SeqRange]:
+        """Digests of acknowledged operations, in aligned ranges of `size` seqs."""
+        rows = (
+            self._conn()
+            .execute("SELECT seq, op_id, digest FROM outbox WHERE state != 'pending' ORDER BY seq")
+            .fetchall()
+        )
+        buckets: dict[int, list[tuple[int, str, str]]] = {}
+        for seq, op_id, digest in rows:
+            buckets.setdefault((seq - 1) // size, []).append((seq, op_id, digest))
+        ranges = []
+        for entries in buckets.values():
+            ranges.append(
+                SeqRange(
+                    first=entries[0][0],
+                    last=entries[-1][0],
+                    count=len(entries),
+                    digest=range_digest(entries),
+                )
+            )
+        return ranges
+
+    def requeue(self, ranges: list[MissingRange]) -> int:
+        """Mark acknowledged operations in `ranges` pending again, and re-download state."""
+        count = 0
+        with self._write() as conn:
+            for r in ranges:
+                count += conn.execute(
+                    "UPDATE outbox SET state = 'pending', acked_at = NULL "
+                    "WHERE seq BETWEEN ? AND ? AND state != 'pending'",
+                    (r.first, r.last),
+                ).rowcount
+            if count:
+                self._set_meta(conn, "cursor", None)
+        return count
+
+    def integrity_check(self) -> str:
+        """SQLite's own integrity check ("ok" when sound)."""
+        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _apply_change(
+    conn: sqlite3.Connection, entity: str, key: str, data: dict[str, Any] | None
+) -> None:
+    if entity == "category":
+        if data is None:
+            conn.execute("DELETE FROM categories WHERE code = ?", (key,))
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO categories VALUES (?, ?, ?, ?, ?)",
+                (
+                    data["code"],
+                    data["name_zh"],
+                    data["name_en"],
+                    int(data.get("sort", 0)),
+                    int(bool(data.get("urgent"))),
+                ),
+            )
+    elif entity == "room":
+        code = key.split(":", 1)[-1]
+        if data is None:
+            conn.execute("DELETE FROM rooms WHERE code = ?", (code,))
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?)",
+                (data["code"], data["building"], data["unit"], data["room"]),
+            )
+    elif entity == "community":
+        conn.execute("DELETE FROM community")
+        if data is not None:
+            conn.execute(
+                "INSERT INTO community VALUES (?, ?, ?)",
+                (data["slug"], data["name"], data.get("phone")),
+            )
+    elif entity == "request" and data is not None:
+        conn.execute(
+            "UPDATE requests SET status = ?, note = ?, cancel_requested = ?, updated_at = ? "
+            "WHERE id = ?",
+            (
+                data["status"],
+                data.get("note"),
+                int(bool(data.get("cancel_requested"))),
+                data.get("updated_at", ""),
+                key,
+            ),
+        )
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _input_error(exc: ValidationError) -> InputError:
+    first = exc.errors()[0]
+    field = str(first["loc"][-1]) if first["loc"] else "value"
+    messages_zh = {
+        "phone": "电话号码格式不对，请输入5到15位数字",
+        "details": "说明文字太长了",
+        "room": "房间号格式不对",
+    }
+    return InputError(
+        f"invalid_{field}",
+        f"{field}: {first['msg']}",
+        messages_zh.get(field, "输入的内容不正确"),
+    )
