@@ -91,8 +91,9 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 413:
             code = "body_too_large"
         response = error_response(exc.code or 500, code, exc.description or code)
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
         return response
 
     @app.errorhandler(Exception)

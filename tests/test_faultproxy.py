@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from faultproxy import (
+
+from tests.faultproxy import (
     BLACKHOLE,
     DELAY,
     DROP_REQUEST,

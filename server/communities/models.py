@@ -11,7 +11,7 @@ from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
 
 
-class Community(db.Model):  # type: ignore[name-defined]
+class Community(db.Model):  # type: ignore[name-defined,misc]
     """A community centre and the residents it serves."""
 
     __tablename__ = "community"
@@ -22,7 +22,7 @@ class Community(db.Model):  # type: ignore[name-defined]
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class Building(db.Model):  # type: ignore[name-defined]
+class Building(db.Model):  # type: ignore[name-defined,misc]
     """A building (楼栋) of a community."""
 
     __tablename__ = "building"
@@ -32,7 +32,7 @@ class Building(db.Model):  # type: ignore[name-defined]
     code: so.Mapped[str] = so.mapped_column(sa.String(16))
 
 
-class Room(db.Model):  # type: ignore[name-defined]
+class Room(db.Model):  # type: ignore[name-defined,misc]
     """A room (户) of a building's unit; `code` is `building-unit-room`, e.g. `3-2-301`."""
 
     __tablename__ = "room"

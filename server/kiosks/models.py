@@ -11,7 +11,7 @@ from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
 
 
-class Kiosk(db.Model):  # type: ignore[name-defined]
+class Kiosk(db.Model):  # type: ignore[name-defined,misc]
     """One touchscreen kiosk of a community, and its sync position."""
 
     __tablename__ = "kiosk"

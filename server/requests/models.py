@@ -12,7 +12,7 @@ from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
 
 
-class Category(db.Model):  # type: ignore[name-defined]
+class Category(db.Model):  # type: ignore[name-defined,misc]
     """A kind of help, with a stable code used on the wire."""
 
     __tablename__ = "category"
@@ -25,7 +25,7 @@ class Category(db.Model):  # type: ignore[name-defined]
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
 
 
-class HelpRequest(db.Model):  # type: ignore[name-defined]
+class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     """A resident's request; `client_id` is the kiosk-made id of the operation that created it."""
 
     __tablename__ = "help_request"
@@ -52,7 +52,7 @@ class HelpRequest(db.Model):  # type: ignore[name-defined]
     category: so.Mapped[Category] = so.relationship(lazy="joined")
 
 
-class RequestEvent(db.Model):  # type: ignore[name-defined]
+class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     """One transition or note in a request's life; never updated or deleted."""
 
     __tablename__ = "request_event"

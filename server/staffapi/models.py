@@ -19,7 +19,7 @@ api_token_community = sa.Table(
 )
 
 
-class ApiToken(db.Model):  # type: ignore[name-defined]
+class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     """A bearer token; only its SHA-256 is stored."""
 
     __tablename__ = "api_token"

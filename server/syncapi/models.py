@@ -13,7 +13,7 @@ from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
 
 
-class AppliedOp(db.Model):  # type: ignore[name-defined]
+class AppliedOp(db.Model):  # type: ignore[name-defined,misc]
     """Every operation the server has answered, once, keyed by its client-made id.
 
     The unique key on `op_id` is what makes a replay a duplicate instead of a second row.
@@ -37,7 +37,7 @@ class AppliedOp(db.Model):  # type: ignore[name-defined]
     applied_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class SyncConflict(db.Model):  # type: ignore[name-defined]
+class SyncConflict(db.Model):  # type: ignore[name-defined,misc]
     """A replayed operation id whose content differs from the first copy: recorded, not applied."""
 
     __tablename__ = "sync_conflict"
@@ -50,7 +50,7 @@ class SyncConflict(db.Model):  # type: ignore[name-defined]
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class Change(db.Model):  # type: ignore[name-defined]
+class Change(db.Model):  # type: ignore[name-defined,misc]
     """The latest state of one record that kiosks pull, at its latest change sequence.
 
     Each record appears once, so pulling from the start is also the full current state.
@@ -71,7 +71,7 @@ class Change(db.Model):  # type: ignore[name-defined]
     changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class SyncState(db.Model):  # type: ignore[name-defined]
+class SyncState(db.Model):  # type: ignore[name-defined,misc]
     """One row: this database's identity (epoch) and its change sequence counter.
 
     Writers bump `last_change_seq` with an UPDATE, which holds the row lock to commit, so

@@ -1,0 +1,202 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the app, and real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.procs import KioskProc, ServerProc, linli
+
+POSTGRES_URL = os.environ.get(
+    "LINLI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ROOMS = "building,unit,room\n3,2,301\n3,2,302\n3,1,101\n1,1,101\n1,1,102\n"
+
+
+def _postgres_reason() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"no PostgreSQL server answers at {POSTGRES_URL}: {type(exc).__name__}"
+    return None
+
+
+def _pg_admin(statement: str) -> None:
+    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+def _pg_url(name: str) -> str:
+    return sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite server database migrated once per session; tests copy it."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.sqlite3"
+    linli(
+        "server",
+        "db",
+        "upgrade",
+        env={"LINLI_DATABASE_URL": f"sqlite:///{path}", "LINLI_INSTANCE_DIR": str(folder)},
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session, used as a CREATE DATABASE template."""
+    reason = _postgres_reason()
+    if reason:
+        pytest.skip(reason)
+    name = f"linli_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        linli(
+            "server",
+            "db",
+            "upgrade",
+            env={"LINLI_DATABASE_URL": _pg_url(name), "LINLI_INSTANCE_DIR": "/tmp"},
+        )
+        yield name
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test on each server database backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(
+    backend: str, tmp_path: Path, sqlite_template: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh, migrated server database for this test."""
+    if backend == "sqlite":
+        path = tmp_path / "server.sqlite3"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"linli_t_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The server app on this test's database."""
+    from server import create_app
+    from server.extensions import db
+
+    os.environ.setdefault("LINLI_INSTANCE_DIR", str(tmp_path / "instance"))
+    application = create_app(
+        {
+            "LINLI_DATABASE_URL": database_url,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "TESTING": True,
+        }
+    )
+    application.instance_path = str(tmp_path / "instance")
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the server app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def community(app: Flask) -> dict[str, Any]:
+    """Community `lanqiao` with a few rooms, created through the services."""
+    from server.communities.services import create_community, import_rooms, parse_rooms_csv
+    from server.extensions import db
+
+    with app.app_context():
+        c = create_community("lanqiao", "蓝桥社区", "024-1234567")
+        import_rooms(c, parse_rooms_csv(ROOMS, "rooms.csv"))
+        db.session.commit()
+        return {"id": c.id, "slug": c.slug}
+
+
+@pytest.fixture
+def enrolled(app: Flask, client: FlaskClient, community: dict[str, Any]) -> dict[str, Any]:
+    """A kiosk enrolled through the API: its token and id."""
+    from server.extensions import db
+    from server.kiosks.services import new_enrollment_code
+
+    with app.app_context():
+        _, code = new_enrollment_code("lanqiao", "hall", 24)
+        db.session.commit()
+    answer = client.post(
+        "/api/sync/v1/enroll", json={"code": code}, headers={"Linli-Protocol": "1"}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    return {"token": body["token"], "device_id": body["device_id"], "community": community}
+
+
+@pytest.fixture
+def api_token(app: Flask, community: dict[str, Any]) -> str:
+    """A staff API token for every community."""
+    from server.extensions import db
+    from server.staffapi.services import create_api_token
+
+    with app.app_context():
+        _, secret = create_api_token("tests", [])
+        db.session.commit()
+    return secret
+
+
+@pytest.fixture
+def server_proc(database_url: str, tmp_path: Path) -> Iterator[ServerProc]:
+    """A real server process with community `lanqiao` and its rooms."""
+    server = ServerProc(tmp_path, database_url)
+    rooms = tmp_path / "rooms.csv"
+    rooms.write_text(ROOMS)
+    server.cli("community", "create", "--slug", "lanqiao", "--name", "蓝桥社区")
+    server.cli("rooms", "import", "--community", "lanqiao", str(rooms))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_kiosk(tmp_path: Path) -> Iterator[Callable[..., KioskProc]]:
+    """Make kiosk processes (not started); all are stopped at the end."""
+    made: list[KioskProc] = []
+
+    def factory(name: str = "kiosk", **env: str) -> KioskProc:
+        kiosk = KioskProc(tmp_path / name, env)
+        made.append(kiosk)
+        return kiosk
+
+    yield factory
+    for kiosk in made:
+        kiosk.stop()
