@@ -158,15 +158,30 @@ def pull_all(client: FlaskClient, token: str, cursor: str | None = None) -> tupl
             return changes, cursor, reset
 
 
-def test_pull_pages_reference_data_and_request_status(client: FlaskClient, enrolled: dict) -> None:
+def test_pull_pages_reference_data_and_request_status(
+    client: FlaskClient, enrolled: dict
+) -> None:
     changes, cursor, reset = pull_all(client, enrolled["token"])
     kinds = {c["entity"] for c in changes}
     assert kinds == {"category", "room", "community"}
     assert len([c for c in changes if c["entity"] == "category"]) == 9
     assert not reset
-    push(client, enrolled["token"], [op(1)])
+    create = op(1)
+    push(client, enrolled["token"], [create])
+    quiet, cursor, _ = pull_all(client, enrolled["token"], cursor)
+    assert quiet == [], "the push answer already said 'received'; no echo is pulled"
+    cancel = {
+        "op_id": str(uuid7()),
+        "seq": 2,
+        "type": "request.cancel",
+        "at": datetime.now(UTC).isoformat(),
+        "payload": {"request_id": create["op_id"]},
+    }
+    push(client, enrolled["token"], [cancel])
     later, cursor2, _ = pull_all(client, enrolled["token"], cursor)
-    assert [(c["entity"], c["data"]["status"]) for c in later] == [("request", "received")]
+    assert [(c["entity"], c["key"], c["data"]["status"]) for c in later] == [
+        ("request", create["op_id"], "cancelled")
+    ]
     nothing, cursor3, _ = pull_all(client, enrolled["token"], cursor2)
     assert nothing == []
     assert cursor3 == cursor2

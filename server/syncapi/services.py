@@ -241,7 +241,8 @@ def _insert_applied(
                 "applied_at": now,
             }
         )
-    stmt = insert_for(AppliedOp).on_conflict_do_nothing().returning(AppliedOp.op_id)
+    table = AppliedOp.__table__
+    stmt = insert_for(table).on_conflict_do_nothing().returning(table.c.op_id)
     return set(db.session.execute(stmt, rows).scalars())
 
 
@@ -321,38 +322,22 @@ class _Applier:
         """Write requests, events and changes for the operations that were first copies."""
         actor = f"kiosk:{self.kiosk.name}"
         rows = [row for op_id, row in self.new_requests.items() if op_id in inserted]
-        ids: dict[uuid.UUID, int] = {}
+        events: list[dict[str, Any]] = []
         if rows:
+            # Core inserts on the tables: one executemany each, no ORM unit-of-work per row.
             created = db.session.execute(
-                sa.insert(HelpRequest).returning(HelpRequest.id, HelpRequest.client_id), rows
+                HelpRequest.__table__.insert().returning(
+                    HelpRequest.__table__.c.id, HelpRequest.__table__.c.client_id
+                ),
+                rows,
             )
-            ids = {client_id: rid for rid, client_id in created}
-        events = [
-            {
-                "request_id": ids[r["client_id"]],
-                "at": self.now,
-                "actor": actor,
-                "from_status": None,
-                "to_status": "received",
-                "note": None,
-            }
-            for r in rows
-        ]
-        changes = [
-            ChangeRow(
-                entity="request",
-                key=str(r["client_id"]),
-                community_id=r["community_id"],
-                kiosk_id=r["kiosk_id"],
-                data={
-                    "status": "received",
-                    "note": None,
-                    "cancel_requested": False,
-                    "updated_at": self.now.isoformat(),
-                },
-            )
-            for r in rows
-        ]
+            events = [
+                {"request_id": rid, "at": self.now, "actor": actor, "from_status": None,
+                 "to_status": "received", "note": None}
+                for rid, _client_id in created
+            ]
+        # A new request's "received" needs no change row: the push answer already says so.
+        changes: list[ChangeRow] = []
         for target, op in self.cancels:
             if op.op_id not in inserted:
                 continue
@@ -360,7 +345,7 @@ class _Applier:
             if change is not None:
                 changes.append(change)
         if events:
-            db.session.execute(sa.insert(RequestEvent), events)
+            db.session.execute(RequestEvent.__table__.insert(), events)
         record_changes(changes)
 
     def _apply_cancel(
