@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## demo: a server on SQLite and an enrolled kiosk in browser mode (Ctrl-C stops both)
 demo: $(STAMP)
-	$(BIN)/python deploy/demo.py
+	$(BIN)/linli demo
 
 ## test: lint, type check, then the whole test suite (SQLite and PostgreSQL)
 test: $(STAMP)

@@ -151,7 +151,8 @@ class Change(Response):
 
     entity: Entity
     key: str
-    data: dict[str, Any] | None
+    data: dict[str, Any] | None = None
+    """Absent or null: the record was removed (a tombstone)."""
 
 
 class PullResponse(Response):

@@ -332,8 +332,14 @@ class _Applier:
                 rows,
             )
             events = [
-                {"request_id": rid, "at": self.now, "actor": actor, "from_status": None,
-                 "to_status": "received", "note": None}
+                {
+                    "request_id": rid,
+                    "at": self.now,
+                    "actor": actor,
+                    "from_status": None,
+                    "to_status": "received",
+                    "note": None,
+                }
                 for rid, _client_id in created
             ]
         # A new request's "received" needs no change row: the push answer already says so.
