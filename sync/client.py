@@ -26,6 +26,8 @@ from sync.messages import (
     PROTOCOL_VERSION,
     EnrollRequest,
     EnrollResponse,
+    HealthAck,
+    HealthReport,
     MissingRange,
     PullResponse,
     PushResponse,
@@ -312,6 +314,16 @@ class SyncEngine:
         except ValidationError as exc:
             raise Unreachable(f"unreadable reconcile answer: {exc}", "bad_response") from exc
         return self.store.requeue(answer.missing) if answer.missing else 0
+
+    def report_health(self, report: HealthReport) -> HealthAck:
+        """Send the kiosk's health report to its server."""
+        creds = self._creds()
+        body = codec.dumps(report.model_dump(mode="json"))
+        data = self._send(creds.server_url, creds.token, "POST", "/health", codec.gzip_bytes(body))
+        try:
+            return HealthAck.model_validate(data)
+        except ValidationError as exc:
+            raise Unreachable(f"unreadable health answer: {exc}", "bad_response") from exc
 
     def sync_once(self) -> SyncOutcome:
         """Push, then pull; record the outcome in the store and return it."""

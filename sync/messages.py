@@ -224,6 +224,29 @@ def range_digest(entries: list[tuple[int, str, str]]) -> str:
     return codec.digest(lines)
 
 
+# --- health -----------------------------------------------------------------------------
+
+
+class HealthReport(Request):
+    """A kiosk's nightly report of its own health (shown on the console, in /metrics)."""
+
+    queued: int = Field(ge=0)
+    oldest_queued_at: AwareDatetime | None = None
+    last_sync_at: AwareDatetime | None = None
+    rejected: int = Field(ge=0, default=0)
+    db_bytes: int = Field(ge=0)
+    free_bytes: int = Field(ge=0)
+    last_backup_at: AwareDatetime | None = None
+    integrity: Annotated[str, StringConstraints(max_length=200)]
+    software: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class HealthAck(Response):
+    """The server stored the report."""
+
+    received_at: datetime
+
+
 # --- errors -----------------------------------------------------------------------------
 
 

@@ -26,6 +26,8 @@ from sync.cursor import BadCursor, Cursor
 from sync.messages import (
     CancelRequestOp,
     CreateRequestOp,
+    HealthAck,
+    HealthReport,
     MissingRange,
     OpResult,
     PullResponse,
@@ -138,6 +140,7 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
     digests = {op.op_id: op_digest(op) for op in accepted}
     known = _applied_by_id(list(digests))
     results: dict[int, OpResult] = {}
+    changes: list[ChangeRow] = []
     fresh: list[Op] = []
     for op in accepted:
         original = known.get(op.op_id)
@@ -158,11 +161,13 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
                 )
             else:
                 results[op.seq] = _lost_race_answer(kiosk, op, digests[op.op_id])
-        applier.finish(inserted)
+        changes = applier.finish(inserted)
 
     new_last = max([last_seq, *(op.seq for op in accepted)])
     if new_last != last_seq:
         db.session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(last_seq=new_last))
+    # Last: the change counter's row lock is held until commit, so take it as late as possible.
+    record_changes(changes)
     db.session.flush()
     return PushResponse(
         results=[results[s] for s in sorted(results)],
@@ -318,8 +323,8 @@ class _Applier:
             return _Outcome("applied", result={"status": "cancelled"})
         return _Outcome("applied", result={"status": request.status, "cancel_requested": True})
 
-    def finish(self, inserted: set[uuid.UUID]) -> None:
-        """Write requests, events and changes for the operations that were first copies."""
+    def finish(self, inserted: set[uuid.UUID]) -> list[ChangeRow]:
+        """Write requests and events for the first copies; return the changes to publish."""
         actor = f"kiosk:{self.kiosk.name}"
         rows = [row for op_id, row in self.new_requests.items() if op_id in inserted]
         events: list[dict[str, Any]] = []
@@ -352,7 +357,7 @@ class _Applier:
                 changes.append(change)
         if events:
             db.session.execute(RequestEvent.__table__.insert(), events)
-        record_changes(changes)
+        return changes
 
     def _apply_cancel(
         self, target: uuid.UUID, op: CancelRequestOp, actor: str, events: list[dict[str, Any]]
@@ -469,6 +474,17 @@ def reconcile(kiosk: Kiosk, req: ReconcileRequest) -> ReconcileResponse:
         sa.select(Kiosk.last_seq).where(Kiosk.id == kiosk.id)
     ).scalar_one()
     return ReconcileResponse(missing=missing, last_seq=last_seq)
+
+
+def record_health(kiosk: Kiosk, report: HealthReport) -> HealthAck:
+    """Keep the latest health report of a kiosk."""
+    now = utcnow()
+    db.session.execute(
+        sa.update(Kiosk)
+        .where(Kiosk.id == kiosk.id)
+        .values(health=report.model_dump(mode="json"), health_at=now)
+    )
+    return HealthAck(received_at=now)
 
 
 def kiosk_by_name(name: str) -> Kiosk:
