@@ -53,7 +53,8 @@ def decode(data: bytes, content_encoding: str | None, limit: int = MAX_BODY_BYTE
         raise BadEncoding(f"unsupported Content-Encoding {encoding!r}; use gzip or identity")
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8, bad JSON and integers too long to convert.
         raise BadEncoding(f"body is not valid UTF-8 JSON: {exc}") from exc
 
 

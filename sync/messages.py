@@ -8,10 +8,10 @@ without breaking an older kiosk of the same protocol version.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from sync import codec
 
@@ -33,6 +33,26 @@ CATEGORY_CODES = (
     "emergency",
     "other",
 )
+
+
+def _as_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range once converted to UTC") from exc
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+"""An aware time, normalised to UTC (so equal instants have equal digests)."""
+
+
+_NO_NUL = r"^[^\x00]*$"
+"""Free text may not hold NUL characters (no database stores them faithfully)."""
+Text32 = Annotated[str, StringConstraints(max_length=32, pattern=_NO_NUL)]
+Text64 = Annotated[str, StringConstraints(max_length=64, pattern=_NO_NUL)]
+Text200 = Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)]
+Text500 = Annotated[str, StringConstraints(max_length=500, pattern=_NO_NUL)]
+Text2000 = Annotated[str, StringConstraints(max_length=2000, pattern=_NO_NUL)]
 
 RoomCode = Annotated[
     str, StringConstraints(pattern=r"^[^-\s]{1,16}-[^-\s]{1,16}-[^-\s]{1,16}$", max_length=50)
@@ -64,22 +84,22 @@ class CreateRequestPayload(Request):
     room: RoomCode
     ticket: Ticket
     phone: Phone | None = None
-    details: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    details: Text2000 | None = None
     on_behalf: bool = False
-    consent_version: Annotated[str, StringConstraints(max_length=32)] | None = None
+    consent_version: Text32 | None = None
 
 
 class CancelRequestPayload(Request):
     """The resident asks to cancel one of this kiosk's requests."""
 
     request_id: uuid.UUID
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Text500 | None = None
 
 
 class _Op(Request):
     op_id: uuid.UUID
     seq: int = Field(ge=1, le=2**62)
-    at: AwareDatetime
+    at: UtcTime
     """The device clock when the operation was made: recorded, never trusted for ordering."""
 
 
@@ -111,7 +131,7 @@ def op_digest(op: CreateRequestOp | CancelRequestOp) -> str:
 class PushRequest(Request):
     """A batch of operations, applied by the server in one transaction, in `seq` order."""
 
-    device_time: AwareDatetime
+    device_time: UtcTime
     ops: list[Operation] = Field(min_length=1, max_length=MAX_BATCH_OPS)
 
 
@@ -173,7 +193,7 @@ class EnrollRequest(Request):
     """Exchange a one-time enrolment code for a device token."""
 
     code: Annotated[str, StringConstraints(min_length=4, max_length=64)]
-    software: Annotated[str, StringConstraints(max_length=64)] | None = None
+    software: Text64 | None = None
 
 
 class EnrollResponse(Response):
@@ -192,9 +212,9 @@ class EnrollResponse(Response):
 class SeqRange(Request):
     """An inclusive range of a device's sequence numbers with the digest of its operations."""
 
-    first: int = Field(ge=1)
-    last: int = Field(ge=1)
-    count: int = Field(ge=0)
+    first: int = Field(ge=1, le=2**62)
+    last: int = Field(ge=1, le=2**62)
+    count: int = Field(ge=0, le=2**62)
     digest: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -231,14 +251,14 @@ class HealthReport(Request):
     """A kiosk's nightly report of its own health (shown on the console, in /metrics)."""
 
     queued: int = Field(ge=0)
-    oldest_queued_at: AwareDatetime | None = None
-    last_sync_at: AwareDatetime | None = None
+    oldest_queued_at: UtcTime | None = None
+    last_sync_at: UtcTime | None = None
     rejected: int = Field(ge=0, default=0)
     db_bytes: int = Field(ge=0)
     free_bytes: int = Field(ge=0)
-    last_backup_at: AwareDatetime | None = None
-    integrity: Annotated[str, StringConstraints(max_length=200)]
-    software: Annotated[str, StringConstraints(max_length=64)] | None = None
+    last_backup_at: UtcTime | None = None
+    integrity: Text200
+    software: Text64 | None = None
 
 
 class HealthAck(Response):

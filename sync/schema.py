@@ -22,6 +22,8 @@ from sync.messages import (
     EnrollRequest,
     EnrollResponse,
     ErrorBody,
+    HealthAck,
+    HealthReport,
     OpResult,
     PullResponse,
     PushRequest,
@@ -43,6 +45,8 @@ MESSAGES: tuple[type[BaseModel], ...] = (
     ErrorBody,
     CreateRequestOp,
     CancelRequestOp,
+    HealthReport,
+    HealthAck,
 )
 """Every message that crosses the wire on its own or as a documented part of another."""
 

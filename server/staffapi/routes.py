@@ -25,7 +25,7 @@ def _scope() -> services.Scope:
 
 def _limit() -> int:
     raw = request.args.get("limit", str(current_app.config["LINLI_API_PAGE_SIZE"]))
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
         raise InvalidInput("limit must be a whole number from 1 to 1000", "bad_limit")
     return int(raw)
 
@@ -36,11 +36,11 @@ def _time(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError as exc:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(
             f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z", "bad_time"
         ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @bp.get("/requests")

@@ -76,9 +76,10 @@ def decode_page_cursor(text: str) -> int:
     try:
         raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()).decode()
         kind, _, value = raw.partition(":")
-        if kind != "id":
+        last_id = int(value)
+        if kind != "id" or not 0 <= last_id < 2**31:
             raise ValueError(kind)
-        return int(value)
+        return last_id
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise InvalidInput("cursor is not valid; start again without one", "bad_cursor") from exc
 

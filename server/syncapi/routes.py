@@ -4,6 +4,7 @@ POST /api/sync/v1/enroll      one-time code -> device token
 POST /api/sync/v1/push        a batch of operations, applied in one transaction
 GET  /api/sync/v1/pull        a page of changes after a cursor
 POST /api/sync/v1/reconcile   digests of acknowledged ranges -> ranges to re-push
+POST /api/sync/v1/health      the kiosk's nightly health report
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sync.messages import (
     SUPPORTED_PROTOCOLS,
     EnrollRequest,
     EnrollResponse,
+    HealthReport,
     PushRequest,
     ReconcileRequest,
 )
@@ -48,7 +50,7 @@ def _check_protocol() -> None:
             f"send the header {PROTOCOL_HEADER}; this server speaks versions {low} to {high}",
             supported=supported,
         )
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise UnsupportedProtocol(
             f"protocol version {raw!r} is not supported (this server speaks {low} to {high}); "
             "please update the kiosk software",
@@ -142,3 +144,10 @@ def reconcile() -> Response:
     """Which of the kiosk's acknowledged ranges this server does not hold exactly."""
     kiosk = services.kiosk_for_token(_token())
     return _answer(services.reconcile(kiosk, _parse(ReconcileRequest)))
+
+
+@bp.post("/health")
+def health() -> Response:
+    """Store the kiosk's health report (shown on the console and in /metrics)."""
+    kiosk = services.kiosk_for_token(_token())
+    return _answer(services.record_health(kiosk, _parse(HealthReport)))

@@ -146,6 +146,10 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
         original = known.get(op.op_id)
         if original is not None:
             results[op.seq] = _replay_answer(kiosk, op, digests[op.op_id], original)
+        elif op.seq <= last_seq:
+            # Every seq up to last_seq was answered once; a new id there is never applied.
+            _record_conflict(kiosk, op, digests[op.op_id])
+            results[op.seq] = OpResult(seq=op.seq, status="rejected", reason="seq_taken")
         else:
             fresh.append(op)
 
