@@ -1,0 +1,199 @@
+"""Several gunicorn workers on PostgreSQL, 50 kiosks syncing at once through the fault proxy.
+
+Exactly-once must hold and every kiosk's pulls must see every change, whichever worker
+answered and whatever the proxy did to the traffic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from kiosk.store import Store
+from sync.client import SyncEngine, SyncError
+from tests.faultproxy import DROP_RESPONSE, DUPLICATE, ERROR_500, PASS, RESET, FaultProxy
+from tests.procs import free_port, wait_http
+
+KIOSKS = 50
+REQUESTS_EACH = 8
+ROOMS = ["3-2-301", "3-2-302", "3-1-101", "1-1-101", "1-1-102"]
+
+
+@pytest.fixture
+def backend() -> str:
+    """Only PostgreSQL: several workers and hosts need it."""
+    return "postgresql"
+
+
+@pytest.fixture
+def gunicorn(database_url: str, tmp_path: Path, app: Any) -> Iterator[str]:
+    """Four gunicorn workers serving the app on this test's database."""
+    from server.communities.services import create_community, import_rooms, parse_rooms_csv
+    from server.extensions import db
+
+    with app.app_context():
+        community = create_community("lanqiao", "蓝桥社区")
+        import_rooms(
+            community, parse_rooms_csv("\n".join(r.replace("-", ",") for r in ROOMS), "rooms.csv")
+        )
+        db.session.commit()
+    port = free_port()
+    env = {
+        **os.environ,
+        "LINLI_DATABASE_URL": database_url,
+        "LINLI_INSTANCE_DIR": str(tmp_path / "instance"),
+        "LINLI_SECRET_KEY": "test",
+        "LINLI_LOG_LEVEL": "WARNING",
+    }
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--workers",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "5",
+            "server:create_app()",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _chaos(rng: random.Random, lock: threading.Lock) -> Any:
+    def policy(_request: Any) -> str:
+        with lock:
+            roll = rng.random()
+        if roll < 0.08:
+            return DROP_RESPONSE
+        if roll < 0.12:
+            return RESET
+        if roll < 0.16:
+            return ERROR_500
+        if roll < 0.22:
+            return DUPLICATE
+        return PASS
+
+    return policy
+
+
+def _sync_until_drained(engine: SyncEngine, store: Store, attempts: int = 60) -> None:
+    for _ in range(attempts):
+        try:
+            engine.sync_once()
+        except SyncError:
+            continue
+        if store.status()["queued"] == 0:
+            return
+    raise AssertionError(f"outbox of {store.path} did not drain: {store.status()}")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(900)
+def test_fifty_kiosks_through_faults_on_four_workers(
+    gunicorn: str, app: Any, tmp_path: Path
+) -> None:
+    from server.extensions import db
+    from server.kiosks.services import new_enrollment_code
+
+    seed = random.randrange(1 << 30)
+    print(f"chaos seed {seed}")
+    rng, lock = random.Random(seed), threading.Lock()
+    host, port = gunicorn.removeprefix("http://").split(":")
+    proxy = FaultProxy(host, int(port))
+    proxy.start()
+    try:
+        proxy.set_policy(_chaos(rng, lock))
+        codes = []
+        with app.app_context():
+            for i in range(KIOSKS):
+                codes.append(new_enrollment_code("lanqiao", f"k{i:02d}", 24)[1])
+            db.session.commit()
+        kiosks: list[tuple[Store, SyncEngine]] = []
+        for i, code in enumerate(codes):
+            store = Store(tmp_path / f"k{i:02d}.sqlite3")
+            engine = SyncEngine(store, connect_timeout=5, read_timeout=30)
+            store.save_enrollment(proxy.url, engine.enroll(gunicorn, code))
+            kiosks.append((store, engine))
+        errors: list[BaseException] = []
+
+        def run(store: Store, engine: SyncEngine, index: int) -> None:
+            try:
+                _sync_until_drained(engine, store)
+                local = random.Random(seed + index)
+                for n in range(REQUESTS_EACH):
+                    saved = store.create_request("electrical", local.choice(ROOMS))
+                    if n % 3 == 0:
+                        store.cancel_request(saved.id, "sorted out")
+                    if local.random() < 0.5:
+                        with contextlib.suppress(SyncError):
+                            engine.sync_once()
+                _sync_until_drained(engine, store)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                store.close()
+
+        threads = [threading.Thread(target=run, args=(s, e, i)) for i, (s, e) in enumerate(kiosks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=600)
+        assert not errors, errors[:3]
+        assert proxy.stats.requests_seen > KIOSKS * 2
+        faults = {m: n for m, n in proxy.stats.by_mode.items() if n and m != PASS}
+        assert faults, "the proxy injected no fault"
+
+        proxy.set_policy(None)
+        engine_db = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        try:
+            with engine_db.connect() as conn:
+                rows = conn.execute(sa.text("SELECT client_id, status FROM help_request")).all()
+        finally:
+            engine_db.dispose()
+        server_status = {str(cid): status for cid, status in rows}
+        assert len(rows) == KIOSKS * REQUESTS_EACH, "every request exactly once"
+        assert len(server_status) == len(rows)
+        for i, (store, engine) in enumerate(kiosks):
+            _sync_until_drained(engine, store)
+            local_rows = [
+                (r["id"], r["status"]) for room in ROOMS for r in store.requests_for_room(room, 100)
+            ]
+            assert len(local_rows) == REQUESTS_EACH
+            for request_id, status in local_rows:
+                assert server_status[request_id] == status, (i, request_id)
+            store.close()
+        statuses = sorted(server_status.values())
+        assert statuses.count("cancelled") == KIOSKS * len(range(0, REQUESTS_EACH, 3))
+    finally:
+        proxy.stop()
