@@ -1,20 +1,37 @@
-"""The kiosk's local Flask app: the local API (used by the touch UI and tests) and a status page.
+"""The kiosk's local Flask app: the local API, the touch UI (kiosk/ui.py) and the admin page.
 
-POST /api/requests        save a request; 201 only after the local commit
-GET  /api/requests/<id>   one request and its state
-GET  /api/status          queue, last sync, online or not, last error
-GET  /                    a plain status page
+POST /api/requests              save a request; 201 only after the local commit
+GET  /api/requests/<id>         one request and its state
+POST /api/requests/<id>/cancel  queue a cancellation
+GET  /api/status                queue, last sync, online or not, last error
+GET  /                          the touch UI's home screen (see kiosk/ui.py)
+GET  /admin                     the staff page behind a PIN (see kiosk/admin.py)
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, request
+from flask_babel import Babel
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
+from kiosk import admin, ui
+from kiosk.config import KioskSettings
+from kiosk.i18n import DEFAULT_LANGUAGE, compile_catalogs
 from kiosk.store import InputError, NotEnrolledError, StorageFull, Store, StoreError
+from kiosk.voice import Voice
+
+# Pages may load only this kiosk's own scripts, styles, audio and images: nothing remote.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 
 
 def _error(status: int, code: str, detail: str, detail_zh: str) -> Response:
@@ -23,12 +40,58 @@ def _error(status: int, code: str, detail: str, detail_zh: str) -> Response:
     return response
 
 
-def create_kiosk_app(store: Store, on_saved: Callable[[], None] | None = None) -> Flask:
-    """Build the kiosk app around an open store; `on_saved` is called after each save."""
+def create_kiosk_app(
+    store: Store,
+    on_saved: Callable[[], None] | None = None,
+    *,
+    settings: KioskSettings | None = None,
+    voice: Voice | None = None,
+    on_exit: Callable[[], None] | None = None,
+) -> Flask:
+    """Build the kiosk app around an open store.
+
+    `on_saved` is called after each save (it wakes the sync worker); `on_exit` is what the
+    admin page's exit button does (close the window or stop the server). Speech is cached,
+    and the catalogs compiled, in a `cache` folder next to the database.
+    """
     app = Flask(__name__)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
+    # The admin session lives only as long as this process: a restart asks for the PIN again.
+    app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
     notify = on_saved or (lambda: None)
+    cache = Path(store.path).parent / "cache"
+    app.extensions["linli_store"] = store
+    app.extensions["linli_settings"] = settings or KioskSettings()
+    app.extensions["linli_voice"] = voice or Voice(cache / "voice")
+    app.extensions["linli_on_saved"] = notify
+    app.extensions["linli_on_exit"] = on_exit or (lambda: None)
+    app.extensions["linli_shown"] = {}
+    Babel(
+        app,
+        default_locale=DEFAULT_LANGUAGE,
+        default_translation_directories=str(compile_catalogs(cache / "translations")),
+        locale_selector=ui.language,
+    )
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(admin.bp)
+
+    @app.teardown_request
+    def _release(_: BaseException | None) -> None:
+        # Each request of the threaded local server runs in a new thread: without this, every
+        # page would leave one SQLite connection open until the kiosk stops.
+        store.close_thread()
+
+    @app.after_request
+    def _harden(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.mimetype == "text/html":
+            # Nothing of one resident may be found by the next in the browser's cache.
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.errorhandler(StoreError)
     def _store_error(exc: StoreError) -> Response:
@@ -41,13 +104,17 @@ def create_kiosk_app(store: Store, on_saved: Callable[[], None] | None = None) -
         return _error(409, exc.code, exc.detail, exc.detail_zh)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
+    def _http_error(exc: HTTPException) -> BaseResponse:
+        if not request.path.startswith(("/api/", "/voice/")):
+            return ui.problem_response("not_found" if exc.code == 404 else "invalid_form")
         code = (exc.name or "http_error").lower().replace(" ", "_")
         return _error(exc.code or 500, code, exc.description or code, "请求有误")
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(exc: Exception) -> BaseResponse:
         app.logger.exception("kiosk error")
+        if not request.path.startswith("/api/"):
+            return ui.problem_response("server_error")
         return _error(
             500,
             "internal_error",
@@ -108,10 +175,5 @@ def create_kiosk_app(store: Store, on_saved: Callable[[], None] | None = None) -
     def status() -> Response:
         """The same JSON as `linli sync status`."""
         return jsonify(store.status())
-
-    @app.get("/")
-    def status_page() -> str:
-        """A plain page with the kiosk's sync status."""
-        return render_template("status.html", status=store.status(), enrollment=store.enrollment())
 
     return app

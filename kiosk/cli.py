@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -58,14 +59,27 @@ def kiosk_group() -> None:
 )
 @click.option("--code", required=True, help="The one-time code from 'linli server kiosk enroll'.")
 @DATA
-def enroll(server_url: str, code: str, data_dir: Path) -> None:
+@click.option(
+    "--pin",
+    default=None,
+    help="PIN (4 to 12 digits) of the kiosk's admin page; only its argon2 hash is stored.",
+)
+def enroll(server_url: str, code: str, data_dir: Path, pin: str | None) -> None:
     """Enrol this kiosk with a server using a one-time code, then fetch rooms and categories."""
+    from kiosk.admin import hash_pin
+
+    try:
+        pin_hash = None if pin is None else hash_pin(pin)
+    except ValueError as exc:
+        _fail(str(exc))
     settings = _settings()
     store = _store(data_dir, settings)
     engine = build_engine(store, settings)
     try:
         answer = engine.enroll(server_url, code)
         store.save_enrollment(server_url, answer)
+        if pin_hash is not None:
+            store.set_admin_pin_hash(pin_hash)
     except SyncError as exc:
         _fail(f"enrolment failed: {exc.detail}")
     except StoreError as exc:
@@ -92,7 +106,13 @@ def run(data_dir: Path, browser: bool, port: int | None) -> None:
     settings = _settings()
     store = _store(data_dir, settings)
     worker = build_worker(build_engine(store, settings), settings)
-    app = create_kiosk_app(store, on_saved=worker.nudge)
+    exits: list[Callable[[], None]] = []
+
+    def _exit() -> None:
+        for stop in exits:
+            stop()
+
+    app = create_kiosk_app(store, on_saved=worker.nudge, settings=settings, on_exit=_exit)
     try:
         httpd = make_server("127.0.0.1", port or settings.PORT, app, threaded=True)
     except OSError as exc:
@@ -105,26 +125,29 @@ def run(data_dir: Path, browser: bool, port: int | None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     if browser:
+        exits.append(_stop)
         click.echo(f"kiosk UI and local API on {url}", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()
     else:
-        _run_window(httpd, url)
+        _run_window(httpd, url, exits.append)
     worker.stop()
+    store.close()
     click.echo("kiosk stopped", err=True)
 
 
-def _run_window(httpd: Any, url: str) -> None:
+def _run_window(httpd: Any, url: str, set_exit: Callable[[Callable[[], None]], None]) -> None:
     """Show the UI full screen in a pywebview (Qt) window; the server runs in a thread."""
     try:
-        import webview
+        from kiosk.window import run_window
     except ImportError:
         _fail("pywebview is not installed (pip install 'linli[kiosk]'); or use --browser")
     server = threading.Thread(target=httpd.serve_forever, name="kiosk-http", daemon=True)
     server.start()
-    webview.create_window("邻里 Linli", url, fullscreen=True, frameless=True)
-    webview.start(gui="qt", private_mode=True)
-    httpd.shutdown()
+    try:
+        run_window(url, set_exit)
+    finally:
+        httpd.shutdown()
 
 
 @click.group("sync")
@@ -174,3 +197,26 @@ def reconcile(data_dir: Path) -> None:
         f"pulled {outcome.pulled}",
         err=True,
     )
+
+
+@sync_group.command("nightly")
+@DATA
+@click.option("--keep", default=7, show_default=True, help="Backups to keep.")
+@click.option(
+    "--compact-days",
+    default=30,
+    show_default=True,
+    help="Remove acknowledged operations older than this many days.",
+)
+def nightly(data_dir: Path, keep: int, compact_days: int) -> None:
+    """Nightly job: reconcile, refresh reference data, compact, back up, report health."""
+    from kiosk.nightly import run_nightly
+
+    settings = _settings()
+    store = _store(data_dir, settings)
+    report = run_nightly(
+        store, build_engine(store, settings), data_dir / "backups", keep, compact_days
+    )
+    click.echo(f"nightly: {report.summary()}")
+    if not report.ok:
+        sys.exit(1)

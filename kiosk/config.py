@@ -26,6 +26,10 @@ class KioskSettings:
     """Cap on the kiosk database size in pages (0: no cap beyond the disk)."""
     PORT: int = 8765
     """Port of the kiosk's local UI and API on 127.0.0.1."""
+    IDLE_SECONDS: float = 90.0
+    """Seconds without a touch before the touch UI warns that it will start over."""
+    IDLE_WARNING_SECONDS: float = 20.0
+    """Seconds the idle warning counts down before the UI returns home and forgets the user."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> KioskSettings:

@@ -8,6 +8,7 @@ are serialised by a lock and `BEGIN IMMEDIATE` (also across processes, via SQLit
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -44,6 +45,11 @@ DEFAULT_CATEGORIES = [
     ("emergency", "紧急求助", "Emergency", 80, 1),
     ("other", "其他", "Other", 90, 0),
 ]
+
+# Space kept free for sync bookkeeping: a base, and per queued operation what recording the
+# server's answer adds to its row (state, time); see Store._check_headroom.
+RESERVE_BYTES = 16 * 1024
+ACK_BYTES = 64
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -89,6 +95,17 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 room TEXT NOT NULL
             )""",
             "CREATE TABLE community (slug TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT)",
+        ],
+    ),
+    (
+        # One-time tokens of the touch UI's confirm form: a double tap saves one request.
+        "0002_form_tokens",
+        [
+            """CREATE TABLE form_tokens (
+                token TEXT PRIMARY KEY,
+                request_id TEXT NOT NULL REFERENCES requests (id),
+                created_at TEXT NOT NULL
+            )""",
         ],
     ),
 ]
@@ -184,6 +201,16 @@ class Store:
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+    def close_thread(self) -> None:
+        """Close this thread's connection (the local server runs each request in a new thread)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._conns_lock:
+            self._all_conns = [c for c in self._all_conns if c is not conn]
+        conn.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -287,6 +314,15 @@ class Store:
             self._set_meta(conn, "state", "enrolled")
             self._set_meta(conn, "last_error", None)
 
+    def set_admin_pin_hash(self, pin_hash: str) -> None:
+        """Store the hash of the admin PIN (the PIN itself is never stored)."""
+        with self._write() as conn:
+            self._set_meta(conn, "admin_pin_hash", pin_hash)
+
+    def admin_pin_hash(self) -> str | None:
+        """The stored hash of the admin PIN, or None when no PIN was set."""
+        return self._meta("admin_pin_hash")
+
     def credentials(self) -> Credentials | None:
         """The server URL and token in force, or None when not enrolled."""
         url, token = self._meta("server_url"), self._meta("token")
@@ -319,8 +355,13 @@ class Store:
         details: str | None = None,
         on_behalf: bool = False,
         consent_version: str | None = None,
+        form_token: str | None = None,
     ) -> Saved:
-        """Save a request and its outbox operation in one durable transaction."""
+        """Save a request and its outbox operation in one durable transaction.
+
+        A `form_token` seen before returns the request saved with it, and saves nothing new:
+        the token is checked and recorded in the same transaction as the request.
+        """
         conn = self._conn()
         if self._meta("device_id") is None:
             raise NotEnrolledError(
@@ -336,6 +377,15 @@ class Store:
                 "unknown_room", f"room {room!r} is not in this community's list", "没有找到这个房间"
             )
         with self._write() as conn:
+            if form_token is not None:
+                seen = conn.execute(
+                    "SELECT r.id, r.ticket FROM form_tokens t JOIN requests r "
+                    "ON r.id = t.request_id WHERE t.token = ?",
+                    (form_token,),
+                ).fetchone()
+                if seen is not None:
+                    return Saved(id=str(seen["id"]), ticket=str(seen["ticket"]))
+            self._check_headroom(conn)
             seq = int(self._meta("next_seq") or "1")
             number = int(self._meta("next_ticket") or "1")
             prefix = self._meta("ticket_prefix") or "A"
@@ -380,7 +430,24 @@ class Store:
                 ),
             )
             self._set_meta(conn, "next_ticket", str(number + 1))
+            if form_token is not None:
+                conn.execute(
+                    "INSERT INTO form_tokens (token, request_id, created_at) VALUES (?, ?, ?)",
+                    (form_token, str(op_id), now.isoformat()),
+                )
         return Saved(id=str(op_id), ticket=p.ticket)
+
+    def has_consent(self, room: str, version: str) -> bool:
+        """Whether a request of `room` was saved with consent text `version`."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT 1 FROM requests WHERE room = ? AND consent_version = ? LIMIT 1",
+                (room, version),
+            )
+            .fetchone()
+        )
+        return row is not None
 
     def cancel_request(self, request_id: str, reason: str | None = None) -> None:
         """Queue a cancellation; the server decides whether it cancels or is a request to."""
@@ -388,20 +455,46 @@ class Store:
             row = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
             if row is None:
                 raise InputError("unknown_request", "no such request on this kiosk", "没有这条求助")
+            self._check_headroom(conn)
             now = self.clock()
-            op = CancelRequestOp.model_validate(
-                {
-                    "op_id": uuid7(),
-                    "seq": int(self._meta("next_seq") or "1"),
-                    "type": "request.cancel",
-                    "at": now,
-                    "payload": {"request_id": request_id, "reason": reason},
-                }
-            )
+            try:
+                op = CancelRequestOp.model_validate(
+                    {
+                        "op_id": uuid7(),
+                        "seq": int(self._meta("next_seq") or "1"),
+                        "type": "request.cancel",
+                        "at": now,
+                        "payload": {"request_id": request_id, "reason": reason},
+                    }
+                )
+            except ValidationError as exc:
+                raise _input_error(exc) from exc
             self._append_op(conn, op, now)
             conn.execute(
                 "UPDATE requests SET cancel_requested = 1, updated_at = ? WHERE id = ?",
                 (now.isoformat(), request_id),
+            )
+
+    def _check_headroom(self, conn: sqlite3.Connection) -> None:
+        """Refuse a new operation unless room is left to record the server's answers.
+
+        Acknowledging an operation makes its row a little longer; if requests could fill the
+        last page, a full kiosk could never record its acks and its queue would never drain.
+        """
+        pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+        needed = RESERVE_BYTES + (pending + 1) * ACK_BYTES
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        used = (
+            conn.execute("PRAGMA page_count").fetchone()[0]
+            - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        )
+        room = shutil.disk_usage(self.path.parent).free
+        if self.max_pages:
+            room = min(room, (self.max_pages - used) * page_size)
+        if room < needed:
+            raise StorageFull(
+                "the kiosk's storage is full; nothing was saved",
+                "本机存储已满，未能保存",
             )
 
     def _append_op(
@@ -424,6 +517,15 @@ class Store:
         out["cancel_requested"] = bool(out["cancel_requested"])
         out["synced"] = out["status"] != "queued"
         return out
+
+    def cancellations(self, request_ids: list[str]) -> dict[str, str]:
+        """The outbox state (pending, applied, rejected) of each request's latest cancellation."""
+        wanted = set(request_ids)
+        rows = self._conn().execute(
+            "SELECT json_extract(body, '$.payload.request_id'), state FROM outbox "
+            "WHERE type = 'request.cancel' ORDER BY seq"
+        )
+        return {str(rid): str(state) for rid, state in rows if rid in wanted}
 
     def requests_for_room(self, room: str, limit: int = 20) -> list[dict[str, Any]]:
         """The most recent requests of one room."""
@@ -569,6 +671,38 @@ class Store:
                 self._set_meta(conn, "cursor", None)
         return count
 
+    def forget_cursor(self) -> None:
+        """Drop the pull cursor, so the next pull re-downloads current reference data."""
+        with self._write() as conn:
+            self._set_meta(conn, "cursor", None)
+
+    def compact(self, before: datetime) -> int:
+        """Delete acknowledged operations made before `before`; pending ones are never touched.
+
+        The request rows stay (the resident's history); only the sent envelopes go.
+        """
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM outbox WHERE state != 'pending' AND acked_at IS NOT NULL "
+                "AND created_at < ?",
+                (before.isoformat(),),
+            ).rowcount
+
+    def backup_to(self, target: Path) -> None:
+        """An online, consistent copy of the database (SQLite's backup API) at `target`."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        dest = sqlite3.connect(partial)
+        try:
+            self._conn().backup(dest)
+            verdict = dest.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            dest.close()
+        if verdict != "ok":
+            partial.unlink(missing_ok=True)
+            raise StoreError(f"the backup failed its integrity check: {verdict}", "备份校验失败")
+        partial.replace(target)
+
     def integrity_check(self) -> str:
         """SQLite's own integrity check ("ok" when sound)."""
         return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
@@ -629,9 +763,11 @@ def _rollback(conn: sqlite3.Connection) -> None:
 def _input_error(exc: ValidationError) -> InputError:
     first = exc.errors()[0]
     field = str(first["loc"][-1]) if first["loc"] else "value"
+    too_long = first["type"] == "string_too_long"
     messages_zh = {
         "phone": "电话号码格式不对，请输入5到15位数字",
-        "details": "说明文字太长了",
+        "details": "说明文字太长了" if too_long else "说明文字里有无法保存的字符",
+        "reason": "取消原因太长了" if too_long else "取消原因里有无法保存的字符",
         "room": "房间号格式不对",
     }
     return InputError(

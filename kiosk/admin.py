@@ -1,0 +1,129 @@
+"""The staff page behind a PIN: queue, last sync, errors, speech, and the way out.
+
+Residents never see it: it is reached by tapping the logo five times, then entering the PIN
+set at enrolment (`linli kiosk enroll --pin`). Only an argon2 hash of the PIN is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from kiosk import ui
+from kiosk.store import Store
+
+PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
+MAX_FAILURES = 5
+LOCKOUT_SECONDS = 60.0
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+_hasher = PasswordHasher()
+_failures_lock = threading.Lock()
+
+
+def hash_pin(pin: str) -> str:
+    """The argon2 hash of a PIN of 4 to 12 digits."""
+    if not PIN_PATTERN.fullmatch(pin):
+        raise ValueError("the PIN must be 4 to 12 digits")
+    return _hasher.hash(pin)
+
+
+def check_pin(store: Store, pin: str) -> bool:
+    """Whether `pin` matches the stored hash (False when no PIN was set)."""
+    stored = store.admin_pin_hash()
+    if stored is None or not PIN_PATTERN.fullmatch(pin):
+        return False
+    try:
+        return _hasher.verify(stored, pin)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _locked() -> bool:
+    state = current_app.extensions.setdefault("linli_pin_failures", {"count": 0, "until": 0.0})
+    return bool(time.monotonic() < state["until"])
+
+
+def _failed() -> None:
+    with _failures_lock:
+        state = current_app.extensions["linli_pin_failures"]
+        state["count"] += 1
+        if state["count"] >= MAX_FAILURES:
+            state["count"] = 0
+            state["until"] = time.monotonic() + LOCKOUT_SECONDS
+
+
+def _store() -> Store:
+    store: Store = current_app.extensions["linli_store"]
+    return store
+
+
+@bp.get("")
+def pin_page() -> str | Response:
+    """The PIN keypad (or the panel when already unlocked)."""
+    if session.get("admin"):
+        return redirect(url_for("admin.panel"), 303)
+    return ui.render_screen(
+        "ui/admin_pin.html",
+        "admin_pin",
+        pin_set=_store().admin_pin_hash() is not None,
+        wrong=request.args.get("wrong") == "1",
+        locked=_locked(),
+    )
+
+
+@bp.post("")
+def unlock() -> Response:
+    """Check the PIN; a few wrong ones lock the keypad for a minute."""
+    if _locked():
+        return redirect(url_for("admin.pin_page"), 303)
+    if check_pin(_store(), request.form.get("pin", "")):
+        session["admin"] = True
+        return redirect(url_for("admin.panel"), 303)
+    _failed()
+    return redirect(url_for("admin.pin_page", wrong=1), 303)
+
+
+@bp.get("/panel")
+def panel() -> str | Response:
+    """Queue, last sync, errors, speech and the exit."""
+    if not session.get("admin"):
+        return redirect(url_for("admin.pin_page"), 303)
+    store = _store()
+    return ui.render_screen(
+        "ui/admin.html",
+        "admin",
+        enrollment=store.enrollment(),
+        shown=current_app.extensions["linli_shown"],
+    )
+
+
+@bp.post("/exit")
+def exit_kiosk() -> Response:
+    """Close the kiosk (the window, or the server in browser mode)."""
+    if not session.get("admin"):
+        return redirect(url_for("admin.pin_page"), 303)
+    session.clear()
+    response = redirect(url_for("admin.bye"), 303)
+    # Close only once this answer has been sent, so the page is not left waiting.
+    response.call_on_close(current_app.extensions["linli_on_exit"])
+    return response
+
+
+@bp.get("/bye")
+def bye() -> str:
+    """What is left on screen while the kiosk closes (in browser mode, for good)."""
+    return ui.render_screen("ui/admin_bye.html", "admin_bye")
+
+
+@bp.post("/lock")
+def lock() -> Response:
+    """Leave the admin page and go back to the residents' home screen."""
+    session.clear()
+    return redirect(url_for("ui.home"), 303)

@@ -1,0 +1,200 @@
+"""Spoken prompts: hand-checked tone-numbered pinyin read by espeak-ng, cached as WAV files.
+
+espeak-ng's default Mandarin voice (`-v cmn`) reads tone digits aloud and misreads polyphonic
+characters (还, 行, 重 ...), so Chinese is never given to it as characters: every prompt is
+stored here as pinyin checked by hand (tone sandhi written as spoken, e.g. 不会 bu2 hui4) and
+spoken with the `cmn-latn-pinyin` voice. English prompts use the `en` voice. Audio is made once
+per text and kept in the data folder; without espeak-ng the kiosk works silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+PINYIN_VOICE = "cmn-latn-pinyin"
+ENGLISH_VOICE = "en"
+
+# A syllable with its tone digit, a capital letter (ticket prefixes) or punctuation.
+_PINYIN_TOKEN = re.compile(r"^(?:[a-zü]+[1-5]|[A-Z])[,.?]?$")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt as shown (Chinese, also the catalog msgid) and as spoken (pinyin)."""
+
+    text: str
+    pinyin: str
+
+
+PROMPTS: dict[str, Prompt] = {
+    "home": Prompt(
+        "您好，请选择您需要的帮助。",
+        "nin2 hao3, qing3 xuan3 ze2 nin2 xu1 yao4 de5 bang1 zhu4.",
+    ),
+    "who": Prompt(
+        "请选择您住的楼、单元和房间。",
+        "qing3 xuan3 ze2 nin2 zhu4 de5 lou2, dan1 yuan2 he2 fang2 jian1.",
+    ),
+    "mine": Prompt(
+        "请选择您的房间，查看您的求助。",
+        "qing3 xuan3 ze2 nin2 de5 fang2 jian1, cha2 kan4 nin2 de5 qiu2 zhu4.",
+    ),
+    "confirm": Prompt(
+        "请核对，没问题就按确认。",
+        "qing3 he2 dui4, mei2 wen4 ti2 jiu4 an4 que4 ren4.",
+    ),
+    "phone": Prompt(
+        "请输入您的电话号码。",
+        "qing3 shu1 ru4 nin2 de5 dian4 hua4 hao4 ma3.",
+    ),
+    "saved": Prompt("已保存。", "yi3 bao3 cun2."),
+    "saved_offline": Prompt(
+        "已保存，联网后自动发送。",
+        "yi3 bao3 cun2, lian2 wang3 hou4 zi4 dong4 fa1 song4.",
+    ),
+    "emergency": Prompt(
+        "如有生命危险，请马上拨打120急救电话，或110报警。",
+        "ru2 you3 sheng1 ming4 wei1 xian3, qing3 ma3 shang4 bo1 da3 yao1 er4 ling2 ji2 jiu4 "
+        "dian4 hua4, huo4 yao1 yao1 ling2 bao4 jing3.",
+    ),
+    "consent": Prompt(
+        "您的健康情况属于敏感个人信息。我们只用它来安排帮助，不会给别人。您同意吗？",
+        "nin2 de5 jian4 kang1 qing2 kuang4 shu3 yu2 min3 gan3 ge4 ren2 xin4 xi1. "
+        "wo3 men5 zhi3 yong4 ta1 lai2 an1 pai2 bang1 zhu4, bu2 hui4 gei3 bie2 ren2. "
+        "nin2 tong2 yi4 ma5?",
+    ),
+    "requests": Prompt("这是您最近的求助。", "zhe4 shi4 nin2 zui4 jin4 de5 qiu2 zhu4."),
+    "no_requests": Prompt(
+        "这个房间最近没有求助。",
+        "zhe4 ge4 fang2 jian1 zui4 jin4 mei2 you3 qiu2 zhu4.",
+    ),
+    "cancel_confirm": Prompt(
+        "确定要取消这条求助吗？",
+        "que4 ding4 yao4 qu3 xiao1 zhe4 tiao2 qiu2 zhu4 ma5?",
+    ),
+    "cancelled": Prompt("已取消。", "yi3 qu3 xiao1."),
+    "cancel_requested": Prompt(
+        "已请社区取消，社区会和您联系。",
+        "yi3 qing3 she4 qu1 qu3 xiao1, she4 qu1 hui4 he2 nin2 lian2 xi4.",
+    ),
+    "idle": Prompt(
+        "您还在吗？要继续使用，请按继续使用。",
+        "nin2 hai2 zai4 ma5? yao4 ji4 xu4 shi3 yong4, qing3 an4 ji4 xu4 shi3 yong4.",
+    ),
+    "problem": Prompt(
+        "没能保存。请再试一次，或给社区打电话。",
+        "mei2 neng2 bao3 cun2. qing3 zai4 shi4 yi2 ci4, huo4 gei3 she4 qu1 da3 dian4 hua4.",
+    ),
+    "storage_full": Prompt(
+        "本机存储已满，没有保存。请给社区服务中心打电话。",
+        "ben3 ji1 cun2 chu3 yi3 man3, mei2 you3 bao3 cun2. "
+        "qing3 gei3 she4 qu1 fu2 wu4 zhong1 xin1 da3 dian4 hua4.",
+    ),
+    "revoked": Prompt(
+        "本机暂时不能发送求助。请给社区服务中心打电话。",
+        "ben3 ji1 zan4 shi2 bu4 neng2 fa1 song4 qiu2 zhu4. "
+        "qing3 gei3 she4 qu1 fu2 wu4 zhong1 xin1 da3 dian4 hua4.",
+    ),
+    "cat_electrical": Prompt("照明/电路", "zhao4 ming2, dian4 lu4."),
+    "cat_plumbing": Prompt("水暖", "shui3 nuan3."),
+    "cat_appliance": Prompt("家电维修", "jia1 dian4 wei2 xiu1."),
+    "cat_health": Prompt("健康", "jian4 kang1."),
+    "cat_meals": Prompt("助餐", "zhu4 can1."),
+    "cat_company": Prompt("陪伴聊天", "pei2 ban4 liao2 tian1."),
+    "cat_errands": Prompt("代办跑腿", "dai4 ban4 pao3 tui3."),
+    "cat_emergency": Prompt("紧急求助", "jin3 ji2 qiu2 zhu4."),
+    "cat_other": Prompt("其他", "qi2 ta1."),
+}
+
+# Digits read one by one, as for phone and room numbers (1 is "yao1" so it is not heard as 7).
+_DIGITS = ["ling2", "yao1", "er4", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"]
+_ROOM_SPOKEN = re.compile(r"^[0-9A-Z]+$")
+
+
+def is_pinyin(text: str) -> bool:
+    """Whether `text` is tone-numbered pinyin that the pinyin voice can read safely."""
+    tokens = text.split()
+    return bool(tokens) and all(_PINYIN_TOKEN.fullmatch(t) for t in tokens)
+
+
+def spell(code: str) -> str:
+    """Pinyin for a code of digits and capital letters, read one by one."""
+    return " ".join(_DIGITS[int(c)] if c.isdigit() else c for c in code)
+
+
+def room_pinyin(building: str, unit: str, room: str) -> str | None:
+    """Pinyin of "3号楼 2单元 301", or None when a part is not digits or capitals."""
+    if not all(_ROOM_SPOKEN.fullmatch(part) for part in (building, unit, room)):
+        return None
+    return f"{spell(building)} hao4 lou2, {spell(unit)} dan1 yuan2, {spell(room)}."
+
+
+def ticket_pinyin(ticket: str) -> str:
+    """Pinyin of "您的编号是 A-0427"."""
+    return "nin2 de5 bian1 hao4 shi4 " + spell(ticket.replace("-", "")) + "."
+
+
+class Voice:
+    """Synthesises and caches speech with espeak-ng; silent when espeak-ng is missing."""
+
+    def __init__(self, cache_dir: Path, espeak: str | None = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.espeak = espeak if espeak is not None else shutil.which("espeak-ng")
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        """Whether espeak-ng can be run."""
+        return bool(self.espeak) and Path(str(self.espeak)).exists()
+
+    def command(self, text: str, voice: str) -> list[str]:
+        """The espeak-ng argument list for `text`; refuses Chinese characters in any voice."""
+        if voice == PINYIN_VOICE:
+            if not is_pinyin(text):
+                raise ValueError(f"not tone-numbered pinyin: {text!r}")
+        elif voice != ENGLISH_VOICE or _HAN.search(text):
+            raise ValueError(f"voice {voice!r} is not allowed for {text!r}")
+        return [str(self.espeak), "-s", "140", "-v", voice, text]
+
+    def audio(self, text: str, voice: str) -> Path | None:
+        """A cached WAV file of `text`, made on first use; None without espeak-ng."""
+        argv = self.command(text, voice)
+        if not self.available:
+            return None
+        digest = hashlib.sha256(f"{voice}\n{text}".encode()).hexdigest()[:32]
+        path = self.cache_dir / f"{digest}.wav"
+        with self._lock:
+            if not path.exists():
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".part")
+                try:
+                    subprocess.run(  # noqa: S603 - a fixed program and validated text
+                        [argv[0], "-w", str(partial), *argv[1:]],
+                        check=True,
+                        capture_output=True,
+                        timeout=30,
+                    )
+                except (OSError, subprocess.SubprocessError):
+                    partial.unlink(missing_ok=True)
+                    return None
+                partial.replace(path)
+        return path
+
+    def phonemes(self, pinyin: str) -> str:
+        """espeak-ng's phoneme transcription of `pinyin` (what the reference test compares)."""
+        argv = self.command(pinyin, PINYIN_VOICE)
+        done = subprocess.run(  # noqa: S603 - a fixed program and validated text
+            [argv[0], "-q", "-x", *argv[1:]],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return " ".join(done.stdout.split())
