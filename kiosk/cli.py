@@ -166,6 +166,8 @@ def once(data_dir: Path) -> None:
         outcome = engine.sync_once()
     except SyncError as exc:
         _fail(f"sync failed ({exc.state}): {exc.detail}")
+    except StoreError as exc:
+        _fail(f"sync failed: {exc.detail}")
     queued = store.status()["queued"]
     click.echo(f"pushed {outcome.pushed}, pulled {outcome.pulled}, {queued} still queued", err=True)
     if queued:
@@ -192,6 +194,8 @@ def reconcile(data_dir: Path) -> None:
         outcome = engine.sync_once()
     except SyncError as exc:
         _fail(f"reconcile failed ({exc.state}): {exc.detail}")
+    except StoreError as exc:
+        _fail(f"reconcile failed: {exc.detail}")
     click.echo(
         f"reconciled: {requeued} operation(s) re-pushed; pushed {outcome.pushed}, "
         f"pulled {outcome.pulled}",
