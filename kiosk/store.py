@@ -615,10 +615,15 @@ class Store:
                             (result.reason, now, body["op_id"]),
                         )
             if response.resend_from is not None:
-                conn.execute(
-                    "UPDATE outbox SET state = 'pending', acked_at = NULL WHERE seq >= ?",
+                lost = conn.execute(
+                    "UPDATE outbox SET state = 'pending', acked_at = NULL "
+                    "WHERE seq >= ? AND state != 'pending'",
                     (response.resend_from,),
-                )
+                ).rowcount
+                if lost:
+                    # The server lost operations it had acknowledged (restored from a backup):
+                    # its change numbers may repeat too, so re-download current state.
+                    self._set_meta(conn, "cursor", None)
 
     def cursor(self) -> str | None:
         """The cursor stored with the last applied page of changes."""

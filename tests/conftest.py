@@ -180,8 +180,8 @@ def server_proc(database_url: str, tmp_path: Path) -> Iterator[ServerProc]:
     rooms.write_text(ROOMS)
     server.cli("community", "create", "--slug", "lanqiao", "--name", "蓝桥社区")
     server.cli("rooms", "import", "--community", "lanqiao", str(rooms))
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop()

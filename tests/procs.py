@@ -131,9 +131,13 @@ class ServerProc(Proc):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Start and wait for /healthz."""
+        """Start and wait for /healthz (and stop it again if it never answers)."""
         super().start()
-        wait_http(self.url + "/healthz", proc=self.proc)
+        try:
+            wait_http(self.url + "/healthz", proc=self.proc)
+        except AssertionError:
+            self.kill()
+            raise
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run `linli server ...` against this server's database."""
