@@ -64,7 +64,9 @@ class Server:
         log = open(self.folder / "server.log", "ab")  # noqa: SIM115 (lives as long as the process)
         self.proc = subprocess.Popen(
             [LINLI, "server", "run", "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + 30
@@ -138,8 +140,9 @@ def main() -> None:
         rooms = folder / "rooms.csv"
         rooms.write_text(
             "building,unit,room\n"
-            + "".join(f"{1 + i // 20},{1 + (i // 10) % 2},{101 + i % 10}\n"
-                      for i in range(ROOM_COUNT))
+            + "".join(
+                f"{1 + i // 20},{1 + (i // 10) % 2},{101 + i % 10}\n" for i in range(ROOM_COUNT)
+            )
         )
         server.cli("rooms", "import", "--community", "bench", str(rooms))
         server.start()
@@ -172,8 +175,10 @@ def main() -> None:
         return (run["sent"] + run["received"]) / n
 
     print()
-    print(f"backlog: {n} requests (queued locally in {queue_s:.1f} s, "
-          f"{queue_s / n * 1000:.2f} ms each, one durable commit per request)")
+    print(
+        f"backlog: {n} requests (queued locally in {queue_s:.1f} s, "
+        f"{queue_s / n * 1000:.2f} ms each, one durable commit per request)"
+    )
     print(f"{'':34}{'batched':>14}{'one per call':>16}")
     print(f"{'wall seconds':34}{b['wall']:>14.2f}{s['wall']:>16.2f}")
     print(f"{'HTTP requests':34}{b['requests']:>14.0f}{s['requests']:>16.0f}")
@@ -182,8 +187,10 @@ def main() -> None:
     print(f"{'body bytes on the wire per op':34}{per_op(b):>14.1f}{per_op(s):>16.1f}")
     print(f"{'operations per second':34}{n / b['wall']:>14.0f}{n / s['wall']:>16.0f}")
     print(f"speed-up of batching: {s['wall'] / b['wall']:.1f}x")
-    print(f"idle sync: {idle_requests} HTTP request(s), median "
-          f"{statistics.median(idle_walls) * 1000:.1f} ms over {len(idle_walls)} runs")
+    print(
+        f"idle sync: {idle_requests} HTTP request(s), median "
+        f"{statistics.median(idle_walls) * 1000:.1f} ms over {len(idle_walls)} runs"
+    )
     print()
     targets = [
         ("drain < 2 s", b["wall"] < 2),

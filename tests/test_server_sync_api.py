@@ -158,9 +158,7 @@ def pull_all(client: FlaskClient, token: str, cursor: str | None = None) -> tupl
             return changes, cursor, reset
 
 
-def test_pull_pages_reference_data_and_request_status(
-    client: FlaskClient, enrolled: dict
-) -> None:
+def test_pull_pages_reference_data_and_request_status(client: FlaskClient, enrolled: dict) -> None:
     changes, cursor, reset = pull_all(client, enrolled["token"])
     kinds = {c["entity"] for c in changes}
     assert kinds == {"category", "room", "community"}
