@@ -8,6 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from server.communities.models import Room
+from server.dispatch.models import Team
 from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
 
@@ -23,6 +25,8 @@ class Category(db.Model):  # type: ignore[name-defined,misc]
     sort_order: so.Mapped[int] = so.mapped_column(default=0)
     is_urgent: so.Mapped[bool] = so.mapped_column(default=False)
     is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    deadline_minutes: so.Mapped[int | None] = so.mapped_column(sa.Integer)
+    """Minutes from receipt to a helper on site before the request is overdue (None: no limit)."""
 
 
 class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
@@ -45,11 +49,29 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     is_urgent: so.Mapped[bool] = so.mapped_column(default=False)
     is_cancel_requested: so.Mapped[bool] = so.mapped_column(default=False)
     public_note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    priority: so.Mapped[str] = so.mapped_column(
+        sa.String(16), default="normal", server_default="normal"
+    )
+    team_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("team.id"), index=True)
+    volunteers: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    resident_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("resident.id"), index=True)
+    duplicate_of_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("help_request.id"))
+    hours: so.Mapped[float | None] = so.mapped_column(sa.Float)
+    outcome: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    satisfaction: so.Mapped[int | None] = so.mapped_column(sa.Integer)
+    arrived_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     device_created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    overdue_marked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """When the nightly job recorded that the category's deadline was missed."""
+    personal_data_purged_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """When the nightly job erased the phone and words after the retention period."""
 
     category: so.Mapped[Category] = so.relationship(lazy="joined")
+    room: so.Mapped[Room] = so.relationship(lazy="joined")
+    team: so.Mapped[Team | None] = so.relationship(lazy="joined")
 
 
 class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
@@ -63,3 +85,7 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     from_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
     to_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
     note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    kind: so.Mapped[str] = so.mapped_column(
+        sa.String(16), default="status", server_default="status"
+    )
+    """status (a transition), note (internal), public_note, or a record such as link or delivery."""

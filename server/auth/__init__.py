@@ -1,0 +1,1 @@
+"""Console users, sign-in, sessions, and the one access policy."""

@@ -1,0 +1,220 @@
+"""The one place access is decided: a policy per endpoint, denied by default.
+
+Every request passes `enforce()` before its view runs. An endpoint missing from `POLICY` is
+refused, so a new route is closed until someone decides who may use it. Records are then
+scoped to the user's communities by `require_community` / `community_scope`, which every
+loader calls; out-of-scope records answer 404, as if they did not exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from flask import current_app, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+
+from server.auth.models import User
+from server.errors import NotAllowed, NotFound, Unauthorized
+
+ADMIN = "admin"
+SOCIAL_WORKER = "social_worker"
+TEAM_LEAD = "team_lead"
+VIEWER = "viewer"
+
+READERS = frozenset({ADMIN, SOCIAL_WORKER, VIEWER})
+"""May read the queue and request pages (viewers see no phone numbers or profiles)."""
+STAFF = frozenset({ADMIN, SOCIAL_WORKER})
+"""May run the lifecycle and handle residents' personal data."""
+FIELD = frozenset({ADMIN, SOCIAL_WORKER, TEAM_LEAD})
+"""May do the team's steps: accept, decline, arrive, complete."""
+ANY_USER = frozenset({ADMIN, SOCIAL_WORKER, TEAM_LEAD, VIEWER})
+ADMINS = frozenset({ADMIN})
+"""May manage the users of their communities."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call an endpoint.
+
+    kind: `public` (anyone; forms still need a CSRF token), `token` (the view checks a device
+    or API token itself; no cookies, so no CSRF), or `session` (a signed-in user with one of
+    `roles`; unsafe methods need a CSRF token). `keeps_alive` False: the request does not
+    count as activity for the idle timeout (the live queue's stream).
+    """
+
+    kind: Literal["public", "token", "session"]
+    roles: frozenset[str] = frozenset()
+    keeps_alive: bool = True
+
+
+PUBLIC = Rule("public")
+TOKEN = Rule("token")
+
+POLICY: dict[str, Rule] = {
+    "static": Rule("public", keeps_alive=False),
+    "health.healthz": Rule("public", keeps_alive=False),
+    # Aggregate counters only, no personal data; nginx limits it to the monitoring network.
+    "health.metrics": Rule("public", keeps_alive=False),
+    "auth.login": PUBLIC,
+    "auth.logout": Rule("session", ANY_USER),
+    "auth.users": Rule("session", ADMINS),
+    "auth.user_create": Rule("session", ADMINS),
+    "auth.user_deactivate": Rule("session", ADMINS),
+    "console.index": Rule("session", ANY_USER),
+    "console.queue": Rule("session", READERS),
+    "console.queue_rows": Rule("session", READERS),
+    "console.queue_stream": Rule("session", READERS, keeps_alive=False),
+    "console.request_page": Rule("session", READERS),
+    "console.request_action": Rule("session", STAFF),
+    "console.jobs": Rule("session", FIELD),
+    "console.job_page": Rule("session", FIELD),
+    "console.job_action": Rule("session", FIELD),
+    "people.index": Rule("session", STAFF),
+    "people.new": Rule("session", STAFF),
+    "people.profile": Rule("session", STAFF),
+    "people.edit": Rule("session", STAFF),
+    "people.consent": Rule("session", STAFF),
+    "people.export": Rule("session", STAFF),
+    "people.delete": Rule("session", STAFF),
+    "open311.discovery": TOKEN,
+    "open311.services_index": TOKEN,
+    "open311.service": TOKEN,
+    "open311.requests_index": TOKEN,
+    "open311.requests_create": TOKEN,
+    "open311.request_one": TOKEN,
+    "open311.token": TOKEN,
+    "volunteers.index": Rule("session", STAFF),
+    "volunteers.profile": Rule("session", STAFF),
+    "volunteers.new": Rule("session", STAFF),
+    "volunteers.edit": Rule("session", STAFF),
+    "volunteers.set_active": Rule("session", STAFF),
+    "volunteers.add_note": Rule("session", STAFF),
+    "volunteers.service_record": Rule("session", STAFF),
+    "volunteers.import_form": Rule("session", STAFF),
+    "volunteers.import_preview": Rule("session", STAFF),
+    "volunteers.import_confirm": Rule("session", STAFF),
+    "volunteers.teams": Rule("session", STAFF),
+    "volunteers.team_action": Rule("session", STAFF),
+    "volunteers.hours": Rule("session", FIELD),
+    "volunteers.check_in": Rule("session", FIELD),
+    "volunteers.check_out": Rule("session", FIELD),
+    "volunteers.from_job": Rule("session", FIELD),
+    "volunteers.add_manual": Rule("session", STAFF),
+    "volunteers.approve": Rule("session", STAFF),
+    "volunteers.decline": Rule("session", STAFF),
+    "passbook.passbook": Rule("session", STAFF),
+    "passbook.bonus": Rule("session", STAFF),
+    "passbook.issue_code": Rule("session", STAFF),
+    "passbook.merchants": Rule("session", STAFF),
+    "passbook.register_merchant": Rule("session", STAFF),
+    "passbook.merchant": Rule("session", STAFF),
+    "passbook.redeem": Rule("session", STAFF),
+    "passbook.merchant_page": PUBLIC,  # the merchant's secret key in the URL is the credential
+    "reports.index": Rule("session", READERS),
+    "reports.overview": Rule("session", READERS),
+    "reports.needs_map": Rule("session", READERS),
+    "reports.meeting": Rule("session", READERS),
+    "reports.requests_csv": Rule("session", READERS),
+    "reports.hours_csv": Rule("session", STAFF),
+}
+
+TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})
+"""Blueprints whose every view authenticates a kiosk or API token itself (see their routes);
+the access-matrix test proves each of their endpoints refuses a call without one."""
+
+csrf = CSRFProtect()
+
+
+def rule_for(endpoint: str) -> Rule | None:
+    """The rule for an endpoint, or None (denied)."""
+    rule = POLICY.get(endpoint)
+    if rule is None and endpoint.partition(".")[0] in TOKEN_BLUEPRINTS and "." in endpoint:
+        return TOKEN
+    return rule
+
+
+def enforce() -> ResponseReturnValue | None:
+    """Before every request: expire sessions, then apply the endpoint's rule and CSRF."""
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # no route matched: routing answers 404 or 405
+    rule = rule_for(endpoint)
+    if rule is None:
+        raise NotAllowed(
+            f"{endpoint} is not in the access policy (server/auth/access.py)", "not_in_policy"
+        )
+    if rule.kind == "token":
+        return None
+    expired = _expire_session(rule)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    if rule.kind == "public":
+        return None
+    if not current_user.is_authenticated:
+        if request.method == "GET" and _wants_html():
+            target = request.full_path.rstrip("?")
+            return redirect(url_for("auth.login", next=target, expired=1 if expired else None))
+        raise Unauthorized("sign in first", "not_signed_in")
+    if current_user.role not in rule.roles:
+        raise NotAllowed("your role may not do this", "role_forbidden")
+    return None
+
+
+def _wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "text/html"
+
+
+def _expire_session(rule: Rule) -> bool:
+    """End a session past its idle or absolute limit; True when one was ended."""
+    if "login_at" not in session:
+        return False
+    now = int(time.time())
+    idle = current_app.config["LINLI_SESSION_IDLE_MINUTES"] * 60
+    longest = current_app.config["LINLI_SESSION_MAX_HOURS"] * 3600
+    if now - session.get("seen_at", 0) > idle or now - session["login_at"] > longest:
+        logout_user()
+        session.clear()
+        return True
+    if rule.keeps_alive:
+        session["seen_at"] = now
+    return False
+
+
+def start_session(user: User) -> None:
+    """A fresh session for a user who just signed in (nothing carried over from before)."""
+    from flask_login import login_user
+
+    session.clear()
+    session.permanent = True
+    login_user(user)
+    now = int(time.time())
+    session["sid"] = secrets.token_urlsafe(16)
+    session["login_at"] = now
+    session["seen_at"] = now
+
+
+def user() -> User:
+    """The signed-in user (only called behind a `session` rule)."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def community_scope() -> frozenset[int]:
+    """Ids of the communities the signed-in user may see."""
+    return user().community_ids
+
+
+def require_community(community_id: int) -> None:
+    """`NotFound` unless the record's community is the user's: others' records do not exist."""
+    if community_id not in community_scope():
+        raise NotFound("no such record")
+
+
+def may(roles: frozenset[str]) -> bool:
+    """Whether the signed-in user's role is among `roles` (for showing or hiding controls)."""
+    return bool(current_user.is_authenticated and current_user.role in roles)

@@ -1,0 +1,128 @@
+"""Sign-in, sign-out, and the admin's user list.
+
+GET  /login                              the sign-in form
+POST /login                              check the credentials (rate limited), start a session
+POST /logout                             end the session
+GET  /console/users                      users of the admin's communities
+POST /console/users                      create a user in the admin's communities
+POST /console/users/<id>/deactivate      stop a user signing in, ending their sessions
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import logout_user
+
+from server.auth import access, services
+from server.auth.models import User
+from server.communities.models import Community
+from server.console.errors import register_html_errors
+from server.errors import InvalidInput, LinliError, NotFound
+from server.extensions import db
+
+bp = Blueprint("auth", __name__)
+register_html_errors(bp)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("console.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Show the form, or sign in."""
+    if request.method == "GET":
+        expired = request.args.get("expired")
+        return render_template("login.html", expired=bool(expired), username="")
+    username = request.form.get("username", "")
+    user = services.authenticate(username, request.form.get("password", ""))
+    if user is None:
+        return (
+            render_template(
+                "login.html", error="wrong user name or password", username=username[:64]
+            ),
+            401,
+        )
+    access.start_session(user)
+    return redirect(_safe_next(request.args.get("next")), 303)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End the session."""
+    logout_user()
+    session.clear()
+    flash("signed out")
+    return redirect(url_for("auth.login"), 303)
+
+
+def _load_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not user.community_ids & access.community_scope():
+        raise NotFound("no such user")
+    return user
+
+
+def _communities() -> list[Community]:
+    scope = access.community_scope()
+    return list(
+        db.session.execute(
+            sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
+        ).scalars()
+    )
+
+
+@bp.get("/console/users")
+def users() -> ResponseReturnValue:
+    """Users sharing a community with the admin."""
+    return render_template(
+        "users.html", users=services.users_in(access.community_scope()), communities=_communities()
+    )
+
+
+@bp.post("/console/users")
+def user_create() -> ResponseReturnValue:
+    """Create a user; the admin may only grant their own communities."""
+    allowed = {c.slug for c in _communities()}
+    slugs = request.form.getlist("community")
+    if not set(slugs) <= allowed:
+        raise NotFound("no such community")
+    try:
+        user = services.create_user(
+            request.form.get("username", ""),
+            request.form.get("password", ""),
+            request.form.get("role", ""),
+            slugs,
+            request.form.get("display_name", ""),
+        )
+    except LinliError as exc:
+        db.session.rollback()
+        page = render_template(
+            "users.html",
+            users=services.users_in(access.community_scope()),
+            communities=_communities(),
+            error=exc.detail,
+        )
+        return page, exc.status
+    flash(f"created user {user.username}")
+    return redirect(url_for("auth.users"), 303)
+
+
+@bp.post("/console/users/<int:user_id>/deactivate")
+def user_deactivate(user_id: int) -> ResponseReturnValue:
+    """Stop a user signing in; their open sessions end at their next request."""
+    user = _load_user(user_id)
+    if user.id == access.user().id:
+        raise InvalidInput("you cannot deactivate yourself", "self_deactivate")
+    services.deactivate(user)
+    flash(f"deactivated {user.username}")
+    return redirect(url_for("auth.users"), 303)

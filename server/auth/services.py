@@ -1,0 +1,99 @@
+"""Users: argon2 password hashes, creation, and checking a sign-in."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server.auth.models import ROLES, User
+from server.communities.services import community_by_slug
+from server.errors import Conflict, InvalidInput
+from server.extensions import db
+from server.timeutil import utcnow
+
+MIN_PASSWORD_LENGTH = 12
+_hasher = PasswordHasher()
+# Verified against when the user name is unknown, so both cases take the same time.
+_DUMMY_HASH = _hasher.hash("linli-no-such-user-password")
+
+
+def check_password_rules(password: str) -> None:
+    """`InvalidInput` unless the password is long enough."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", "weak_password"
+        )
+
+
+def create_user(
+    username: str, password: str, role: str, community_slugs: list[str], display_name: str = ""
+) -> User:
+    """A new console user with a role in one or more communities."""
+    username = username.strip()
+    if not username or len(username) > 64 or any(ch.isspace() for ch in username):
+        raise InvalidInput("a user name has 1 to 64 characters and no spaces", "bad_username")
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "bad_role")
+    if not community_slugs:
+        raise InvalidInput("give at least one community", "no_community")
+    check_password_rules(password)
+    if db.session.execute(sa.select(User.id).where(User.username == username)).first():
+        raise Conflict(f"a user named {username!r} exists already", "user_exists")
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        password_hash=_hasher.hash(password),
+        role=role,
+        communities=[community_by_slug(slug) for slug in community_slugs],
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same work either way)."""
+    user = db.session.execute(
+        sa.select(User).where(User.username == username.strip())
+    ).scalar_one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def load_session_user(session_id: str) -> User | None:
+    """The user a session names (`<id>:<generation>`), if still active and not ended."""
+    user_id, _, generation = session_id.partition(":")
+    if not user_id.isdigit() or not generation.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_generation != int(generation):
+        return None
+    return user
+
+
+def users_in(scope: frozenset[int]) -> list[User]:
+    """Users sharing at least one community with `scope`, by name."""
+    from server.auth.models import user_community
+
+    ids = sa.select(user_community.c.user_id).where(user_community.c.community_id.in_(scope))
+    return list(
+        db.session.execute(sa.select(User).where(User.id.in_(ids)).order_by(User.username))
+        .scalars()
+        .all()
+    )
+
+
+def deactivate(user: User) -> None:
+    """Stop a user signing in and end every session they have open now."""
+    user.is_active = False
+    user.session_generation += 1
+    db.session.flush()

@@ -1,0 +1,1 @@
+"""The social workers' console: queue, request pages, phone pages for teams."""

@@ -1,0 +1,124 @@
+"""Form parsing for the console's actions (CSRF is checked for every form by the policy)."""
+
+from __future__ import annotations
+
+from wtforms import (
+    DecimalField,
+    Form,
+    IntegerField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
+
+from server.requests.services import OUTCOMES, PRIORITIES
+
+
+class ConsoleForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
+    """Base of the console's forms."""
+
+
+class NoteForm(ConsoleForm):
+    """An internal note."""
+
+    text = TextAreaField("note", [DataRequired("write the note"), Length(max=2000)])
+
+
+class PublicNoteForm(ConsoleForm):
+    """The status note the kiosk shows."""
+
+    text = StringField("public note", [DataRequired("write the note"), Length(max=200)])
+
+
+class TriageForm(ConsoleForm):
+    """Category and priority."""
+
+    category = StringField("category", [DataRequired("choose a category")])
+    priority = StringField("priority", [AnyOf(PRIORITIES, "choose normal, high or emergency")])
+    note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+
+class DispatchForm(ConsoleForm):
+    """Team and volunteers."""
+
+    team = StringField("team", [DataRequired("choose a team")])
+    volunteers = StringField("volunteers", [Optional(), Length(max=300)])
+    note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+
+class ReasonForm(ConsoleForm):
+    """Any action that needs a reason (decline, cancel, reopen, answering a cancellation)."""
+
+    reason = TextAreaField("reason", [DataRequired("give a reason"), Length(max=500)])
+
+
+class CancelAnswerForm(ReasonForm):
+    """Accept or refuse the kiosk's cancellation request."""
+
+    accept = StringField("answer", [InputRequired("accept or refuse"), AnyOf(("yes", "no"))])
+
+
+class CompleteForm(ConsoleForm):
+    """What was done and the hours claimed."""
+
+    note = TextAreaField("what was done", [DataRequired("say what was done"), Length(max=2000)])
+    hours = DecimalField(
+        "hours",
+        [InputRequired("give the hours"), NumberRange(min=0.1, max=24, message="0.1 to 24 hours")],
+        places=2,
+    )
+
+
+class FollowUpForm(ConsoleForm):
+    """The 回访 call's outcome."""
+
+    outcome = StringField(
+        "outcome", [InputRequired("choose the outcome"), AnyOf(OUTCOMES, "choose the outcome")]
+    )
+    satisfaction = IntegerField(
+        "satisfaction",
+        [InputRequired("give satisfaction 1 to 5"), NumberRange(min=1, max=5, message="1 to 5")],
+    )
+    note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+
+class CloseForm(ConsoleForm):
+    """Closing after follow-up."""
+
+    note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+
+class EscalateForm(ConsoleForm):
+    """Hand-off to an outside agency."""
+
+    agency = StringField("agency", [DataRequired("choose an agency")])
+    note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+
+class FeedbackForm(ConsoleForm):
+    """What the agency reported back."""
+
+    note = TextAreaField("feedback", [DataRequired("write the feedback"), Length(max=2000)])
+
+
+class MergeForm(ConsoleForm):
+    """Merge into another request."""
+
+    into = IntegerField("request number", [InputRequired("give the request number")])
+    note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+
+class LinkForm(ConsoleForm):
+    """Confirm the resident a request is from."""
+
+    resident = IntegerField("resident", [InputRequired("choose a resident")])
+
+
+class RetryForm(ConsoleForm):
+    """Retry an escalation's delivery."""
+
+    escalation = IntegerField("escalation", [InputRequired()])
+
+
+class EmptyForm(ConsoleForm):
+    """Actions without fields (accept, arrive)."""

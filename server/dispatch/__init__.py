@@ -1,0 +1,1 @@
+"""Teams, outside agencies and escalation deliveries."""

@@ -1,0 +1,58 @@
+"""Teams that take dispatched requests, outside agencies, and escalation deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from server.extensions import db
+from server.timeutil import UTCDateTime, utcnow
+
+AGENCY_KINDS = ("department", "charity", "property")
+
+
+class Team(db.Model):  # type: ignore[name-defined,misc]
+    """A volunteer team (e.g. 小蜜蜂 repairs) and the categories it takes."""
+
+    __tablename__ = "team"
+    __table_args__ = (sa.UniqueConstraint("community_id", "name"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    category_codes: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    lead_user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user_account.id"))
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+
+
+class Agency(db.Model):  # type: ignore[name-defined,misc]
+    """An outside body requests are escalated to; deliveries POST JSON to `endpoint_url`."""
+
+    __tablename__ = "agency"
+    __table_args__ = (sa.UniqueConstraint("community_id", "name"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))
+    endpoint_url: so.Mapped[str] = so.mapped_column(sa.String(500))
+
+
+class Escalation(db.Model):  # type: ignore[name-defined,misc]
+    """A hand-off of a request to an agency, and the state of its delivery."""
+
+    __tablename__ = "escalation"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"), index=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    delivery_status: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending", index=True)
+    """pending (to try or retry), delivered, or failed (attempts used up: flagged to staff)."""
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    next_attempt_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    delivered_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    payload: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    agency: so.Mapped[Agency] = so.relationship(lazy="joined")

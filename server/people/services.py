@@ -1,0 +1,290 @@
+"""Residents' profiles: create, correct, export, delete (PIPL), consents, request matching.
+
+Every function that shows, exports or changes personal data writes an audit row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.audit import services as audit
+from server.audit.models import AuditEntry
+from server.communities.models import Room
+from server.errors import InvalidInput, NotFound
+from server.extensions import db
+from server.people.models import MOBILITY, ConsentRecord, Resident
+from server.requests.models import HelpRequest, RequestEvent
+from server.timeutil import utcnow
+
+FIELDS = (
+    "name",
+    "phone",
+    "birth_year",
+    "is_living_alone",
+    "mobility",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+)
+
+
+@dataclass(frozen=True)
+class Who:
+    """The staff member acting, for audit rows."""
+
+    label: str
+    user_id: int | None
+
+
+@dataclass
+class ProfileInput:
+    """Validated profile fields."""
+
+    room_code: str
+    name: str
+    phone: str | None
+    birth_year: int | None
+    is_living_alone: bool
+    mobility: str
+    emergency_contact_name: str | None
+    emergency_contact_phone: str | None
+
+
+def _room(community_id: int, code: str) -> Room:
+    room = db.session.execute(
+        sa.select(Room).where(Room.community_id == community_id, Room.code == code.strip())
+    ).scalar_one_or_none()
+    if room is None:
+        raise InvalidInput(
+            f"no room {code!r} in this community (use building-unit-room)", "bad_room"
+        )
+    return room
+
+
+def _check(data: ProfileInput) -> None:
+    if data.mobility not in MOBILITY:
+        raise InvalidInput(f"mobility must be one of {', '.join(MOBILITY)}", "bad_mobility")
+    year = utcnow().year
+    if data.birth_year is not None and not 1900 <= data.birth_year <= year:
+        raise InvalidInput(f"birth year must be from 1900 to {year}", "bad_birth_year")
+    for phone in (data.phone, data.emergency_contact_phone):
+        if phone and not phone.replace("-", "").replace(" ", "").isdigit():
+            raise InvalidInput("a phone number has digits, spaces and dashes only", "bad_phone")
+
+
+def create_resident(community_id: int, data: ProfileInput, who: Who, why: str) -> Resident:
+    """A new profile."""
+    _check(data)
+    room = _room(community_id, data.room_code)
+    resident = Resident(community_id=community_id, room_id=room.id)
+    _assign(resident, data)
+    db.session.add(resident)
+    db.session.flush()
+    audit.record(
+        who.label, who.user_id, community_id, "create", "profile created", why, resident.id
+    )
+    return resident
+
+
+def _assign(resident: Resident, data: ProfileInput) -> list[str]:
+    changed = []
+    for name in FIELDS:
+        value = getattr(data, name)
+        if getattr(resident, name) != value:
+            setattr(resident, name, value)
+            changed.append(name)
+    return changed
+
+
+def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str) -> list[str]:
+    """Correct a profile; the audit row names the fields changed (not their values)."""
+    if not why.strip():
+        raise InvalidInput("say why the profile is changed", "missing_reason")
+    _check(data)
+    room = _room(resident.community_id, data.room_code)
+    changed = _assign(resident, data)
+    if room.id != resident.room_id:
+        resident.room_id = room.id
+        changed.append("room")
+    resident.updated_at = utcnow()
+    audit.record(
+        who.label,
+        who.user_id,
+        resident.community_id,
+        "change",
+        "changed: " + (", ".join(changed) or "nothing"),
+        why,
+        resident.id,
+    )
+    return changed
+
+
+def view_resident(resident_id: int, scope: frozenset[int], who: Who, why: str) -> Resident:
+    """Open a profile (audited); out-of-scope or deleted profiles do not exist."""
+    resident = db.session.get(Resident, resident_id)
+    if resident is None or resident.community_id not in scope or resident.deleted_at:
+        raise NotFound("no such resident")
+    audit.record(who.label, who.user_id, resident.community_id, "view", "profile", why, resident.id)
+    return resident
+
+
+def add_consent(resident: Resident, kind: str, version: str, who: Who) -> ConsentRecord:
+    """Record a consent the resident gave (e.g. to handling health details)."""
+    kind, version = kind.strip(), version.strip()
+    if not kind or not version or len(kind) > 32 or len(version) > 32:
+        raise InvalidInput(
+            "give the consent's kind and version (up to 32 characters)", "bad_consent"
+        )
+    consent = ConsentRecord(
+        resident_id=resident.id, kind=kind, version=version, recorded_by=who.label
+    )
+    db.session.add(consent)
+    db.session.flush()
+    audit.record(
+        who.label,
+        who.user_id,
+        resident.community_id,
+        "change",
+        f"consent {kind} {version}",
+        "consent given",
+        resident.id,
+    )
+    return consent
+
+
+def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
+    """Everything held about one person (PIPL access right), audited."""
+    if not why.strip():
+        raise InvalidInput("say why the data is exported", "missing_reason")
+    requests = db.session.execute(
+        sa.select(HelpRequest)
+        .where(HelpRequest.resident_id == resident.id)
+        .order_by(HelpRequest.id)
+    ).scalars()
+    trail = audit.for_resident(resident.id)
+    audit.record(
+        who.label, who.user_id, resident.community_id, "export", "full export", why, resident.id
+    )
+    return {
+        "resident": {
+            "id": resident.id,
+            "room": resident.room.code if resident.room else None,
+            **{name: getattr(resident, name) for name in FIELDS},
+            "created_at": resident.created_at.isoformat(),
+            "updated_at": resident.updated_at.isoformat(),
+        },
+        "consents": [
+            {
+                "kind": c.kind,
+                "version": c.version,
+                "given_at": c.given_at.isoformat(),
+                "withdrawn_at": c.withdrawn_at.isoformat() if c.withdrawn_at else None,
+            }
+            for c in resident.consents
+        ],
+        "requests": [
+            {
+                "id": r.id,
+                "ticket": r.ticket,
+                "category": r.category.code,
+                "status": r.status,
+                "details": r.details,
+                "phone": r.phone,
+                "received_at": r.received_at.isoformat(),
+            }
+            for r in requests
+        ],
+        "audit": [
+            {
+                "at": a.at.isoformat(),
+                "actor": a.actor,
+                "action": a.action,
+                "what": a.what,
+                "why": a.why,
+            }
+            for a in trail
+        ],
+    }
+
+
+def delete_resident(resident: Resident, who: Who, why: str) -> None:
+    """Erase a person's data (PIPL deletion): the profile becomes a tombstone, their requests
+    lose phone and free text; the audit trail (which holds no personal data) stays."""
+    if not why.strip():
+        raise InvalidInput("say why the data is deleted", "missing_reason")
+    for name in ("phone", "birth_year", "emergency_contact_name", "emergency_contact_phone"):
+        setattr(resident, name, None)
+    resident.name = ""
+    resident.is_living_alone = False
+    resident.mobility = "independent"
+    resident.room_id = None
+    resident.deleted_at = utcnow()
+    for consent in resident.consents:
+        db.session.delete(consent)
+    request_ids = list(
+        db.session.execute(
+            sa.select(HelpRequest.id).where(HelpRequest.resident_id == resident.id)
+        ).scalars()
+    )
+    if request_ids:
+        db.session.execute(
+            sa.update(HelpRequest)
+            .where(HelpRequest.id.in_(request_ids))
+            .values(phone=None, details=None, resident_id=None)
+        )
+        db.session.execute(
+            sa.update(RequestEvent)
+            .where(RequestEvent.request_id.in_(request_ids), RequestEvent.kind == "note")
+            .values(note="(deleted at the resident's request)")
+        )
+    audit.record(
+        who.label,
+        who.user_id,
+        resident.community_id,
+        "delete",
+        f"profile erased; {len(request_ids)} requests stripped of phone and text",
+        why,
+        resident.id,
+    )
+
+
+def candidates_for(req: HelpRequest) -> list[tuple[Resident, bool]]:
+    """Profiles in the request's room, each with whether the phone matches too."""
+    rows = db.session.execute(
+        sa.select(Resident).where(Resident.room_id == req.room_id, Resident.deleted_at.is_(None))
+    ).scalars()
+    return [(r, bool(req.phone) and r.phone == req.phone) for r in rows]
+
+
+def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list[Resident]:
+    """Profiles by name, phone or room code in the user's communities (the listing is audited)."""
+    stmt = (
+        sa.select(Resident)
+        .outerjoin(Room, Resident.room_id == Room.id)
+        .where(Resident.community_id.in_(scope), Resident.deleted_at.is_(None))
+        .order_by(Room.code, Resident.name)
+        .limit(limit)
+    )
+    text = text.strip()
+    if text:
+        like = f"%{text}%"
+        stmt = stmt.where(
+            sa.or_(Resident.name.ilike(like), Resident.phone.like(like), Room.code.like(like))
+        )
+    found = list(db.session.execute(stmt).scalars())
+    shown: dict[int, int] = {}
+    for resident in found:
+        shown[resident.community_id] = shown.get(resident.community_id, 0) + 1
+    for community_id, count in shown.items():
+        audit.record(
+            who.label, who.user_id, community_id, "view",
+            f"residents list: {count} names and rooms", f"search {text!r}" if text else "list",
+        )  # fmt: skip
+    return found
+
+
+def audit_trail(resident: Resident) -> list[AuditEntry]:
+    """The resident's audit rows, newest first."""
+    return audit.for_resident(resident.id)

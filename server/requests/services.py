@@ -1,0 +1,473 @@
+"""The request lifecycle as a state machine. Routes call these; they flush, never commit.
+
+received → triaged → dispatched → accepted (declined: back to triaged) → on_site → completed
+→ followed_up → closed_fixed | closed_not_fixed; escalated → external_feedback → followed_up;
+cancelled; duplicate (merged into another request); closed or cancelled → reopened → triaged.
+Every change appends a RequestEvent; a change the kiosk can see goes to the sync change log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from server.dispatch.models import Agency, Escalation, Team
+from server.errors import Conflict, InvalidInput, LinliError
+from server.extensions import db
+from server.people.models import Resident
+from server.requests.models import Category, HelpRequest, RequestEvent
+from server.syncapi.changes import record_changes, request_change
+from server.timeutil import utcnow
+
+STATUSES = (
+    "received",
+    "triaged",
+    "dispatched",
+    "accepted",
+    "on_site",
+    "completed",
+    "followed_up",
+    "closed_fixed",
+    "closed_not_fixed",
+    "escalated",
+    "external_feedback",
+    "cancelled",
+    "duplicate",
+    "reopened",
+)
+FINAL = frozenset({"closed_fixed", "closed_not_fixed", "cancelled", "duplicate"})
+OPEN = frozenset(STATUSES) - FINAL
+BEFORE_ARRIVAL = frozenset({"received", "reopened", "triaged", "dispatched", "accepted"})
+"""Statuses in which the category's deadline (a helper on site) can still be missed."""
+ACTIVE_WORK = frozenset({"dispatched", "accepted", "on_site"})
+PRIORITIES = ("normal", "high", "emergency")
+OUTCOMES = ("fixed", "partly", "not_fixed")
+ELDERLY_AGE = 80
+EMERGENCY_DEADLINE_MINUTES = 20
+"""An emergency-priority request is overdue when nobody is on site 20 minutes after receipt."""
+
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "triage": (frozenset({"received", "reopened", "triaged"}), "triaged"),
+    "dispatch": (frozenset({"triaged"}), "dispatched"),
+    "accept": (frozenset({"dispatched"}), "accepted"),
+    "decline": (frozenset({"dispatched", "accepted"}), "triaged"),
+    "arrive": (frozenset({"accepted"}), "on_site"),
+    "complete": (frozenset({"on_site"}), "completed"),
+    "follow_up": (frozenset({"completed", "external_feedback"}), "followed_up"),
+    "close": (frozenset({"followed_up"}), "closed"),
+    "escalate": (
+        frozenset({"received", "reopened", "triaged", "dispatched", "accepted", "on_site"}),
+        "escalated",
+    ),
+    "external_feedback": (frozenset({"escalated"}), "external_feedback"),
+    "cancel": (OPEN, "cancelled"),
+    "merge": (OPEN, "duplicate"),
+    "reopen": (frozenset({"closed_fixed", "closed_not_fixed", "cancelled"}), "reopened"),
+}
+"""action → (statuses it may start from, status it leads to); `close` picks fixed or not."""
+
+
+class IllegalTransition(LinliError):
+    """The action is not allowed from the request's current status."""
+
+    status = 409
+    code = "illegal_transition"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the label shown in timelines."""
+
+    label: str
+
+
+def available_actions(req: HelpRequest) -> list[str]:
+    """The lifecycle actions allowed from the request's current status."""
+    return [name for name, (sources, _) in TRANSITIONS.items() if req.status in sources]
+
+
+def _transition(
+    req: HelpRequest, action: str, actor: Actor, note: str | None, to: str | None = None
+) -> None:
+    sources, target = TRANSITIONS[action]
+    if req.status not in sources:
+        raise IllegalTransition(
+            f"cannot {action.replace('_', ' ')} a request that is {req.status.replace('_', ' ')}"
+        )
+    before = req.status
+    req.status = to or target
+    _event(req, actor, note, from_status=before, to_status=req.status)
+
+
+def _event(
+    req: HelpRequest,
+    actor: Actor,
+    note: str | None,
+    *,
+    kind: str = "status",
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> None:
+    now = utcnow()
+    req.updated_at = now
+    db.session.add(
+        RequestEvent(
+            request_id=req.id,
+            at=now,
+            actor=actor.label,
+            from_status=from_status,
+            to_status=to_status,
+            note=note or None,
+            kind=kind,
+        )
+    )
+    if req.kiosk_id is not None and kind in ("status", "public_note", "cancel"):
+        db.session.flush()
+        record_changes([request_change(req)])
+    db.session.flush()
+
+
+def _clean(text: str | None, limit: int, field: str) -> str | None:
+    text = (text or "").strip()
+    if len(text) > limit:
+        raise InvalidInput(f"{field} may have at most {limit} characters", "too_long")
+    return text or None
+
+
+def _required(text: str | None, limit: int, field: str) -> str:
+    value = _clean(text, limit, field)
+    if value is None:
+        raise InvalidInput(f"{field} is required", "missing")
+    return value
+
+
+# --- deadlines --------------------------------------------------------------------------
+
+
+def deadline_minutes(req: HelpRequest) -> int | None:
+    """Minutes allowed to a helper on site: the category's, at most 20 for emergencies."""
+    minutes = req.category.deadline_minutes
+    if req.priority == "emergency":
+        return min(minutes or EMERGENCY_DEADLINE_MINUTES, EMERGENCY_DEADLINE_MINUTES)
+    return minutes
+
+
+def due_at(req: HelpRequest) -> datetime | None:
+    """When a helper should be on site (received + the deadline)."""
+    minutes = deadline_minutes(req)
+    return None if minutes is None else req.received_at + timedelta(minutes=minutes)
+
+
+def is_overdue(req: HelpRequest, now: datetime | None = None) -> bool:
+    """Past the category's deadline and nobody on site yet."""
+    due = due_at(req)
+    return req.status in BEFORE_ARRIVAL and due is not None and (now or utcnow()) > due
+
+
+def overdue_clause(categories: list[Category], now: datetime) -> sa.ColumnElement[bool]:
+    """SQL for `is_overdue`, portable: one cut-off time per category instead of date maths."""
+    per_category = [
+        sa.and_(
+            HelpRequest.category_id == c.id,
+            HelpRequest.received_at < now - timedelta(minutes=c.deadline_minutes),
+        )
+        for c in categories
+        if c.deadline_minutes is not None
+    ]
+    per_category.append(
+        sa.and_(
+            HelpRequest.priority == "emergency",
+            HelpRequest.received_at < now - timedelta(minutes=EMERGENCY_DEADLINE_MINUTES),
+        )
+    )
+    return sa.and_(HelpRequest.status.in_(BEFORE_ARRIVAL), sa.or_(*per_category))
+
+
+# --- triage and dispatch ------------------------------------------------------------------
+
+
+def resident_age(resident: Resident, now: datetime | None = None) -> int | None:
+    """Age in years this year, from the birth year."""
+    if resident.birth_year is None:
+        return None
+    return (now or utcnow()).year - resident.birth_year
+
+
+def effective_priority(category: Category, resident: Resident | None, asked: str) -> str:
+    """The asked priority, raised for emergencies and for elders living alone or over 80."""
+    if asked not in PRIORITIES:
+        raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}", "bad_priority")
+    if category.is_urgent:
+        return "emergency"
+    vulnerable = resident is not None and (
+        resident.is_living_alone or (resident_age(resident) or 0) >= ELDERLY_AGE
+    )
+    if vulnerable and asked == "normal":
+        return "high"
+    return asked
+
+
+def auto_link_resident(req: HelpRequest, actor: Actor) -> Resident | None:
+    """Link the request to the one profile matching its room and phone, if exactly one does.
+
+    Anything less certain (room only, several matches) waits for a social worker to confirm.
+    """
+    if req.resident_id is not None:
+        return db.session.get(Resident, req.resident_id)
+    if not req.phone:
+        return None
+    matches = (
+        db.session.execute(
+            sa.select(Resident).where(
+                Resident.room_id == req.room_id,
+                Resident.phone == req.phone,
+                Resident.deleted_at.is_(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(matches) != 1:
+        return None
+    req.resident_id = matches[0].id
+    _event(req, actor, "linked to the resident by room and phone", kind="link")
+    return matches[0]
+
+
+def link_resident(req: HelpRequest, resident: Resident, actor: Actor) -> None:
+    """A social worker confirms which resident a request is from."""
+    if resident.community_id != req.community_id or resident.deleted_at is not None:
+        raise InvalidInput("that resident is not in this request's community", "bad_resident")
+    req.resident_id = resident.id
+    _event(req, actor, f"linked to resident #{resident.id} (confirmed)", kind="link")
+
+
+def triage(
+    req: HelpRequest, actor: Actor, category: Category, priority: str, note: str | None
+) -> None:
+    """Set category and priority (raised for vulnerable residents)."""
+    note = _clean(note, 2000, "note")
+    resident = auto_link_resident(req, actor)
+    req.category_id = category.id
+    req.category = category
+    req.is_urgent = category.is_urgent
+    req.priority = effective_priority(category, resident, priority)
+    text = f"category {category.code}, priority {req.priority}"
+    _transition(req, "triage", actor, f"{text}: {note}" if note else text)
+
+
+def dispatch(
+    req: HelpRequest, actor: Actor, team: Team, volunteers: str | None, note: str | None
+) -> None:
+    """Send to a team (and optionally named volunteers); tell the kiosk who is coming."""
+    if team.community_id != req.community_id or not team.is_active:
+        raise InvalidInput("choose an active team of this request's community", "bad_team")
+    req.team_id = team.id
+    req.team = team
+    req.volunteers = _clean(volunteers, 300, "volunteers")
+    _transition(req, "dispatch", actor, _clean(note, 2000, "note"))
+    who = f"{team.name} {req.volunteers}" if req.volunteers else team.name
+    set_public_note(req, actor, f"已派单 — {who}")
+
+
+@dataclass(frozen=True)
+class TeamSuggestion:
+    """A team for a dispatch, with what its rank is based on."""
+
+    team: Team
+    takes_category: bool
+    skilled: int
+    """Active members whose skills name this category (its code or a name)."""
+    load: int
+    """Requests dispatched to the team and not yet completed."""
+
+
+def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
+    """The community's teams ranked: takes this category, most skilled members, least load."""
+    from server.volunteers.models import TeamMember, Volunteer
+
+    load = (
+        sa.select(HelpRequest.team_id, sa.func.count().label("n"))
+        .where(HelpRequest.status.in_(ACTIVE_WORK))
+        .group_by(HelpRequest.team_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Team, sa.func.coalesce(load.c.n, 0))
+        .outerjoin(load, load.c.team_id == Team.id)
+        .where(Team.community_id == req.community_id, Team.is_active)
+    ).all()
+    words = {req.category.code, req.category.name_zh, req.category.name_en}
+    skilled: dict[int, int] = {}
+    members = db.session.execute(
+        sa.select(TeamMember.team_id, Volunteer.skills)
+        .join(Volunteer, TeamMember.volunteer_id == Volunteer.id)
+        .where(TeamMember.team_id.in_([team.id for team, _ in rows]), Volunteer.is_active)
+    )
+    for team_id, skills in members:
+        if words & set(skills or []):
+            skilled[team_id] = skilled.get(team_id, 0) + 1
+    ranked = [
+        TeamSuggestion(
+            team, req.category.code in (team.category_codes or []), skilled.get(team.id, 0), n
+        )
+        for team, n in rows
+    ]
+    ranked.sort(key=lambda t: (not t.takes_category, -t.skilled, t.load, t.team.name))
+    return ranked
+
+
+def member_names(community_id: int) -> list[str]:
+    """Names of the active volunteers in the community's teams (to name them on a dispatch)."""
+    from server.volunteers.models import TeamMember, Volunteer
+
+    names = db.session.execute(
+        sa.select(Volunteer.name)
+        .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)
+        .where(Volunteer.community_id == community_id, Volunteer.is_active)
+        .distinct()
+        .order_by(Volunteer.name)
+    ).scalars()
+    return list(names)
+
+
+def accept(req: HelpRequest, actor: Actor) -> None:
+    """The team takes the job."""
+    _transition(req, "accept", actor, None)
+
+
+def decline(req: HelpRequest, actor: Actor, reason: str | None) -> None:
+    """The team cannot take it: back to triaged for another dispatch."""
+    reason = _required(reason, 500, "reason")
+    req.team_id = None
+    req.team = None
+    req.volunteers = None
+    _transition(req, "decline", actor, f"declined: {reason}")
+    set_public_note(req, actor, "正在重新安排")
+
+
+def arrive(req: HelpRequest, actor: Actor) -> None:
+    """A helper is on site."""
+    req.arrived_at = utcnow()
+    _transition(req, "arrive", actor, None)
+
+
+def complete(req: HelpRequest, actor: Actor, note: str | None, hours: float | None) -> None:
+    """The job is done on site: what was done and the hours claimed."""
+    note = _required(note, 2000, "what was done")
+    if hours is None or not 0 < hours <= 24:
+        raise InvalidInput("hours must be more than 0 and at most 24", "bad_hours")
+    req.hours = hours
+    _transition(req, "complete", actor, f"{note} ({hours:g} h)")
+
+
+def follow_up(
+    req: HelpRequest, actor: Actor, outcome: str, satisfaction: int | None, note: str | None
+) -> None:
+    """The 回访 phone call: was it fixed, and how satisfied was the resident (1 to 5)."""
+    if outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}", "bad_outcome")
+    if satisfaction is None or not 1 <= satisfaction <= 5:
+        raise InvalidInput("satisfaction must be from 1 to 5", "bad_satisfaction")
+    req.outcome = outcome
+    req.satisfaction = satisfaction
+    note = _clean(note, 2000, "note")
+    text = f"outcome {outcome}, satisfaction {satisfaction}"
+    _transition(req, "follow_up", actor, f"{text}: {note}" if note else text)
+
+
+def close(req: HelpRequest, actor: Actor, note: str | None) -> None:
+    """Close after follow-up: fixed only when the resident said it was fixed."""
+    to = "closed_fixed" if req.outcome == "fixed" else "closed_not_fixed"
+    _transition(req, "close", actor, _clean(note, 2000, "note"), to=to)
+    req.closed_at = utcnow()
+
+
+def reopen(req: HelpRequest, actor: Actor, reason: str | None) -> None:
+    """Open a closed or cancelled request again; it goes back through triage."""
+    reason = _required(reason, 500, "reason")
+    req.closed_at = None
+    _transition(req, "reopen", actor, reason)
+
+
+def cancel(req: HelpRequest, actor: Actor, reason: str | None) -> None:
+    """Cancel (the resident no longer needs help, or staff decide so), with a reason."""
+    reason = _required(reason, 500, "reason")
+    req.is_cancel_requested = False
+    _transition(req, "cancel", actor, reason)
+
+
+def answer_cancel_request(
+    req: HelpRequest, actor: Actor, accepted: bool, reason: str | None
+) -> None:
+    """Accept or refuse the kiosk's cancellation request; the reason reaches the kiosk."""
+    if not req.is_cancel_requested:
+        raise Conflict("this request has no open cancellation request", "no_cancel_request")
+    reason = _required(reason, 500, "reason")
+    if accepted:
+        cancel(req, actor, f"cancellation request accepted: {reason}")
+        set_public_note(req, actor, f"已取消 — {reason}")
+        return
+    req.is_cancel_requested = False
+    _event(req, actor, f"cancellation request refused: {reason}", kind="cancel")
+    set_public_note(req, actor, f"未取消 — {reason}")
+
+
+def merge_duplicate(req: HelpRequest, into: HelpRequest, actor: Actor, note: str | None) -> None:
+    """Mark `req` a duplicate of `into`; both stay, with their residents, linked."""
+    if into.id == req.id:
+        raise InvalidInput("a request cannot be a duplicate of itself", "self_merge")
+    if into.community_id != req.community_id:
+        raise InvalidInput("both requests must be in the same community", "bad_merge")
+    if into.status in FINAL:
+        raise InvalidInput(
+            f"request #{into.id} is {into.status.replace('_', ' ')}; merge into an open one",
+            "bad_merge",
+        )
+    note = _clean(note, 2000, "note")
+    req.duplicate_of_id = into.id
+    _transition(req, "merge", actor, f"merged into #{into.id}" + (f": {note}" if note else ""))
+    _event(into, actor, f"#{req.id} merged into this request", kind="merge")
+    set_public_note(req, actor, f"已合并到 {into.ticket}")
+
+
+def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -> Escalation:
+    """Hand the request to an outside agency; delivery is tried now and retried later."""
+    from server.dispatch.services import deliver, new_escalation
+
+    if agency.community_id != req.community_id:
+        raise InvalidInput("choose an agency of this request's community", "bad_agency")
+    note = _clean(note, 2000, "note")
+    _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
+    escalation = new_escalation(req, agency, note)
+    deliver(escalation, actor.label)
+    return escalation
+
+
+def record_external_feedback(req: HelpRequest, actor: Actor, note: str | None) -> None:
+    """What the outside agency reported back."""
+    _transition(req, "external_feedback", actor, _required(note, 2000, "feedback"))
+
+
+def add_note(req: HelpRequest, actor: Actor, text: str | None) -> None:
+    """An internal note (staff only; never sent to the kiosk)."""
+    _event(req, actor, _required(text, 2000, "note"), kind="note")
+
+
+def set_public_note(req: HelpRequest, actor: Actor, text: str | None) -> None:
+    """The status note the kiosk shows the resident."""
+    req.public_note = _required(text, 200, "public note")
+    _event(req, actor, req.public_note, kind="public_note")
+
+
+def timeline(req: HelpRequest) -> list[RequestEvent]:
+    """The request's events, oldest first."""
+    return list(
+        db.session.execute(
+            sa.select(RequestEvent)
+            .where(RequestEvent.request_id == req.id)
+            .order_by(RequestEvent.at, RequestEvent.id)
+        ).scalars()
+    )
