@@ -1,0 +1,238 @@
+"""The passbook pages, merchants, and the merchants' own redemption page.
+
+GET  /passbook/<volunteer_id>                  printable passbook; bonus and code forms
+POST /passbook/<volunteer_id>/bonus            award bonus points with a reason
+POST /passbook/<volunteer_id>/code             issue a one-time redemption code (shown once)
+GET  /passbook/merchants                       registered merchants; register one
+POST /passbook/merchants                       register a merchant (its page link shown once)
+GET  /passbook/merchants/<id>                  a merchant's redemptions; redeem for a volunteer
+POST /passbook/merchants/<id>/redeem           redeem points (a volunteer, or a code)
+GET  /merchant/<key>                           the merchant's own page (the key is the secret)
+POST /merchant/<key>                           redeem a code the volunteer shows
+
+Every posting form carries a key made when the form was shown, so a form sent twice posts once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from server.auth import access
+from server.communities.models import Community
+from server.console.errors import register_html_errors
+from server.errors import InvalidInput, LinliError, NotFound
+from server.extensions import db
+from server.passbook import services
+from server.passbook.models import LedgerEntry, Merchant
+from server.volunteers.models import Volunteer
+from server.volunteers.services import volunteer_in
+
+bp = Blueprint("passbook", __name__, template_folder="templates")
+register_html_errors(bp)
+
+
+def _actor() -> str:
+    return access.user().label
+
+
+def _points(raw: str | None) -> int:
+    raw = (raw or "").strip()
+    if not raw.isdigit():
+        raise InvalidInput("points must be a whole number", "bad_points")
+    return int(raw)
+
+
+def _form_key() -> str:
+    key = (request.form.get("key") or "").strip()
+    if not key or len(key) > 64:
+        raise InvalidInput("the form is missing its key; reload the page", "bad_key")
+    return key
+
+
+def _passbook_context(volunteer: Volunteer, **extra: Any) -> dict[str, Any]:
+    entries = services.statement(volunteer.id)
+    community = db.session.get_one(Community, volunteer.community_id)
+    return {
+        "volunteer": volunteer,
+        "community": community,
+        "entries": entries,
+        "balance": services.balance(volunteer.id),
+        "chain_ok": services.check_chain(volunteer.id).ok,
+        "form_key": uuid.uuid4().hex,
+        **extra,
+    }
+
+
+@bp.get("/passbook/<int:volunteer_id>")
+def passbook(volunteer_id: int) -> ResponseReturnValue:
+    """The volunteer's passbook (积分存折), printable."""
+    volunteer = volunteer_in(access.community_scope(), volunteer_id)
+    return render_template("passbook/passbook.html", **_passbook_context(volunteer))
+
+
+@bp.post("/passbook/<int:volunteer_id>/bonus")
+def bonus(volunteer_id: int) -> ResponseReturnValue:
+    """Award bonus points with a reason."""
+    volunteer = volunteer_in(access.community_scope(), volunteer_id)
+    try:
+        posting = services.award_bonus(
+            volunteer,
+            _points(request.form.get("points")),
+            request.form.get("reason", ""),
+            _form_key(),
+            _actor(),
+        )
+    except LinliError as exc:
+        db.session.rollback()
+        context = _passbook_context(volunteer, error=exc.detail)
+        return render_template("passbook/passbook.html", **context), exc.status
+    flash("already recorded" if posting.replayed else f"{posting.entry.points} bonus points")
+    return redirect(url_for("passbook.passbook", volunteer_id=volunteer.id), 303)
+
+
+@bp.post("/passbook/<int:volunteer_id>/code")
+def issue_code(volunteer_id: int) -> ResponseReturnValue:
+    """Issue a one-time code for the volunteer to show a merchant; shown on this page only."""
+    volunteer = volunteer_in(access.community_scope(), volunteer_id)
+    try:
+        code, text = services.issue_code(volunteer, _points(request.form.get("points")), _actor())
+    except LinliError as exc:
+        db.session.rollback()
+        context = _passbook_context(volunteer, error=exc.detail)
+        return render_template("passbook/passbook.html", **context), exc.status
+    context = _passbook_context(volunteer, new_code=text, code=code)
+    return render_template("passbook/passbook.html", **context)
+
+
+# --- merchants (staff) -------------------------------------------------------------------------
+
+
+def _merchants_context(**extra: Any) -> dict[str, Any]:
+    scope = access.community_scope()
+    merchants = db.session.execute(
+        sa.select(Merchant).where(Merchant.community_id.in_(scope)).order_by(Merchant.name)
+    ).scalars()
+    communities = db.session.execute(
+        sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
+    ).scalars()
+    return {"merchants": list(merchants), "communities": list(communities), **extra}
+
+
+@bp.get("/passbook/merchants")
+def merchants() -> ResponseReturnValue:
+    """Registered merchants."""
+    return render_template("passbook/merchants.html", **_merchants_context())
+
+
+@bp.post("/passbook/merchants")
+def register_merchant() -> ResponseReturnValue:
+    """Register a merchant; the link to its own page is shown once."""
+    raw = request.form.get("community", "")
+    try:
+        if not raw.isdigit() or int(raw) not in access.community_scope():
+            raise InvalidInput("choose one of your communities", "bad_community")
+        merchant, key = services.register_merchant(
+            int(raw), request.form.get("name", ""), request.form.get("address")
+        )
+    except LinliError as exc:
+        db.session.rollback()
+        page = render_template("passbook/merchants.html", **_merchants_context(error=exc.detail))
+        return page, exc.status
+    link = url_for("passbook.merchant_page", key=key, _external=True)
+    context = _merchants_context(new_merchant=merchant, new_link=link)
+    return render_template("passbook/merchants.html", **context)
+
+
+def _merchant(merchant_id: int) -> Merchant:
+    merchant = db.session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound("no such merchant")
+    access.require_community(merchant.community_id)
+    return merchant
+
+
+def _merchant_context(merchant: Merchant, **extra: Any) -> dict[str, Any]:
+    volunteers = db.session.execute(
+        sa.select(Volunteer)
+        .where(Volunteer.community_id == merchant.community_id)
+        .order_by(Volunteer.name)
+    ).scalars()
+    recent = db.session.execute(
+        sa.select(LedgerEntry, Volunteer.name)
+        .join(Volunteer, Volunteer.id == LedgerEntry.volunteer_id)
+        .where(LedgerEntry.merchant_id == merchant.id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(50)
+    ).all()
+    return {
+        "merchant": merchant,
+        "volunteers": list(volunteers),
+        "recent": recent,
+        "form_key": uuid.uuid4().hex,
+        **extra,
+    }
+
+
+@bp.get("/passbook/merchants/<int:merchant_id>")
+def merchant(merchant_id: int) -> ResponseReturnValue:
+    """A merchant's redemptions, and a form to redeem points there."""
+    found = _merchant(merchant_id)
+    return render_template("passbook/merchant.html", **_merchant_context(found))
+
+
+@bp.post("/passbook/merchants/<int:merchant_id>/redeem")
+def redeem(merchant_id: int) -> ResponseReturnValue:
+    """Redeem a volunteer's points at this merchant (chosen volunteer, or a code)."""
+    found = _merchant(merchant_id)
+    try:
+        points = _points(request.form.get("points"))
+        item = request.form.get("item")
+        code = (request.form.get("code") or "").strip()
+        if code:
+            posting = services.redeem_code(found, code, points, item, _actor())
+        else:
+            raw = request.form.get("volunteer", "")
+            if not raw.isdigit():
+                raise InvalidInput("choose a volunteer or enter a code", "missing")
+            volunteer = volunteer_in(frozenset({found.community_id}), int(raw))
+            posting = services.redeem(volunteer, found, points, item, _form_key(), _actor())
+    except LinliError as exc:
+        db.session.rollback()
+        context = _merchant_context(found, error=exc.detail)
+        return render_template("passbook/merchant.html", **context), exc.status
+    flash(
+        "already recorded"
+        if posting.replayed
+        else f"{-posting.entry.points} points redeemed; balance {posting.entry.balance_after}"
+    )
+    return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
+
+
+# --- the merchant's own page -------------------------------------------------------------------
+
+
+@bp.route("/merchant/<key>", methods=["GET", "POST"])
+def merchant_page(key: str) -> ResponseReturnValue:
+    """The merchant enters the code a volunteer shows, the points and what was bought."""
+    found = services.merchant_by_key(key)
+    if request.method == "GET":
+        return render_template("passbook/merchant_public.html", merchant=found)
+    try:
+        posting = services.redeem_code(
+            found,
+            request.form.get("code", ""),
+            _points(request.form.get("points")),
+            request.form.get("item"),
+            f"merchant:{found.name}",
+        )
+    except LinliError as exc:
+        db.session.rollback()
+        page = render_template("passbook/merchant_public.html", merchant=found, error=exc.detail)
+        return page, exc.status if exc.status in (404, 409) else 400
+    done = f"{-posting.entry.points} points redeemed 已兑换"
+    return render_template("passbook/merchant_public.html", merchant=found, done=done)

@@ -1,0 +1,476 @@
+"""The points passbook: postings, redemptions, codes, merchants and chain verification.
+
+Every posting carries a posting key, unique in the ledger: posting again with the same key
+returns the first entry and changes nothing (a retried form or job never counts twice). Each
+volunteer's entries form a chain: entry n stores the hash of entry n-1 and its own hash over all
+its fields, and the account stores the balance, the number of entries and the last hash, so an
+edited, deleted or cut-off entry is found by `verify_chain()`. A balance never goes negative
+(checked here, and by CHECK constraints in the database).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from server.dbutil import hash_secret, insert_for
+from server.errors import Conflict, InvalidInput, LinliError, NotFound
+from server.extensions import db
+from server.passbook.models import (
+    GENESIS,
+    KINDS,
+    LedgerEntry,
+    Merchant,
+    PassbookAccount,
+    RedemptionCode,
+)
+from server.timeutil import utcnow
+from server.volunteers.models import ServiceRecord, Volunteer
+
+MAX_POINTS = 100_000
+"""Largest single posting: a typo of a few extra digits is refused rather than posted."""
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+"""No 0/O, 1/I/L: a code is read aloud or typed from a phone screen."""
+CODE_LENGTH = 10
+CODE_DAYS = 30
+PROGRESS_EVERY = 1000
+
+
+class InsufficientPoints(Conflict):
+    """A redemption larger than the balance."""
+
+    code = "insufficient_points"
+
+
+@dataclass(frozen=True)
+class Posting:
+    """The entry a posting made, or found when the same posting key was used before."""
+
+    entry: LedgerEntry
+    replayed: bool
+
+
+def entry_hash(entry: LedgerEntry) -> str:
+    """SHA-256 over the entry's fields and the previous entry's hash, in a fixed JSON form."""
+    at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
+    body = json.dumps(
+        [
+            entry.volunteer_id,
+            entry.seq,
+            entry.posting_key,
+            entry.kind,
+            entry.points,
+            entry.balance_after,
+            entry.reason,
+            entry.service_record_id,
+            entry.merchant_id,
+            entry.actor,
+            at,
+            entry.prev_hash,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _whole_points(points: object) -> int:
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise InvalidInput("points must be a whole number", "bad_points")
+    if not 0 < points <= MAX_POINTS:
+        raise InvalidInput(f"points must be from 1 to {MAX_POINTS}", "bad_points")
+    return points
+
+
+def account(volunteer_id: int, *, lock: bool = False) -> PassbookAccount:
+    """The volunteer's account, created empty on first use; `lock` serialises postings."""
+    db.session.execute(
+        insert_for(PassbookAccount)
+        .values(
+            volunteer_id=volunteer_id, balance=0, entries=0, head_hash=GENESIS, updated_at=utcnow()
+        )
+        .on_conflict_do_nothing(index_elements=["volunteer_id"])
+    )
+    query = sa.select(PassbookAccount).where(PassbookAccount.volunteer_id == volunteer_id)
+    if lock:
+        query = query.with_for_update()
+    return db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
+
+
+def balance(volunteer_id: int) -> int:
+    """The volunteer's current balance (0 before any posting)."""
+    value = db.session.execute(
+        sa.select(PassbookAccount.balance).where(PassbookAccount.volunteer_id == volunteer_id)
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def _existing(posting_key: str) -> LedgerEntry | None:
+    return db.session.execute(
+        sa.select(LedgerEntry).where(LedgerEntry.posting_key == posting_key)
+    ).scalar_one_or_none()
+
+
+def _replay(found: LedgerEntry, volunteer_id: int, kind: str, points: int) -> Posting:
+    if (found.volunteer_id, found.kind, found.points) != (volunteer_id, kind, points):
+        raise Conflict(
+            f"posting key {found.posting_key!r} was used for a different posting", "key_reused"
+        )
+    return Posting(found, replayed=True)
+
+
+def post(
+    volunteer_id: int,
+    kind: str,
+    points: int,
+    posting_key: str,
+    actor: str,
+    *,
+    reason: str = "",
+    service_record_id: int | None = None,
+    merchant_id: int | None = None,
+) -> Posting:
+    """Append one entry (points signed: redemptions negative), once per posting key."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", "bad_kind")
+    if not posting_key or len(posting_key) > 120:
+        raise InvalidInput("a posting key has 1 to 120 characters", "bad_key")
+    signed = -_whole_points(-points) if kind == "redemption" else _whole_points(points)
+    found = _existing(posting_key)
+    if found is not None:
+        return _replay(found, volunteer_id, kind, signed)
+    acct = account(volunteer_id, lock=True)
+    new_balance = acct.balance + signed
+    if new_balance < 0:
+        raise InsufficientPoints(
+            f"the balance is {acct.balance} points; {-signed} points cannot be redeemed",
+            balance=acct.balance,
+        )
+    entry = LedgerEntry(
+        volunteer_id=volunteer_id,
+        seq=acct.entries + 1,
+        posting_key=posting_key,
+        kind=kind,
+        points=signed,
+        balance_after=new_balance,
+        reason=reason[:300],
+        service_record_id=service_record_id,
+        merchant_id=merchant_id,
+        actor=actor[:100],
+        at=utcnow(),
+        prev_hash=acct.head_hash,
+    )
+    entry.hash = entry_hash(entry)
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError as exc:
+        # A concurrent posting won the race: same key is a replay, same seq is a busy account.
+        found = _existing(posting_key)
+        if found is not None:
+            return _replay(found, volunteer_id, kind, signed)
+        raise Conflict("the passbook changed meanwhile; try again", "busy") from exc
+    acct.balance = new_balance
+    acct.entries = entry.seq
+    acct.head_hash = entry.hash
+    acct.updated_at = entry.at
+    db.session.flush()
+    return Posting(entry, replayed=False)
+
+
+def points_for(minutes: int, points_per_hour: int) -> int:
+    """Points for approved minutes: floor(minutes * rate / 60)."""
+    return minutes * points_per_hour // 60
+
+
+def post_hours(record: ServiceRecord, points_per_hour: int, actor: str) -> LedgerEntry | None:
+    """Post the points of an approved service record (None when they round down to 0)."""
+    if record.status != "approved" or record.minutes is None:
+        raise Conflict(f"record #{record.id} is not approved", "not_approved")
+    points = points_for(record.minutes, points_per_hour)
+    if points <= 0:
+        return None
+    hours, minutes = divmod(record.minutes, 60)
+    source = " (added by hand)" if record.source == "manual" else ""
+    reason = f"{hours} h {minutes:02d} min × {points_per_hour} points/h{source}: {record.content}"
+    return post(
+        record.volunteer_id,
+        "hours",
+        points,
+        f"hours:{record.id}",
+        actor,
+        reason=reason,
+        service_record_id=record.id,
+    ).entry
+
+
+def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor: str) -> Posting:
+    """Bonus points, with the reason they were given."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("give the reason for the bonus", "missing")
+    return post(volunteer.id, "bonus", points, f"bonus:{key}", actor, reason=reason)
+
+
+def _item(item: str | None) -> str:
+    item = (item or "").strip()
+    if not item or len(item) > 200:
+        raise InvalidInput("say what was redeemed (1 to 200 characters)", "missing")
+    return item
+
+
+def redeem(
+    volunteer: Volunteer, merchant: Merchant, points: int, item: str | None, key: str, actor: str
+) -> Posting:
+    """Redeem points at a merchant (recorded on the merchant page)."""
+    if merchant.community_id != volunteer.community_id or not merchant.is_active:
+        raise InvalidInput("the merchant does not serve this volunteer's community", "bad_merchant")
+    return post(
+        volunteer.id,
+        "redemption",
+        -_whole_points(points),
+        f"redeem:{key}",
+        actor,
+        reason=f"{merchant.name}: {_item(item)}",
+        merchant_id=merchant.id,
+    )
+
+
+def normalise_code(text: str) -> str:
+    """A code as typed (spaces, dashes, lower case) in its stored form."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def issue_code(
+    volunteer: Volunteer, max_points: int, actor: str, days: int = CODE_DAYS
+) -> tuple[RedemptionCode, str]:
+    """A one-time code for up to `max_points`, valid `days`; the code is shown only now."""
+    if not volunteer.is_active:
+        raise Conflict(f"{volunteer.name} is not an active volunteer", "inactive")
+    max_points = _whole_points(max_points)
+    if max_points > balance(volunteer.id):
+        raise InsufficientPoints(
+            f"the balance is {balance(volunteer.id)} points, less than {max_points}"
+        )
+    text = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    code = RedemptionCode(
+        volunteer_id=volunteer.id,
+        code_hash=hash_secret(text),
+        max_points=max_points,
+        issued_by=actor,
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    db.session.add(code)
+    db.session.flush()
+    return code, f"{text[:5]}-{text[5:]}"
+
+
+def redeem_code(
+    merchant: Merchant, code_text: str, points: int, item: str | None, actor: str
+) -> Posting:
+    """Redeem with a code the volunteer shows: once, before it expires, up to its limit."""
+    code = db.session.execute(
+        sa.select(RedemptionCode)
+        .where(RedemptionCode.code_hash == hash_secret(normalise_code(code_text)))
+        .with_for_update()
+    ).scalar_one_or_none()
+    if code is None:
+        raise NotFound("no such redemption code; check the letters", "unknown_code")
+    volunteer = db.session.get_one(Volunteer, code.volunteer_id)
+    if volunteer.community_id != merchant.community_id or not merchant.is_active:
+        raise NotFound("no such redemption code; check the letters", "unknown_code")
+    if code.used_at is not None:
+        where = db.session.get(Merchant, code.merchant_id) if code.merchant_id else None
+        raise Conflict(
+            f"this code was used already on {code.used_at:%Y-%m-%d %H:%M} UTC"
+            + (f" at {where.name}" if where else ""),
+            "code_used",
+        )
+    if code.expires_at < utcnow():
+        raise Conflict(f"this code expired on {code.expires_at:%Y-%m-%d}", "code_expired")
+    points = _whole_points(points)
+    if points > code.max_points:
+        raise InvalidInput(f"this code is good for at most {code.max_points} points", "over_limit")
+    posting = post(
+        volunteer.id,
+        "redemption",
+        -points,
+        f"code:{code.id}",
+        actor,
+        reason=f"{merchant.name}: {_item(item)} (code)",
+        merchant_id=merchant.id,
+    )
+    code.used_at = posting.entry.at
+    code.merchant_id = merchant.id
+    code.entry_id = posting.entry.id
+    db.session.flush()
+    return posting
+
+
+def register_merchant(community_id: int, name: str, address: str | None) -> tuple[Merchant, str]:
+    """A merchant and the secret key of its page (shown only now)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("a merchant name has 1 to 100 characters", "bad_name")
+    exists = sa.select(Merchant.id).where(
+        Merchant.community_id == community_id, Merchant.name == name
+    )
+    if db.session.execute(exists).first():
+        raise Conflict(f"merchant {name!r} is registered already", "exists")
+    key = secrets.token_urlsafe(24)
+    merchant = Merchant(
+        community_id=community_id,
+        name=name,
+        address=(address or "").strip()[:200],
+        key_hash=hash_secret(key),
+    )
+    db.session.add(merchant)
+    db.session.flush()
+    return merchant, key
+
+
+def merchant_by_key(key: str) -> Merchant:
+    """The active merchant whose page key this is, or `NotFound`."""
+    merchant = db.session.execute(
+        sa.select(Merchant).where(Merchant.key_hash == hash_secret(key), Merchant.is_active)
+    ).scalar_one_or_none()
+    if merchant is None:
+        raise NotFound("no such merchant page")
+    return merchant
+
+
+def statement(volunteer_id: int) -> list[LedgerEntry]:
+    """The volunteer's entries, oldest first."""
+    return list(
+        db.session.execute(
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.volunteer_id == volunteer_id)
+            .order_by(LedgerEntry.seq)
+        ).scalars()
+    )
+
+
+@dataclass
+class ChainReport:
+    """What `verify_chain` checked and every problem it found."""
+
+    accounts: int = 0
+    entries: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every chain is intact."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        return f"{self.accounts} accounts, {self.entries} entries"
+
+
+class ChainBroken(LinliError):
+    """`verify_chain` found an edited, deleted or missing entry; `report` lists every problem."""
+
+    status = 500
+    code = "chain_broken"
+
+    def __init__(self, report: ChainReport) -> None:
+        super().__init__(
+            f"the passbook chain is NOT intact ({report}): {len(report.problems)} problems, "
+            f"first: {report.problems[0]}"
+        )
+        self.report = report
+
+
+def _check_account(
+    volunteer_id: int, acct: PassbookAccount | None, last: LedgerEntry | None, count: int
+) -> list[str]:
+    balance_now = last.balance_after if last else 0
+    head = last.hash if last else GENESIS
+    if acct is None:
+        return [f"volunteer {volunteer_id}: entries without an account"] if count else []
+    problems = []
+    if acct.entries != count:
+        problems.append(
+            f"volunteer {volunteer_id}: account says {acct.entries} entries, ledger has {count}"
+        )
+    if acct.balance != balance_now:
+        problems.append(
+            f"volunteer {volunteer_id}: account balance {acct.balance} != ledger {balance_now}"
+        )
+    if acct.head_hash != head:
+        problems.append(f"volunteer {volunteer_id}: the last entry is not the account's head")
+    return problems
+
+
+def verify_chain(
+    volunteer_id: int | None = None, progress: Callable[[int], object] | None = None
+) -> ChainReport:
+    """Check every chain (or one volunteer's); raise `ChainBroken` unless all are intact.
+
+    For the nightly job and `linli server passbook verify`: the report says how much was
+    checked (`str(report)`: "N accounts, M entries").
+    """
+    report = check_chain(volunteer_id, progress)
+    if not report.ok:
+        raise ChainBroken(report)
+    return report
+
+
+def check_chain(
+    volunteer_id: int | None = None, progress: Callable[[int], object] | None = None
+) -> ChainReport:
+    """Recompute every chain (or one volunteer's): hashes, links, sequence and balances.
+
+    Never raises for a broken chain: the report lists the problems. `progress`, when given,
+    is called with the number of entries checked since its last call.
+    """
+    report = ChainReport()
+    accounts_query = sa.select(PassbookAccount)
+    entries_query = sa.select(LedgerEntry).order_by(LedgerEntry.volunteer_id, LedgerEntry.seq)
+    if volunteer_id is not None:
+        accounts_query = accounts_query.where(PassbookAccount.volunteer_id == volunteer_id)
+        entries_query = entries_query.where(LedgerEntry.volunteer_id == volunteer_id)
+    accounts = {a.volunteer_id: a for a in db.session.execute(accounts_query).scalars()}
+    report.accounts = len(accounts)
+    seen: set[int] = set()
+    current: int | None = None
+    last: LedgerEntry | None = None
+    count = 0
+    rows = db.session.execute(entries_query.execution_options(yield_per=1000)).scalars()
+    for entry in rows:
+        if entry.volunteer_id != current:
+            if current is not None:
+                report.problems += _check_account(current, accounts.get(current), last, count)
+            current, last, count = entry.volunteer_id, None, 0
+            seen.add(entry.volunteer_id)
+        count += 1
+        report.entries += 1
+        if progress is not None and report.entries % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+        where = f"volunteer {entry.volunteer_id} entry {entry.seq} (id {entry.id})"
+        expected_seq = last.seq + 1 if last else 1
+        if entry.seq != expected_seq:
+            report.problems.append(f"{where}: expected entry {expected_seq}; entries are missing")
+        if entry.prev_hash != (last.hash if last else GENESIS):
+            report.problems.append(f"{where}: does not link to the entry before it")
+        if entry.hash != entry_hash(entry):
+            report.problems.append(f"{where}: its content does not match its hash (edited)")
+        before = last.balance_after if last else 0
+        if entry.balance_after != before + entry.points or entry.balance_after < 0:
+            report.problems.append(f"{where}: balance {entry.balance_after} != {before} + points")
+        last = entry
+    if current is not None:
+        report.problems += _check_account(current, accounts.get(current), last, count)
+    for vid, acct in accounts.items():
+        if vid not in seen:
+            report.problems += _check_account(vid, acct, None, 0)
+    if progress is not None:
+        progress(report.entries % PROGRESS_EVERY)
+    return report

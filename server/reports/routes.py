@@ -1,0 +1,207 @@
+"""Reports per community and period; every figure has its formula on the page.
+
+GET /reports/                                  choose a community and a period
+GET /reports/<community_id>                    requests, response measures, service, retention,
+                                               elders (with charts)
+GET /reports/<community_id>/needs-map          requests per building and unit (SVG grid)
+GET /reports/<community_id>/meeting            the weekly joint meeting sheet (联席会)
+GET /reports/<community_id>/requests.csv       the period's requests (streamed)
+GET /reports/<community_id>/hours.csv          the period's service records (streamed)
+
+Query arguments `start` and `end` are local dates (YYYY-MM-DD, both included); the default is
+the current month up to today.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from server.auth import access
+from server.communities.models import Community
+from server.console.errors import register_html_errors
+from server.errors import InvalidInput, NotFound
+from server.extensions import db
+from server.reports import queries
+from server.reports.queries import Period
+
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
+register_html_errors(bp)
+
+MAX_DAYS = 3 * 366
+
+
+def _date(name: str, default: date) -> date:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} {raw!r} is not a date like 2026-03-31", "bad_date") from exc
+
+
+def _period() -> Period:
+    today = queries.local_today()
+    start = _date("start", today.replace(day=1))
+    end = _date("end", today)
+    if end < start:
+        raise InvalidInput("the period ends before it starts", "bad_period")
+    if (end - start).days > MAX_DAYS:
+        raise InvalidInput("a report covers at most three years", "bad_period")
+    return Period(start, end)
+
+
+def _community(community_id: int) -> Community:
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise NotFound("no such community")
+    access.require_community(community.id)
+    return community
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Pick a community and period (one community: straight to its report)."""
+    communities = list(
+        db.session.execute(
+            sa.select(Community)
+            .where(Community.id.in_(access.community_scope()))
+            .order_by(Community.name)
+        ).scalars()
+    )
+    if len(communities) == 1:
+        return redirect(url_for("reports.overview", community_id=communities[0].id))
+    return render_template("reports/index.html", communities=communities, period=_period())
+
+
+@bp.get("/<int:community_id>")
+def overview(community_id: int) -> ResponseReturnValue:
+    """Requests, response measures, service by team, retention and elders, with formulas."""
+    community = _community(community_id)
+    period = _period()
+    states = queries.requests_by_category_and_state(community.id, period)
+    service = queries.service_by_team(community.id, period)
+    chart = {
+        "categories": {
+            "labels": [c.name_zh for c, _, _ in states.rows],
+            "values": [total for _, _, total in states.rows],
+        },
+        "teams": {
+            "labels": [t.team for t in service],
+            "recorded": [round(t.recorded_hours, 2) for t in service],
+            "manual": [round(t.manual_hours, 2) for t in service],
+        },
+    }
+    return render_template(
+        "reports/overview.html",
+        community=community,
+        period=period,
+        states=states,
+        measures=queries.response_measures(community.id, period),
+        service=service,
+        retention=queries.retention(community.id, period),
+        elders=queries.elders_served(community.id, period),
+        chart=chart,
+        min_count=queries.MIN_COUNT,
+        groups=queries.STATE_GROUPS,
+        formulas=_formulas(),
+    )
+
+
+def _formulas() -> dict[str, str]:
+    """Each figure's formula, from the docstring of the function that computes it."""
+    functions: dict[str, Callable[..., object]] = {
+        "states": queries.requests_by_category_and_state,
+        "measures": queries.response_measures,
+        "median": queries.median,
+        "p90": queries.p90,
+        "service": queries.service_by_team,
+        "retention": queries.retention,
+        "elders": queries.elders_served,
+        "needs": queries.needs_map,
+        "level": queries.level_for,
+        "meeting": queries.meeting_sheet,
+    }
+    return {name: " ".join((f.__doc__ or "").split()) for name, f in functions.items()}
+
+
+@bp.get("/<int:community_id>/needs-map")
+def needs_map(community_id: int) -> ResponseReturnValue:
+    """Requests per building and unit, as an SVG grid with the count in every cell."""
+    community = _community(community_id)
+    period = _period()
+    return render_template(
+        "reports/needs_map.html",
+        community=community,
+        period=period,
+        grid=queries.needs_map(community.id, period),
+        formulas=_formulas(),
+    )
+
+
+@bp.get("/<int:community_id>/meeting")
+def meeting(community_id: int) -> ResponseReturnValue:
+    """The weekly joint meeting sheet: complex cases, overdue, escalations awaiting feedback."""
+    community = _community(community_id)
+    sheet = queries.meeting_sheet(community.id)
+    return render_template(
+        "reports/meeting.html",
+        community=community,
+        sheet=sheet,
+        period=_period(),
+        formulas=_formulas(),
+        week_start=queries.local_today() - timedelta(days=queries.local_today().weekday()),
+    )
+
+
+def _csv(rows: Iterator[list[object]], filename: str) -> Response:
+    """Stream rows as CSV (UTF-8 with BOM, so Excel opens Chinese text correctly)."""
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        yield "\ufeff"
+        for n, row in enumerate(rows, start=1):
+            writer.writerow(row)
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/<int:community_id>/requests.csv")
+def requests_csv(community_id: int) -> ResponseReturnValue:
+    """The period's requests as CSV (no names or phone numbers)."""
+    community = _community(community_id)
+    period = _period()
+    name = f"requests-{community.slug}-{period.start}-{period.end}.csv"
+    return _csv(queries.request_rows(community.id, period), name)
+
+
+@bp.get("/<int:community_id>/hours.csv")
+def hours_csv(community_id: int) -> ResponseReturnValue:
+    """The period's service records as CSV."""
+    community = _community(community_id)
+    period = _period()
+    name = f"hours-{community.slug}-{period.start}-{period.end}.csv"
+    return _csv(queries.hours_rows(community.id, period), name)

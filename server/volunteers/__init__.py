@@ -1,0 +1,1 @@
+"""Volunteers, their teams, skills and availability, importing them, and their service hours."""

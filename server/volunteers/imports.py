@@ -1,0 +1,261 @@
+"""Reading volunteer lists from the spreadsheets communities keep (CSV or XLSX).
+
+Every row is checked and every problem reported with its line and field; an import runs only
+when no row has a problem, so a file is never imported half-way. Headers may be English or the
+Chinese a community's own sheet uses (姓名, 手机号, 技能 ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from server.errors import InvalidInput
+
+MAX_ROWS = 20000
+HEADERS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "姓名"),
+    "phone": ("phone", "电话", "手机", "手机号", "联系电话"),
+    "gender": ("gender", "性别"),
+    "birth_year": ("birth_year", "出生年份"),
+    "registration_no": ("registration_no", "志愿者编号"),
+    "skills": ("skills", "技能", "特长"),
+    "availability": ("availability", "可服务时间", "服务时间"),
+    "team": ("team", "队伍", "服务队"),
+    "active": ("active", "在册", "状态"),
+    "joined": ("joined", "加入日期", "注册日期"),
+}
+REQUIRED = ("name", "phone")
+PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+SKILL_SPLIT = re.compile(r"[,，、;；/]")
+YES = {"", "yes", "y", "1", "true", "是", "在册", "active"}
+NO = {"no", "n", "0", "false", "否", "离册", "inactive"}
+GENDER = {"": "", "女": "female", "female": "female", "f": "female", "男": "male", "male": "male"}
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One valid row of a volunteer list."""
+
+    line: int
+    name: str
+    phone: str
+    gender: str = ""
+    birth_year: int | None = None
+    registration_no: str | None = None
+    skills: tuple[str, ...] = ()
+    availability: str = ""
+    team: str | None = None
+    is_active: bool = True
+    joined_on: date | None = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A problem in one field of one line."""
+
+    line: int
+    field: str
+    message: str
+
+    def describe(self, filename: str) -> str:
+        """`file:line: field: message`."""
+        return f"{filename}:{self.line}: {self.field}: {self.message}"
+
+
+@dataclass
+class Parsed:
+    """A read file: its valid rows and every problem found."""
+
+    filename: str
+    rows: list[ImportRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the whole file may be imported."""
+        return not self.errors and bool(self.rows)
+
+
+def _cell(value: Any) -> str:
+    """A spreadsheet cell as text; whole numbers (phone numbers typed as numbers) lose '.0'."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_table(filename: str, data: bytes) -> tuple[list[tuple[int, list[str]]], str | None]:
+    """The file's lines as (line number, cells), or an error naming why it cannot be read."""
+    is_xlsx = filename.lower().endswith(".xlsx") or data[:2] == b"PK"
+    if is_xlsx:
+        return _read_xlsx(data)
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        return [], "not UTF-8 or GB18030 text"
+    reader = csv.reader(io.StringIO(text))
+    return [(n, [c.strip() for c in record]) for n, record in enumerate(reader, start=1)], None
+
+
+def _read_xlsx(data: bytes) -> tuple[list[tuple[int, list[str]]], str | None]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        return [], f"not a readable XLSX workbook ({type(exc).__name__})"
+    try:
+        sheet = book.worksheets[0]
+        lines = [
+            (n, [_cell(v) for v in values])
+            for n, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+        ]
+    finally:
+        book.close()
+    return lines, None
+
+
+def _columns(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
+    wanted = {alias.lower(): name for name, aliases in HEADERS.items() for alias in aliases}
+    columns: dict[str, int] = {}
+    errors: list[RowError] = []
+    for index, title in enumerate(header):
+        name = wanted.get(title.strip().lower())
+        if name is None:
+            if title.strip():
+                errors.append(RowError(1, title, "unknown column"))
+            continue
+        if name in columns:
+            errors.append(RowError(1, title, f"column {name} appears twice"))
+        columns[name] = index
+    errors.extend(
+        RowError(1, name, f"missing column (one of: {', '.join(HEADERS[name])})")
+        for name in REQUIRED
+        if name not in columns
+    )
+    return columns, errors
+
+
+def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow | None:
+    before = len(errors)
+
+    def bad(name: str, message: str) -> None:
+        errors.append(RowError(line, name, message))
+
+    name = cells.get("name", "")
+    if not name:
+        bad("name", "is empty")
+    elif len(name) > 100:
+        bad("name", "has more than 100 characters")
+    phone = re.sub(r"[\s-]", "", cells.get("phone", ""))
+    if not PHONE.match(phone):
+        bad("phone", f"{cells.get('phone', '')!r} is not a phone number (5 to 20 digits)")
+    gender = GENDER.get(cells.get("gender", "").lower())
+    if gender is None:
+        bad("gender", f"{cells['gender']!r} is not 男/女 (male/female)")
+    birth_year: int | None = None
+    raw_year = cells.get("birth_year", "")
+    if raw_year:
+        if raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
+            birth_year = int(raw_year)
+        else:
+            bad("birth_year", f"{raw_year!r} is not a year between 1900 and now")
+    skills = tuple(s.strip() for s in SKILL_SPLIT.split(cells.get("skills", "")) if s.strip())
+    if any(len(s) > 50 for s in skills) or len(skills) > 20:
+        bad("skills", "at most 20 skills of 50 characters")
+    availability = cells.get("availability", "")
+    if len(availability) > 200:
+        bad("availability", "has more than 200 characters")
+    active = cells.get("active", "").lower()
+    if active not in YES | NO:
+        bad("active", f"{cells['active']!r} is not yes/no (是/否)")
+    joined_on: date | None = None
+    raw_joined = cells.get("joined", "")
+    if raw_joined:
+        try:
+            joined_on = date.fromisoformat(raw_joined.replace("/", "-"))
+        except ValueError:
+            bad("joined", f"{raw_joined!r} is not a date like 2024-03-01")
+    registration_no = cells.get("registration_no", "") or None
+    if registration_no and len(registration_no) > 40:
+        bad("registration_no", "has more than 40 characters")
+    team = cells.get("team", "") or None
+    if len(errors) > before:
+        return None
+    return ImportRow(
+        line=line,
+        name=name,
+        phone=phone,
+        gender=gender or "",
+        birth_year=birth_year,
+        registration_no=registration_no,
+        skills=skills,
+        availability=availability,
+        team=team,
+        is_active=active not in NO,
+        joined_on=joined_on,
+    )
+
+
+def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed:
+    """Check every line of a volunteer list; `team_names` are the community's teams."""
+    parsed = Parsed(filename)
+    lines, problem = read_table(filename, data)
+    if problem:
+        parsed.errors.append(RowError(0, "file", problem))
+        return parsed
+    lines = [(n, cells) for n, cells in lines if any(cells)]
+    if not lines:
+        parsed.errors.append(RowError(0, "file", "the file is empty"))
+        return parsed
+    header_line, header = lines[0]
+    columns, errors = _columns(header)
+    parsed.errors.extend(RowError(header_line, e.field, e.message) for e in errors)
+    if parsed.errors:
+        return parsed
+    if len(lines) - 1 > MAX_ROWS:
+        parsed.errors.append(RowError(0, "file", f"more than {MAX_ROWS} rows; split the file"))
+        return parsed
+    seen: dict[str, int] = {}
+    for line, raw in lines[1:]:
+        cells = {name: (raw[i] if i < len(raw) else "") for name, i in columns.items()}
+        row = _row(line, cells, parsed.errors)
+        if row is None:
+            continue
+        if row.phone in seen:
+            parsed.errors.append(
+                RowError(line, "phone", f"{row.phone} appears already on line {seen[row.phone]}")
+            )
+            continue
+        if row.team and row.team not in team_names:
+            parsed.errors.append(RowError(line, "team", f"no team named {row.team!r}"))
+            continue
+        seen[row.phone] = line
+        parsed.rows.append(row)
+    if not parsed.rows and not parsed.errors:
+        parsed.errors.append(RowError(0, "file", "no volunteers found below the header"))
+    return parsed
+
+
+def check_fields(cells: dict[str, str]) -> ImportRow:
+    """One volunteer's fields from a form, checked like a file's row (every problem named)."""
+    errors: list[RowError] = []
+    row = _row(0, {k: v.strip() for k, v in cells.items()}, errors)
+    if row is None:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), "bad_volunteer")
+    return row

@@ -1,0 +1,511 @@
+"""Volunteers and teams, importing volunteer lists, and service hours. Flush, never commit.
+
+Service hours: a check-in opens a record, a check-out closes it (pending), a social worker
+approves it (points are posted to the passbook in the same transaction) or declines it with a
+reason. Records are never deleted. An open record older than `FORGOTTEN_AFTER` is closed by
+`close_forgotten()` and flagged; its hours must be entered by the social worker who approves
+it. Hours added by hand are `source="manual"` and kept apart from recorded hours everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from server.communities.models import Community
+from server.dispatch.models import Team
+from server.errors import Conflict, InvalidInput, NotFound
+from server.extensions import db
+from server.passbook.models import LedgerEntry
+from server.requests.models import HelpRequest
+from server.timeutil import utcnow
+from server.volunteers.imports import ImportRow
+from server.volunteers.models import (
+    NOTE_KINDS,
+    ServiceRecord,
+    TeamFocus,
+    TeamMember,
+    Volunteer,
+    VolunteerNote,
+)
+
+FORGOTTEN_AFTER = timedelta(hours=12)
+"""An open check-in older than this is taken as a forgotten check-out."""
+MAX_MINUTES = 24 * 60
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a given check-in or check-out time may lie (clocks differ a little)."""
+HOURS_REQUEST_STATES = frozenset({"dispatched", "accepted", "on_site", "completed", "followed_up"})
+"""Statuses of a request that a volunteer may record service hours against."""
+
+
+def _text(value: str | None, limit: int, field: str, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidInput(f"{field} is required", "missing")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} may have at most {limit} characters", "too_long")
+    return value
+
+
+def _fmt(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- volunteers and teams -------------------------------------------------------------------
+
+
+def volunteer_in(community_ids: frozenset[int], volunteer_id: int) -> Volunteer:
+    """A volunteer of one of these communities, or `NotFound`."""
+    volunteer = db.session.get(Volunteer, volunteer_id)
+    if volunteer is None or volunteer.community_id not in community_ids:
+        raise NotFound("no such volunteer")
+    return volunteer
+
+
+def create_volunteer(community: Community, row: ImportRow) -> Volunteer:
+    """One volunteer from validated fields; a phone number already registered is a conflict."""
+    exists = sa.select(Volunteer.id).where(
+        Volunteer.community_id == community.id, Volunteer.phone == row.phone
+    )
+    if db.session.execute(exists).first():
+        raise Conflict(f"a volunteer with phone {row.phone} is registered already", "exists")
+    volunteer = Volunteer(
+        community_id=community.id,
+        name=row.name,
+        phone=row.phone,
+        gender=row.gender,
+        birth_year=row.birth_year,
+        registration_no=row.registration_no,
+        skills=list(row.skills),
+        availability=row.availability,
+        is_active=row.is_active,
+        joined_on=row.joined_on,
+    )
+    db.session.add(volunteer)
+    db.session.flush()
+    return volunteer
+
+
+def update_volunteer(volunteer: Volunteer, row: ImportRow) -> None:
+    """Correct a volunteer's details (the phone number stays unique in the community)."""
+    taken = sa.select(Volunteer.id).where(
+        Volunteer.community_id == volunteer.community_id,
+        Volunteer.phone == row.phone,
+        Volunteer.id != volunteer.id,
+    )
+    if db.session.execute(taken).first():
+        raise Conflict(f"another volunteer has phone {row.phone}", "exists")
+    volunteer.name = row.name
+    volunteer.phone = row.phone
+    volunteer.gender = row.gender
+    volunteer.birth_year = row.birth_year
+    volunteer.registration_no = row.registration_no
+    volunteer.skills = list(row.skills)
+    volunteer.availability = row.availability
+    volunteer.joined_on = row.joined_on
+    db.session.flush()
+
+
+def set_active(volunteer: Volunteer, is_active: bool) -> None:
+    """Mark a volunteer active or not (inactive volunteers cannot check in)."""
+    volunteer.is_active = is_active
+    db.session.flush()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """How many volunteers an import added and how many were registered already."""
+
+    added: int
+    present: int
+
+
+def import_volunteers(community: Community, rows: list[ImportRow]) -> ImportResult:
+    """Add every new volunteer of validated rows (all in this transaction, or none).
+
+    Rows whose phone number is registered already are left alone and counted as present.
+    """
+    existing = set(
+        db.session.execute(
+            sa.select(Volunteer.phone).where(Volunteer.community_id == community.id)
+        ).scalars()
+    )
+    teams = {
+        t.name: t
+        for t in db.session.execute(sa.select(Team).where(Team.community_id == community.id))
+        .scalars()
+        .all()
+    }
+    added = 0
+    for row in rows:
+        if row.phone in existing:
+            continue
+        volunteer = create_volunteer(community, row)
+        existing.add(row.phone)
+        added += 1
+        if row.team:
+            team = teams.get(row.team)
+            if team is None:
+                raise InvalidInput(f"line {row.line}: team: no team {row.team!r}", "bad_row")
+            db.session.add(TeamMember(team_id=team.id, volunteer_id=volunteer.id))
+    db.session.flush()
+    return ImportResult(added=added, present=len(rows) - added)
+
+
+def team_in(community_ids: frozenset[int], team_id: int) -> Team:
+    """A team of one of these communities, or `NotFound`."""
+    team = db.session.get(Team, team_id)
+    if team is None or team.community_id not in community_ids:
+        raise NotFound("no such team")
+    return team
+
+
+def add_member(team: Team, volunteer: Volunteer, is_lead: bool = False) -> None:
+    """Put a volunteer of the team's community in the team (again: only the lead flag changes)."""
+    if volunteer.community_id != team.community_id:
+        raise InvalidInput("the volunteer is not in the team's community", "bad_member")
+    member = db.session.get(TeamMember, (team.id, volunteer.id))
+    if member is None:
+        member = TeamMember(team_id=team.id, volunteer_id=volunteer.id)
+        db.session.add(member)
+    member.is_lead = is_lead
+    db.session.flush()
+
+
+def remove_member(team: Team, volunteer: Volunteer) -> None:
+    """Take a volunteer out of a team (their service records keep the team they served in)."""
+    member = db.session.get(TeamMember, (team.id, volunteer.id))
+    if member is None:
+        raise InvalidInput(f"{volunteer.name} is not in {team.name}", "not_member")
+    db.session.delete(member)
+    db.session.flush()
+
+
+def set_focus(team: Team, text: str | None) -> TeamFocus:
+    """Set the team's focus list (一队一重点), one item per line."""
+    items = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(items) > 20 or any(len(item) > 100 for item in items):
+        raise InvalidInput("a focus list has at most 20 items of 100 characters", "bad_focus")
+    focus = db.session.get(TeamFocus, team.id)
+    if focus is None:
+        focus = TeamFocus(team_id=team.id)
+        db.session.add(focus)
+    focus.items = items
+    focus.updated_at = utcnow()
+    db.session.flush()
+    return focus
+
+
+def add_note(
+    volunteer: Volunteer, kind: str, noted_on: date | None, text: str | None, actor: str
+) -> VolunteerNote:
+    """A training, award or evaluation for the volunteer's service record."""
+    if kind not in NOTE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(NOTE_KINDS)}", "bad_kind")
+    if noted_on is None:
+        raise InvalidInput("give the date", "missing")
+    note = VolunteerNote(
+        volunteer_id=volunteer.id,
+        kind=kind,
+        noted_on=noted_on,
+        text=_text(text, 300, "text", required=True),
+        recorded_by=actor,
+    )
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+# --- service hours ----------------------------------------------------------------------------
+
+
+def open_record(volunteer_id: int) -> ServiceRecord | None:
+    """The volunteer's open check-in, if any."""
+    return db.session.execute(
+        sa.select(ServiceRecord).where(
+            ServiceRecord.volunteer_id == volunteer_id, ServiceRecord.status == "open"
+        )
+    ).scalar_one_or_none()
+
+
+def _not_future(at: datetime, what: str) -> datetime:
+    if at.tzinfo is None:
+        raise InvalidInput(f"the {what} time needs a time zone", "bad_time")
+    if at > utcnow() + CLOCK_SKEW:
+        raise InvalidInput(f"the {what} time {_fmt(at)} is in the future", "future_time")
+    return at
+
+
+def _request_for_hours(volunteer: Volunteer, request_id: int | None) -> HelpRequest | None:
+    if request_id is None:
+        return None
+    req = db.session.get(HelpRequest, request_id)
+    if req is None or req.community_id != volunteer.community_id:
+        raise InvalidInput(f"no request #{request_id} in the volunteer's community", "bad_request")
+    if req.status not in HOURS_REQUEST_STATES:
+        raise InvalidInput(
+            f"request #{req.id} is {req.status.replace('_', ' ')}: hours are recorded only for "
+            "dispatched, accepted, on-site or completed jobs",
+            "bad_request",
+        )
+    return req
+
+
+def _team_for_hours(
+    volunteer: Volunteer, team_id: int | None, req: HelpRequest | None
+) -> int | None:
+    if team_id is None:
+        return req.team_id if req is not None else None
+    team = db.session.get(Team, team_id)
+    if team is None or team.community_id != volunteer.community_id:
+        raise InvalidInput("choose a team of the volunteer's community", "bad_team")
+    return team.id
+
+
+def check_in(
+    volunteer: Volunteer,
+    actor: str,
+    *,
+    at: datetime | None = None,
+    request_id: int | None = None,
+    team_id: int | None = None,
+    content: str | None = None,
+) -> ServiceRecord:
+    """Open a service record for an active volunteer (one open record per volunteer)."""
+    if not volunteer.is_active:
+        raise Conflict(f"{volunteer.name} is not an active volunteer", "inactive")
+    current = open_record(volunteer.id)
+    if current is not None:
+        raise Conflict(
+            f"{volunteer.name} is checked in already since {_fmt(current.started_at)}; "
+            "check out first",
+            "already_checked_in",
+        )
+    started = _not_future(at or utcnow(), "check-in")
+    req = _request_for_hours(volunteer, request_id)
+    default_content = f"request #{req.id} {req.category.name_zh}" if req is not None else ""
+    record = ServiceRecord(
+        community_id=volunteer.community_id,
+        volunteer_id=volunteer.id,
+        team_id=_team_for_hours(volunteer, team_id, req),
+        request_id=req.id if req is not None else None,
+        source="recorded",
+        content=_text(content, 300, "content") or default_content,
+        started_at=started,
+        status="open",
+        is_auto_closed=False,
+        recorded_by=actor,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+    except IntegrityError as exc:
+        raise Conflict(f"{volunteer.name} is checked in already", "already_checked_in") from exc
+    return record
+
+
+def check_out(
+    record: ServiceRecord, actor: str, *, at: datetime | None = None, content: str | None = None
+) -> ServiceRecord:
+    """Close an open record; it then waits for a social worker's decision."""
+    if record.status != "open":
+        raise Conflict(
+            f"record #{record.id} is not open (it is {record.status}): there is no check-in to "
+            "check out from",
+            "not_checked_in",
+        )
+    ended = _not_future(at or utcnow(), "check-out")
+    if ended < record.started_at:
+        raise InvalidInput(
+            f"the check-out time {_fmt(ended)} is before the check-in time "
+            f"{_fmt(record.started_at)}; nothing was changed",
+            "checkout_before_checkin",
+        )
+    minutes = int((ended - record.started_at).total_seconds() // 60)
+    if minutes > MAX_MINUTES:
+        raise InvalidInput(
+            f"{minutes // 60} h between check-in and check-out is more than 24 h; ask a social "
+            "worker to add the hours by hand",
+            "too_long",
+        )
+    record.ended_at = ended
+    record.minutes = minutes
+    record.status = "pending"
+    new_content = _text(content, 300, "content")
+    if new_content:
+        record.content = new_content
+    db.session.flush()
+    return record
+
+
+def close_forgotten(
+    now: datetime | None = None, community_ids: frozenset[int] | None = None
+) -> int:
+    """Close every check-in left open longer than `FORGOTTEN_AFTER` (in these communities, or
+    all), flagged for review; for the hours page and for a periodic job."""
+    cutoff = (now or utcnow()) - FORGOTTEN_AFTER
+    limit = FORGOTTEN_AFTER.total_seconds() / 3600
+    query = sa.select(ServiceRecord).where(
+        ServiceRecord.status == "open", ServiceRecord.started_at < cutoff
+    )
+    if community_ids is not None:
+        query = query.where(ServiceRecord.community_id.in_(community_ids))
+    stale = db.session.execute(query).scalars()
+    count = 0
+    for record in stale:
+        record.status = "pending"
+        record.is_auto_closed = True
+        record.decision_note = f"closed automatically: no check-out within {limit:g} h"
+        count += 1
+    db.session.flush()
+    return count
+
+
+def add_manual(
+    volunteer: Volunteer,
+    actor: str,
+    *,
+    started_at: datetime,
+    minutes: int | None,
+    content: str | None,
+    team_id: int | None = None,
+    request_id: int | None = None,
+) -> ServiceRecord:
+    """Hours added by hand (e.g. from a paper sign-in sheet), kept apart from recorded hours."""
+    if minutes is None or not 0 < minutes <= MAX_MINUTES:
+        raise InvalidInput("minutes must be more than 0 and at most 1440 (24 h)", "bad_minutes")
+    _not_future(started_at, "service")
+    req = _request_for_hours(volunteer, request_id)
+    record = ServiceRecord(
+        community_id=volunteer.community_id,
+        volunteer_id=volunteer.id,
+        team_id=_team_for_hours(volunteer, team_id, req),
+        request_id=req.id if req is not None else None,
+        source="manual",
+        content=_text(content, 300, "content", required=True),
+        started_at=started_at,
+        ended_at=started_at + timedelta(minutes=minutes),
+        minutes=minutes,
+        status="pending",
+        is_auto_closed=False,
+        recorded_by=actor,
+    )
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+DONE_STATES = frozenset({"completed", "followed_up", "closed_fixed", "closed_not_fixed"})
+"""Statuses of a finished job whose claimed hours can be recorded for its volunteers."""
+
+
+def record_from_job(
+    req: HelpRequest, volunteer: Volunteer, actor: str, minutes: int | None = None
+) -> ServiceRecord:
+    """Record a volunteer's hours on a finished job: from arrival, for the hours claimed at
+    completion (or `minutes`); at most one record per job and volunteer unless declined."""
+    if req.community_id != volunteer.community_id:
+        raise InvalidInput("the volunteer is not in the job's community", "bad_volunteer")
+    if req.status not in DONE_STATES:
+        raise InvalidInput(
+            f"request #{req.id} is {req.status.replace('_', ' ')}: only finished jobs", "not_done"
+        )
+    if minutes is None:
+        if req.hours is None:
+            raise InvalidInput("no hours were claimed for this job: enter the minutes", "missing")
+        minutes = round(req.hours * 60)
+    if not 0 < minutes <= MAX_MINUTES:
+        raise InvalidInput("minutes must be more than 0 and at most 1440 (24 h)", "bad_minutes")
+    recorded = db.session.execute(
+        sa.select(ServiceRecord.id).where(
+            ServiceRecord.request_id == req.id,
+            ServiceRecord.volunteer_id == volunteer.id,
+            ServiceRecord.status != "declined",
+        )
+    ).first()
+    if recorded is not None:
+        raise Conflict(
+            f"{volunteer.name}'s hours on request #{req.id} are recorded already "
+            f"(record #{recorded[0]})",
+            "recorded_already",
+        )
+    started = req.arrived_at or req.received_at
+    record = ServiceRecord(
+        community_id=req.community_id,
+        volunteer_id=volunteer.id,
+        team_id=req.team_id,
+        request_id=req.id,
+        source="recorded",
+        content=f"request #{req.id} {req.category.name_zh} {req.room.code}",
+        started_at=started,
+        ended_at=started + timedelta(minutes=minutes),
+        minutes=minutes,
+        status="pending",
+        is_auto_closed=False,
+        recorded_by=actor,
+    )
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def _undecided(record: ServiceRecord) -> None:
+    if record.status == "open":
+        raise Conflict(f"record #{record.id} is still open: check out first", "still_open")
+    if record.status != "pending":
+        raise Conflict(
+            f"record #{record.id} was {record.status} already by {record.decided_by}",
+            "decided",
+        )
+
+
+def approve(
+    record: ServiceRecord,
+    actor: str,
+    points_per_hour: int,
+    *,
+    minutes: int | None = None,
+    note: str | None = None,
+) -> LedgerEntry | None:
+    """Approve the hours and post their points to the volunteer's passbook."""
+    from server.passbook.services import post_hours
+
+    _undecided(record)
+    note = _text(note, 300, "note")
+    if minutes is not None and not 0 < minutes <= MAX_MINUTES:
+        raise InvalidInput("minutes must be more than 0 and at most 1440 (24 h)", "bad_minutes")
+    if record.is_auto_closed and minutes is None:
+        raise InvalidInput(
+            "the check-out was forgotten: enter the minutes actually served", "minutes_needed"
+        )
+    if minutes is not None and minutes != record.minutes:
+        was = "unknown" if record.minutes is None else f"{record.minutes} min"
+        note = f"minutes set to {minutes} (was {was})" + (f"; {note}" if note else "")
+        record.minutes = minutes
+    record.status = "approved"
+    record.decided_by = actor
+    record.decided_at = utcnow()
+    record.decision_note = note or record.decision_note
+    db.session.flush()
+    return post_hours(record, points_per_hour, actor)
+
+
+def decline(record: ServiceRecord, actor: str, reason: str | None) -> None:
+    """Decline the hours, with a reason; no points are posted."""
+    _undecided(record)
+    record.decision_note = _text(reason, 300, "reason", required=True)
+    record.status = "declined"
+    record.decided_by = actor
+    record.decided_at = utcnow()
+    db.session.flush()
+
+
+def record_in(community_ids: frozenset[int], record_id: int) -> ServiceRecord:
+    """A service record of one of these communities, or `NotFound`."""
+    record = db.session.get(ServiceRecord, record_id)
+    if record is None or record.community_id not in community_ids:
+        raise NotFound("no such service record")
+    return record
