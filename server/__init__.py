@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response
 
@@ -26,6 +27,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _configure_secret_key(app)
     _configure_database(app)
     logging.getLogger("server").setLevel(app.config["LINLI_LOG_LEVEL"].upper())
+    hops = int(app.config["LINLI_PROXY_HOPS"])
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind nginx: trust exactly `hops` proxies for the client address and scheme.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
     from server.extensions import db, migrate
 
@@ -34,15 +43,30 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_sqlite_pragmas(app)
 
     from server import models  # noqa: F401  (the whole schema, for Alembic)
+    from server.auth.routes import bp as auth_bp
+    from server.console.routes import bp as console_bp
     from server.errors import register_error_handlers
     from server.health.routes import bp as health_bp
+    from server.open311.routes import bp as open311_bp
+    from server.passbook.routes import bp as passbook_bp
+    from server.people.routes import bp as people_bp
+    from server.reports.routes import bp as reports_bp
     from server.staffapi.routes import bp as staff_bp
     from server.syncapi.routes import bp as sync_bp
+    from server.volunteers.routes import bp as volunteers_bp
 
     app.register_blueprint(sync_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(console_bp)
+    app.register_blueprint(people_bp)
+    app.register_blueprint(open311_bp)
+    app.register_blueprint(volunteers_bp)
+    app.register_blueprint(passbook_bp)
+    app.register_blueprint(reports_bp)
     register_error_handlers(app)
+    _configure_console_security(app)
 
     @app.after_request
     def _commit(response: Response) -> Response:
@@ -54,6 +78,52 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def _configure_console_security(app: Flask) -> None:
+    """Sessions, CSRF, sign-in rate limits, the access policy and security headers."""
+    from datetime import timedelta
+
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+    from flask_login import LoginManager
+
+    from server.auth import access
+    from server.auth.headers import security_headers
+    from server.auth.services import load_session_user
+
+    app.config.update(
+        SESSION_COOKIE_NAME="linli_session",
+        SESSION_COOKIE_SECURE=bool(app.config["LINLI_COOKIE_SECURE"]),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["LINLI_SESSION_MAX_HOURS"]),
+        WTF_CSRF_CHECK_DEFAULT=False,  # access.enforce() checks CSRF per the policy
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own limits bound the token's life
+        RATELIMIT_STORAGE_URI=app.config["LINLI_RATELIMIT_STORAGE_URI"],
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    login_manager = LoginManager()
+    login_manager.session_protection = None  # sessions are renewed at sign-in and time out
+    login_manager.user_loader(load_session_user)
+    login_manager.init_app(app)
+    access.csrf.init_app(app)
+    app.before_request(access.enforce)
+    app.after_request(security_headers)
+
+    # One limiter per app (tests build many apps); counters are per worker with memory://.
+    limiter = Limiter(get_remote_address, default_limits=[])
+    limiter.init_app(app)
+    rate = app.config["LINLI_LOGIN_RATE_LIMIT"]
+
+    def _user_key() -> str:
+        from flask import request
+
+        return f"{get_remote_address()}|{request.form.get('username', '').strip().lower()}"
+
+    login_view = app.view_functions["auth.login"]
+    limited = limiter.limit(rate, methods=["POST"], key_func=_user_key)(login_view)
+    app.view_functions["auth.login"] = cast(Callable[..., Any], limited)
 
 
 def _configure_secret_key(app: Flask) -> None:

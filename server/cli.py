@@ -194,3 +194,235 @@ def api_token_create(name: str, communities: tuple[str, ...]) -> None:
     scope = ", ".join(c.slug for c in token.communities) or "all communities"
     click.echo(f"API token {token.name} for {scope}:")
     click.echo(secret)
+
+
+@server_group.group("user")
+def user_group() -> None:
+    """Console users."""
+
+
+@user_group.command("create")
+@click.option("--username", required=True, help="Sign-in name (no spaces).")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "social_worker", "team_lead", "viewer"]),
+    help="What the user may do.",
+)
+@click.option(
+    "--community",
+    "communities",
+    multiple=True,
+    required=True,
+    help="A community the user works for (repeatable).",
+)
+@click.option("--name", "display_name", default="", help="Name shown in timelines.")
+@in_app
+def user_create(username: str, role: str, communities: tuple[str, ...], display_name: str) -> None:
+    """Create a user; the password is asked for, or read from stdin when it is not a terminal."""
+    from server.auth.services import create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    user = create_user(username, password, role, list(communities), display_name)
+    scope = ", ".join(c.slug for c in user.communities)
+    click.echo(f"created user {user.username} ({user.role}) for {scope}")
+
+
+@server_group.group("team")
+def team_group() -> None:
+    """Volunteer teams that take dispatched requests."""
+
+
+@team_group.command("create")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--name", required=True, help="Team name, e.g. 小蜜蜂.")
+@click.option("--category", "categories", multiple=True, help="A category it takes (repeatable).")
+@click.option("--lead", default=None, help="User name of the team lead.")
+@in_app
+def team_create(slug: str, name: str, categories: tuple[str, ...], lead: str | None) -> None:
+    """Create a team."""
+    from server.dispatch.services import create_team, set_team_lead
+
+    team = create_team(slug, name, list(categories))
+    if lead:
+        set_team_lead(team, lead)
+    click.echo(f"created team {team.name}")
+
+
+@server_group.group("agency")
+def agency_group() -> None:
+    """Outside agencies requests are escalated to."""
+
+
+@agency_group.command("create")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--name", required=True, help="Agency name.")
+@click.option(
+    "--kind", required=True, type=click.Choice(["department", "charity", "property"]), help="Kind."
+)
+@click.option("--url", required=True, help="Endpoint that receives escalations as JSON POSTs.")
+@in_app
+def agency_create(slug: str, name: str, kind: str, url: str) -> None:
+    """Create an agency."""
+    from server.dispatch.services import create_agency
+
+    agency = create_agency(slug, name, kind, url)
+    click.echo(f"created agency {agency.name}")
+
+
+@server_group.group("escalations")
+def escalations_group() -> None:
+    """Deliveries of escalations to agencies."""
+
+
+@escalations_group.command("deliver")
+@in_app
+def escalations_deliver() -> None:
+    """Retry every escalation delivery that is due (run periodically)."""
+    from server.dispatch.services import deliver_due
+
+    click.echo(f"{deliver_due()} deliveries attempted")
+
+
+def _progress(length: int, label: str) -> Any:
+    """A progress bar on a terminal's stderr; silent (nothing printed) when not a terminal."""
+    from contextlib import nullcontext
+
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+
+
+@server_group.group("volunteers")
+def volunteers_group() -> None:
+    """Volunteers: import the lists communities keep."""
+
+
+@volunteers_group.command("import")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@in_app
+def volunteers_import(slug: str, file: Path) -> None:
+    """Import volunteers from a CSV or XLSX file (every row is checked first; all or nothing)."""
+    import sqlalchemy as sa
+
+    from server.communities.services import community_by_slug
+    from server.dispatch.models import Team
+    from server.extensions import db
+    from server.volunteers.imports import parse_volunteers
+    from server.volunteers.services import import_volunteers
+
+    community = community_by_slug(slug)
+    teams = set(
+        db.session.execute(sa.select(Team.name).where(Team.community_id == community.id)).scalars()
+    )
+    parsed = parse_volunteers(str(file), file.read_bytes(), teams)
+    for error in parsed.errors:
+        click.echo(error.describe(str(file)), err=True)
+    if parsed.errors:
+        bad_lines = len({e.line for e in parsed.errors})
+        raise LinliError(
+            f"{file}: {len(parsed.errors)} errors on {bad_lines} of "
+            f"{len(parsed.rows) + bad_lines} rows; nothing imported"
+        )
+    added = present = 0
+    chunks = [parsed.rows[i : i + 500] for i in range(0, len(parsed.rows), 500)]
+    with _progress(len(parsed.rows), "importing") as bar:
+        for chunk in chunks:
+            result = import_volunteers(community, chunk)
+            added, present = added + result.added, present + result.present
+            if bar is not None:
+                bar.update(len(chunk))
+    click.echo(
+        f"{file}: {len(parsed.rows)} rows, {added} volunteers added, {present} already present"
+    )
+
+
+@server_group.group("passbook")
+def passbook_group() -> None:
+    """The points passbook (积分存折)."""
+
+
+@passbook_group.command("verify")
+@in_app
+def passbook_verify() -> None:
+    """Check every passbook's hash chain and balances; exit 1 when anything was changed."""
+    import sqlalchemy as sa
+
+    from server.extensions import db
+    from server.passbook.models import LedgerEntry
+    from server.passbook.services import check_chain
+
+    total = db.session.execute(sa.select(sa.func.count()).select_from(LedgerEntry)).scalar_one()
+    with _progress(total, "verifying") as bar:
+        report = check_chain(progress=bar.update if bar is not None else None)
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    if not report.ok:
+        raise LinliError(
+            f"passbook: {report}, {len(report.problems)} problems: the chain is NOT intact"
+        )
+    click.echo(f"passbook: {report}, chain intact")
+
+
+@server_group.command("nightly")
+def nightly() -> None:
+    """Nightly job: roll up statistics, mark overdue, purge, back up, verify the passbook."""
+    from server.ops.nightly import AlreadyRunning, run_nightly
+
+    app = _app()
+    with app.app_context():
+        try:
+            report = run_nightly(app, _backup_dir(app))
+        except AlreadyRunning as exc:
+            # A distinct status (EX_TEMPFAIL), so a timer can tell "another host has it" apart.
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(75)
+    click.echo(f"nightly: {report.summary()}")
+    if not report.ok:
+        sys.exit(1)
+
+
+def _backup_dir(app: Flask) -> Path:
+    configured = app.config.get("LINLI_BACKUP_DIR")
+    return Path(configured) if configured else Path(app.instance_path) / "backups"
+
+
+@db_group.command("backup")
+def db_backup() -> None:
+    """Make a consistent backup now (SQLite online backup or pg_dump), with rotation."""
+    from server.ops.backup import BackupFailed, make_backup
+    from server.timeutil import utcnow
+
+    app = _app()
+    try:
+        target = make_backup(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            _backup_dir(app),
+            utcnow(),
+            app.config["LINLI_BACKUP_KEEP"],
+        )
+    except BackupFailed as exc:
+        _fail(exc.detail)
+    click.echo(str(target))
+
+
+@db_group.command("restore")
+@click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_restore(backup: Path, yes: bool) -> None:
+    """Replace the database with BACKUP (stop the server first); kiosks then reconcile."""
+    from server.ops.backup import BackupFailed, restore_backup
+
+    app = _app()
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not yes:
+        click.confirm(f"Replace the database {url} with {backup}?", abort=True)
+    try:
+        restore_backup(url, backup)
+    except BackupFailed as exc:
+        _fail(exc.detail)
+    click.echo(f"restored {backup}; kiosks will re-download state and reconcile", err=True)

@@ -30,6 +30,42 @@ class Settings:
     """Seconds a SQLite writer waits for the lock before failing."""
     LOG_LEVEL: str = "INFO"
     """Log level of the server process."""
+    SESSION_IDLE_MINUTES: int = 30
+    """A console session ends after this many minutes without a request."""
+    SESSION_MAX_HOURS: int = 12
+    """A console session ends this many hours after sign-in, however active."""
+    COOKIE_SECURE: int = 1
+    """1: session cookies are sent over HTTPS only (set 0 only for plain-HTTP development)."""
+    LOGIN_RATE_LIMIT: str = "10 per minute"
+    """Sign-in attempts allowed per client address and user name (Flask-Limiter syntax)."""
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    """Where rate-limit counters live; memory is per worker, e.g. redis://host:6379 is shared."""
+    QUEUE_PAGE_SIZE: int = 50
+    """Requests per page of the console's queue."""
+    LIVE_POLL_SECONDS: int = 1
+    """How often the live queue looks for changes on SQLite (PostgreSQL is told by NOTIFY)."""
+    LIVE_STREAM_SECONDS: int = 300
+    """How long one live-queue event stream stays open before the browser reconnects."""
+    ESCALATION_MAX_ATTEMPTS: int = 3
+    """Delivery attempts to an outside agency before the escalation is flagged as failed."""
+    ESCALATION_RETRY_MINUTES: int = 5
+    """Wait before the first retry of a failed delivery; doubles after each further failure."""
+    ESCALATION_TIMEOUT: int = 5
+    """Seconds to wait for an outside agency's endpoint to answer a delivery."""
+    POINTS_PER_HOUR: int = 10
+    """Passbook points per approved hour of service: points = floor(minutes × this / 60)."""
+    TIMEZONE: str = "Asia/Shanghai"
+    """Local time zone of reports and daily statistics."""
+    RETENTION_DAYS: int = 365
+    """Days after a request is finished before its phone number and words are erased."""
+    ROLLUP_DAYS: int = 7
+    """How many past days the nightly job recomputes daily statistics for."""
+    BACKUP_KEEP: int = 14
+    """How many nightly backups to keep in the backups folder."""
+    BACKUP_DIR: str = ""
+    """Where nightly backups go; empty means `backups` in the instance folder."""
+    PROXY_HOPS: int = 0
+    """Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (nginx: 1)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -1,22 +1,52 @@
 """Imports every feature's models, so Alembic and `create_app` see the whole schema."""
 
+from server.audit.models import AuditEntry
+from server.auth.models import User
 from server.communities.models import Building, Community, Room
+from server.dispatch.models import Agency, Escalation, Team
 from server.kiosks.models import Kiosk
+from server.ops.models import DailyStat
+from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
+from server.people.models import ConsentRecord, Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.staffapi.models import ApiToken
 from server.syncapi.models import AppliedOp, Change, SyncConflict, SyncState
+from server.volunteers.models import (
+    ServiceRecord,
+    TeamFocus,
+    TeamMember,
+    Volunteer,
+    VolunteerNote,
+)
 
 __all__ = [
+    "Agency",
     "ApiToken",
     "AppliedOp",
+    "AuditEntry",
     "Building",
     "Category",
     "Change",
     "Community",
+    "ConsentRecord",
+    "DailyStat",
+    "Escalation",
     "HelpRequest",
     "Kiosk",
+    "LedgerEntry",
+    "Merchant",
+    "PassbookAccount",
+    "RedemptionCode",
     "RequestEvent",
+    "Resident",
     "Room",
+    "ServiceRecord",
     "SyncConflict",
     "SyncState",
+    "Team",
+    "TeamFocus",
+    "TeamMember",
+    "User",
+    "Volunteer",
+    "VolunteerNote",
 ]

@@ -1,4 +1,4 @@
-"""GET /healthz: the database answers and its migrations are current."""
+"""GET /healthz: the database answers and its migrations are current. GET /metrics: Prometheus."""
 
 from __future__ import annotations
 
@@ -52,3 +52,11 @@ def healthz() -> Response:
     return jsonify(
         {"status": "ok", "database": db.engine.dialect.name, "migrations": sorted(heads)}
     )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics (restrict to the monitoring network in nginx)."""
+    from server.health.metrics import render
+
+    return Response(render(), mimetype="text/plain; version=0.0.4")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -27,4 +28,9 @@ class Kiosk(db.Model):  # type: ignore[name-defined,misc]
     last_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
     last_seen_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     last_device_time: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    duplicates: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, server_default="0")
+    """Replayed operations answered as duplicates (a /metrics counter)."""
+    health: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
+    """The kiosk's latest nightly health report."""
+    health_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

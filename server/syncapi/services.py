@@ -168,8 +168,13 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
         changes = applier.finish(inserted)
 
     new_last = max([last_seq, *(op.seq for op in accepted)])
-    if new_last != last_seq:
-        db.session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(last_seq=new_last))
+    duplicates = sum(1 for r in results.values() if r.status == "duplicate")
+    if new_last != last_seq or duplicates:
+        db.session.execute(
+            sa.update(Kiosk)
+            .where(Kiosk.id == kiosk.id)
+            .values(last_seq=new_last, duplicates=Kiosk.duplicates + duplicates)
+        )
     # Last: the change counter's row lock is held until commit, so take it as late as possible.
     record_changes(changes)
     db.session.flush()

@@ -1,0 +1,118 @@
+"""Prometheus text exposition of Linli's own counters, read from the database.
+
+Everything comes from the database, so every worker and host answers the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from server.communities.models import Community
+from server.extensions import db
+from server.kiosks.models import Kiosk
+from server.requests.models import HelpRequest
+from server.syncapi.models import AppliedOp, SyncConflict
+from server.timeutil import utcnow
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(pairs: dict[str, str]) -> str:
+    if not pairs:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(pairs.items())) + "}"
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]]
+    ) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            self.lines.append(f"{name}{_labels(labels)} {value:g}")
+
+
+def render() -> str:
+    """The current metrics in Prometheus text format 0.0.4."""
+    out = _Writer()
+    by_status = dict(
+        db.session.execute(
+            sa.select(AppliedOp.status, sa.func.count()).group_by(AppliedOp.status)
+        ).all()
+    )
+    out.family(
+        "linli_sync_operations_total",
+        "counter",
+        "Operations answered for the first time, by outcome.",
+        [({"outcome": s}, float(by_status.get(s, 0))) for s in ("applied", "rejected")],
+    )
+    duplicates = db.session.execute(sa.select(sa.func.sum(Kiosk.duplicates))).scalar() or 0
+    out.family(
+        "linli_sync_duplicates_total",
+        "counter",
+        "Replayed operations answered as duplicates.",
+        [({}, float(duplicates))],
+    )
+    conflicts = db.session.execute(sa.select(sa.func.count()).select_from(SyncConflict)).scalar()
+    out.family(
+        "linli_sync_conflicts_total",
+        "counter",
+        "Replays whose content differed from the first copy (recorded, not applied).",
+        [({}, float(conflicts or 0))],
+    )
+    rows = db.session.execute(
+        sa.select(Community.slug, HelpRequest.status, sa.func.count())
+        .join(Community, HelpRequest.community_id == Community.id)
+        .group_by(Community.slug, HelpRequest.status)
+        .order_by(Community.slug, HelpRequest.status)
+    ).all()
+    out.family(
+        "linli_requests",
+        "gauge",
+        "Help requests by community and state.",
+        [({"community": c, "state": s}, float(n)) for c, s, n in rows],
+    )
+    now = utcnow()
+    kiosks = db.session.execute(
+        sa.select(Kiosk, Community.slug)
+        .join(Community, Kiosk.community_id == Community.id)
+        .where(Kiosk.revoked_at.is_(None), Kiosk.enrolled_at.is_not(None))
+        .order_by(Kiosk.name)
+    ).all()
+    out.family(
+        "linli_kiosk_sync_lag_seconds",
+        "gauge",
+        "Seconds since the kiosk's last push or pull reached this server (server clock).",
+        [
+            (
+                {"kiosk": k.name, "community": c},
+                (now - k.last_seen_at).total_seconds() if k.last_seen_at else -1.0,
+            )
+            for k, c in kiosks
+        ],
+    )
+    out.family(
+        "linli_kiosk_queued",
+        "gauge",
+        "Operations waiting in the kiosk's outbox at its last health report.",
+        [
+            ({"kiosk": k.name, "community": c}, float((k.health or {}).get("queued", 0)))
+            for k, c in kiosks
+            if k.health is not None
+        ],
+    )
+    out.family(
+        "linli_kiosk_last_seq",
+        "gauge",
+        "The highest operation sequence received per kiosk.",
+        [({"kiosk": k.name, "community": c}, float(k.last_seq)) for k, c in kiosks],
+    )
+    return "\n".join(out.lines) + "\n"

@@ -1,0 +1,1 @@
+"""Operations: the nightly job, backups and restores, metrics."""
