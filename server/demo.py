@@ -20,6 +20,8 @@ from typing import Any
 import click
 import requests
 
+from server.demo_data import DEMO_PASSWORD
+
 SEED = 20261129
 
 COMMUNITIES = [
@@ -69,11 +71,17 @@ def seed(env: dict[str, str]) -> str | None:
             db.select(Community).where(Community.slug == COMMUNITIES[0][0])
         ).scalar_one_or_none()
         if exists is None:
-            random.seed(SEED)
+            from server.demo_data import seed_people, seed_requests
+
+            rng = random.Random(SEED)  # noqa: S311  (reproducible demo data, not secrets)
             for slug, name, phone, *shape in COMMUNITIES:
                 community = create_community(slug, name, phone)
                 import_rooms(community, parse_rooms_csv(_rooms_csv(*shape), f"{slug}.csv"))
-            click.echo("demo data created (fixed seed)", err=True)
+            slugs = [c[0] for c in COMMUNITIES]
+            seed_people(slugs, rng)
+            made = seed_requests(slugs, rng)
+            db.session.commit()
+            click.echo(f"demo data created (fixed seed {SEED}): {made} requests", err=True)
         _, code = new_enrollment_code(COMMUNITIES[0][0], KIOSK_NAME, 24)
         db.session.commit()
         return code
@@ -133,6 +141,8 @@ def demo_command(folder: Path, port: int, kiosk_port: int, browser: bool, reset:
     env = {
         "LINLI_INSTANCE_DIR": str(server_dir),
         "LINLI_DATABASE_URL": f"sqlite:///{server_dir / 'linli.sqlite3'}",
+        # The demo is plain HTTP on loopback; production keeps Secure cookies behind TLS.
+        "LINLI_COOKIE_SECURE": "0",
     }
     code = seed(env)
     child_env = {**os.environ, **env}
@@ -189,6 +199,10 @@ def demo_command(folder: Path, port: int, kiosk_port: int, browser: bool, reset:
         click.echo(f"  server:   {url}/")
         click.echo(f"  kiosk:    {kiosk_url}" + ("  (also shown in a window)" if window else ""))
         click.echo(f"  data:     {folder}")
+        click.echo(f"  console:  {url}/login  as admin, sw_lanqiao, lead_lanqiao or viewer_lanqiao")
+        click.echo(
+            f"            (also sw_/lead_/viewer_ feicui and beiyuan), password {DEMO_PASSWORD}"
+        )
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         raise click.ClickException("a demo process stopped unexpectedly")
