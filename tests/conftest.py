@@ -200,3 +200,27 @@ def make_kiosk(tmp_path: Path) -> Iterator[Callable[..., KioskProc]]:
     yield factory
     for kiosk in made:
         kiosk.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Debian Chromium for the whole session, shared by every browser test.
+
+    Playwright's sync API allows one instance per process, so there is exactly one fixture.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--force-device-scale-factor=1", "--mute-audio"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

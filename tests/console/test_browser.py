@@ -12,23 +12,12 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.console.conftest import PASSWORD
 from tests.procs import KioskProc, ServerProc, free_port, wait_until
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One Chromium for the session (Debian's, never a downloaded one)."""
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Console:

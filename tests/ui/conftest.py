@@ -14,26 +14,7 @@ from kiosk.config import KioskSettings
 from kiosk.voice import Voice
 from tests.ui.kiosk_data import Clock, LocalKiosk, seed_store, serve_kiosk
 
-CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1920, "height": 1080}
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium for the whole session."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--force-device-scale-factor=1", "--mute-audio"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from flask.testing import FlaskClient
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "social_worker", "team_lead", "viewer")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass
@@ -209,21 +207,6 @@ def served(app: Flask, seed: Seed) -> Iterator[Served]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Debian Chromium for the session (Playwright, not pytest-playwright)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
