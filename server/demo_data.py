@@ -83,6 +83,7 @@ TARGETS = [
     "external_feedback",
     "cancelled",
     "duplicate",
+    "reopened",
 ]
 
 
@@ -296,11 +297,13 @@ def _walk(
         ),
         ("closed", lambda: life.close(req, worker, None)),
     ]
-    last = "closed" if target.startswith("closed_") else target
+    last = "closed" if target.startswith("closed_") or target == "reopened" else target
     for name, step in steps:
         step()
         if name == last:
-            return
+            break
+    if target == "reopened":
+        life.reopen(req, worker, "老人说灯又不亮了")
 
 
 def _spread(req: HelpRequest, rng: random.Random) -> None:

@@ -11,23 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from server.requests.services import STATUSES
 from tests.procs import LINLI, free_port, wait_until
 
-STATES = {
-    "received",
-    "triaged",
-    "dispatched",
-    "accepted",
-    "on_site",
-    "completed",
-    "followed_up",
-    "closed_fixed",
-    "closed_not_fixed",
-    "escalated",
-    "external_feedback",
-    "cancelled",
-    "duplicate",
-}
+STATES = set(STATUSES)
 
 
 def _run_demo(folder: Path, port: int, kiosk_port: int, log: Path) -> subprocess.Popen[bytes]:

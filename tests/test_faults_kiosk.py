@@ -25,20 +25,11 @@ import requests
 from kiosk.runtime import DB_NAME
 from kiosk.store import Store
 from sync.client import SyncEngine
+from sync.messages import CATEGORY_CODES
 from tests.procs import KioskProc, ServerProc, wait_until
 
 ROOMS = ["3-2-301", "3-2-302", "3-1-101", "1-1-101", "1-1-102"]
-CATEGORIES = [
-    "electrical",
-    "plumbing",
-    "appliance",
-    "health",
-    "meals",
-    "company",
-    "errands",
-    "emergency",
-    "other",
-]
+CATEGORIES = list(CATEGORY_CODES)
 SOAK_CYCLES = 100
 STATUS_KEYS = {"queued", "oldest_queued_at", "last_sync_at", "online", "last_error"}
 

@@ -24,11 +24,11 @@ from server.errors import LinliError
 from server.extensions import db
 from server.ops.backup import make_backup
 from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.services import FINAL
 from server.timeutil import utcnow
 from sync.jobs import JobReport
 
 LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock every host's nightly job takes
-FINAL = ("closed_fixed", "closed_not_fixed", "cancelled", "duplicate")
 
 
 class AlreadyRunning(LinliError):
@@ -102,7 +102,7 @@ def rollup(days: int, zone: ZoneInfo, now: datetime) -> str:
             .where(
                 RequestEvent.at >= start,
                 RequestEvent.at < end,
-                RequestEvent.to_status.in_(("completed", *FINAL)),
+                RequestEvent.to_status.in_(["completed", *sorted(FINAL)]),
             )
             .group_by(HelpRequest.community_id, Category.code, RequestEvent.to_status)
         ).all()
@@ -141,7 +141,7 @@ def mark_overdue(now: datetime) -> str:
             sa.select(HelpRequest).where(
                 overdue_clause(categories, now),
                 HelpRequest.overdue_marked_at.is_(None),
-                HelpRequest.status.not_in(FINAL),
+                HelpRequest.status.not_in(sorted(FINAL)),
             )
         ).scalars()
     )
@@ -162,7 +162,7 @@ def purge(retention_days: int, now: datetime) -> str:
     stale = list(
         db.session.execute(
             sa.select(HelpRequest).where(
-                HelpRequest.status.in_(FINAL),
+                HelpRequest.status.in_(sorted(FINAL)),
                 HelpRequest.updated_at < cutoff,
                 HelpRequest.personal_data_purged_at.is_(None),
             )

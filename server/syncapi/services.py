@@ -19,6 +19,7 @@ from server.errors import InvalidInput, NotFound, Unauthorized
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.services import FINAL
 from server.syncapi.changes import ChangeRow, record_changes, request_change
 from server.syncapi.models import AppliedOp, Change, SyncConflict, SyncState
 from server.timeutil import utcnow
@@ -43,7 +44,6 @@ from sync.messages import Change as WireChange
 Op = CreateRequestOp | CancelRequestOp
 
 CANCELLABLE = frozenset({"received", "triaged"})
-FINAL = frozenset({"closed_fixed", "closed_not_fixed", "cancelled", "duplicate"})
 
 
 # --- authentication -----------------------------------------------------------------------
