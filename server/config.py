@@ -64,6 +64,8 @@ class Settings:
     """How many nightly backups to keep in the backups folder."""
     BACKUP_DIR: str = ""
     """Where nightly backups go; empty means `backups` in the instance folder."""
+    KIOSK_STALE_MINUTES: int = 60
+    """A kiosk silent for longer than this is flagged on the console's kiosks page."""
     PROXY_HOPS: int = 0
     """Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (nginx: 1)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -74,6 +74,7 @@ POLICY: dict[str, Rule] = {
     "console.jobs": Rule("session", FIELD),
     "console.job_page": Rule("session", FIELD),
     "console.job_action": Rule("session", FIELD),
+    "console.kiosks": Rule("session", READERS),
     "people.index": Rule("session", STAFF),
     "people.new": Rule("session", STAFF),
     "people.profile": Rule("session", STAFF),

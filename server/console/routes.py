@@ -9,6 +9,7 @@ POST /console/requests/<id>/<action>         a lifecycle action or a note
 GET  /console/jobs                           a team lead's jobs (phone-sized)
 GET  /console/jobs/<id>                      one job (phone-sized)
 POST /console/jobs/<id>/<action>             accept, decline, arrive, complete
+GET  /console/kiosks                         kiosks: last sync, queue, health; stale ones flagged
 """
 
 from __future__ import annotations
@@ -470,3 +471,16 @@ def job_action(request_id: int, action: str) -> ResponseReturnValue:
     if req.status in lifecycle.ACTIVE_WORK:
         return redirect(url_for("console.job_page", request_id=req.id), 303)
     return redirect(url_for("console.jobs"), 303)
+
+
+@bp.get("/kiosks")
+def kiosks() -> ResponseReturnValue:
+    """Every kiosk of the user's communities: when it last synced, its queue and health."""
+    from server.kiosks.services import kiosk_health
+
+    stale_after = current_app.config["LINLI_KIOSK_STALE_MINUTES"]
+    return render_template(
+        "console/kiosks.html",
+        kiosks=kiosk_health(access.community_scope(), stale_after),
+        stale_after=stale_after,
+    )

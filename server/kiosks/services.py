@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
+from server.communities.models import Community
 from server.communities.services import community_by_slug
 from server.dbutil import hash_secret
 from server.errors import Conflict, InvalidInput
@@ -54,3 +57,58 @@ def revoke(name: str) -> Kiosk:
     kiosk.enroll_expires_at = None
     db.session.flush()
     return kiosk
+
+
+@dataclass(frozen=True)
+class KioskHealth:
+    """What staff see of one kiosk."""
+
+    name: str
+    community: str
+    last_seen_at: datetime | None
+    last_seq: int
+    revoked: bool
+    health: dict[str, Any] | None
+    health_at: datetime | None
+    is_stale: bool
+    """Enrolled, not revoked, and silent for longer than the configured minutes."""
+    is_stuck: bool
+    """Its last health report showed a queue while it has not synced since."""
+
+
+def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[KioskHealth]:
+    """Kiosks of these communities, the silent and stuck ones first."""
+    now = utcnow()
+    rows = db.session.execute(
+        sa.select(Kiosk, Community.name)
+        .join(Community, Kiosk.community_id == Community.id)
+        .where(Kiosk.community_id.in_(community_ids), Kiosk.enrolled_at.is_not(None))
+        .order_by(Community.name, Kiosk.name)
+    ).all()
+    out = []
+    for kiosk, community in rows:
+        active = kiosk.revoked_at is None
+        seen = kiosk.last_seen_at
+        stale = active and (seen is None or now - seen > timedelta(minutes=stale_minutes))
+        queued = int((kiosk.health or {}).get("queued", 0))
+        stuck = (
+            active
+            and queued > 0
+            and kiosk.health_at is not None
+            and (seen is None or seen <= kiosk.health_at)
+        )
+        out.append(
+            KioskHealth(
+                name=kiosk.name,
+                community=community,
+                last_seen_at=seen,
+                last_seq=kiosk.last_seq,
+                revoked=not active,
+                health=kiosk.health,
+                health_at=kiosk.health_at,
+                is_stale=stale,
+                is_stuck=stuck,
+            )
+        )
+    out.sort(key=lambda k: (not (k.is_stale or k.is_stuck), k.community, k.name))
+    return out

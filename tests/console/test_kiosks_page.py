@@ -1,0 +1,53 @@
+"""The console's kiosks page flags silent kiosks and stuck queues, within the user's scope."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.console.conftest import World, login
+
+
+def _enrol(
+    app: Flask, community: str, name: str, seen_minutes_ago: int | None, queued: int
+) -> None:
+    from server.extensions import db
+    from server.kiosks.services import new_enrollment_code
+    from server.timeutil import utcnow
+
+    with app.app_context():
+        kiosk, _ = new_enrollment_code(community, name, 24)
+        now = utcnow()
+        kiosk.enrolled_at = now - timedelta(days=3)
+        kiosk.token_hash = f"{name:0<64}"[:64]
+        kiosk.last_seen_at = (
+            None if seen_minutes_ago is None else now - timedelta(minutes=seen_minutes_ago)
+        )
+        kiosk.health = {"queued": queued, "integrity": "ok", "free_bytes": 2**30}
+        kiosk.health_at = now - timedelta(minutes=30)
+        db.session.commit()
+
+
+def test_silent_and_stuck_kiosks_are_flagged_and_scoped(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    _enrol(app, "lanqiao", "hall-ok", 2, 0)
+    _enrol(app, "lanqiao", "hall-silent", 600, 0)
+    _enrol(app, "lanqiao", "hall-stuck", 45, 7)
+    _enrol(app, "feicui", "elsewhere", 5, 0)
+    login(client, "social_worker_lanqiao")
+    page = client.get("/console/kiosks")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "elsewhere" not in html, "another community's kiosks stay hidden"
+    rows = {
+        name: html.split(name, 1)[1].split("</tr>", 1)[0]
+        for name in ("hall-ok", "hall-silent", "hall-stuck")
+    }
+    assert "silent" not in rows["hall-ok"]
+    assert "stuck" not in rows["hall-ok"]
+    assert "silent 未同步" in rows["hall-silent"]
+    assert "stuck queue" in rows["hall-stuck"]
+    assert html.index("hall-silent") < html.index("hall-ok"), "flagged kiosks come first"
