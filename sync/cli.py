@@ -6,12 +6,12 @@ each register their own groups (see pyproject.toml), loaded only when installed.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from importlib.metadata import entry_points
 
 import click
+
+from sync import logfmt
 
 
 class _PluginGroup(click.Group):
@@ -36,11 +36,12 @@ class _PluginGroup(click.Group):
 @click.version_option(package_name="linli")
 def cli() -> None:
     """Linli (邻里): offline-first help requests for community centres."""
-    logging.basicConfig(
-        level=os.environ.get("LINLI_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        logfmt.configure(
+            os.environ.get("LINLI_LOG_LEVEL", "INFO"), os.environ.get("LINLI_LOG_FORMAT", "text")
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def main() -> None:
