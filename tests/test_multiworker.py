@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,46 +38,29 @@ def backend() -> str:
     return "postgresql"
 
 
-@pytest.fixture
-def gunicorn(database_url: str, tmp_path: Path, app: Any) -> Iterator[str]:
-    """Four gunicorn workers serving the app on this test's database."""
-    from server.communities.services import create_community, import_rooms, parse_rooms_csv
-    from server.extensions import db
-
-    with app.app_context():
-        community = create_community("lanqiao", "蓝桥社区")
-        import_rooms(
-            community, parse_rooms_csv("\n".join(r.replace("-", ",") for r in ROOMS), "rooms.csv")
-        )
-        db.session.commit()
+@contextmanager
+def _gunicorn(database_url: str, folder: Path, workers: int = 4) -> Iterator[str]:
+    """A gunicorn master with `workers` workers serving the app on `database_url`."""
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
         **os.environ,
         "LINLI_DATABASE_URL": database_url,
-        "LINLI_INSTANCE_DIR": str(tmp_path / "instance"),
+        "LINLI_INSTANCE_DIR": str(folder / "instance"),
         "LINLI_SECRET_KEY": "test",
         "LINLI_LOG_LEVEL": "WARNING",
+        "LINLI_COOKIE_SECURE": "0",
     }
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 (closed in finally)
+    log = open(folder / "gunicorn.log", "wb")  # noqa: SIM115 (closed in finally)
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
-            "--workers",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "5",
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
             "server:create_app()",
         ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
         yield f"http://127.0.0.1:{port}"
@@ -87,6 +72,26 @@ def gunicorn(database_url: str, tmp_path: Path, app: Any) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def lanqiao(app: Any) -> None:
+    """Community lanqiao and its rooms, made in process."""
+    from server.communities.services import create_community, import_rooms, parse_rooms_csv
+    from server.extensions import db
+
+    with app.app_context():
+        community = create_community("lanqiao", "蓝桥社区")
+        rooms = "\n".join(r.replace("-", ",") for r in ROOMS)
+        import_rooms(community, parse_rooms_csv(rooms, "rooms.csv"))
+        db.session.commit()
+
+
+@pytest.fixture
+def gunicorn(database_url: str, tmp_path: Path, lanqiao: None) -> Iterator[str]:
+    """Four gunicorn workers serving the app on this test's database."""
+    with _gunicorn(database_url, tmp_path / "host-a") as url:
+        yield url
 
 
 def _chaos(rng: random.Random, lock: threading.Lock) -> Any:
@@ -197,3 +202,45 @@ def test_fifty_kiosks_through_faults_on_four_workers(
         assert statuses.count("cancelled") == KIOSKS * len(range(0, REQUESTS_EACH, 3))
     finally:
         proxy.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_console_on_one_host_sees_a_request_pushed_through_another(
+    gunicorn: str, database_url: str, app: Any, browser: Any, tmp_path: Path
+) -> None:
+    """Live updates cross processes: PostgreSQL LISTEN/NOTIFY, not in-process state."""
+    from playwright.sync_api import expect
+
+    from server.auth.services import create_user
+    from server.extensions import db
+    from server.kiosks.services import new_enrollment_code
+
+    with app.app_context():
+        create_user("sw", "a-long-password-1", "social_worker", ["lanqiao"], "社工")
+        code = new_enrollment_code("lanqiao", "hall", 24)[1]
+        db.session.commit()
+    with _gunicorn(database_url, tmp_path / "host-b") as other_host:
+        store = Store(tmp_path / "kiosk.sqlite3")
+        engine = SyncEngine(store)
+        store.save_enrollment(other_host, engine.enroll(other_host, code))
+        engine.sync_once()
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(gunicorn + "/login")
+            page.fill("input[name=username]", "sw")
+            page.fill("input[name=password]", "a-long-password-1")
+            page.click("button[type=submit]")
+            expect(page.locator("#queue-rows")).to_contain_text("Nothing here")
+            page.wait_for_timeout(500)  # let the event stream open
+            store.create_request("plumbing", "3-2-301", details="卫生间水管漏水")
+            engine.sync_once()
+            pushed = time.monotonic()
+            row = page.locator("#queue-rows tr[data-id]")
+            expect(row).to_have_count(1, timeout=15_000)
+            print(f"seen on host A {time.monotonic() - pushed:.2f} s after host B committed it")
+            expect(row).to_contain_text("卫生间水管漏水")
+        finally:
+            context.close()
+            store.close()
