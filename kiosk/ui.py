@@ -38,8 +38,12 @@ from kiosk.voice import (
     PINYIN_VOICE,
     PROMPTS,
     Voice,
+    building_pinyin,
+    number_pinyin,
     room_pinyin,
+    spell,
     ticket_pinyin,
+    unit_pinyin,
 )
 
 CONSENT_VERSION = "health-consent-v1"
@@ -48,12 +52,32 @@ CANCEL_WINDOW = timedelta(minutes=10)
 PAGE_SIZE = 15
 MINE_LIMIT = 3
 """Recent requests shown per room: what fits one screen without scrolling."""
+KEYPAD = "1234567890"
+"""The phone keypad's digit keys in screen order."""
 HEALTH = "health"
 EMERGENCY = "emergency"
 
 _PHONE = re.compile(r"^[0-9]{5,15}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_VOICE_KEY = re.compile(r"^(?:p:[a-z_]+|room:[0-9A-Za-z-]{1,64}|ticket:[A-Z]{1,2}-[0-9]{4})$")
+_VOICE_KEY = re.compile(
+    r"^(?:p:[a-z_]+|room:[0-9A-Za-z-]{1,64}|ticket:[A-Z]{1,2}-[0-9]{4}"
+    r"|(?:building|unit|roomno):[0-9A-Za-z]{1,16}|secs:[0-9]{1,4}"
+    r"|centre:phone|keypad:phone)$"
+)
+# States in which nothing may be saved: the whole touch UI becomes one call-the-centre screen.
+CLOSED_STATES = ("revoked", "not_enrolled")
+OPEN_WHEN_CLOSED = {
+    "ui.set_language",
+    "ui.toggle_speaker",
+    "ui.reset",
+    "ui.voice",
+    "ui.shown",
+    "ui.last_shown",
+    "ui.problem",
+}
+"""Endpoints that still answer on a closed kiosk (none of them can save anything)."""
+# Problems shown as the full call-the-centre screen (nothing saved, the centre's number large).
+CALL_CENTRE = ("storage_full", "not_enrolled", "revoked")
 
 # Server statuses in plain words (msgids; English in the catalog).
 STATE_WORDS = {
@@ -95,6 +119,7 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "not_found": (404, "没有这一页，请回到首页。", "problem"),
     "storage_full": (507, "本机存储已满，这次没有保存。请给社区服务中心打电话。", "storage_full"),
     "not_enrolled": (503, "本机还没有登记，不能保存。请给社区服务中心打电话。", "revoked"),
+    "revoked": (503, "本机暂时不能发送求助。请给社区服务中心打电话。", "revoked"),
     "server_error": (500, "出了点问题，这次没有保存。请再试一次，或给社区打电话。", "problem"),
 }
 
@@ -107,6 +132,8 @@ class Choice:
 
     label: str
     url: str
+    voice: str = ""
+    """The voice key that reads the label aloud."""
 
 
 def _store() -> Store:
@@ -187,13 +214,19 @@ def render_screen(template: str, screen: str, speak: Iterable[str] = (), **conte
         status=status,
         community=community,
         speak=[k for k in speak if _VOICE_KEY.fullmatch(k)] if speaker_on() else [],
+        idle_speak=(
+            ["p:idle", f"secs:{int(settings.IDLE_WARNING_SECONDS)}", "p:btn_continue"]
+            if speaker_on()
+            else []
+        ),
         speaker_on=speaker_on(),
         voice_ready=_voice().available,
         switch_url=url_for("ui.set_language", code=other, next=here),
         speaker_url=url_for("ui.toggle_speaker", next=here),
         idle_seconds=settings.IDLE_SECONDS,
         idle_warning_seconds=settings.IDLE_WARNING_SECONDS,
-        pristine=screen == "home" and is_pristine(),
+        pristine=request.path == url_for("ui.home") and is_pristine(),
+        call_centre=screen == "problem" and context.get("code") in CALL_CENTRE,
         **context,
     )
 
@@ -217,19 +250,47 @@ def problem_response(code: str, **context: Any) -> Response:
     other = "en" if lang == "zh" else "zh"
     with force_locale(other):
         message_other = gettext(message)
+        # The call screen is read by whoever stands there: every line in both languages.
+        other_lines = {
+            "centre": gettext("社区服务中心电话："),
+            "not_saved": gettext("您的求助没有保存。"),
+        }
+    call = code in CALL_CENTRE
+    speak = [f"p:{prompt}"]
+    if call and (_store().community() or {}).get("phone"):
+        speak.append("centre:phone")
+    if call:
+        speak.append("p:emergency")  # the screen also says to call 120 or 110
+    # The first screen of a closed kiosk stays quiet until touched, like the home screen.
+    quiet = call and request.path == url_for("ui.home") and is_pristine()
     body = render_screen(
         "ui/problem.html",
         "problem",
-        speak=[f"p:{prompt}"],
+        speak=[] if quiet else [*speak, "p:btn_home"],
         code=code,
         message=gettext(message),
         message_other=message_other,
+        other_lines=other_lines,
         other_lang="en" if other == "en" else "zh-CN",
         **context,
     )
     response = make_response(body, status)
     response.headers["X-Linli-Problem"] = code
     return response
+
+
+@bp.before_request
+def _closed() -> Response | None:
+    """A revoked or unenrolled kiosk offers no way to save: every screen asks to call the centre.
+
+    Preferences, speech and the idle reset still work, so the message can be heard and read.
+    """
+    if request.endpoint in OPEN_WHEN_CLOSED:
+        return None
+    state = _store().status()["state"]
+    if state in CLOSED_STATES:
+        return problem_response(state)
+    return None
 
 
 def _paged(items: list[Choice], page: int) -> tuple[list[Choice], int, int]:
@@ -287,7 +348,9 @@ def home() -> str:
     speak = (
         []
         if is_pristine()
-        else ["p:home"] + [f"p:cat_{t['code']}" for t in tiles if f"cat_{t['code']}" in PROMPTS]
+        else ["p:home"]
+        + [f"p:cat_{t['code']}" for t in tiles if f"cat_{t['code']}" in PROMPTS]
+        + ["p:btn_mine"]
     )
     return render_screen(
         "ui/home.html",
@@ -323,7 +386,11 @@ def who() -> str | Response:
     step, choices, back = "building", [], url_for("ui.home")
     if building is None:
         choices = [
-            Choice(gettext("%(building)s号楼", building=b), _url("ui.who", building=b, **base))
+            Choice(
+                gettext("%(building)s号楼", building=b),
+                _url("ui.who", building=b, **base),
+                f"building:{b}",
+            )
             for b in buildings
         ]
     else:
@@ -341,6 +408,7 @@ def who() -> str | Response:
                 Choice(
                     gettext("%(unit)s单元", unit=u),
                     _url("ui.who", building=building, unit=u, **base),
+                    f"unit:{u}",
                 )
                 for u in units
             ]
@@ -352,16 +420,20 @@ def who() -> str | Response:
                 Choice(
                     r["room"],
                     next_after_room(category, r["code"], mode),
+                    f"roomno:{r['room']}",
                 )
                 for r in rooms
                 if r["building"] == building and r["unit"] == unit
             ]
     shown, page, pages = _paged(choices, _int_arg("page"))
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
+    speak = ["p:mine" if mode == "mine" else "p:who", *(c.voice for c in shown), "p:btn_back"]
+    speak += ["p:btn_prev_page"] if page > 1 else []
+    speak += ["p:btn_next_page"] if page < pages else []
     return render_screen(
         "ui/who.html",
         "who",
-        speak=["p:mine" if mode == "mine" else "p:who"],
+        speak=[*speak, "p:btn_home"],
         mode=mode,
         step=step,
         building=building,
@@ -396,7 +468,7 @@ def consent() -> str | Response:
     return render_screen(
         "ui/consent.html",
         "consent",
-        speak=["p:consent"],
+        speak=["p:consent", "p:btn_agree", "p:btn_disagree", "p:btn_home"],
         agree_url=url_for(
             "ui.confirm", category=cat["code"], room=room["code"], consent=CONSENT_VERSION
         ),
@@ -430,7 +502,15 @@ def confirm() -> str | Response:
     return render_screen(
         "ui/confirm.html",
         "confirm",
-        speak=["p:confirm", f"p:cat_{cat['code']}", f"room:{room['code']}"],
+        speak=[
+            "p:confirm",
+            f"p:cat_{cat['code']}",
+            f"room:{room['code']}",
+            "p:btn_change_phone" if args["phone"] else "p:btn_add_phone",
+            "p:btn_behalf_yes" if args["on_behalf"] else "p:btn_behalf_no",
+            "p:btn_confirm",
+            "p:btn_home",
+        ],
         category=cat,
         category_label=category_name(cat),
         room=room,
@@ -456,19 +536,22 @@ def phone() -> str | Response:
         return problem_response("invalid_phone")
     number = number[:15]
     keys = [
-        Choice(str(d), _url("ui.phone", **dict(args, phone=(number + str(d))[:15])))
-        for d in (1, 2, 3, 4, 5, 6, 7, 8, 9, 0)
+        Choice(str(d), _url("ui.phone", **dict(args, phone=(number + str(d))[:15]))) for d in KEYPAD
     ]
+    ready = bool(_PHONE.fullmatch(number))
+    # The keys are read in one breath. The number typed is never spoken: it would be heard
+    # across the lobby and kept in the audio cache.
+    speak = ["p:phone", "keypad:phone", "p:btn_delete", "p:btn_skip"]
     return render_screen(
         "ui/phone.html",
         "phone",
-        speak=["p:phone"],
+        speak=[*speak, *(["p:btn_done"] if ready else []), "p:btn_home"],
         number=number,
         keys=keys,
         delete_url=_url("ui.phone", **dict(args, phone=number[:-1] or None)),
         done_url=_url("ui.confirm", **dict(args, phone=number or None)),
         skip_url=_url("ui.confirm", **dict(args, phone=None)),
-        ready=bool(_PHONE.fullmatch(number)),
+        ready=ready,
     )
 
 
@@ -522,7 +605,12 @@ def receipt(request_id: str) -> str | Response:
     return render_screen(
         "ui/receipt.html",
         "receipt",
-        speak=["p:saved_offline" if offline else "p:saved", f"ticket:{found['ticket']}"],
+        speak=[
+            "p:saved_offline" if offline else "p:saved",
+            f"ticket:{found['ticket']}",
+            "p:btn_again",
+            "p:btn_home",
+        ],
         ticket=found["ticket"],
         offline=offline,
         urgent=found["category"] == EMERGENCY,
@@ -537,7 +625,7 @@ def emergency() -> str:
     return render_screen(
         "ui/emergency.html",
         "emergency",
-        speak=["p:emergency"],
+        speak=["p:emergency", "p:btn_notify", "p:btn_home"],
         notify_url=next_after_room(EMERGENCY, room, "new")
         if room in _rooms()
         else url_for("ui.who", category=EMERGENCY),
@@ -590,6 +678,14 @@ def mine(room: str) -> str | Response:
     speak = ["p:requests" if items else "p:no_requests"]
     if done in ("cancelled", "cancel_requested"):
         speak.insert(0, f"p:{done}")
+    # Each kind of cancel button once: the same words read three times in a row say nothing.
+    buttons = [
+        "p:btn_cancel_now" if item["recent"] else "p:btn_cancel_ask"
+        for item in items
+        if item["can_cancel"]
+    ]
+    speak += list(dict.fromkeys(buttons))
+    speak.append("p:btn_home")
     return render_screen(
         "ui/mine.html",
         "mine",
@@ -610,7 +706,7 @@ def cancel(request_id: str) -> str | Response:
     return render_screen(
         "ui/cancel.html",
         "cancel",
-        speak=["p:cancel_confirm"],
+        speak=["p:cancel_confirm", "p:btn_cancel_yes", "p:btn_cancel_no", "p:btn_home"],
         item=found,
         recent=recent,
         back_url=url_for("ui.mine", room=found["room"]),
@@ -699,7 +795,48 @@ def spoken(key: str, lang: str) -> tuple[str, str] | None:
         if english:
             return gettext("您的编号是 %(ticket)s", ticket=" ".join(value)), ENGLISH_VOICE
         return ticket_pinyin(value), PINYIN_VOICE
-    return None
+    return _spoken_number(kind, value, english)
+
+
+def _spoken_number(kind: str, value: str, english: bool) -> tuple[str, str] | None:
+    """Buttons and facts that are numbers: buildings, units, rooms, keys, seconds, the centre."""
+    said: str | None = None
+    if kind in ("building", "unit", "roomno"):
+        field = "room" if kind == "roomno" else kind
+        if value not in {str(r[field]) for r in _store().rooms()}:
+            return None
+        if english:
+            words = {
+                "building": gettext("%(building)s号楼", building=value),
+                "unit": gettext("%(unit)s单元", unit=value),
+            }
+            return words.get(kind, value), ENGLISH_VOICE
+        if kind == "building":
+            said = building_pinyin(value)
+        elif kind == "unit":
+            said = unit_pinyin(value)
+        else:
+            said = spell(value) if re.fullmatch(r"[0-9A-Z]+", value) else None
+        said = f"{said}." if said else None
+    elif kind == "keypad":
+        if english:
+            return " ".join(KEYPAD), ENGLISH_VOICE
+        said = f"{spell(KEYPAD)}."
+    elif kind == "secs":
+        seconds = int(value)
+        if seconds != int(_settings().IDLE_WARNING_SECONDS):
+            return None  # only the countdown in force, so the cache holds one clip of it
+        if english:
+            return f"{seconds} {gettext('秒后回到首页')}", ENGLISH_VOICE
+        said = f"{number_pinyin(seconds, counting=True)} {PROMPTS['idle_count'].pinyin}"
+    elif kind == "centre":
+        digits = re.sub(r"[^0-9]", "", str((_store().community() or {}).get("phone") or ""))
+        if not digits:
+            return None
+        if english:
+            return f"{gettext(PROMPTS['centre_phone'].text)} {' '.join(digits)}", ENGLISH_VOICE
+        said = f"{PROMPTS['centre_phone'].pinyin.rstrip('.')}, {spell(digits)}."
+    return (said, PINYIN_VOICE) if said else None
 
 
 @bp.get("/voice/<lang>/<key>")

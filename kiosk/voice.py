@@ -111,10 +111,42 @@ PROMPTS: dict[str, Prompt] = {
     "cat_errands": Prompt("代办跑腿", "dai4 ban4 pao3 tui3."),
     "cat_emergency": Prompt("紧急求助", "jin3 ji2 qiu2 zhu4."),
     "cat_other": Prompt("其他", "qi2 ta1."),
+    "centre_phone": Prompt("社区服务中心电话：", "she4 qu1 fu2 wu4 zhong1 xin1 dian4 hua4."),
+    "idle_count": Prompt("秒后回到首页", "miao3 hou4 hui2 dao4 shou3 ye4."),
+    # Buttons, in the words they show (一 before a 4th tone is said yi2: 上一步 shang4 yi2 bu4).
+    "btn_mine": Prompt("我的求助", "wo3 de5 qiu2 zhu4."),
+    "btn_home": Prompt("回到首页", "hui2 dao4 shou3 ye4."),
+    "btn_back": Prompt("上一步", "shang4 yi2 bu4."),
+    "btn_prev_page": Prompt("上一页", "shang4 yi2 ye4."),
+    "btn_next_page": Prompt("下一页", "xia4 yi2 ye4."),
+    "btn_delete": Prompt("删除", "shan1 chu2."),
+    "btn_skip": Prompt("不填了", "bu4 tian2 le5."),
+    "btn_done": Prompt("好了", "hao3 le5."),
+    "btn_change_phone": Prompt("改电话号码", "gai3 dian4 hua4 hao4 ma3."),
+    "btn_add_phone": Prompt("填电话号码（可不填）", "tian2 dian4 hua4 hao4 ma3, ke3 bu4 tian2."),
+    "btn_behalf_yes": Prompt("替邻居求助：是", "ti4 lin2 ju1 qiu2 zhu4, shi4."),
+    "btn_behalf_no": Prompt("替邻居求助：否", "ti4 lin2 ju1 qiu2 zhu4, fou3."),
+    "btn_confirm": Prompt("确认", "que4 ren4."),
+    "btn_again": Prompt("为这个房间再求助", "wei4 zhe4 ge4 fang2 jian1 zai4 qiu2 zhu4."),
+    "btn_cancel_now": Prompt("取消这条求助", "qu3 xiao1 zhe4 tiao2 qiu2 zhu4."),
+    "btn_cancel_ask": Prompt("请社区取消", "qing3 she4 qu1 qu3 xiao1."),
+    "btn_cancel_yes": Prompt("是，取消", "shi4, qu3 xiao1."),
+    "btn_cancel_no": Prompt("不取消", "bu4 qu3 xiao1."),
+    "btn_notify": Prompt("请社区派人来", "qing3 she4 qu1 pai4 ren2 lai2."),
+    "btn_agree": Prompt("同意", "tong2 yi4."),
+    "btn_disagree": Prompt("不同意", "bu4 tong2 yi4."),
+    "btn_continue": Prompt("继续使用", "ji4 xu4 shi3 yong4."),
 }
 
 # Digits read one by one, as for phone and room numbers (1 is "yao1" so it is not heard as 7).
 _DIGITS = ["ling2", "yao1", "er4", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"]
+# Digits as numbers (3号楼 san1, 12 shi2 er4). 一 keeps yi1 where it names or ends a number
+# (一号楼 yi1 hao4 lou2, 十一 shi2 yi1); before 百 and 千 it is said yi4, and 2 before them
+# liang3 (两百, 两千), as is 2 counting things (两秒 liang3 miao3).
+_NUMERALS = ["ling2", "yi1", "er4", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"]
+_PLACES = {1000: "qian1", 100: "bai3", 10: "shi2"}
+_LEADING = {1: "yi4", 2: "liang3"}
+_NUMBER = re.compile(r"^(?:0|[1-9][0-9]{0,3})$")
 _ROOM_SPOKEN = re.compile(r"^[0-9A-Z]+$")
 
 
@@ -129,11 +161,59 @@ def spell(code: str) -> str:
     return " ".join(_DIGITS[int(c)] if c.isdigit() else c for c in code)
 
 
+def number_pinyin(value: int, counting: bool = False) -> str:
+    """Pinyin of a number from 0 to 9999 as said aloud (12 shi2 er4, 305 san1 bai3 ling2 wu3).
+
+    With `counting`, a lone 2 is liang3 (两秒) rather than er4 (二号楼).
+    """
+    if not 0 <= value <= 9999:
+        raise ValueError(f"no pinyin for {value}")
+    if value < 10:
+        return "liang3" if counting and value == 2 else _NUMERALS[value]
+    words: list[str] = []
+    zero = False  # a zero place between spoken ones is said once: 1005 yi4 qian1 ling2 wu3
+    for place, name in _PLACES.items():
+        digit = value // place % 10
+        if digit:
+            words += ["ling2"] if zero else []
+            zero = False
+            if place == 10 and digit == 1 and not words:
+                words.append(name)  # 十二 shi2 er4, not yi1 shi2 er4
+            else:
+                leading = _LEADING.get(digit) if place > 10 else None
+                words += [leading or _NUMERALS[digit], name]
+        elif words:
+            zero = True
+    if value % 10:
+        words += ["ling2"] if zero else []
+        words.append(_NUMERALS[value % 10])
+    return " ".join(words)
+
+
+def _numeral(text: str) -> str | None:
+    if _NUMBER.fullmatch(text):
+        return number_pinyin(int(text))
+    return spell(text) if _ROOM_SPOKEN.fullmatch(text) else None
+
+
+def building_pinyin(building: str) -> str | None:
+    """Pinyin of "3号楼" (san1 hao4 lou2), or None when the name is not digits or capitals."""
+    said = _numeral(building)
+    return f"{said} hao4 lou2" if said else None
+
+
+def unit_pinyin(unit: str) -> str | None:
+    """Pinyin of "2单元" (er4 dan1 yuan2), or None when the name is not digits or capitals."""
+    said = _numeral(unit)
+    return f"{said} dan1 yuan2" if said else None
+
+
 def room_pinyin(building: str, unit: str, room: str) -> str | None:
-    """Pinyin of "3号楼 2单元 301", or None when a part is not digits or capitals."""
-    if not all(_ROOM_SPOKEN.fullmatch(part) for part in (building, unit, room)):
+    """Pinyin of "3号楼 2单元 301" (room numbers digit by digit), or None when not speakable."""
+    said_building, said_unit = building_pinyin(building), unit_pinyin(unit)
+    if not (said_building and said_unit and _ROOM_SPOKEN.fullmatch(room)):
         return None
-    return f"{spell(building)} hao4 lou2, {spell(unit)} dan1 yuan2, {spell(room)}."
+    return f"{said_building}, {said_unit}, {spell(room)}."
 
 
 def ticket_pinyin(ticket: str) -> str:

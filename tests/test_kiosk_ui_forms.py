@@ -229,19 +229,64 @@ def test_storage_full_says_call_the_centre_and_saves_nothing(tmp_path: Path, sto
         assert answer.status_code == 507
         html = answer.get_data(as_text=True)
         assert "本机存储已满" in html
-        assert COMMUNITY_PHONE in html
-        assert "已保存" not in html.replace("没有保存", "")
+        _assert_call_centre_screen(html)
         assert _count(store) == before
     finally:
         full.close()
 
 
+def _assert_call_centre_screen(html: str, phone: str = COMMUNITY_PHONE) -> None:
+    """The full-screen message: the centre's number large, both languages, nothing saved."""
+    english = {m.id: m.string for m in _catalog()}
+    assert 'id="call-centre"' in html
+    assert f'<p class="centre-number" id="centre-number">{phone}</p>' in html
+    assert "您的求助没有保存。" in html
+    assert english["您的求助没有保存。"] in html
+    pattern = r'<h1 id="problem">(.*?)</h1>\s*<p class="lead" lang="([^"]+)">(.*?)</p>'
+    problem = re.search(pattern, html)
+    assert problem is not None
+    shown, other_lang, other = problem.groups()
+    zh, en = (shown, other) if other_lang == "en" else (other, shown)
+    assert english[zh].replace("'", "&#39;") == en
+    # Never a claim or an offer to save: no tile, no form, no "saved" but "not saved".
+    assert "已保存" not in html.replace("没有保存", "")
+    assert "saved" not in html.replace("not saved", "")
+    assert "保存在本机" not in html  # the offline banner's promise
+    assert "data-category" not in html
+    assert "<form" not in html
+
+
 def test_revoked_kiosk_shows_the_centre_phone(client: FlaskClient, store: Store) -> None:
-    """A revoked kiosk asks residents, on every screen, to call the centre."""
+    """A revoked kiosk replaces every screen with a call-the-centre message; nothing is saved."""
+    saved = store.create_request("meals", "1-1-101")
     store.record_sync(SyncOutcome(False, "revoked", datetime.now(UTC), "token revoked"))
+    before = _count(store)
+    for url in (
+        "/",
+        "/?room=3-2-301",
+        "/who?category=plumbing",
+        "/confirm?category=plumbing&room=3-2-301",
+        "/phone?category=plumbing&room=3-2-301",
+        "/consent?category=health&room=3-2-301",
+        "/emergency",
+        "/mine/1-1-101",
+        f"/cancel/{saved.id}",
+        f"/receipt/{saved.id}",
+    ):
+        answer = client.get(url)
+        assert answer.status_code == 503, url
+        assert answer.headers["X-Linli-Problem"] == "revoked"
+        html = answer.get_data(as_text=True)
+        assert "本机暂时不能发送求助。请给社区服务中心打电话。" in html
+        _assert_call_centre_screen(html)
+    assert client.post("/save", data=_form()).status_code == 503
+    assert client.post(f"/cancel/{saved.id}").status_code == 503
+    assert _count(store) == before
+    client.get("/lang/en")
     html = client.get("/").get_data(as_text=True)
-    assert "本机暂时不能发送求助" in html
-    assert COMMUNITY_PHONE in html
+    assert "This kiosk cannot send requests just now" in html
+    _assert_call_centre_screen(html)
+    client.get("/lang/zh")
     store.record_sync(SyncOutcome(False, "offline", datetime.now(UTC), "no route"))
     html = client.get("/").get_data(as_text=True)
     assert "暂时没有联网" in html
@@ -249,6 +294,26 @@ def test_revoked_kiosk_shows_the_centre_phone(client: FlaskClient, store: Store)
     store.record_sync(SyncOutcome(True, "online", datetime.now(UTC)))
     html = client.get("/").get_data(as_text=True)
     assert "暂时没有联网" not in html
+
+
+def test_a_kiosk_not_enrolled_shows_the_call_screen(tmp_path: Path) -> None:
+    """Before enrolment there is no community number yet: the screen says to ask the staff."""
+    store = Store(tmp_path / "fresh.sqlite3")
+    try:
+        client = create_kiosk_app(store, voice=Voice(tmp_path / "v", espeak="")).test_client()
+        answer = client.get("/who?category=plumbing")
+        assert answer.status_code == 503
+        assert answer.headers["X-Linli-Problem"] == "not_enrolled"
+        html = answer.get_data(as_text=True)
+        assert "本机还没有登记，不能保存。" in html
+        _assert_call_centre_screen(html, phone="请问工作人员")
+        assert client.post("/save", data=_form()).status_code == 503
+        assert _count(store) == (0, 0)
+        # The first screen of the idle kiosk stays quiet and starts no idle timer.
+        assert 'data-speak=""' in client.get("/").get_data(as_text=True)
+        assert 'data-pristine="1"' in client.get("/").get_data(as_text=True)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@
     let left = warnS;
     countEl.textContent = String(left);
     dialog.hidden = false;
-    speak(["p:idle"]);
+    speak((body.dataset.idleSpeak || "").split(" "));
     countTimer = window.setInterval(function () {
       left -= 1;
       countEl.textContent = String(Math.max(left, 0));

@@ -189,11 +189,15 @@ def test_language_and_speaker_are_one_tap(kiosk: LocalKiosk, page: Any) -> None:
     assert page.url.endswith("/who?category=plumbing&building=3")
     taps.tap("#language")
     assert page.locator("h1").inner_text() == "请选择您住的楼、单元和房间。"
-    assert page.locator("body").get_attribute("data-speak") == "p:who"
+    # The prompt, then every button: the units as numbers, then the footer.
+    assert page.locator("body").get_attribute("data-speak") == (
+        "p:who unit:1 unit:2 p:btn_back p:btn_home"
+    )
     page.goto(kiosk.url + "/")
     spoken = str(page.locator("body").get_attribute("data-speak")).split()
     assert spoken[:2] == ["p:home", "p:cat_electrical"]
     assert "p:cat_health" in spoken
+    assert spoken[-1] == "p:btn_mine"
     taps.tap("#speaker")
     assert page.locator("#speaker").get_attribute("aria-pressed") == "false"
     assert page.locator("body").get_attribute("data-speak") == ""

@@ -9,7 +9,13 @@ import pytest
 
 from kiosk.admin import hash_pin
 from tests.ui.checks import audit, gesture_listeners, screenshot
-from tests.ui.kiosk_data import LocalKiosk, refuse_cancellation, server_update, set_online
+from tests.ui.kiosk_data import (
+    COMMUNITY_PHONE,
+    LocalKiosk,
+    refuse_cancellation,
+    server_update,
+    set_online,
+)
 
 PIN = "2468"
 
@@ -68,6 +74,12 @@ def test_every_screen_meets_the_accessibility_limits(
     found = _visit(page, kiosk, "/", "home-revoked", lang)
     if found:
         problems["home-revoked"] = found
+    # Not a banner: the whole screen is the message, with the centre's number in large type.
+    assert page.locator("#call-centre").is_visible()
+    assert page.locator("[data-category]").count() == 0
+    assert page.locator("#centre-number").inner_text() == COMMUNITY_PHONE
+    number_px = page.eval_on_selector("#centre-number", "e => getComputedStyle(e).fontSize")
+    assert float(number_px.removesuffix("px")) >= 96
 
     page.goto(kiosk.url + "/admin")
     for digit in PIN:
