@@ -65,6 +65,8 @@ POLICY: dict[str, Rule] = {
     "auth.users": Rule("session", ADMINS),
     "auth.user_create": Rule("session", ADMINS),
     "auth.user_deactivate": Rule("session", ADMINS),
+    "auth.user_password": Rule("session", ADMINS),
+    "auth.user_access": Rule("session", ADMINS),
     "console.index": Rule("session", ANY_USER),
     "console.queue": Rule("session", READERS),
     "console.queue_rows": Rule("session", READERS),

@@ -2,10 +2,12 @@
 
 GET  /login                              the sign-in form
 POST /login                              check the credentials (rate limited), start a session
-POST /logout                             end the session
+POST /logout                             end the session, on the server too
 GET  /console/users                      users of the admin's communities
 POST /console/users                      create a user in the admin's communities
 POST /console/users/<id>/deactivate      stop a user signing in, ending their sessions
+POST /console/users/<id>/password        set a new password, ending their sessions
+POST /console/users/<id>/access          set a user's role and communities
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import logout_user
 
 from server.auth import access, services
-from server.auth.models import User
+from server.auth.models import ROLES, User
 from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
@@ -58,7 +60,12 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """End the session."""
+    """End the session; a copy of its cookie no longer signs anyone in.
+
+    Cookies carry the session, so ending it on the server means bumping the user's session
+    generation (as deactivation does): this signs the user out of every browser at once.
+    """
+    services.end_sessions(access.user())
     logout_user()
     session.clear()
     flash("signed out")
@@ -81,12 +88,20 @@ def _communities() -> list[Community]:
     )
 
 
+def _users_page(error: str | None = None) -> str:
+    return render_template(
+        "users.html",
+        users=services.users_in(access.community_scope()),
+        communities=_communities(),
+        roles=ROLES,
+        error=error,
+    )
+
+
 @bp.get("/console/users")
 def users() -> ResponseReturnValue:
     """Users sharing a community with the admin."""
-    return render_template(
-        "users.html", users=services.users_in(access.community_scope()), communities=_communities()
-    )
+    return _users_page()
 
 
 @bp.post("/console/users")
@@ -106,13 +121,7 @@ def user_create() -> ResponseReturnValue:
         )
     except LinliError as exc:
         db.session.rollback()
-        page = render_template(
-            "users.html",
-            users=services.users_in(access.community_scope()),
-            communities=_communities(),
-            error=exc.detail,
-        )
-        return page, exc.status
+        return _users_page(exc.detail), exc.status
     flash(f"created user {user.username}")
     return redirect(url_for("auth.users"), 303)
 
@@ -125,4 +134,40 @@ def user_deactivate(user_id: int) -> ResponseReturnValue:
         raise InvalidInput("you cannot deactivate yourself", "self_deactivate")
     services.deactivate(user)
     flash(f"deactivated {user.username}")
+    return redirect(url_for("auth.users"), 303)
+
+
+@bp.post("/console/users/<int:user_id>/password")
+def user_password(user_id: int) -> ResponseReturnValue:
+    """Set a new password; the user's open sessions end at their next request."""
+    user = _load_user(user_id)
+    try:
+        services.reset_password(access.user(), user, request.form.get("password", ""))
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _users_page(exc.detail), exc.status
+    if user.id == access.user().id:
+        logout_user()
+        session.clear()
+        flash("your password was changed: sign in again")
+        return redirect(url_for("auth.login"), 303)
+    flash(f"new password set for {user.username}; their sessions have ended")
+    return redirect(url_for("auth.users"), 303)
+
+
+@bp.post("/console/users/<int:user_id>/access")
+def user_access(user_id: int) -> ResponseReturnValue:
+    """Set a user's role and which of the admin's communities they work for."""
+    user = _load_user(user_id)
+    if user.id == access.user().id:
+        # An admin demoting or unscoping themselves could leave nobody to manage users.
+        raise InvalidInput("ask another admin to change your own role", "self_change")
+    try:
+        services.update_user(
+            access.user(), user, request.form.get("role", ""), request.form.getlist("community")
+        )
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _users_page(exc.detail), exc.status
+    flash(f"updated {user.username}: {user.role}")
     return redirect(url_for("auth.users"), 303)

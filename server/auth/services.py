@@ -6,9 +6,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from server.audit import services as audit
 from server.auth.models import ROLES, User
 from server.communities.services import community_by_slug
-from server.errors import Conflict, InvalidInput
+from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
 from server.timeutil import utcnow
 
@@ -92,8 +93,60 @@ def users_in(scope: frozenset[int]) -> list[User]:
     )
 
 
+def end_sessions(user: User) -> None:
+    """End every session the user has open: their cookies name the old generation."""
+    user.session_generation += 1
+    db.session.flush()
+
+
 def deactivate(user: User) -> None:
     """Stop a user signing in and end every session they have open now."""
     user.is_active = False
-    user.session_generation += 1
+    end_sessions(user)
+
+
+def _audit_user_change(admin: User, user: User, community_ids: set[int], what: str) -> None:
+    """One audit row per community the change concerns, so each one's trail shows it."""
+    for community_id in sorted(community_ids):
+        audit.record(admin.label, admin.id, community_id, "change", what, "users page")
+
+
+def reset_password(admin: User, user: User, password: str) -> None:
+    """Give a user a new password and end their open sessions (audited)."""
+    check_password_rules(password)
+    user.password_hash = _hasher.hash(password)
+    end_sessions(user)
+    _audit_user_change(
+        admin, user, set(user.community_ids), f"user {user.username}: password reset"
+    )
+
+
+def update_user(admin: User, user: User, role: str, community_slugs: list[str]) -> None:
+    """Set a user's role and, among the admin's communities, which ones they work for.
+
+    Communities outside the admin's own are kept as they are: an admin grants and removes
+    only what they manage. The user keeps at least one community.
+    """
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "bad_role")
+    managed = admin.community_ids
+    chosen = [community_by_slug(slug) for slug in dict.fromkeys(community_slugs)]
+    if any(c.id not in managed for c in chosen):
+        raise NotFound("no such community")
+    before = sorted(c.slug for c in user.communities)
+    kept = [c for c in user.communities if c.id not in managed]
+    if not kept + chosen:
+        raise InvalidInput("give at least one community", "no_community")
+    touched = set(user.community_ids) | {c.id for c in chosen}
+    old_role = user.role
+    user.role = role
+    user.communities = kept + chosen
     db.session.flush()
+    after = sorted(c.slug for c in user.communities)
+    _audit_user_change(
+        admin,
+        user,
+        touched,
+        f"user {user.username}: role {old_role} → {role}; "
+        f"communities {', '.join(before)} → {', '.join(after)}",
+    )

@@ -56,12 +56,6 @@ bp = Blueprint("volunteers", __name__, url_prefix="/volunteers", template_folder
 register_html_errors(bp)
 
 
-@bp.app_template_filter("cst")
-def cst(at: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC time shown in China Standard Time (the communities' clock)."""
-    return "" if at is None else at.astimezone(CST).strftime(fmt)
-
-
 def _actor() -> str:
     return access.user().label
 

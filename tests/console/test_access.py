@@ -82,6 +82,8 @@ def _form(rule: Rule, world: World, slug: str) -> dict[str, str]:
             "role": "admin",
             "community": slug,
         },
+        "auth.user_password": {"password": "a long enough password"},
+        "auth.user_access": {"role": "admin", "community": slug},
         "people.new": {
             "community": str(world.community[slug]),
             "room": "7-1-102",
@@ -121,7 +123,14 @@ def _snapshot(app: Flask, world: World) -> tuple[Any, ...]:
         )
         from server.auth.models import User
 
-        active = db.session.get_one(User, world.users["feicui"]).is_active
+        worker = db.session.get_one(User, world.users["feicui"])
+        account = (
+            worker.is_active,
+            worker.role,
+            worker.password_hash,
+            worker.session_generation,
+            sorted(worker.community_ids),
+        )
         users = db.session.scalar(sa.select(sa.func.count(User.id)))
         residents = db.session.scalar(
             sa.select(sa.func.count()).where(Resident.community_id == world.community["feicui"])
@@ -134,7 +143,7 @@ def _snapshot(app: Flask, world: World) -> tuple[Any, ...]:
             resident.deleted_at,
             audits,
             residents,
-            active,
+            account,
             users,
         )
 
