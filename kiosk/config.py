@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from sync.settings import read_prefixed
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,4 @@ class KioskSettings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> KioskSettings:
         """Read `LINLI_KIOSK_*` variables over the defaults."""
-        env = os.environ if environ is None else environ
-        values: dict[str, float | int] = {}
-        for f in fields(cls):
-            raw = env.get(f"LINLI_KIOSK_{f.name}")
-            if raw is None:
-                continue
-            try:
-                values[f.name] = int(raw) if isinstance(f.default, int) else float(raw)
-            except ValueError as exc:
-                raise ValueError(f"LINLI_KIOSK_{f.name} must be a number, not {raw!r}") from exc
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**read_prefixed(cls, "LINLI_KIOSK_", environ))

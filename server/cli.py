@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from flask import Flask
@@ -17,12 +17,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _app() -> Flask:
+    """The app from the environment's settings; a bad setting is one clear line and exit 1."""
     from server import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ValueError as exc:
+        _fail(str(exc))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -34,10 +38,7 @@ def in_app(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from server.extensions import db
 
-        try:
-            app = _app()
-        except ValueError as exc:
-            _fail(str(exc))
+        app = _app()
         with app.app_context():
             try:
                 result = func(*args, **kwargs)

@@ -5,9 +5,10 @@ Every setting here is documented in the README (a test checks it).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from sync.settings import read_prefixed
 
 
 @dataclass
@@ -73,20 +74,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read `LINLI_*` variables over the defaults, converting to each field's type."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            raw = env.get(f"LINLI_{f.name}")
-            if raw is None:
-                continue
-            default = f.default
-            try:
-                values[f.name] = int(raw) if isinstance(default, int) else raw
-            except ValueError as exc:
-                raise ValueError(f"LINLI_{f.name} must be a whole number, not {raw!r}") from exc
-        return cls(**values)
+        return cls(**read_prefixed(cls, "LINLI_", environ, skip=frozenset({"extra"})))
 
     def as_flask(self) -> dict[str, Any]:
         """The settings as Flask config keys (prefixed `LINLI_`)."""
