@@ -11,8 +11,9 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import sqlalchemy as sa
 from flask import current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
@@ -20,6 +21,10 @@ from flask_wtf.csrf import CSRFProtect
 
 from server.auth.models import User
 from server.errors import NotAllowed, NotFound, Unauthorized
+from server.extensions import db
+
+if TYPE_CHECKING:
+    from server.communities.models import Community
 
 ADMIN = "admin"
 SOCIAL_WORKER = "social_worker"
@@ -210,6 +215,30 @@ def user() -> User:
 def community_scope() -> frozenset[int]:
     """Ids of the communities the signed-in user may see."""
     return user().community_ids
+
+
+def scoped_communities() -> list[Community]:
+    """The communities the signed-in user may see, by name (for filters and forms)."""
+    from server.communities.models import Community
+
+    return list(
+        db.session.execute(
+            sa.select(Community).where(Community.id.in_(community_scope())).order_by(Community.name)
+        ).scalars()
+    )
+
+
+def job_scope() -> sa.ColumnElement[bool]:
+    """Requests the user may work on as jobs: a team lead only those of teams they lead."""
+    from server.dispatch.models import Team
+    from server.requests.models import HelpRequest
+
+    signed_in = user()
+    clause: sa.ColumnElement[bool] = HelpRequest.community_id.in_(community_scope())
+    if signed_in.role == TEAM_LEAD:
+        led = sa.select(Team.id).where(Team.lead_user_id == signed_in.id)
+        clause = sa.and_(clause, HelpRequest.team_id.in_(led))
+    return clause
 
 
 def require_community(community_id: int) -> None:

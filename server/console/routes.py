@@ -416,18 +416,9 @@ def request_action(request_id: int, action: str) -> ResponseReturnValue:
 # --- phone pages for teams ----------------------------------------------------------------
 
 
-def _job_scope() -> sa.ColumnElement[bool]:
-    user = access.user()
-    clause: sa.ColumnElement[bool] = HelpRequest.community_id.in_(access.community_scope())
-    if user.role == access.TEAM_LEAD:
-        led = sa.select(Team.id).where(Team.lead_user_id == user.id)
-        clause = sa.and_(clause, HelpRequest.team_id.in_(led))
-    return clause
-
-
 def load_job(request_id: int, for_update: bool = False) -> HelpRequest:
     """A request the user may work on from the phone pages, or 404 (`for_update`: locked)."""
-    stmt = sa.select(HelpRequest).where(HelpRequest.id == request_id, _job_scope())
+    stmt = sa.select(HelpRequest).where(HelpRequest.id == request_id, access.job_scope())
     if for_update:
         stmt = stmt.with_for_update(of=HelpRequest)
     req = db.session.execute(stmt).unique().scalar_one_or_none()
@@ -441,7 +432,7 @@ def jobs() -> ResponseReturnValue:
     """Jobs dispatched to the user's teams that are not done yet."""
     rows = db.session.execute(
         sa.select(HelpRequest)
-        .where(_job_scope(), HelpRequest.status.in_(lifecycle.ACTIVE_WORK))
+        .where(access.job_scope(), HelpRequest.status.in_(lifecycle.ACTIVE_WORK))
         .order_by(HelpRequest.received_at)
     ).scalars()
     return render_template("console/jobs.html", jobs=list(rows))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
@@ -21,7 +20,6 @@ from wtforms import BooleanField, Form, IntegerField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from server.auth import access
-from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
@@ -73,16 +71,6 @@ def _load(resident_id: int) -> Resident:
     return resident
 
 
-def _communities() -> list[Community]:
-    return list(
-        db.session.execute(
-            sa.select(Community)
-            .where(Community.id.in_(access.community_scope()))
-            .order_by(Community.name)
-        ).scalars()
-    )
-
-
 def _reason() -> str:
     reason = request.form.get("reason", "").strip()
     if not reason or len(reason) > 300:
@@ -102,7 +90,7 @@ def index() -> ResponseReturnValue:
 def new() -> ResponseReturnValue:
     """Create a profile."""
     form = ProfileForm(MultiDict(request.form) if request.method == "POST" else None)
-    communities = _communities()
+    communities = access.scoped_communities()
     if request.method == "GET":
         return render_template(
             "people/form.html", mobility=MOBILITY, form=form, communities=communities, resident=None

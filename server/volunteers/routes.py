@@ -60,19 +60,9 @@ def _actor() -> str:
     return access.user().label
 
 
-def _communities() -> list[Community]:
-    return list(
-        db.session.execute(
-            sa.select(Community)
-            .where(Community.id.in_(access.community_scope()))
-            .order_by(Community.name)
-        ).scalars()
-    )
-
-
 def _community_arg(field: str = "community") -> Community:
     raw = (request.values.get(field) or "").strip()
-    communities = _communities()
+    communities = access.scoped_communities()
     if not raw and len(communities) == 1:
         return communities[0]
     for community in communities:
@@ -129,7 +119,9 @@ def index() -> ResponseReturnValue:
         query = query.where(Volunteer.community_id == community_id)
     volunteers = db.session.execute(query.order_by(Volunteer.name, Volunteer.id)).scalars()
     return render_template(
-        "volunteers/index.html", volunteers=list(volunteers), communities=_communities()
+        "volunteers/index.html",
+        volunteers=list(volunteers),
+        communities=access.scoped_communities(),
     )
 
 
@@ -145,14 +137,19 @@ def _fields() -> dict[str, str]:
 def new() -> ResponseReturnValue:
     """Add one volunteer by hand."""
     if request.method == "GET":
-        return render_template("volunteers/new.html", communities=_communities(), values={})
+        return render_template(
+            "volunteers/new.html", communities=access.scoped_communities(), values={}
+        )
     try:
         community = _community_arg()
         volunteer = services.create_volunteer(community, imports.check_fields(_fields()))
     except LinliError as exc:
         db.session.rollback()
         page = render_template(
-            "volunteers/new.html", communities=_communities(), values=_fields(), error=exc.detail
+            "volunteers/new.html",
+            communities=access.scoped_communities(),
+            values=_fields(),
+            error=exc.detail,
         )
         return page, exc.status
     flash(f"{volunteer.name} added")
@@ -270,7 +267,9 @@ def _team_names(community: Community) -> set[str]:
 @bp.get("/import")
 def import_form() -> ResponseReturnValue:
     """Upload a volunteer list."""
-    return render_template("volunteers/import.html", communities=_communities(), parsed=None)
+    return render_template(
+        "volunteers/import.html", communities=access.scoped_communities(), parsed=None
+    )
 
 
 def _upload() -> tuple[str, bytes]:
@@ -300,7 +299,7 @@ def import_preview() -> ResponseReturnValue:
     )
     return render_template(
         "volunteers/import.html",
-        communities=_communities(),
+        communities=access.scoped_communities(),
         community=community,
         parsed=parsed,
         existing=existing,
@@ -317,7 +316,7 @@ def import_confirm() -> ResponseReturnValue:
     if not parsed.ok:
         return render_template(
             "volunteers/import.html",
-            communities=_communities(),
+            communities=access.scoped_communities(),
             community=community,
             parsed=parsed,
             existing=set(),
@@ -416,23 +415,13 @@ def _field_volunteer(raw: str | None) -> Volunteer:
     return volunteer
 
 
-def _job_scope() -> sa.ColumnElement[bool]:
-    """Jobs whose hours the user may record: team leads only their teams' jobs."""
-    user = access.user()
-    clause: sa.ColumnElement[bool] = HelpRequest.community_id.in_(access.community_scope())
-    if user.role == access.TEAM_LEAD:
-        led = sa.select(Team.id).where(Team.lead_user_id == user.id)
-        clause = sa.and_(clause, HelpRequest.team_id.in_(led))
-    return clause
-
-
 def _field_job(raw: str | None) -> int | None:
     """A job id the user may record hours against (team leads: their teams' jobs), or None."""
     job_id = _int(raw, "request")
     if job_id is None:
         return None
     found = db.session.execute(
-        sa.select(HelpRequest.id).where(HelpRequest.id == job_id, _job_scope())
+        sa.select(HelpRequest.id).where(HelpRequest.id == job_id, access.job_scope())
     ).scalar_one_or_none()
     if found is None:
         raise InvalidInput(f"request #{job_id} is not one of your jobs", "bad_request")
@@ -476,7 +465,7 @@ def _hours_context() -> dict[str, Any]:
     ).scalars()
     jobs = db.session.execute(
         sa.select(HelpRequest)
-        .where(_job_scope(), HelpRequest.status.in_(services.HOURS_REQUEST_STATES))
+        .where(access.job_scope(), HelpRequest.status.in_(services.HOURS_REQUEST_STATES))
         .order_by(HelpRequest.received_at.desc())
         .limit(100)
     ).scalars()
@@ -486,7 +475,7 @@ def _hours_context() -> dict[str, Any]:
     finished = db.session.execute(
         sa.select(HelpRequest)
         .where(
-            _job_scope(),
+            access.job_scope(),
             HelpRequest.status.in_(services.DONE_STATES),
             HelpRequest.team_id.is_not(None),
             HelpRequest.id.not_in(recorded),
@@ -574,7 +563,7 @@ def from_job() -> ResponseReturnValue:
         req = db.session.execute(
             sa.select(HelpRequest).where(
                 HelpRequest.id == _int(request.form.get("request"), "request", required=True),
-                _job_scope(),
+                access.job_scope(),
             )
         ).scalar_one_or_none()
         if req is None:
