@@ -45,6 +45,7 @@ from kiosk.voice import (
     ticket_pinyin,
     unit_pinyin,
 )
+from sync.redirects import local_path
 
 CONSENT_VERSION = "health-consent-v1"
 """Version of the health consent text shown (stored with each request made under it)."""
@@ -232,10 +233,8 @@ def render_screen(template: str, screen: str, speak: Iterable[str] = (), **conte
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths are followed, so no link can leave the kiosk."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("ui.home")
-    return target
+    """Only local paths are followed, so no link can leave the kiosk (see sync.redirects)."""
+    return local_path(target) or url_for("ui.home")
 
 
 def _url(endpoint: str, **params: Any) -> str:
