@@ -478,8 +478,12 @@ class Store:
         )
         return row is not None
 
-    def cancel_request(self, request_id: str, reason: str | None = None) -> None:
-        """Queue a cancellation; the server decides whether it cancels or is a request to."""
+    def cancel_request(self, request_id: str, reason: str | None = None, ask: bool = False) -> None:
+        """Queue a cancellation; with `ask`, a request to cancel that staff decide.
+
+        Without `ask` the server cancels at once while nobody is on the way yet, and otherwise
+        records a request to cancel.
+        """
         with self._write() as conn:
             row = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
             if row is None:
@@ -493,7 +497,7 @@ class Store:
                         "seq": int(self._meta("next_seq") or "1"),
                         "type": "request.cancel",
                         "at": now,
-                        "payload": {"request_id": request_id, "reason": reason},
+                        "payload": {"request_id": request_id, "reason": reason, "ask": ask},
                     }
                 )
             except ValidationError as exc:
