@@ -482,12 +482,17 @@ class Store:
         """Queue a cancellation; with `ask`, a request to cancel that staff decide.
 
         Without `ask` the server cancels at once while nobody is on the way yet, and otherwise
-        records a request to cancel.
+        records a request to cancel. A request whose cancellation is already queued or asked
+        for is left as it is (checked inside the write, so two taps at once queue one).
         """
         with self._write() as conn:
-            row = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
+            row = conn.execute(
+                "SELECT cancel_requested FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
             if row is None:
                 raise InputError("unknown_request", "no such request on this kiosk", "没有这条求助")
+            if row["cancel_requested"]:
+                return
             self._check_headroom(conn)
             now = self.clock()
             try:

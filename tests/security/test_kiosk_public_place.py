@@ -184,3 +184,14 @@ def test_the_server_leaves_an_asked_cancellation_to_staff(
     seen = {c["key"]: c["data"] for c in changes if c["entity"] == "request"}
     assert (seen[direct]["status"], seen[direct]["cancel_requested"]) == ("cancelled", False)
     assert (seen[asked]["status"], seen[asked]["cancel_requested"]) == ("received", True)
+
+
+def test_two_taps_on_cancel_queue_one_cancellation(kiosk_app: Flask, store: Store) -> None:
+    """Checked inside the write: a second cancel (a double tap, a second caller) adds nothing."""
+    client = kiosk_app.test_client()
+    made = client.post("/api/requests", json={"category": "plumbing", "room": ROOM}).get_json()
+    url = f"/api/requests/{made['id']}/cancel"
+    for _ in range(2):
+        assert client.post(url, json={"cancel_token": made["cancel_token"]}).status_code == 202
+    store.cancel_request(made["id"], ask=True)
+    assert len(_cancel_ops(store)) == 1
