@@ -7,8 +7,7 @@ set at enrolment (`linli kiosk enroll --pin`). Only an argon2 hash of the PIN is
 from __future__ import annotations
 
 import re
-import threading
-import time
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,11 +19,11 @@ from kiosk.store import Store
 
 PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 MAX_FAILURES = 5
-LOCKOUT_SECONDS = 60.0
+"""Tries counted before the keypad locks (a try is counted before its hash is checked)."""
+LOCKOUT = timedelta(seconds=60)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 _hasher = PasswordHasher()
-_failures_lock = threading.Lock()
 
 
 def hash_pin(pin: str) -> str:
@@ -45,20 +44,6 @@ def check_pin(store: Store, pin: str) -> bool:
         return False
 
 
-def _locked() -> bool:
-    state = current_app.extensions.setdefault("linli_pin_failures", {"count": 0, "until": 0.0})
-    return bool(time.monotonic() < state["until"])
-
-
-def _failed() -> None:
-    with _failures_lock:
-        state = current_app.extensions["linli_pin_failures"]
-        state["count"] += 1
-        if state["count"] >= MAX_FAILURES:
-            state["count"] = 0
-            state["until"] = time.monotonic() + LOCKOUT_SECONDS
-
-
 def _store() -> Store:
     store: Store = current_app.extensions["linli_store"]
     return store
@@ -74,19 +59,24 @@ def pin_page() -> str | Response:
         "admin_pin",
         pin_set=_store().admin_pin_hash() is not None,
         wrong=request.args.get("wrong") == "1",
-        locked=_locked(),
+        locked=_store().pin_locked(),
     )
 
 
 @bp.post("")
 def unlock() -> Response:
-    """Check the PIN; a few wrong ones lock the keypad for a minute."""
-    if _locked():
+    """Check the PIN; a few tries without the right one lock the keypad for a minute.
+
+    The try is counted (and the lock set) in the store before the hash is checked, so a burst
+    of tries at once cannot all be checked.
+    """
+    store = _store()
+    if not store.claim_pin_try(MAX_FAILURES, LOCKOUT):
         return redirect(url_for("admin.pin_page"), 303)
-    if check_pin(_store(), request.form.get("pin", "")):
+    if check_pin(store, request.form.get("pin", "")):
+        store.clear_pin_tries()
         session["admin"] = True
         return redirect(url_for("admin.panel"), 303)
-    _failed()
     return redirect(url_for("admin.pin_page", wrong=1), 303)
 
 

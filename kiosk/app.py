@@ -1,8 +1,9 @@
 """The kiosk's local Flask app: the local API, the touch UI (kiosk/ui.py) and the admin page.
 
 POST /api/requests              save a request; 201 only after the local commit
-GET  /api/requests/<id>         one request and its state
-POST /api/requests/<id>/cancel  queue a cancellation
+GET  /api/requests/<id>         one request's ticket, category and state (no phone, no details)
+POST /api/requests/<id>/cancel  cancel (with the saver's cancel_token, within 10 minutes), or
+                                ask the community to cancel ({"ask": true})
 GET  /api/status                queue, last sync, online or not, last error
 GET  /                          the touch UI's home screen (see kiosk/ui.py)
 GET  /admin                     the staff page behind a PIN (see kiosk/admin.py)
@@ -32,6 +33,10 @@ CSP = (
     "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"
 )
+
+
+PUBLIC_FIELDS = ("id", "ticket", "category", "status", "cancel_requested", "created_at", "synced")
+"""What the local API tells about a request: what "my requests" shows, never a phone or words."""
 
 
 def _error(status: int, code: str, detail: str, detail_zh: str) -> Response:
@@ -152,24 +157,50 @@ def create_kiosk_app(
             consent_version=data.get("consent_version"),
         )
         notify()
-        return jsonify({"id": saved.id, "ticket": saved.ticket, "status": "saved"}), 201
+        answer = {"id": saved.id, "ticket": saved.ticket, "status": "saved"}
+        return jsonify({**answer, "cancel_token": ui.cancel_token(saved.id)}), 201
 
     @app.get("/api/requests/<request_id>")
     def get_request(request_id: str) -> Response:
-        """One request as the kiosk knows it."""
+        """One request's ticket, category and state, as "my requests" shows it."""
         found = store.get_request(request_id)
         if found is None:
             return _error(404, "not_found", "no such request on this kiosk", "没有这条求助")
-        return jsonify(found)
+        return jsonify({name: found[name] for name in PUBLIC_FIELDS})
 
     @app.post("/api/requests/<request_id>/cancel")
     def cancel_request(request_id: str) -> tuple[Response, int]:
-        """Queue a cancellation of one of this kiosk's requests."""
+        """Cancel with the saver's `cancel_token` within 10 minutes, or (`ask`) ask staff to."""
         data: Any = request.get_json(silent=True) or {}
-        reason = data.get("reason") if isinstance(data, dict) else None
-        store.cancel_request(request_id, reason if isinstance(reason, str) else None)
+        if not isinstance(data, dict):
+            data = {}
+        reason = data.get("reason")
+        ask = data.get("ask", False)
+        if not isinstance(ask, bool):
+            raise InputError("invalid_ask", "ask must be true or false", "数据格式不对")
+        found = store.get_request(request_id)
+        if found is None:
+            raise InputError("unknown_request", "no such request on this kiosk", "没有这条求助")
+        if not ask and not ui.valid_cancel_token(request_id, data.get("cancel_token")):
+            return _error(
+                403,
+                "cancel_not_yours",
+                "only the caller that saved this request may cancel it, with the cancel_token "
+                'its save answered; send {"ask": true} to ask the community to cancel it',
+                "只有提交这条求助的人可以直接取消，可以请社区取消",
+            ), 403
+        if not ask and not ui.within_cancel_window(found, store.clock()):
+            return _error(
+                409,
+                "cancel_window_over",
+                "a request can be cancelled directly only within 10 minutes of saving it; "
+                'send {"ask": true} to ask the community to cancel it',
+                "已经过了10分钟，不能直接取消，可以请社区取消",
+            ), 409
+        store.cancel_request(request_id, reason if isinstance(reason, str) else None, ask=ask)
         notify()
-        return jsonify({"id": request_id, "status": "cancel_queued"}), 202
+        status = "cancel_request_queued" if ask else "cancel_queued"
+        return jsonify({"id": request_id, "status": status}), 202
 
     @app.get("/api/status")
     def status() -> Response:

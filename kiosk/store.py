@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +323,35 @@ class Store:
         """The stored hash of the admin PIN, or None when no PIN was set."""
         return self._meta("admin_pin_hash")
 
+    def claim_pin_try(self, max_tries: int, lockout: timedelta) -> bool:
+        """Count one PIN try before its hash is checked; False while the keypad is locked.
+
+        Counting and locking happen in one write transaction, so however many tries arrive at
+        once, at most `max_tries` are let through to the hash before the lock is in force.
+        """
+        with self._write() as conn:
+            now = self.clock()
+            until = self._meta("pin_locked_until")
+            if until is not None and now < datetime.fromisoformat(until):
+                return False
+            tries = int(self._meta("pin_tries") or "0") + 1
+            if tries >= max_tries:
+                self._set_meta(conn, "pin_locked_until", (now + lockout).isoformat())
+                tries = 0
+            self._set_meta(conn, "pin_tries", str(tries))
+        return True
+
+    def pin_locked(self) -> bool:
+        """Whether the admin keypad is locked after too many tries."""
+        until = self._meta("pin_locked_until")
+        return until is not None and self.clock() < datetime.fromisoformat(until)
+
+    def clear_pin_tries(self) -> None:
+        """Forget counted tries and any lock (the right PIN was entered)."""
+        with self._write() as conn:
+            self._set_meta(conn, "pin_tries", None)
+            self._set_meta(conn, "pin_locked_until", None)
+
     def credentials(self) -> Credentials | None:
         """The server URL and token in force, or None when not enrolled."""
         url, token = self._meta("server_url"), self._meta("token")
@@ -449,12 +478,21 @@ class Store:
         )
         return row is not None
 
-    def cancel_request(self, request_id: str, reason: str | None = None) -> None:
-        """Queue a cancellation; the server decides whether it cancels or is a request to."""
+    def cancel_request(self, request_id: str, reason: str | None = None, ask: bool = False) -> None:
+        """Queue a cancellation; with `ask`, a request to cancel that staff decide.
+
+        Without `ask` the server cancels at once while nobody is on the way yet, and otherwise
+        records a request to cancel. A request whose cancellation is already queued or asked
+        for is left as it is (checked inside the write, so two taps at once queue one).
+        """
         with self._write() as conn:
-            row = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
+            row = conn.execute(
+                "SELECT cancel_requested FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
             if row is None:
                 raise InputError("unknown_request", "no such request on this kiosk", "没有这条求助")
+            if row["cancel_requested"]:
+                return
             self._check_headroom(conn)
             now = self.clock()
             try:
@@ -464,7 +502,7 @@ class Store:
                         "seq": int(self._meta("next_seq") or "1"),
                         "type": "request.cancel",
                         "at": now,
-                        "payload": {"request_id": request_id, "reason": reason},
+                        "payload": {"request_id": request_id, "reason": reason, "ask": ask},
                     }
                 )
             except ValidationError as exc:

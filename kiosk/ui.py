@@ -2,12 +2,15 @@
 
 Every screen is rendered here; the browser only follows links and posts two forms (save and
 cancel), so every value is validated on this side. State between screens travels in the URL;
-nothing about a resident is kept in cookies or browser storage (only language and speaker
-preferences, cleared when the idle timer starts over).
+nothing about a resident is kept in cookies or browser storage: only language and speaker
+preferences, and in the signed session the ids of the requests saved during this visit (only
+those may be cancelled directly, for 10 minutes), all cleared when the idle timer starts over.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable
@@ -25,6 +28,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 from flask_babel import force_locale, get_locale, gettext
@@ -45,10 +49,15 @@ from kiosk.voice import (
     ticket_pinyin,
     unit_pinyin,
 )
+from sync.redirects import local_path
 
 CONSENT_VERSION = "health-consent-v1"
 """Version of the health consent text shown (stored with each request made under it)."""
 CANCEL_WINDOW = timedelta(minutes=10)
+"""How long the visit that saved a request may cancel it directly."""
+VISIT_KEY = "visit"
+"""Session key of the request ids saved during this visit (cleared by the idle reset)."""
+VISIT_LIMIT = 20
 PAGE_SIZE = 15
 MINE_LIMIT = 3
 """Recent requests shown per room: what fits one screen without scrolling."""
@@ -232,10 +241,8 @@ def render_screen(template: str, screen: str, speak: Iterable[str] = (), **conte
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths are followed, so no link can leave the kiosk."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("ui.home")
-    return target
+    """Only local paths are followed, so no link can leave the kiosk (see sync.redirects)."""
+    return local_path(target) or url_for("ui.home")
 
 
 def _url(endpoint: str, **params: Any) -> str:
@@ -590,6 +597,7 @@ def save() -> Response:
         return problem_response("not_enrolled")
     except InputError as exc:
         return problem_response(exc.code if exc.code in PROBLEMS else "invalid_form")
+    remember_saved(saved.id)
     current_app.extensions["linli_on_saved"]()
     return redirect(url_for("ui.receipt", request_id=saved.id), 303)
 
@@ -636,6 +644,33 @@ def _age(request_row: dict[str, Any], now: datetime) -> timedelta:
     return now - datetime.fromisoformat(str(request_row["created_at"]))
 
 
+def remember_saved(request_id: str) -> None:
+    """Note in this visit's signed session that it saved `request_id`."""
+    earlier = [r for r in session.get(VISIT_KEY, []) if isinstance(r, str) and r != request_id]
+    session[VISIT_KEY] = [*earlier, request_id][-VISIT_LIMIT:]
+
+
+def saved_this_visit(request_id: str) -> bool:
+    """Whether this visit (this session, until the idle reset) saved `request_id`."""
+    return request_id in session.get(VISIT_KEY, [])
+
+
+def cancel_token(request_id: str) -> str:
+    """The local API's proof that its caller saved `request_id` (valid while this process runs)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"cancel:{request_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def valid_cancel_token(request_id: str, token: object) -> bool:
+    """Whether `token` is the proof `cancel_token` gave for `request_id`."""
+    return isinstance(token, str) and hmac.compare_digest(token, cancel_token(request_id))
+
+
+def within_cancel_window(request_row: dict[str, Any], now: datetime) -> bool:
+    """Whether the request was saved at most CANCEL_WINDOW ago."""
+    return _age(request_row, now) <= CANCEL_WINDOW
+
+
 @bp.get("/mine/<room>")
 def mine(room: str) -> str | Response:
     """A room's recent requests in plain words, with a cancel button on open ones."""
@@ -656,6 +691,7 @@ def mine(room: str) -> str | Response:
             and status not in FINAL_STATES
         )
         cat = categories.get(row["category"])
+        open_to_cancel = status not in FINAL_STATES and not row["cancel_requested"] and not refused
         items.append(
             {
                 "id": row["id"],
@@ -665,13 +701,13 @@ def mine(room: str) -> str | Response:
                 "status": status,
                 "cancel_pending": bool(row["cancel_requested"]) and status not in FINAL_STATES,
                 "cancel_refused": refused,
-                "can_cancel": status not in FINAL_STATES
-                and not row["cancel_requested"]
-                and not refused,
+                "can_cancel": open_to_cancel,
                 "created": datetime.fromisoformat(str(row["created_at"]))
                 .astimezone()
                 .strftime("%m-%d %H:%M"),
-                "recent": _age(row, now) <= CANCEL_WINDOW,
+                "direct": open_to_cancel
+                and within_cancel_window(row, now)
+                and saved_this_visit(str(row["id"])),
             }
         )
     done = request.args.get("done")
@@ -680,7 +716,7 @@ def mine(room: str) -> str | Response:
         speak.insert(0, f"p:{done}")
     # Each kind of cancel button once: the same words read three times in a row say nothing.
     buttons = [
-        "p:btn_cancel_now" if item["recent"] else "p:btn_cancel_ask"
+        "p:btn_cancel_now" if item["direct"] else "p:btn_cancel_ask"
         for item in items
         if item["can_cancel"]
     ]
@@ -698,36 +734,44 @@ def mine(room: str) -> str | Response:
 
 @bp.get("/cancel/<request_id>")
 def cancel(request_id: str) -> str | Response:
-    """Ask once more before cancelling: a wrong tap must not cancel help."""
+    """Ask once more before cancelling: a wrong tap must not cancel help.
+
+    Only the visit that saved the request, within 10 minutes, cancels it; anyone else asks the
+    community to (staff decide).
+    """
     found = _store().get_request(request_id)
     if found is None:
         return problem_response("unknown_request")
-    recent = _age(found, _store().clock()) <= CANCEL_WINDOW
+    recent = within_cancel_window(found, _store().clock())
     return render_screen(
         "ui/cancel.html",
         "cancel",
         speak=["p:cancel_confirm", "p:btn_cancel_yes", "p:btn_cancel_no", "p:btn_home"],
-        item=found,
-        recent=recent,
+        ticket=found["ticket"],
+        request_id=found["id"],
+        direct=recent and saved_this_visit(request_id),
+        late=not recent,
         back_url=url_for("ui.mine", room=found["room"]),
     )
 
 
 @bp.post("/cancel/<request_id>")
 def cancel_save(request_id: str) -> Response:
-    """Queue the cancellation; within 10 minutes it cancels, later it asks the community."""
+    """Queue the cancellation: the visit that saved it within 10 minutes cancels, anyone else
+    (or later) asks the community to cancel."""
     store = _store()
     found = store.get_request(request_id)
     if found is None:
         return problem_response("unknown_request")
-    recent = _age(found, store.clock()) <= CANCEL_WINDOW
+    recent = within_cancel_window(found, store.clock())
+    direct = recent and saved_this_visit(request_id)
     if not found["cancel_requested"] and found["status"] not in FINAL_STATES:
         try:
-            store.cancel_request(request_id, None if recent else "late")
+            store.cancel_request(request_id, None if recent else "late", ask=not direct)
         except StorageFull:
             return problem_response("storage_full")
         current_app.extensions["linli_on_saved"]()
-    done = "cancelled" if recent else "cancel_requested"
+    done = "cancelled" if direct else "cancel_requested"
     return redirect(url_for("ui.mine", room=found["room"], done=done), 303)
 
 

@@ -94,6 +94,10 @@ class CancelRequestPayload(Request):
 
     request_id: uuid.UUID
     reason: Text500 | None = None
+    ask: bool = Field(default=False, exclude_if=lambda ask: not ask)
+    """True: staff decide (a cancellation request), even while the request could be cancelled
+    at once. Left out of the message when false, so the digests and bodies of older kiosks'
+    cancellations are unchanged."""
 
 
 class _Op(Request):

@@ -909,7 +909,9 @@ def test_kiosk_bad_cancellations_are_refused(local_kiosk: LocalKiosk) -> None:
         ),
     ]
     run_kiosk_cases(local_kiosk, f"/api/requests/{uuid7()}/cancel", cases)
-    long_reason = [Case("reason too long", encode({"reason": "因" * 501}), names=("reason",))]
+    proof = saved.get_json()["cancel_token"]
+    too_long = encode({"reason": "因" * 501, "cancel_token": proof})
+    long_reason = [Case("reason too long", too_long, names=("reason",))]
     run_kiosk_cases(local_kiosk, f"/api/requests/{request_id}/cancel", long_reason)
 
 

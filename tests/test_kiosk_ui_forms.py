@@ -342,23 +342,32 @@ def test_states_in_plain_words(client: FlaskClient, store: Store, status: str, w
     assert STATE_WORDS[status] == words
 
 
+def _saved_here(client: FlaskClient, token: str) -> str:
+    """Save a request through the touch UI (so this visit saved it); its id."""
+    answer = client.post("/save", data=_form(room="1-1-101", form_token=token))
+    assert answer.status_code == 303
+    return str(answer.headers["Location"]).rsplit("/", 1)[-1]
+
+
 def test_cancel_window(client: FlaskClient, store: Store, clock: Clock) -> None:
     """Within 10 minutes a cancel; after, a request the server may refuse; never twice."""
-    saved = store.create_request("meals", "1-1-101")
+    saved = _saved_here(client, TOKEN)
     clock.advance(minutes=9)
-    first = client.post(f"/cancel/{saved.id}")
+    first = client.post(f"/cancel/{saved}")
     assert first.headers["Location"].endswith("done=cancelled")
-    again = client.post(f"/cancel/{saved.id}")
+    again = client.post(f"/cancel/{saved}")
     assert again.status_code == 303
-    later = store.create_request("meals", "1-1-101")
+    later = _saved_here(client, TOKEN + "-2")
     clock.advance(minutes=11)
-    answer = client.post(f"/cancel/{later.id}")
+    answer = client.post(f"/cancel/{later}")
     assert answer.headers["Location"].endswith("done=cancel_requested")
     reasons = [
         r[0] for r in store._conn().execute("SELECT body FROM outbox WHERE type='request.cancel'")
     ]
     assert len(reasons) == 2
+    assert '"ask"' not in reasons[0]
     assert '"reason":"late"' in reasons[1]
+    assert '"ask":true' in reasons[1]
     assert client.post("/cancel/no-such-id").status_code == 404
 
 
@@ -414,7 +423,7 @@ def test_local_api_contract_still_answers(client: FlaskClient, store: Store) -> 
     """The spine's JSON API is unchanged next to the touch UI."""
     created = client.post("/api/requests", json={"category": "plumbing", "room": "3-2-301"})
     assert created.status_code == 201
-    assert set(created.json or {}) == {"id", "ticket", "status"}
+    assert set(created.json or {}) == {"id", "ticket", "status", "cancel_token"}
     bad = client.post("/api/requests", json={"category": "nope", "room": "3-2-301"})
     assert bad.status_code == 400
     assert set(bad.json or {}) == {"error", "detail", "detail_zh"}

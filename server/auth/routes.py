@@ -12,8 +12,6 @@ POST /console/users/<id>/access          set a user's role and communities
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -25,18 +23,15 @@ from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
+from sync.redirects import local_path
 
 bp = Blueprint("auth", __name__)
 register_html_errors(bp)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
-            return target
-    return url_for("console.index")
+    """Only a path on this site: never an open redirect (see sync.redirects)."""
+    return local_path(target) or url_for("console.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -272,14 +272,45 @@ def issue_code(
     return code, f"{text[:5]}-{text[5:]}"
 
 
+def _used(code: RedemptionCode) -> Conflict:
+    where = db.session.get(Merchant, code.merchant_id) if code.merchant_id else None
+    at = f" on {code.used_at:%Y-%m-%d %H:%M} UTC" if code.used_at else ""
+    return Conflict(
+        f"this code was used already{at}" + (f" at {where.name}" if where else ""), "code_used"
+    )
+
+
+def _spend(code: RedemptionCode, merchant: Merchant) -> bool:
+    """Mark the code used in one conditional UPDATE: of two merchants, the database picks one."""
+    now = utcnow()
+    spent = db.session.execute(
+        sa.update(RedemptionCode)
+        .where(
+            RedemptionCode.id == code.id,
+            RedemptionCode.used_at.is_(None),
+            RedemptionCode.expires_at >= now,
+        )
+        .values(used_at=now, merchant_id=merchant.id)
+        .returning(RedemptionCode.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    db.session.refresh(code)
+    return spent is not None
+
+
 def redeem_code(
     merchant: Merchant, code_text: str, points: int, item: str | None, actor: str
 ) -> Posting:
-    """Redeem with a code the volunteer shows: once, before it expires, up to its limit."""
+    """Redeem with a code the volunteer shows: once, before it expires, up to its limit.
+
+    The code is spent by one conditional UPDATE before the posting, in the same transaction:
+    when two merchants enter it at once, exactly one UPDATE matches (the other waits for its
+    commit, on SQLite as on PostgreSQL) and the other is told the code was used.
+    """
     code = db.session.execute(
-        sa.select(RedemptionCode)
-        .where(RedemptionCode.code_hash == hash_secret(normalise_code(code_text)))
-        .with_for_update()
+        sa.select(RedemptionCode).where(
+            RedemptionCode.code_hash == hash_secret(normalise_code(code_text))
+        )
     ).scalar_one_or_none()
     if code is None:
         raise NotFound("no such redemption code; check the letters", "unknown_code")
@@ -287,28 +318,27 @@ def redeem_code(
     if volunteer.community_id != merchant.community_id or not merchant.is_active:
         raise NotFound("no such redemption code; check the letters", "unknown_code")
     if code.used_at is not None:
-        where = db.session.get(Merchant, code.merchant_id) if code.merchant_id else None
-        raise Conflict(
-            f"this code was used already on {code.used_at:%Y-%m-%d %H:%M} UTC"
-            + (f" at {where.name}" if where else ""),
-            "code_used",
-        )
+        raise _used(code)
     if code.expires_at < utcnow():
         raise Conflict(f"this code expired on {code.expires_at:%Y-%m-%d}", "code_expired")
     points = _whole_points(points)
     if points > code.max_points:
         raise InvalidInput(f"this code is good for at most {code.max_points} points", "over_limit")
+    reason = f"{merchant.name}: {_item(item)} (code)"
+    if not _spend(code, merchant):
+        if code.used_at is not None:
+            raise _used(code)
+        raise Conflict(f"this code expired on {code.expires_at:%Y-%m-%d}", "code_expired")
     posting = post(
         volunteer.id,
         "redemption",
         -points,
         f"code:{code.id}",
         actor,
-        reason=f"{merchant.name}: {_item(item)} (code)",
+        reason=reason,
         merchant_id=merchant.id,
     )
     code.used_at = posting.entry.at
-    code.merchant_id = merchant.id
     code.entry_id = posting.entry.id
     db.session.flush()
     return posting

@@ -317,6 +317,8 @@ class _Applier:
         target = op.payload.request_id
         if target in self.new_requests:
             self.cancels.append((target, op))
+            if op.payload.ask:
+                return _Outcome("applied", result={"status": "received", "cancel_requested": True})
             return _Outcome("applied", result={"status": "cancelled"})
         request = db.session.execute(
             sa.select(HelpRequest).where(HelpRequest.client_id == target)
@@ -328,7 +330,7 @@ class _Applier:
                 "rejected", "not_cancellable", f"the request is already {request.status}"
             )
         self.cancels.append((target, op))
-        if request.status in CANCELLABLE:
+        if request.status in CANCELLABLE and not op.payload.ask:
             return _Outcome("applied", result={"status": "cancelled"})
         return _Outcome("applied", result={"status": request.status, "cancel_requested": True})
 
@@ -378,7 +380,8 @@ class _Applier:
             return None
         note = op.payload.reason
         before = request.status
-        if before in CANCELLABLE:
+        # A kiosk sends `ask` when the resident may not cancel directly: staff decide.
+        if before in CANCELLABLE and not op.payload.ask:
             request.status = "cancelled"
             events.append(
                 {

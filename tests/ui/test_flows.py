@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.procs import wait_until
@@ -148,22 +149,29 @@ def test_emergency_tells_to_call_then_saves_urgent(kiosk: LocalKiosk, page: Any)
 
 
 def test_my_requests_states_and_cancel(kiosk: LocalKiosk, page: Any, clock: Clock) -> None:
-    """Plain-word states; a cancel within 10 minutes, later a kind cancellation request."""
+    """Plain-word states; the visit that saved a request cancels it within 10 minutes; a request
+    saved by someone else, or an older one, gets a kind cancellation request instead."""
     old = kiosk.store.create_request("appliance", "3-2-301")
     server_update(kiosk.store, old.id, "dispatched")
     clock.advance(minutes=11)
-    new = kiosk.store.create_request("plumbing", "3-2-301")
-    page.goto(kiosk.url + "/")
+    other = kiosk.store.create_request("meals", "3-2-301")  # a neighbour's, a minute ago
+    page.goto(kiosk.url + "/confirm?category=plumbing&room=3-2-301")
     taps = Taps(page)
-    taps.tap("[data-category=mine]")
-    taps.tap("a.choice:has-text('3号楼')")
-    taps.tap("a.choice:has-text('2单元')")
-    assert taps.tap("a.choice:has-text('301')") == "mine"
+    assert taps.tap("#confirm") == "receipt"
+    new = _requests(kiosk)[-1]["id"]
+    taps.tap("#again")
+    assert taps.tap("[data-category=mine]") == "mine"
     states = page.locator(".request .state").all_inner_texts()
-    assert states == ["已保存待发送", "已派单"]
-    taps.tap(f"a[href='/cancel/{new.id}']")
+    assert states == ["已保存待发送", "已保存待发送", "已派单"]
+    assert page.locator(f"a[href='/cancel/{new}']").inner_text() == "取消这条求助"
+    assert page.locator(f"a[href='/cancel/{other.id}']").inner_text() == "请社区取消"
+    taps.tap(f"a[href='/cancel/{new}']")
     assert taps.tap("#cancel-yes") == "mine"
     assert page.locator("#done").inner_text() == "已取消。"
+    taps.tap(f"a[href='/cancel/{other.id}']")
+    assert "只有刚才提交这条求助的人可以直接取消" in page.locator(".card").inner_text()
+    taps.tap("#cancel-yes")
+    assert page.locator("#done").inner_text() == "已请社区取消，社区会和您联系。"
     taps.tap(f"a[href='/cancel/{old.id}']")
     assert page.locator("#cancel-yes").is_visible()
     taps.tap("#cancel-yes")
@@ -171,12 +179,16 @@ def test_my_requests_states_and_cancel(kiosk: LocalKiosk, page: Any, clock: Cloc
     ops = kiosk.store._conn().execute(
         "SELECT body FROM outbox WHERE type = 'request.cancel' ORDER BY seq"
     )
-    assert len(ops.fetchall()) == 2
-    server_update(kiosk.store, new.id, "cancelled")
+    asks = [json.loads(body)["payload"].get("ask", False) for (body,) in ops]
+    assert asks == [False, True, True]
+    server_update(kiosk.store, new, "cancelled")
+    server_update(kiosk.store, other.id, "received", cancel_requested=True)
     server_update(kiosk.store, old.id, "on_site", cancel_requested=True)
     page.goto(kiosk.url + "/mine/3-2-301")
-    assert page.locator(".request .state").all_inner_texts() == ["已取消", "师傅在路上"]
-    assert page.locator(".request .pending").inner_text() == "已请求取消，社区会和您联系。"
+    assert page.locator(".request .state").all_inner_texts() == ["已取消", "已收到", "师傅在路上"]
+    assert (
+        page.locator(".request .pending").all_inner_texts() == ["已请求取消，社区会和您联系。"] * 2
+    )
 
 
 def test_language_and_speaker_are_one_tap(kiosk: LocalKiosk, page: Any) -> None:
