@@ -68,13 +68,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _configure_console_security(app)
 
+    from server.audit.services import restore_kept
+
     @app.after_request
     def _commit(response: Response) -> Response:
-        """The one place a request's work is committed: only for successful answers."""
+        """The one place a request's work is committed: only for successful answers, and
+        for failures only the audit rows of a page shown again (see `keep_on_failure`)."""
         if response.status_code < 400:
             db.session.commit()
         else:
             db.session.rollback()
+            if restore_kept():
+                db.session.commit()
         return response
 
     return app
