@@ -164,7 +164,7 @@ def conflicts(where: Any, after_id: int, limit: int) -> list[Refusal]:
             reason="conflict" if same_id else "seq_taken",
             device_at=_device_at(row.body or {}),
             at=row.at,
-            body=row.body,
+            body=None if (row.body or {}).get("erased") else row.body,
         )
         for row, same_id in rows
     ]
