@@ -1,5 +1,7 @@
-"""The console's fixtures (two communities, users of every role) for the security tests."""
+"""Fixtures of the console (two communities, users of every role) and of the deploy tests
+(a self-signed certificate) for the security tests."""
 
 from tests.console.conftest import fast_password_hashing, world
+from tests.test_deploy import certificate
 
-__all__ = ["fast_password_hashing", "world"]
+__all__ = ["certificate", "fast_password_hashing", "world"]
