@@ -213,9 +213,10 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
 
 def delete_resident(resident: Resident, who: Who, why: str) -> None:
     """Erase a person's data (PIPL deletion): the profile becomes a tombstone; their requests
-    (linked, or carrying their phone number) lose phone, words and notes, and so do every copy
-    (events, escalations, kiosk change rows, rejected and conflicting operations); any other
-    text of the community naming them is redacted. The audit trail (no personal data) stays."""
+    (linked, or unlinked carrying their phone number) lose phone, words and notes, and so do
+    their copies (events, escalations, kiosk change rows, rejected and conflicting operations);
+    any other text of the community naming them is redacted. The audit trail stays (it holds
+    no personal data)."""
     if not why.strip():
         raise InvalidInput("say why the data is deleted", "missing_reason")
     linked = list(
@@ -235,7 +236,9 @@ def delete_resident(resident: Resident, who: Who, why: str) -> None:
         req
         for req in db.session.execute(
             sa.select(HelpRequest).where(
-                HelpRequest.community_id == resident.community_id, HelpRequest.phone.is_not(None)
+                HelpRequest.community_id == resident.community_id,
+                HelpRequest.phone.is_not(None),
+                HelpRequest.resident_id.is_(None),
             )
         ).scalars()
         if national_digits(req.phone or "") in needles.phones
