@@ -4,6 +4,9 @@ are run for real and their logs read; SQL errors hide their parameters."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import re
 import signal
@@ -184,3 +187,32 @@ def test_sql_errors_hide_their_parameters(app: Flask) -> None:
         db.session.rollback()
     assert "no_such_table" in str(caught.value)
     assert PHONE not in str(caught.value)
+
+
+def test_tracebacks_and_extra_fields_are_scrubbed_in_json_lines() -> None:
+    from sync import scrub
+    from sync.logfmt import JsonFormatter
+
+    scrub.install()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("linli.test.scrub")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError(f"bad number +86 139 1234 5678 for lt_{'k' * 30}")
+        except ValueError:
+            logger.exception(
+                "failed on %s", f"/merchant/{MERCHANT_KEY}?q={PHONE}", extra={"kiosk": PHONE}
+            )
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    (line,) = stream.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["msg"] == "failed on /merchant/[redacted]?q=[redacted]"
+    assert entry["kiosk"] == "[redacted]"
+    assert "ValueError: bad number [redacted] for [redacted]" in entry["exc"]
+    assert_clean(line, "lt_" + "k" * 30, "QWER-TY23")
