@@ -16,6 +16,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+from sync import scrub
+
 MAX_DEFAULT_WORKERS = 8
 """Past this many workers a district server gains nothing but database connections (each worker
 keeps its own pool): add hosts instead, or set WEB_CONCURRENCY explicitly."""
@@ -63,14 +65,19 @@ forwarded_allow_ips = "127.0.0.1,::1"
 
 # Logs go to stdout/stderr and so to the journal. The client address is nginx's X-Real-IP (the
 # socket peer is always nginx), X-Request-ID matches nginx's log line, and the request time
-# is in milliseconds.
+# is in milliseconds. The line has the path without its query string (%(U)s, not the request
+# line %(r)s) and no referer, whose query strings carry API keys and search words; every line
+# (this one, the error log, the app's) is also scrubbed of keys, tokens and phone numbers by
+# sync/scrub.py, installed here in the master and by create_app in each worker.
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LINLI_LOG_LEVEL", "info").lower()
 access_log_format = (
-    '%({x-real-ip}i)s - %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+    '%({x-real-ip}i)s - %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" '
     "%(M)sms rid=%({x-request-id}i)s"
 )
+
+scrub.install()
 
 # The heartbeat file in memory: fchmod on a disk-backed /tmp can stall workers (gunicorn's
 # documented remedy). Only gunicorn's own unlinked heartbeat files go there.

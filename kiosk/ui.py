@@ -1,10 +1,13 @@
 """The touch UI residents use: home tiles, where you live, confirm, receipt, my requests.
 
-Every screen is rendered here; the browser only follows links and posts two forms (save and
-cancel), so every value is validated on this side. State between screens travels in the URL;
-nothing about a resident is kept in cookies or browser storage: only language and speaker
-preferences, and in the signed session the ids of the requests saved during this visit (only
-those may be cancelled directly, for 10 minutes), all cleared when the idle timer starts over.
+Every screen is rendered here; the browser only follows links and posts three forms (phone,
+save and cancel), so every value is validated on this side. State between screens travels in
+the URL, except the phone number: typed on the keypad in the page, it is posted and kept in the
+signed session for that category and room until the home screen or the idle reset, so it never
+appears in an address, the history or a log. Otherwise nothing about a resident is kept in
+cookies or browser storage: only language and speaker preferences, and in the signed session the
+ids of the requests saved during this visit (only those may be cancelled directly, for 10
+minutes), all cleared when the idle timer starts over.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ HEALTH = "health"
 EMERGENCY = "emergency"
 
 _PHONE = re.compile(r"^[0-9]{5,15}$")
+PHONE_DRAFT = "phone_draft"
+"""Session key of the number typed on the keypad, with the category and room it is for."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _VOICE_KEY = re.compile(
     r"^(?:p:[a-z_]+|room:[0-9A-Za-z-]{1,64}|ticket:[A-Z]{1,2}-[0-9]{4}"
@@ -330,6 +335,7 @@ def home() -> str:
     With `?room=` (from a receipt's "another request for this room") the kiosk knows where the
     resident lives, so a tile leads straight to confirm: two taps to a saved request.
     """
+    session.pop(PHONE_DRAFT, None)
     room = request.args.get("room")
     known = _rooms().get(room or "")
     tiles = []
@@ -482,14 +488,24 @@ def consent() -> str | Response:
     )
 
 
-def _confirm_args() -> dict[str, Any]:
+def _confirm_args(values: Any = None) -> dict[str, Any]:
+    """Category, room, on-behalf and consent from the address (or a posted form)."""
+    values = request.args if values is None else values
     return {
-        "category": request.args.get("category", ""),
-        "room": request.args.get("room", ""),
-        "phone": request.args.get("phone") or None,
-        "on_behalf": "1" if request.args.get("on_behalf") == "1" else None,
-        "consent": request.args.get("consent") or None,
+        "category": values.get("category", ""),
+        "room": values.get("room", ""),
+        "on_behalf": "1" if values.get("on_behalf") == "1" else None,
+        "consent": values.get("consent") or None,
     }
+
+
+def draft_phone(category: str, room: str) -> str | None:
+    """The number typed on the keypad for this category and room, if any."""
+    draft = session.get(PHONE_DRAFT)
+    if not isinstance(draft, dict) or draft.get("for") != f"{category}|{room}":
+        return None
+    number = draft.get("phone")
+    return number if isinstance(number, str) and _PHONE.fullmatch(number) else None
 
 
 @bp.get("/confirm")
@@ -500,8 +516,7 @@ def confirm() -> str | Response:
     if isinstance(checked, str):
         return problem_response(checked)
     cat, room = checked
-    if args["phone"] is not None and not _PHONE.fullmatch(args["phone"]):
-        return problem_response("invalid_phone")
+    number = draft_phone(cat["code"], room["code"])
     needs_consent = cat["code"] == HEALTH and args["consent"] != CONSENT_VERSION
     if needs_consent and not _store().has_consent(room["code"], CONSENT_VERSION):
         return problem_response("consent_required")
@@ -513,7 +528,7 @@ def confirm() -> str | Response:
             "p:confirm",
             f"p:cat_{cat['code']}",
             f"room:{room['code']}",
-            "p:btn_change_phone" if args["phone"] else "p:btn_add_phone",
+            "p:btn_change_phone" if number else "p:btn_add_phone",
             "p:btn_behalf_yes" if args["on_behalf"] else "p:btn_behalf_no",
             "p:btn_confirm",
             "p:btn_home",
@@ -522,7 +537,7 @@ def confirm() -> str | Response:
         category_label=category_name(cat),
         room=room,
         room_text=room_label(room),
-        phone=args["phone"],
+        phone=number,
         on_behalf=bool(args["on_behalf"]),
         consent_version=CONSENT_VERSION if cat["code"] == HEALTH else "",
         form_token=secrets.token_urlsafe(24),
@@ -533,33 +548,41 @@ def confirm() -> str | Response:
 
 @bp.get("/phone")
 def phone() -> str | Response:
-    """A large keypad; each key is a link, so the number stays in this screen's address."""
+    """A large keypad. The digits stay in the page until "done" posts them: never in an
+    address (where the history and the access log would keep them)."""
     args = _confirm_args()
     checked = _checked(args["category"], args["room"])
     if isinstance(checked, str):
         return problem_response(checked)
-    number = args["phone"] or ""
-    if not re.fullmatch(r"[0-9]*", number):
-        return problem_response("invalid_phone")
-    number = number[:15]
-    keys = [
-        Choice(str(d), _url("ui.phone", **dict(args, phone=(number + str(d))[:15]))) for d in KEYPAD
-    ]
-    ready = bool(_PHONE.fullmatch(number))
+    number = draft_phone(args["category"], args["room"]) or ""
     # The keys are read in one breath. The number typed is never spoken: it would be heard
     # across the lobby and kept in the audio cache.
-    speak = ["p:phone", "keypad:phone", "p:btn_delete", "p:btn_skip"]
     return render_screen(
         "ui/phone.html",
         "phone",
-        speak=[*speak, *(["p:btn_done"] if ready else []), "p:btn_home"],
+        speak=["p:phone", "keypad:phone", "p:btn_delete", "p:btn_skip", "p:btn_done", "p:btn_home"],
         number=number,
-        keys=keys,
-        delete_url=_url("ui.phone", **dict(args, phone=number[:-1] or None)),
-        done_url=_url("ui.confirm", **dict(args, phone=number or None)),
-        skip_url=_url("ui.confirm", **dict(args, phone=None)),
-        ready=ready,
+        keys=list(KEYPAD),
+        fields={k: v for k, v in args.items() if v},
+        ready=bool(number),
     )
+
+
+@bp.post("/phone")
+def phone_save() -> Response:
+    """Keep the posted number (or none, for "skip") for this category and room; back to confirm."""
+    args = _confirm_args(request.form)
+    checked = _checked(args["category"], args["room"])
+    if isinstance(checked, str):
+        return problem_response(checked)
+    number = request.form.get("phone", "")
+    if not number:
+        session.pop(PHONE_DRAFT, None)
+    elif _PHONE.fullmatch(number):
+        session[PHONE_DRAFT] = {"for": f"{args['category']}|{args['room']}", "phone": number}
+    else:
+        return problem_response("invalid_phone")
+    return redirect(_url("ui.confirm", **args), 303)
 
 
 @bp.post("/save")

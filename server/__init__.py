@@ -16,6 +16,9 @@ from server.config import Settings
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from `LINLI_*` settings, overridden by `config` (used by tests)."""
+    from sync import scrub
+
+    scrub.install()  # every log line of this process (gunicorn's access log too) is scrubbed
     settings = Settings.from_env()
     app = Flask(__name__, instance_path=str(Path(settings.INSTANCE_DIR).resolve()))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
@@ -68,13 +71,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _configure_console_security(app)
 
+    from server.audit.services import restore_kept
+
     @app.after_request
     def _commit(response: Response) -> Response:
-        """The one place a request's work is committed: only for successful answers."""
+        """The one place a request's work is committed: only for successful answers, and
+        for failures only the audit rows of a page shown again (see `keep_on_failure`)."""
         if response.status_code < 400:
             db.session.commit()
         else:
             db.session.rollback()
+            if restore_kept():
+                db.session.commit()
         return response
 
     return app
@@ -143,13 +151,20 @@ def _configure_database(app: Flask) -> None:
         "sqlite:///" + str(Path(app.instance_path) / "linli.sqlite3")
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    # hide_parameters: an SQL error (logged, or shown in a traceback) never carries the values
+    # bound to it, which are residents' phone numbers and words.
     if url.startswith("sqlite"):
         app.config.setdefault(
             "SQLALCHEMY_ENGINE_OPTIONS",
-            {"connect_args": {"timeout": app.config["LINLI_SQLITE_BUSY_TIMEOUT"]}},
+            {
+                "connect_args": {"timeout": app.config["LINLI_SQLITE_BUSY_TIMEOUT"]},
+                "hide_parameters": True,
+            },
         )
     else:
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "hide_parameters": True}
+        )
 
 
 def _register_sqlite_pragmas(app: Flask) -> None:

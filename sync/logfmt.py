@@ -1,10 +1,15 @@
-"""Structured logs: one JSON object per line, for log shippers (LINLI_LOG_FORMAT=json)."""
+"""Structured logs: one JSON object per line, for log shippers (LINLI_LOG_FORMAT=json).
+
+Every line is scrubbed of secrets and phone numbers (sync/scrub.py), in either format.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import UTC, datetime
+
+from sync import scrub
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -22,14 +27,16 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
+                plain = isinstance(value, (int, float, bool))
+                entry[key] = value if plain else scrub.scrub(str(value))
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = record.exc_text or scrub.scrub(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
 def configure(level: str, fmt: str) -> None:
-    """Log to stderr as text (default) or JSON lines."""
+    """Log to stderr as text (default) or JSON lines, every record scrubbed."""
+    scrub.install()
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -312,9 +312,13 @@ def replace_once(text: str, old: str, new: str) -> str:
 
 
 def site_with_certificate(cert: Path, key: Path) -> str:
-    """The site file with the placeholder certificate paths pointing at `cert` and `key`."""
+    """The site file with the placeholder certificate paths pointing at `cert` and `key`, and
+    its access log in their folder (linli.access.log)."""
     text = SITE.read_text()
     text = replace_once(text, "/etc/ssl/certs/linli.example.org.fullchain.pem", str(cert))
+    text = replace_once(
+        text, "/var/log/nginx/linli.access.log", str(cert.parent / "linli.access.log")
+    )
     return replace_once(text, "/etc/ssl/private/linli.example.org.key", str(key))
 
 

@@ -1,6 +1,7 @@
 // The kiosk's little script. Screens are rendered by the server; this file only
-// (1) moves between screens without growing the browser history, (2) sends the two forms once,
-// (3) speaks the screen's prompts, (4) runs the idle warning, (5) opens the hidden admin door.
+// (1) moves between screens without growing the browser history, (2) sends each form once,
+// (3) speaks the screen's prompts, (4) runs the idle warning, (5) opens the hidden admin door,
+// (6) keeps the digits typed on the phone keypad in the page until they are posted.
 // Every action happens on "click" (on release): no touch, swipe, drag or long-press handlers.
 "use strict";
 
@@ -75,6 +76,24 @@
       });
     });
     display.dataset.empty = display.textContent;
+  }
+
+  // --- the phone keypad: the digits stay in this page until "done" posts them ------------
+  const phoneInput = document.getElementById("phone-input");
+  if (phoneInput) {
+    const shown = document.getElementById("phone-display");
+    const done = document.getElementById("done");
+    const typed = function (value) {
+      phoneInput.value = value.slice(0, 15);
+      shown.textContent = phoneInput.value || shown.dataset.empty;
+      done.disabled = !/^[0-9]{5,15}$/.test(phoneInput.value);
+    };
+    document.querySelectorAll("[data-key]").forEach(function (key) {
+      key.addEventListener("click", function () { typed(phoneInput.value + key.dataset.key); });
+    });
+    document.getElementById("delete").addEventListener("click", function () {
+      typed(phoneInput.value.slice(0, -1));
+    });
   }
 
   // --- the hidden admin door: five taps on the logo within four seconds ---------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from flask import g
 
 from server.audit.models import AuditEntry
 from server.extensions import db
+from server.timeutil import utcnow
 
 ACTIONS = ("view", "export", "change", "create", "delete", "link")
 
@@ -23,19 +27,39 @@ def record(
     """Append one audit row: who (actor), when (now), what, why."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    db.session.add(
-        AuditEntry(
-            actor=actor,
-            user_id=user_id,
-            community_id=community_id,
-            action=action,
-            resident_id=resident_id,
-            request_id=request_id,
-            what=what[:300],
-            why=why[:300],
-        )
-    )
+    row: dict[str, Any] = {
+        "at": utcnow(),
+        "actor": actor,
+        "user_id": user_id,
+        "community_id": community_id,
+        "action": action,
+        "resident_id": resident_id,
+        "request_id": request_id,
+        "what": what[:300],
+        "why": why[:300],
+    }
+    kept = g.get("audit_kept")
+    if kept is not None:
+        kept.append(row)
+    db.session.add(AuditEntry(**row))
     db.session.flush()
+
+
+def keep_on_failure() -> None:
+    """From now on, this request's audit rows outlive the rollback of its failure answer.
+
+    Called after an action failed and was rolled back, before the page (with personal data)
+    is shown again: the view happened, so its trail must stay although the answer is a 4xx.
+    """
+    g.audit_kept = []
+
+
+def restore_kept() -> bool:
+    """Add again the rows kept by `keep_on_failure` (call after the final rollback)."""
+    kept = g.pop("audit_kept", None) or []
+    for row in kept:
+        db.session.add(AuditEntry(**row))
+    return bool(kept)
 
 
 def for_resident(resident_id: int, limit: int = 200) -> list[AuditEntry]:

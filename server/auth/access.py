@@ -82,6 +82,7 @@ POLICY: dict[str, Rule] = {
     "console.job_page": Rule("session", FIELD),
     "console.job_action": Rule("session", FIELD),
     "console.kiosks": Rule("session", READERS),
+    "console.kiosk_rejections": Rule("session", STAFF),
     "people.index": Rule("session", STAFF),
     "people.new": Rule("session", STAFF),
     "people.profile": Rule("session", STAFF),

@@ -10,6 +10,7 @@ GET  /console/jobs                           a team lead's jobs (phone-sized)
 GET  /console/jobs/<id>                      one job (phone-sized)
 POST /console/jobs/<id>/<action>             accept, decline, arrive, complete
 GET  /console/kiosks                         kiosks: last sync, queue, health; stale ones flagged
+GET  /console/kiosks/<id>/rejections         a kiosk's operations not applied, with bodies (audited)
 """
 
 from __future__ import annotations
@@ -407,6 +408,7 @@ def request_action(request_id: int, action: str) -> ResponseReturnValue:
     failed = _run(req, action)
     if failed is not None:
         status, error = failed
+        audit.keep_on_failure()
         req = load_request(request_id)
         return render_template("console/request.html", error=error, **_request_context(req)), status
     flash(f"#{req.id}: {ACTIONS[action].done}")
@@ -475,4 +477,38 @@ def kiosks() -> ResponseReturnValue:
         "console/kiosks.html",
         kiosks=kiosk_health(access.community_scope(), stale_after),
         stale_after=stale_after,
+        may_see_bodies=access.may(access.STAFF),
+    )
+
+
+REFUSALS_SHOWN = 200
+
+
+@bp.get("/kiosks/<int:kiosk_id>/rejections")
+def kiosk_rejections(kiosk_id: int) -> ResponseReturnValue:
+    """A kiosk's rejected and conflicting operations with what was sent; each body shown is
+    personal data, so each is written to the audit trail."""
+    from server.kiosks.models import Kiosk
+    from server.syncapi import rejections
+    from server.syncapi.models import AppliedOp, SyncConflict
+
+    kiosk = db.session.get(Kiosk, kiosk_id)
+    if kiosk is None:
+        raise NotFound("no such kiosk")
+    access.require_community(kiosk.community_id)
+    refusals = [
+        *rejections.rejected_ops(AppliedOp.kiosk_id == kiosk.id, 0, REFUSALS_SHOWN),
+        *rejections.conflicts(SyncConflict.kiosk_id == kiosk.id, 0, REFUSALS_SHOWN),
+    ]
+    who = _who()
+    for refusal in refusals:
+        if refusal.body is not None:
+            audit.record(
+                who.label, who.user_id, kiosk.community_id, "view",
+                f"kiosk {kiosk.name}: body of {refusal.kind} operation seq {refusal.seq}",
+                f"kiosk rejections page ({refusal.reason})",
+            )  # fmt: skip
+    counts = rejections.counts_by_kiosk([kiosk.id]).get(kiosk.id, rejections.KioskRefusals())
+    return render_template(
+        "console/kiosk_rejections.html", kiosk=kiosk, refusals=refusals, counts=counts
     )

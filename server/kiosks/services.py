@@ -15,6 +15,7 @@ from server.dbutil import hash_secret
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.kiosks.models import Kiosk
+from server.syncapi.rejections import KioskRefusals, counts_by_kiosk
 from server.syncapi.services import kiosk_by_name, normalize_code
 from server.timeutil import utcnow
 from sync.ids import ticket_prefix
@@ -63,6 +64,7 @@ def revoke(name: str) -> Kiosk:
 class KioskHealth:
     """What staff see of one kiosk."""
 
+    id: int
     name: str
     community: str
     last_seen_at: datetime | None
@@ -74,6 +76,8 @@ class KioskHealth:
     """Enrolled, not revoked, and silent for longer than the configured minutes."""
     is_stuck: bool
     """Its last health report showed a queue while it has not synced since."""
+    refusals: KioskRefusals
+    """Its operations the server did not apply, and what to do about them."""
 
 
 def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[KioskHealth]:
@@ -85,6 +89,7 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
         .where(Kiosk.community_id.in_(community_ids), Kiosk.enrolled_at.is_not(None))
         .order_by(Community.name, Kiosk.name)
     ).all()
+    refused = counts_by_kiosk([kiosk.id for kiosk, _community in rows])
     out = []
     for kiosk, community in rows:
         active = kiosk.revoked_at is None
@@ -99,6 +104,7 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
         )
         out.append(
             KioskHealth(
+                id=kiosk.id,
                 name=kiosk.name,
                 community=community,
                 last_seen_at=seen,
@@ -108,6 +114,7 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
                 health_at=kiosk.health_at,
                 is_stale=stale,
                 is_stuck=stuck,
+                refusals=refused.get(kiosk.id, KioskRefusals()),
             )
         )
     out.sort(key=lambda k: (not (k.is_stale or k.is_stuck), k.community, k.name))

@@ -1,4 +1,8 @@
-"""Open311 answers in JSON or XML, with the element names the specification uses."""
+"""Open311 answers in JSON or XML, with the element names the specification uses.
+
+Every text field is masked for phone numbers however they are written (server/privacy.py),
+except fields the server makes itself from codes, ids and clocks.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,28 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from flask import Response, jsonify
+
+from server.privacy import mask_phones
+
+MACHINE_FIELDS = frozenset(
+    {"service_request_id", "token", "address", "address_id", "service_code", "changeset", "url"}
+)
+"""Fields holding ids, codes or URLs the server makes (a room code is not a phone number)."""
+
+
+def masked(value: Any, key: str | None = None) -> Any:
+    """`value` with phone numbers masked in every text field but the machine-made ones."""
+    if isinstance(value, dict):
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key) for v in value]
+    if (
+        isinstance(value, str)
+        and key not in MACHINE_FIELDS
+        and not (key or "").endswith("_datetime")
+    ):
+        return mask_phones(value)
+    return value
 
 
 def _xml_value(parent: ET.Element, name: str, value: Any) -> None:
@@ -24,7 +50,8 @@ def _xml_value(parent: ET.Element, name: str, value: Any) -> None:
 
 
 def render(body: Any, root: str, item: str | None, fmt: str, status: int = 200) -> Response:
-    """`body` as JSON, or as XML under `root` with list items named `item`."""
+    """`body` (phone numbers masked) as JSON, or as XML under `root` with items named `item`."""
+    body = masked(body)
     if fmt == "json":
         response = jsonify(body)
         response.status_code = status

@@ -1,11 +1,11 @@
 """Open311 queries and filing, always within the API key's communities.
 
-Output never carries a name or phone number; long digit runs in free text are masked too.
+Output never carries a name or phone number; phone numbers in free text are masked too
+(server/open311/render.py masks every text field it writes).
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -25,7 +25,6 @@ from sync.ids import uuid7
 PAGE_LIMIT = 1000
 DEFAULT_DAYS = 90
 """Without ids or a start_date, the list covers the last 90 days (as the specification says)."""
-_DIGITS = re.compile(r"\d[\d\s-]{5,}\d")
 
 
 class Open311Error(Exception):
@@ -71,10 +70,6 @@ def service_definition(code: str) -> dict[str, Any]:
     return {"service_code": category.code, "attributes": []}
 
 
-def _mask(text: str | None) -> str | None:
-    return None if text is None else _DIGITS.sub("[number removed]", text)
-
-
 def _agencies(request_ids: list[int]) -> dict[int, str]:
     """The agency each escalated request was last handed to (one query for a whole page)."""
     if not request_ids:
@@ -96,7 +91,7 @@ def _as_open311(req: HelpRequest, agency: str | None) -> dict[str, Any]:
         "status_notes": req.public_note,
         "service_name": req.category.name_en,
         "service_code": req.category.code,
-        "description": _mask(req.details),
+        "description": req.details,
         "agency_responsible": agency or (req.team.name if req.team else None),
         "service_notice": None,
         "requested_datetime": req.received_at.isoformat(),

@@ -157,7 +157,12 @@ def mark_overdue(now: datetime) -> str:
 
 
 def purge(retention_days: int, now: datetime) -> str:
-    """Erase residents' words and phone numbers from requests finished before the retention."""
+    """Erase residents' words and phone numbers from requests finished before the retention,
+    with every copy (notes, escalations, kiosk change rows), and the content of operations
+    rejected or in conflict before it."""
+    from server.privacy import Needles
+    from server.requests.erasure import purge_refusals, strip_requests
+
     cutoff = now - timedelta(days=retention_days)
     stale = list(
         db.session.execute(
@@ -168,9 +173,9 @@ def purge(retention_days: int, now: datetime) -> str:
             )
         ).scalars()
     )
+    needles = Needles.of([req.phone for req in stale], [])
+    strip_requests(stale, needles, f"(purged after {retention_days} days: retention)")
     for req in stale:
-        req.phone = None
-        req.details = None
         req.personal_data_purged_at = now
         db.session.add(
             RequestEvent(
@@ -180,8 +185,12 @@ def purge(retention_days: int, now: datetime) -> str:
                 note=f"personal data purged after {retention_days} days (retention)",
             )
         )
+    refusals = purge_refusals(cutoff)
     db.session.commit()
-    return f"{len(stale)} finished request(s) purged of personal data"
+    return (
+        f"{len(stale)} finished request(s) purged of personal data; "
+        f"{refusals} rejected or conflicting operation(s) emptied"
+    )
 
 
 def close_forgotten_checkouts(now: datetime) -> str:

@@ -16,7 +16,9 @@ from server.communities.models import Room
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
 from server.people.models import MOBILITY, ConsentRecord, Resident
-from server.requests.models import HelpRequest, RequestEvent
+from server.privacy import Needles, mask_phones, national_digits
+from server.requests import erasure
+from server.requests.models import HelpRequest
 from server.timeutil import utcnow
 
 FIELDS = (
@@ -210,10 +212,38 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
 
 
 def delete_resident(resident: Resident, who: Who, why: str) -> None:
-    """Erase a person's data (PIPL deletion): the profile becomes a tombstone, their requests
-    lose phone and free text; the audit trail (which holds no personal data) stays."""
+    """Erase a person's data (PIPL deletion): the profile becomes a tombstone; their requests
+    (linked, or unlinked carrying their phone number) lose phone, words and notes, and so do
+    their copies (events, escalations, kiosk change rows, rejected and conflicting operations);
+    any other text of the community naming them is redacted. The audit trail stays (it holds
+    no personal data)."""
     if not why.strip():
         raise InvalidInput("say why the data is deleted", "missing_reason")
+    linked = list(
+        db.session.execute(
+            sa.select(HelpRequest).where(HelpRequest.resident_id == resident.id)
+        ).scalars()
+    )
+    needles = Needles.of(
+        [
+            resident.phone,
+            resident.emergency_contact_phone,
+            *(req.phone for req in linked),
+        ],
+        [resident.name, resident.emergency_contact_name],
+    )
+    same_phone = [
+        req
+        for req in db.session.execute(
+            sa.select(HelpRequest).where(
+                HelpRequest.community_id == resident.community_id,
+                HelpRequest.phone.is_not(None),
+                HelpRequest.resident_id.is_(None),
+            )
+        ).scalars()
+        if national_digits(req.phone or "") in needles.phones
+    ]
+    requests = list({req.id: req for req in [*linked, *same_phone]}.values())
     for name in ("phone", "birth_year", "emergency_contact_name", "emergency_contact_phone"):
         setattr(resident, name, None)
     resident.name = ""
@@ -223,28 +253,17 @@ def delete_resident(resident: Resident, who: Who, why: str) -> None:
     resident.deleted_at = utcnow()
     for consent in resident.consents:
         db.session.delete(consent)
-    request_ids = list(
-        db.session.execute(
-            sa.select(HelpRequest.id).where(HelpRequest.resident_id == resident.id)
-        ).scalars()
-    )
-    if request_ids:
-        db.session.execute(
-            sa.update(HelpRequest)
-            .where(HelpRequest.id.in_(request_ids))
-            .values(phone=None, details=None, resident_id=None)
-        )
-        db.session.execute(
-            sa.update(RequestEvent)
-            .where(RequestEvent.request_id.in_(request_ids), RequestEvent.kind == "note")
-            .values(note="(deleted at the resident's request)")
-        )
+    for req in linked:
+        req.resident_id = None
+    erasure.strip_requests(requests, needles, "(deleted at the resident's request)")
+    elsewhere = erasure.scrub_community(resident.community_id, needles)
     audit.record(
         who.label,
         who.user_id,
         resident.community_id,
         "delete",
-        f"profile erased; {len(request_ids)} requests stripped of phone and text",
+        f"profile erased; {len(requests)} requests stripped of phone and text; "
+        f"{elsewhere} other records redacted",
         why,
         resident.id,
     )
@@ -280,7 +299,8 @@ def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list
     for community_id, count in shown.items():
         audit.record(
             who.label, who.user_id, community_id, "view",
-            f"residents list: {count} names and rooms", f"search {text!r}" if text else "list",
+            f"residents list: {count} names and rooms",
+            f"search {mask_phones(text)!r}" if text else "list",
         )  # fmt: skip
     return found
 

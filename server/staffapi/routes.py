@@ -1,7 +1,7 @@
 """Staff read API for integrations (API token in the Authorization header).
 
 GET /api/v1/requests     requests, filtered by community, status and time; keyset pages
-GET /api/v1/rejections   operations the server rejected, with their reasons
+GET /api/v1/rejections   operations not applied (rejected, conflicting), without personal data
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def requests_index() -> Response:
 
 @bp.get("/rejections")
 def rejections_index() -> Response:
-    """Rejected operations visible to the token's communities."""
+    """Rejected and conflicting operations of the token's communities: codes, not bodies."""
     scope = _scope()
     items, next_cursor = services.list_rejections(
         scope, request.args.get("community"), request.args.get("cursor"), _limit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,8 @@ from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import Category, HelpRequest
 from server.staffapi.models import ApiToken
-from server.syncapi.models import AppliedOp
+from server.syncapi import rejections
+from server.syncapi.models import AppliedOp, SyncConflict
 from server.timeutil import utcnow
 
 
@@ -153,40 +155,59 @@ def list_requests(
     return items, next_cursor
 
 
+def encode_refusal_cursor(last_rejected: int, last_conflict: int) -> str:
+    """Opaque cursor of the rejections list: the last row seen in each of its two tables."""
+    raw = f"refusals:{last_rejected}:{last_conflict}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_refusal_cursor(text: str) -> tuple[int, int]:
+    """The last rejected-op and conflict ids of the previous page, or `InvalidInput`."""
+    try:
+        raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()).decode()
+        kind, first, second = raw.split(":")
+        ids = (int(first), int(second))
+        if kind != "refusals" or not all(0 <= i < 2**31 for i in ids):
+            raise ValueError(kind)
+        return ids
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise InvalidInput("cursor is not valid; start again without one", "bad_cursor") from exc
+
+
 def list_rejections(
     scope: Scope, community: str | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Rejected operations (with what was sent), visible to `scope`, oldest first."""
-    stmt = (
-        sa.select(AppliedOp, Kiosk.name, Community.slug)
-        .join(Kiosk, AppliedOp.kiosk_id == Kiosk.id)
-        .join(Community, Kiosk.community_id == Community.id)
-        .where(AppliedOp.status == "rejected")
-        .where(_community_clause(scope, Kiosk.community_id, community))
-        .order_by(AppliedOp.id)
-        .limit(limit + 1)
+    """Operations the server did not apply (rejected ones and sync conflicts), visible to
+    `scope`, oldest first, without personal data: no phone, no words, no body."""
+    after_rejected, after_conflict = decode_refusal_cursor(cursor) if cursor else (0, 0)
+    kiosks = sa.select(Kiosk.id).where(_community_clause(scope, Kiosk.community_id, community))
+    # Each list is in its own id order; merging by time keeps that order within each, so
+    # the page is a prefix of both and the cursor can name the last id taken from each.
+    found = list(
+        heapq.merge(
+            rejections.rejected_ops(AppliedOp.kiosk_id.in_(kiosks), after_rejected, limit + 1),
+            rejections.conflicts(SyncConflict.kiosk_id.in_(kiosks), after_conflict, limit + 1),
+            key=lambda r: r.at,
+        )
     )
-    if cursor:
-        stmt = stmt.where(AppliedOp.id > decode_page_cursor(cursor))
-    rows = db.session.execute(stmt).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = found[:limit]
+    names = {
+        kiosk_id: (name, slug)
+        for kiosk_id, name, slug in db.session.execute(
+            sa.select(Kiosk.id, Kiosk.name, Community.slug)
+            .join(Community, Kiosk.community_id == Community.id)
+            .where(Kiosk.id.in_({r.kiosk_id for r in page}))
+        )
+    }
     items = [
-        {
-            "op_id": str(op.op_id),
-            "kiosk": kiosk_name,
-            "community": slug,
-            "seq": op.seq,
-            "type": op.type,
-            "reason": op.reason,
-            "detail": op.detail,
-            "body": op.body,
-            "device_at": op.device_at.isoformat(),
-            "rejected_at": op.applied_at.isoformat(),
-        }
-        for op, kiosk_name, slug in rows
+        {"kiosk": names[r.kiosk_id][0], "community": names[r.kiosk_id][1], **r.summary()}
+        for r in page
     ]
-    return items, (encode_page_cursor(rows[-1][0].id) if more else None)
+    if len(found) <= limit:
+        return items, None
+    last_rejected = max([after_rejected, *(r.row_id for r in page if r.kind == "rejected")])
+    last_conflict = max([after_conflict, *(r.row_id for r in page if r.kind == "conflict")])
+    return items, encode_refusal_cursor(last_rejected, last_conflict)
 
 
 def touch_token(scope: Scope) -> None:

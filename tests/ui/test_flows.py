@@ -93,14 +93,18 @@ def test_double_tap_on_confirm_saves_one_request(kiosk: LocalKiosk, page: Any) -
 
 
 def test_phone_keypad_and_on_behalf(kiosk: LocalKiosk, page: Any) -> None:
-    """The phone number is typed on big keys; "for a neighbour" is one tap."""
+    """The phone number is typed on big keys, in the page: it is posted, never put in an
+    address; "for a neighbour" is one tap."""
     page.goto(kiosk.url + "/confirm?category=company&room=1-1-102")
     taps = Taps(page)
     assert taps.tap("#phone") == "phone"
+    addresses = [page.url]
+    page.on("request", lambda sent: addresses.append(sent.url))
+    assert page.locator("#done").is_disabled()
     for digit in "13800138000":
-        taps.tap(f"[data-key='{digit}']")
-    taps.tap("#delete")
-    taps.tap("[data-key='1']")
+        page.click(f"[data-key='{digit}']")
+    page.click("#delete")
+    page.click("[data-key='1']")
     assert page.locator("#phone-display").inner_text() == "13800138001"
     assert taps.tap("#done") == "confirm"
     assert page.locator("#summary-phone").inner_text() == "13800138001"
@@ -109,6 +113,7 @@ def test_phone_keypad_and_on_behalf(kiosk: LocalKiosk, page: Any) -> None:
     taps.tap("#confirm")
     saved = _requests(kiosk)[0]
     assert (saved["phone"], saved["on_behalf"]) == ("13800138001", 1)
+    assert not [url for url in addresses if "13800138" in url], addresses
 
 
 def test_health_asks_consent_once_per_room(kiosk: LocalKiosk, page: Any) -> None:

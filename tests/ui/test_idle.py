@@ -56,7 +56,11 @@ def test_idle_warning_then_start_over(kiosk: LocalKiosk, page: Any, lang: str) -
 
 def test_continue_keeps_the_screen(kiosk: LocalKiosk, page: Any) -> None:
     """继续使用 closes the warning and the resident stays where they were."""
-    page.goto(kiosk.url + "/confirm?category=meals&room=1-1-101&phone=13912345678")
+    page.goto(kiosk.url + "/phone?category=meals&room=1-1-101")
+    for digit in "13912345678":
+        page.click(f"[data-key='{digit}']")
+    with page.expect_navigation():
+        page.click("#done")
     _warning(page)
     page.click("#idle-continue")
     assert page.locator("#idle").is_hidden()

@@ -1,0 +1,223 @@
+"""What staff see of operations the server did not apply: rejected ones and sync conflicts.
+
+Two views: a summary without personal data (stable reason code, codes, times and what to do;
+the staff API and the kiosks page), and the full bodies (the console's audited page).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.extensions import db
+from server.syncapi.models import AppliedOp, SyncConflict
+
+ADVICE: dict[str, str] = {
+    "unknown_category": (
+        "The kiosk offered a kind of help the server no longer has: the request was not "
+        "saved. Call the resident back and enter it on the console; then let the kiosk sync "
+        "so its list of kinds is current."
+    ),
+    "unknown_room": (
+        "The kiosk offered a room this community does not have: the request was not saved. "
+        "Add the room (or correct the kiosk's room list), call the resident back and enter "
+        "the request on the console."
+    ),
+    "unknown_request": (
+        "A cancellation of a request this kiosk never made: nothing was changed and nothing "
+        "needs doing."
+    ),
+    "not_cancellable": (
+        "A cancellation arrived after the request was finished: nothing was changed; tell "
+        "the resident if they ask."
+    ),
+    "conflict": (
+        "The kiosk sent an operation again with other content (a restored or cloned kiosk): "
+        "the first copy was kept. Compare the two on the console and enter the second by "
+        "hand if it is a real request."
+    ),
+    "seq_taken": (
+        "The kiosk's numbering is behind the server's (a restored, re-imaged or cloned "
+        "kiosk): this request was NOT saved. Enter it on the console from its body, and "
+        "check the kiosk on its admin page."
+    ),
+}
+"""What to do about each reason, in plain words."""
+
+UNKNOWN_ADVICE = "Unexpected reason: open the kiosk's rejections page and call support."
+
+
+def advice(reason: str | None) -> str:
+    """What staff should do about an operation refused for `reason`."""
+    return ADVICE.get(reason or "", UNKNOWN_ADVICE)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One operation the server did not apply, from either table."""
+
+    kind: str
+    """`rejected` (an applied-op row) or `conflict` (a sync-conflict row)."""
+    row_id: int
+    op_id: uuid.UUID
+    kiosk_id: int
+    seq: int
+    type: str
+    reason: str
+    device_at: datetime | None
+    at: datetime
+    body: dict[str, Any] | None
+
+    @property
+    def category(self) -> str | None:
+        """The category code the operation named, if any."""
+        return _payload(self.body).get("category")
+
+    @property
+    def room(self) -> str | None:
+        """The room code the operation named, if any."""
+        return _payload(self.body).get("room")
+
+    @property
+    def advice(self) -> str:
+        """What to do, in plain words."""
+        return advice(self.reason)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields without personal data: ids, codes, times and what to do."""
+        return {
+            "kind": self.kind,
+            "op_id": str(self.op_id),
+            "seq": self.seq,
+            "type": self.type,
+            "reason": self.reason,
+            "category": self.category,
+            "room": self.room,
+            "device_at": self.device_at.isoformat() if self.device_at else None,
+            "at": self.at.isoformat(),
+            "what_to_do": self.advice,
+        }
+
+
+def _payload(body: dict[str, Any] | None) -> dict[str, Any]:
+    payload = (body or {}).get("payload")
+    return payload if isinstance(payload, dict) else {}
+
+
+def _device_at(body: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(body.get("at")))
+    except ValueError:
+        return None
+
+
+def rejected_ops(where: Any, after_id: int, limit: int) -> list[Refusal]:
+    """Rejected operations matching `where` (a clause on AppliedOp), by id after `after_id`."""
+    rows = db.session.execute(
+        sa.select(AppliedOp)
+        .where(AppliedOp.status == "rejected", AppliedOp.id > after_id, where)
+        .order_by(AppliedOp.id)
+        .limit(limit)
+    ).scalars()
+    return [
+        Refusal(
+            kind="rejected",
+            row_id=op.id,
+            op_id=op.op_id,
+            kiosk_id=op.kiosk_id,
+            seq=op.seq,
+            type=op.type,
+            reason=op.reason or "rejected",
+            device_at=op.device_at,
+            at=op.applied_at,
+            body=op.body,
+        )
+        for op in rows
+    ]
+
+
+def conflicts(where: Any, after_id: int, limit: int) -> list[Refusal]:
+    """Sync conflicts matching `where` (a clause on SyncConflict), by id after `after_id`.
+
+    A conflict whose operation id the server holds is `conflict` (same id, other content);
+    one whose id it never saw was refused because its sequence number was taken.
+    """
+    known = sa.exists().where(AppliedOp.op_id == SyncConflict.op_id)
+    rows = db.session.execute(
+        sa.select(SyncConflict, known)
+        .where(SyncConflict.id > after_id, where)
+        .order_by(SyncConflict.id)
+        .limit(limit)
+    ).all()
+    return [
+        Refusal(
+            kind="conflict",
+            row_id=row.id,
+            op_id=row.op_id,
+            kiosk_id=row.kiosk_id,
+            seq=row.seq,
+            type=str((row.body or {}).get("type", "unknown")),
+            reason="conflict" if same_id else "seq_taken",
+            device_at=_device_at(row.body or {}),
+            at=row.at,
+            body=None if (row.body or {}).get("erased") else row.body,
+        )
+        for row, same_id in rows
+    ]
+
+
+@dataclass(frozen=True)
+class KioskRefusals:
+    """Counts of one kiosk's refused operations and what to do about them."""
+
+    rejected: int = 0
+    conflicts: int = 0
+    seq_taken: int = 0
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Every operation of this kiosk the server did not apply."""
+        return self.rejected + self.conflicts + self.seq_taken
+
+    @property
+    def advice(self) -> list[str]:
+        """What to do, once per reason seen."""
+        return [advice(reason) for reason in self.reasons]
+
+
+def counts_by_kiosk(kiosk_ids: list[int]) -> dict[int, KioskRefusals]:
+    """Per kiosk: rejected operations, same-id conflicts, taken sequence numbers."""
+    if not kiosk_ids:
+        return {}
+    rejected = db.session.execute(
+        sa.select(AppliedOp.kiosk_id, AppliedOp.reason, sa.func.count())
+        .where(AppliedOp.status == "rejected", AppliedOp.kiosk_id.in_(kiosk_ids))
+        .group_by(AppliedOp.kiosk_id, AppliedOp.reason)
+    ).all()
+    known = sa.exists().where(AppliedOp.op_id == SyncConflict.op_id)
+    clashes = db.session.execute(
+        sa.select(SyncConflict.kiosk_id, known.label("same_id"), sa.func.count())
+        .where(SyncConflict.kiosk_id.in_(kiosk_ids))
+        .group_by(SyncConflict.kiosk_id, "same_id")
+    ).all()
+    tally: dict[int, dict[str, int]] = {}
+    for kiosk_id, reason, count in rejected:
+        tally.setdefault(kiosk_id, {})[reason or "rejected"] = count
+    for kiosk_id, same_id, count in clashes:
+        reason = "conflict" if same_id else "seq_taken"
+        bucket = tally.setdefault(kiosk_id, {})
+        bucket[reason] = bucket.get(reason, 0) + count
+    out = {}
+    for kiosk_id, by_reason in tally.items():
+        out[kiosk_id] = KioskRefusals(
+            rejected=sum(n for r, n in by_reason.items() if r not in ("conflict", "seq_taken")),
+            conflicts=by_reason.get("conflict", 0),
+            seq_taken=by_reason.get("seq_taken", 0),
+            reasons=tuple(sorted(by_reason)),
+        )
+    return out
