@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -60,9 +63,23 @@ def healthz() -> Response:
     )
 
 
+METRICS_KEY = "linli_metrics"
+METRICS_FRESH_SECONDS = 5.0
+"""A rendering is reused this long: however often /metrics is called, each process runs its
+aggregate queries at most once per interval (Prometheus scrapes every 15 s or so)."""
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus metrics (restrict to the monitoring network in nginx)."""
     from server.health.metrics import render
 
-    return Response(render(), mimetype="text/plain; version=0.0.4")
+    cache = current_app.extensions.setdefault(
+        METRICS_KEY, {"lock": threading.Lock(), "at": -math.inf, "text": ""}
+    )
+    with cache["lock"]:
+        if time.monotonic() - cache["at"] >= METRICS_FRESH_SECONDS:
+            cache["text"] = render()
+            cache["at"] = time.monotonic()
+        text = cache["text"]
+    return Response(text, mimetype="text/plain; version=0.0.4")

@@ -65,3 +65,27 @@ def test_healthz_reports_a_database_behind_the_code(
     assert body["error"] == "migrations_pending"
     expected = "['0003']" if how == "behind" else "[]"
     assert body["detail"].startswith(f"database at {expected}, code at ")
+
+
+def test_metrics_called_in_a_burst_runs_its_queries_once(client: FlaskClient, app: Flask) -> None:
+    from server.extensions import db
+
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        first = client.get("/metrics")
+        once = len(statements)
+        answers = [client.get("/metrics") for _ in range(20)]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    print(f"first /metrics: {once} statements; 20 more calls: {len(statements) - once}")
+    assert first.status_code == 200
+    assert once > 0
+    assert len(statements) == once
+    assert all(a.get_data() == first.get_data() for a in answers)
