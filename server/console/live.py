@@ -112,7 +112,8 @@ class Hub:
         import psycopg
 
         url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        while self._wanted() is not None:
+        # Once `_wanted()` says None this thread is done (a new stream starts a new one).
+        while True:
             try:
                 with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
@@ -121,9 +122,12 @@ class Hub:
                         for note in conn.notifies(timeout=1.0):
                             if note.payload.isdigit():
                                 self._wake({int(note.payload)})
+                    return
             except psycopg.Error as exc:
                 log.warning("live queue: listener connection lost (%s); retrying", exc)
                 time.sleep(1)
+                if self._wanted() is None:
+                    return
 
     def _poll(self) -> None:
         """SQLite: one grouped query per poll for the communities open streams show."""

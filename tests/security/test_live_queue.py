@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +153,47 @@ def test_waiting_streams_share_one_listener_and_hold_no_pooled_connection(
         for stream in streams:
             stream.close()
     assert all(b"event: changed\n" in r for r in received), received
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_lost_listener_connection_is_replaced(
+    app: Flask, viewers: list[str], community: dict[str, Any], database_url: str
+) -> None:
+    from server.extensions import db
+    from tests.console.conftest import make_request
+
+    app.config["LINLI_LIVE_STREAM_SECONDS"] = 10
+    app.config["LINLI_LIVE_HEARTBEAT_SECONDS"] = 1
+    stream = _open(_signed_in(app, viewers[0]))
+    assert stream.status_code == 200
+    chunks = iter(stream.response)
+    try:
+        assert next(chunks) == b"retry: 1000\n\n"
+        # A heartbeat: the listener is up (its first act is one `changed` to every stream).
+        assert b": keep-alive\n\n" in (next(chunks), next(chunks))
+        engine = sa.create_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                ended = conn.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+                    )
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert ended == 1
+        with app.app_context():
+            make_request(community["id"], "3-1-101", details="NEW", phone=None)
+            db.session.commit()
+        rest = b"".join(chunks)
+    finally:
+        stream.close()
+    assert b"event: changed\n" in rest
+    # The last stream closed: so does the listener (it looks once a second).
+    for _ in range(50):
+        if _listeners(database_url) == 0:
+            break
+        time.sleep(0.2)
+    assert _listeners(database_url) == 0
