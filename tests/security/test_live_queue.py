@@ -197,3 +197,52 @@ def test_a_lost_listener_connection_is_replaced(
             break
         time.sleep(0.2)
     assert _listeners(database_url) == 0
+
+
+def test_a_page_refused_a_stream_polls_instead(
+    app: Flask,
+    viewers: list[str],
+    community: dict[str, Any],
+    database_url: str,
+    tmp_path: Any,
+    browser: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    from server.extensions import db
+    from tests.console.conftest import make_request
+    from tests.procs import ServerProc
+
+    # No stream slots at all: every page is refused one and must poll.
+    server = ServerProc(tmp_path, database_url, {"LINLI_LIVE_MAX_STREAMS_PER_PROCESS": "0"})
+    server.start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        streams: list[int] = []
+        polls: list[int] = []
+
+        def seen(response: Any) -> None:
+            if "/console/queue/stream" in response.url:
+                streams.append(response.status)
+            elif "/console/queue/rows" in response.url:
+                polls.append(response.status)
+
+        page.on("response", seen)
+        page.goto(server.url + "/login")
+        page.fill("input[name=username]", viewers[0])
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#queue-rows")).to_contain_text("Nothing here")
+        with app.app_context():
+            make_request(community["id"], "3-1-101", details="POLLED", phone=None)
+            db.session.commit()
+        expect(page.locator("#queue-rows tr[data-id]")).to_have_count(1, timeout=15_000)
+    finally:
+        context.close()
+        server.stop()
+    print(f"stream answers {streams}, rows polled {len(polls)} times")
+    assert streams
+    assert set(streams) == {429}
+    assert polls
+    assert set(polls) == {200}
