@@ -44,7 +44,8 @@ workers = _positive_int(
     "WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, MAX_DEFAULT_WORKERS)
 )
 # Threaded workers: a console's server-sent-events stream holds one thread for as long as the page
-# is open, so a worker must keep answering other requests meanwhile.
+# is open, so a worker must keep answering other requests meanwhile. The app opens at most
+# LINLI_LIVE_MAX_STREAMS_PER_PROCESS (8) streams per worker: keep that below `threads`.
 worker_class = "gthread"
 threads = _positive_int("GUNICORN_THREADS", 16)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -98,7 +99,7 @@ def _configure_console_security(app: Flask) -> None:
 
     from server.auth import access
     from server.auth.headers import security_headers
-    from server.auth.services import load_session_user
+    from server.auth.services import HASH_SLOTS, load_session_user
 
     app.config.update(
         SESSION_COOKIE_NAME="linli_session",
@@ -109,7 +110,8 @@ def _configure_console_security(app: Flask) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # access.enforce() checks CSRF per the policy
         WTF_CSRF_TIME_LIMIT=None,  # the session's own limits bound the token's life
         RATELIMIT_STORAGE_URI=app.config["LINLI_RATELIMIT_STORAGE_URI"],
-        RATELIMIT_HEADERS_ENABLED=True,
+        # No budget headers on every answer (they guide an attacker); a refusal says Retry-After.
+        RATELIMIT_HEADERS_ENABLED=False,
     )
     login_manager = LoginManager()
     login_manager.session_protection = None  # sessions are renewed at sign-in and time out
@@ -122,16 +124,27 @@ def _configure_console_security(app: Flask) -> None:
     # One limiter per app (tests build many apps); counters are per worker with memory://.
     limiter = Limiter(get_remote_address, default_limits=[])
     limiter.init_app(app)
-    rate = app.config["LINLI_LOGIN_RATE_LIMIT"]
 
     def _user_key() -> str:
         from flask import request
 
         return f"{get_remote_address()}|{request.form.get('username', '').strip().lower()}"
 
+    def _rate(name: str) -> Callable[[], str]:
+        return lambda: str(app.config[name])
+
+    # Per address and name, and per address whatever the name: spraying names is limited too.
     login_view = app.view_functions["auth.login"]
-    limited = limiter.limit(rate, methods=["POST"], key_func=_user_key)(login_view)
+    limited = limiter.limit(_rate("LINLI_LOGIN_RATE_LIMIT"), methods=["POST"], key_func=_user_key)(
+        login_view
+    )
+    limited = limiter.limit(
+        _rate("LINLI_LOGIN_ADDRESS_RATE_LIMIT"), methods=["POST"], key_func=get_remote_address
+    )(limited)
     app.view_functions["auth.login"] = cast(Callable[..., Any], limited)
+    app.extensions[HASH_SLOTS] = threading.BoundedSemaphore(
+        int(app.config["LINLI_LOGIN_HASH_SLOTS"])
+    )
 
 
 def _configure_secret_key(app: Flask) -> None:

@@ -232,6 +232,17 @@ def user_create(username: str, role: str, communities: tuple[str, ...], display_
     click.echo(f"created user {user.username} ({user.role}) for {scope}")
 
 
+@user_group.command("unlock")
+@click.argument("username")
+@in_app
+def user_unlock(username: str) -> None:
+    """Lift a user's sign-in lockout and forget their failed sign-ins (audited)."""
+    from server.auth.services import unlock
+
+    failures = unlock(username, "command line", "linli server user unlock")
+    click.echo(f"unlocked {username} (forgot {failures} failed sign-ins)")
+
+
 @server_group.group("team")
 def team_group() -> None:
     """Volunteer teams that take dispatched requests."""

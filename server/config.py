@@ -39,6 +39,14 @@ class Settings:
     """1: session cookies are sent over HTTPS only (set 0 only for plain-HTTP development)."""
     LOGIN_RATE_LIMIT: str = "10 per minute"
     """Sign-in attempts allowed per client address and user name (Flask-Limiter syntax)."""
+    LOGIN_ADDRESS_RATE_LIMIT: str = "60 per minute"
+    """Sign-in attempts allowed per client address, whatever the user names (Flask-Limiter)."""
+    LOGIN_LOCK_AFTER: int = 5
+    """Failed sign-ins for one user name before it is locked out."""
+    LOGIN_LOCK_MINUTES: int = 1
+    """The first lockout's length; each further failure doubles it (at most a day)."""
+    LOGIN_HASH_SLOTS: int = 1
+    """Password checks run at once per server process; more sign-ins are told to retry."""
     RATELIMIT_STORAGE_URI: str = "memory://"
     """Where rate-limit counters live; memory is per worker, e.g. redis://host:6379 is shared."""
     QUEUE_PAGE_SIZE: int = 50
@@ -47,6 +55,10 @@ class Settings:
     """How often the live queue looks for changes on SQLite (PostgreSQL is told by NOTIFY)."""
     LIVE_STREAM_SECONDS: int = 300
     """How long one live-queue event stream stays open before the browser reconnects."""
+    LIVE_HEARTBEAT_SECONDS: int = 15
+    """Seconds between keep-alive comments on an idle live-queue stream."""
+    LIVE_MAX_STREAMS_PER_PROCESS: int = 8
+    """Open live-queue streams per server process; beyond it pages poll for changes."""
     ESCALATION_MAX_ATTEMPTS: int = 3
     """Delivery attempts to an outside agency before the escalation is flagged as failed."""
     ESCALATION_RETRY_MINUTES: int = 5

@@ -1,7 +1,7 @@
 """Imports every feature's models, so Alembic and `create_app` see the whole schema."""
 
 from server.audit.models import AuditEntry
-from server.auth.models import User
+from server.auth.models import SignInFailure, User
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
 from server.kiosks.models import Kiosk
@@ -41,6 +41,7 @@ __all__ = [
     "Resident",
     "Room",
     "ServiceRecord",
+    "SignInFailure",
     "SyncConflict",
     "SyncState",
     "Team",

@@ -54,3 +54,17 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     def label(self) -> str:
         """How the user appears in timelines and audit rows."""
         return self.display_name or self.username
+
+
+class SignInFailure(db.Model):  # type: ignore[name-defined,misc]
+    """Failed sign-ins for one user name, known or not, behind the lockout's growing delay.
+
+    Keyed by the lower-cased name as typed, not by user id: unknown names lock out exactly as
+    real ones do, so the lockout does not tell an attacker which names exist.
+    """
+
+    __tablename__ = "sign_in_failure"
+    name: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    failures: so.Mapped[int] = so.mapped_column(default=0)
+    locked_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_failed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, index=True)

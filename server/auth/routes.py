@@ -13,15 +13,25 @@ POST /console/users/<id>/access          set a user's role and communities
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import logout_user
 
 from server.auth import access, services
 from server.auth.models import ROLES, User
 from server.communities.models import Community
 from server.console.errors import register_html_errors
-from server.errors import InvalidInput, LinliError, NotFound
+from server.errors import InvalidInput, LinliError, NotFound, error_response
 from server.extensions import db
 from sync.redirects import local_path
 
@@ -41,7 +51,10 @@ def login() -> ResponseReturnValue:
         expired = request.args.get("expired")
         return render_template("login.html", expired=bool(expired), username="")
     username = request.form.get("username", "")
-    user = services.authenticate(username, request.form.get("password", ""))
+    try:
+        user = services.authenticate(username, request.form.get("password", ""))
+    except (services.LockedOut, services.HashingBusy) as exc:
+        return _refused(exc, username)
     if user is None:
         return (
             render_template(
@@ -51,6 +64,28 @@ def login() -> ResponseReturnValue:
         )
     access.start_session(user)
     return redirect(_safe_next(request.args.get("next")), 303)
+
+
+def _refused(exc: LinliError, username: str) -> ResponseReturnValue:
+    """A sign-in refused before its password was checked: the login page (or JSON) saying
+    why, and when to try again."""
+    if request.accept_mimetypes.best == "application/json":
+        response = error_response(exc.status, exc.code, exc.detail)
+    else:
+        page = render_template("login.html", error=exc.detail, username=username[:64])
+        response = make_response(page, exc.status)
+    response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
+    """Too many sign-ins from this address (or for this name from it)."""
+    refusal = services.TooManyTries(
+        "too many sign-in attempts: wait a minute and try again",
+        retry_after=exc.limit.limit.get_expiry(),
+    )
+    return _refused(refusal, request.form.get("username", ""))
 
 
 @bp.post("/logout")

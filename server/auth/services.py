@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.audit import services as audit
-from server.auth.models import ROLES, User
+from server.auth.models import ROLES, SignInFailure, User
 from server.communities.services import community_by_slug
-from server.errors import Conflict, InvalidInput, NotFound
+from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
 from server.timeutil import utcnow
 
@@ -53,21 +61,146 @@ def create_user(
     return user
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same work either way)."""
-    user = db.session.execute(
-        sa.select(User).where(User.username == username.strip())
+class LockedOut(LinliError):
+    """Too many failed sign-ins for this user name: refused, unchecked, until the lock ends."""
+
+    status = 429
+    code = "sign_in_locked"
+
+
+class TooManyTries(LinliError):
+    """Over a sign-in rate limit of this address (Flask-Limiter's refusal, in our words)."""
+
+    status = 429
+    code = "sign_in_rate_limited"
+
+
+class HashingBusy(LinliError):
+    """Every password-hashing slot of this process is taken: try again in a moment."""
+
+    status = 503
+    code = "sign_in_busy"
+
+
+HASH_SLOTS = "linli_hash_slots"
+"""Key in `app.extensions` of the process's semaphore around password checks."""
+HASH_WAIT_SECONDS = 0.2
+"""How long a sign-in waits for a hashing slot before it is told to come back."""
+LOCK_MAX = timedelta(days=1)
+FAILURES_FORGOTTEN_AFTER = timedelta(days=1)
+
+
+def _failure_key(username: str) -> str:
+    return username.strip().lower()[:64]
+
+
+def _check_lock(key: str, now: datetime) -> None:
+    """`LockedOut` while the name's lock holds (the same for names that exist and not)."""
+    locked_until = db.session.execute(
+        sa.select(SignInFailure.locked_until).where(SignInFailure.name == key)
     ).scalar_one_or_none()
+    if locked_until is not None and locked_until > now:
+        wait = math.ceil((locked_until - now).total_seconds())
+        raise LockedOut(
+            f"too many failed sign-ins for this name: try again in {math.ceil(wait / 60)} "
+            "minute(s), or ask an administrator to unlock it",
+            retry_after=wait,
+        )
+
+
+@contextmanager
+def _hashing_slot() -> Iterator[None]:
+    """Hold one of the process's password-hashing slots, or answer `HashingBusy` at once."""
+    slots = current_app.extensions[HASH_SLOTS]
+    if not slots.acquire(timeout=HASH_WAIT_SECONDS):
+        raise HashingBusy("the server is busy signing people in: try again", retry_after=1)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.is_active:
+        yield
+    finally:
+        slots.release()
+
+
+def _record_failure(key: str, now: datetime) -> None:
+    """Count a failure and lock the name after too many, doubling the lock each time.
+
+    Written in its own transaction: the request's answer (401) rolls its session back, and
+    the count must survive that and be seen by every worker at once.
+    """
+    lock_after = int(current_app.config["LINLI_LOGIN_LOCK_AFTER"])
+    first_lock = timedelta(minutes=int(current_app.config["LINLI_LOGIN_LOCK_MINUTES"]))
+    table = SignInFailure.__table__
+    with db.engine.begin() as conn:
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        first = dialect_insert(table).values(name=key, failures=1, last_failed_at=now)
+        upsert = first.on_conflict_do_update(
+            index_elements=[table.c.name],
+            set_={"failures": table.c.failures + 1, "last_failed_at": now},
+        ).returning(table.c.failures)
+        failures = conn.execute(upsert).scalar_one()
+        if failures >= lock_after:
+            lock = min(first_lock * 2 ** min(failures - lock_after, 20), LOCK_MAX)
+            conn.execute(
+                sa.update(table).where(table.c.name == key).values(locked_until=now + lock)
+            )
+        conn.execute(
+            sa.delete(table).where(
+                table.c.last_failed_at < now - FAILURES_FORGOTTEN_AFTER,
+                sa.or_(table.c.locked_until.is_(None), table.c.locked_until < now),
+            )
+        )
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same work either way).
+
+    A locked-out name is refused before any hashing (`LockedOut`); the password check runs
+    in one of a few hashing slots per process (`HashingBusy` when none frees up quickly).
+    """
+    now = utcnow()
+    key = _failure_key(username)
+    _check_lock(key, now)
+    with _hashing_slot():
+        user = db.session.execute(
+            sa.select(User).where(User.username == username.strip())
+        ).scalar_one_or_none()
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            verified = True
+        except (VerificationError, InvalidHashError):
+            verified = False
+    if user is None or not verified or not user.is_active:
+        _record_failure(key, now)
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    user.last_login_at = utcnow()
+    user.last_login_at = now
+    db.session.execute(sa.delete(SignInFailure).where(SignInFailure.name == key))
     return user
+
+
+def unlock(username: str, actor: str, why: str) -> int:
+    """Lift a user's sign-in lock and forget their failures (audited); the failures it had."""
+    user = db.session.execute(
+        sa.select(User).where(User.username == username.strip())
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    key = _failure_key(user.username)
+    failure = db.session.get(SignInFailure, key)
+    failures = failure.failures if failure else 0
+    if failure is not None:
+        db.session.delete(failure)
+    for community_id in sorted(user.community_ids):
+        audit.record(
+            actor,
+            None,
+            community_id,
+            "change",
+            f"user {user.username}: sign-in lock lifted after {failures} failed sign-ins",
+            why,
+        )
+    db.session.flush()
+    return failures
 
 
 def load_session_user(session_id: str) -> User | None:

@@ -29,6 +29,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -165,8 +166,8 @@ def queue_rows() -> ResponseReturnValue:
 
 @bp.get("/queue/stream")
 def queue_stream() -> ResponseReturnValue:
-    """Server-sent events telling the page to refresh its rows."""
-    return live.stream(access.community_scope())
+    """Server-sent events telling the page to refresh its rows (429: poll instead)."""
+    return live.stream(access.community_scope(), session.get("sid") or access.user().get_id())
 
 
 # --- one request --------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, jsonify
 
@@ -14,44 +16,57 @@ from server.extensions import db
 bp = Blueprint("health", __name__)
 
 
-def migration_heads() -> set[str]:
-    """The head revisions of the migrations shipped with this code."""
-    directory = current_app.extensions["migrate"].directory
-    return set(ScriptDirectory(str(Path(directory))).get_heads())
+HEADS_KEY = "linli_migration_heads"
+REVISION_QUERY = "SELECT version_num FROM alembic_version"
+
+
+def migration_heads() -> frozenset[str]:
+    """The head revisions of the migrations shipped with this code, read once per app."""
+    heads = current_app.extensions.get(HEADS_KEY)
+    if heads is None:
+        directory = current_app.extensions["migrate"].directory
+        heads = frozenset(ScriptDirectory(str(Path(directory))).get_heads())
+        current_app.extensions[HEADS_KEY] = heads
+    return frozenset(heads)
+
+
+def _down(error: str, detail: str) -> Response:
+    response = jsonify({"status": "down", "error": error, "detail": detail})
+    response.status_code = 503
+    return response
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """200 when the database answers and is at the migrations' head, else 503."""
-    try:
-        with db.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-            current = set(MigrationContext.configure(conn).get_current_heads())
-    except sa.exc.SQLAlchemyError as exc:
-        response = jsonify(
-            {
-                "status": "down",
-                "error": "database_unreachable",
-                "detail": str(exc.__class__.__name__),
-            }
-        )
-        response.status_code = 503
-        return response
+    """200 when the database answers and is at the migrations' head, else 503.
+
+    One query per call (the database's revision); the code's heads are read once per process.
+    """
     heads = migration_heads()
+    try:
+        conn = db.engine.connect()
+    except sa.exc.SQLAlchemyError as exc:
+        return _down("database_unreachable", exc.__class__.__name__)
+    with conn:
+        try:
+            current = set(conn.execute(sa.text(REVISION_QUERY)).scalars())
+        except sa.exc.SQLAlchemyError:
+            current = set()
     if current != heads:
-        response = jsonify(
-            {
-                "status": "down",
-                "error": "migrations_pending",
-                "detail": f"database at {sorted(current)}, code at {sorted(heads)}; "
-                "run 'linli server db upgrade'",
-            }
+        return _down(
+            "migrations_pending",
+            f"database at {sorted(current)}, code at {sorted(heads)}; "
+            "run 'linli server db upgrade'",
         )
-        response.status_code = 503
-        return response
     return jsonify(
         {"status": "ok", "database": db.engine.dialect.name, "migrations": sorted(heads)}
     )
+
+
+METRICS_KEY = "linli_metrics"
+METRICS_FRESH_SECONDS = 5.0
+"""A rendering is reused this long: however often /metrics is called, each process runs its
+aggregate queries at most once per interval (Prometheus scrapes every 15 s or so)."""
 
 
 @bp.get("/metrics")
@@ -59,4 +74,12 @@ def metrics() -> Response:
     """Prometheus metrics (restrict to the monitoring network in nginx)."""
     from server.health.metrics import render
 
-    return Response(render(), mimetype="text/plain; version=0.0.4")
+    cache = current_app.extensions.setdefault(
+        METRICS_KEY, {"lock": threading.Lock(), "at": -math.inf, "text": ""}
+    )
+    with cache["lock"]:
+        if time.monotonic() - cache["at"] >= METRICS_FRESH_SECONDS:
+            cache["text"] = render()
+            cache["at"] = time.monotonic()
+        text = cache["text"]
+    return Response(text, mimetype="text/plain; version=0.0.4")

@@ -139,13 +139,3 @@ def queue_page(
         last = items[-1]
         next_cursor = _encode([last.bucket, last.request.received_at.isoformat(), last.request.id])
     return items, next_cursor
-
-
-def live_marker(conn: sa.Connection, scope: frozenset[int]) -> str:
-    """Changes whenever a request in these communities is added or changes."""
-    count, latest = conn.execute(
-        sa.select(sa.func.count(HelpRequest.id), sa.func.max(HelpRequest.updated_at)).where(
-            HelpRequest.community_id.in_(scope)
-        )
-    ).one()
-    return f"{count}:{latest.isoformat() if latest else ''}"

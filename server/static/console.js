@@ -1,5 +1,5 @@
 // Live queue: refresh the rows when the server says something changed (server-sent events),
-// or every 2 s when the stream is unavailable. A new emergency plays a short alarm.
+// or every 2 s when the stream is unavailable or refused. A new emergency plays a short alarm.
 (function () {
   "use strict";
   var table = document.getElementById("queue");
@@ -55,13 +55,26 @@
     if (pollTimer === null) { pollTimer = window.setInterval(refresh, 2000); }
   }
 
-  if (window.EventSource) {
+  function stopPolling() {
+    if (pollTimer !== null) { window.clearInterval(pollTimer); pollTimer = null; }
+  }
+
+  // The server refuses a stream (429) when this sign-in or the server has enough open: poll
+  // meanwhile, and try the stream again a minute later.
+  function openStream() {
     var source = new EventSource(streamUrl);
     source.addEventListener("changed", refresh);
-    source.onopen = function () { status.textContent = "live"; };
+    source.onopen = function () { stopPolling(); status.textContent = "live"; };
     source.onerror = function () {
-      if (source.readyState === EventSource.CLOSED) { startPolling(); }
+      if (source.readyState === EventSource.CLOSED) {
+        startPolling();
+        window.setTimeout(openStream, 60000);
+      }
     };
+  }
+
+  if (window.EventSource) {
+    openStream();
   } else {
     startPolling();
   }

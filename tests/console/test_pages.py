@@ -83,6 +83,7 @@ def test_production_password_hashes_are_argon2id() -> None:
 
 def test_login_is_rate_limited(client: FlaskClient, world: World, app: Flask) -> None:
     app.config["LINLI_LOGIN_RATE_LIMIT"] = "10 per minute"
+    app.config["LINLI_LOGIN_LOCK_AFTER"] = 100  # the per-name limit alone (lockout: security/)
     token = csrf_token(client)
     codes = [
         client.post(
