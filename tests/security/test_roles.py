@@ -523,3 +523,19 @@ def test_team_lead_cannot_book_hours_under_a_team_they_do_not_lead(
     )
     assert own.status_code == 303, "under the lead's own team it works"
     assert _records(app)[-1][1:] == (seed.team["lanqiao"], "open")
+
+
+def test_only_a_team_lead_of_the_teams_community_leads_it(app: Flask, seed: Seed) -> None:
+    """Leading a team widens what a user may book hours under: only a team lead there may."""
+    from server.dispatch.models import Team
+    from server.dispatch.services import set_team_lead
+    from server.errors import InvalidInput
+    from server.extensions import db
+
+    with app.app_context():
+        team = db.session.get_one(Team, seed.team["lanqiao"])
+        for username in ("viewer_lanqiao", "team_lead_feicui"):
+            with pytest.raises(InvalidInput, match="no team lead"):
+                set_team_lead(team, username)
+        set_team_lead(team, "team_lead_lanqiao")
+        db.session.rollback()
