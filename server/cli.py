@@ -88,14 +88,16 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending migration (run before starting a new version)."""
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply pending migrations, all or up to REVISION (run before starting a new version)."""
     import flask_migrate
 
     app = _app()
     with app.app_context():
-        flask_migrate.upgrade()
-    click.echo("database is at the latest migration", err=True)
+        flask_migrate.upgrade(revision=revision)
+    where = "the latest migration" if revision == "head" else f"migration {revision}"
+    click.echo(f"database is at {where}", err=True)
 
 
 @server_group.group("community")
@@ -208,28 +210,42 @@ def user_group() -> None:
     "--role",
     required=True,
     type=click.Choice(["admin", "social_worker", "team_lead", "viewer"]),
-    help="What the user may do.",
+    help="What the user may do in their communities.",
 )
 @click.option(
     "--community",
     "communities",
     multiple=True,
-    required=True,
     help="A community the user works for (repeatable).",
+)
+@click.option(
+    "--all-communities",
+    is_flag=True,
+    help="The role in every community, present and future (instead of --community).",
 )
 @click.option("--name", "display_name", default="", help="Name shown in timelines.")
 @in_app
-def user_create(username: str, role: str, communities: tuple[str, ...], display_name: str) -> None:
+def user_create(
+    username: str,
+    role: str,
+    communities: tuple[str, ...],
+    all_communities: bool,
+    display_name: str,
+) -> None:
     """Create a user; the password is asked for, or read from stdin when it is not a terminal."""
     from server.auth.services import create_user
 
+    if bool(communities) == all_communities:
+        raise LinliError("give --community (repeatable) or --all-communities")
     if sys.stdin.isatty():
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    user = create_user(username, password, role, list(communities), display_name)
-    scope = ", ".join(c.slug for c in user.communities)
-    click.echo(f"created user {user.username} ({user.role}) for {scope}")
+    user = create_user(
+        username, password, role, list(communities), display_name, all_communities=all_communities
+    )
+    scope = ", ".join(c.slug for c in user.communities) or "all communities"
+    click.echo(f"created user {user.username} ({role}) for {scope}")
 
 
 @user_group.command("unlock")

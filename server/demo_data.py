@@ -115,7 +115,7 @@ def seed_people(slugs: list[str], rng: random.Random) -> list[DemoLogin]:
     from server.volunteers.services import add_member, create_volunteer
 
     logins = [DemoLogin("admin", "admin", "all")]
-    create_user("admin", DEMO_PASSWORD, "admin", slugs, "管理员")
+    create_user("admin", DEMO_PASSWORD, "admin", [], "管理员", all_communities=True)
     who = Who(label="demo", user_id=None)
     for slug in slugs:
         community = db.session.execute(

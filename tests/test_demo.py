@@ -86,7 +86,13 @@ def test_demo_runs_seeds_every_state_and_stops_cleanly(tmp_path: Path) -> None:
     assert code == 0, log.read_text()[-2000:]
     with closing(sqlite3.connect(folder / "server" / "linli.sqlite3")) as conn:
         states = {row[0] for row in conn.execute("SELECT DISTINCT status FROM help_request")}
-        roles = {row[0] for row in conn.execute("SELECT DISTINCT role FROM user_account")}
+        roles = {
+            row[0]
+            for row in conn.execute(
+                "SELECT role FROM user_community UNION SELECT all_communities_role "
+                "FROM user_account WHERE all_communities_role IS NOT NULL"
+            )
+        }
         client_ids = [row[0] for row in conn.execute("SELECT client_id FROM help_request")]
     assert states >= STATES, STATES - states
     assert roles == {"admin", "social_worker", "team_lead", "viewer"}

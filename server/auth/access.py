@@ -1,9 +1,14 @@
-"""The one place access is decided: a policy per endpoint, denied by default.
+"""The one place access is decided: per (user, community, action), denied by default.
 
-Every request passes `enforce()` before its view runs. An endpoint missing from `POLICY` is
-refused, so a new route is closed until someone decides who may use it. Records are then
-scoped to the user's communities by `require_community` / `community_scope`, which every
-loader calls; out-of-scope records answer 404, as if they did not exist.
+A user has a role in each community they work for (`User.roles()`). The action is the
+endpoint: `POLICY` names the roles that may call it. Every request passes `enforce()` before
+its view runs: an endpoint missing from `POLICY` is refused, so a new route is closed until
+someone decides who may use it, and a user with none of its roles in any community gets 403.
+Records are then scoped by `require_community` / `community_scope`, which every loader calls:
+the scope is the communities where the user's role may do this endpoint's action, so a
+social worker in A who is a viewer in B triages in A and only reads in B. Out-of-scope
+records answer 404, as if they did not exist. Who may manage which users is decided here too
+(`manages`, `managed_users`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
-from flask import current_app, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFProtect
@@ -39,7 +44,9 @@ FIELD = frozenset({ADMIN, SOCIAL_WORKER, TEAM_LEAD})
 """May do the team's steps: accept, decline, arrive, complete."""
 ANY_USER = frozenset({ADMIN, SOCIAL_WORKER, TEAM_LEAD, VIEWER})
 ADMINS = frozenset({ADMIN})
-"""May manage the users of their communities."""
+"""May manage the users all of whose communities they administer."""
+WHOLE_COMMUNITY = frozenset({ADMIN, SOCIAL_WORKER})
+"""Work on every job of the community; a team lead only on the jobs of teams they lead."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ def enforce() -> ResponseReturnValue | None:
         raise NotAllowed(
             f"{endpoint} is not in the access policy (server/auth/access.py)", "not_in_policy"
         )
+    g.access_rule = rule
     if rule.kind == "token":
         return None
     expired = _expire_session(rule)
@@ -169,7 +177,7 @@ def enforce() -> ResponseReturnValue | None:
             target = request.full_path.rstrip("?")
             return redirect(url_for("auth.login", next=target, expired=1 if expired else None))
         raise Unauthorized("sign in first", "not_signed_in")
-    if current_user.role not in rule.roles:
+    if not community_scope(rule.roles):
         raise NotAllowed("your role may not do this", "role_forbidden")
     return None
 
@@ -213,9 +221,13 @@ def user() -> User:
     return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
-def community_scope() -> frozenset[int]:
-    """Ids of the communities the signed-in user may see."""
-    return user().community_ids
+def community_scope(roles: frozenset[str] | None = None) -> frozenset[int]:
+    """Ids of the communities where the signed-in user's role is among `roles` (default: the
+    roles the current endpoint's rule allows)."""
+    if roles is None:
+        rule = g.get("access_rule")
+        roles = rule.roles if rule is not None else frozenset()
+    return frozenset(cid for cid, role in user().roles().items() if role in roles)
 
 
 def scoped_communities() -> list[Community]:
@@ -229,25 +241,82 @@ def scoped_communities() -> list[Community]:
     )
 
 
+def _field_split() -> tuple[frozenset[int], frozenset[int]]:
+    """The communities where the user works on every job, and those where only on their teams'."""
+    scope = community_scope()
+    whole = scope & community_scope(WHOLE_COMMUNITY)
+    return whole, scope & community_scope(frozenset({TEAM_LEAD}))
+
+
+def team_scope() -> sa.ColumnElement[bool]:
+    """Teams the user may work and book hours under: a team lead only the teams they lead."""
+    from server.dispatch.models import Team
+
+    whole, led_only = _field_split()
+    return sa.or_(
+        Team.community_id.in_(whole),
+        sa.and_(Team.community_id.in_(led_only), Team.lead_user_id == user().id),
+    )
+
+
 def job_scope() -> sa.ColumnElement[bool]:
     """Requests the user may work on as jobs: a team lead only those of teams they lead."""
     from server.dispatch.models import Team
     from server.requests.models import HelpRequest
 
-    signed_in = user()
-    clause: sa.ColumnElement[bool] = HelpRequest.community_id.in_(community_scope())
-    if signed_in.role == TEAM_LEAD:
-        led = sa.select(Team.id).where(Team.lead_user_id == signed_in.id)
-        clause = sa.and_(clause, HelpRequest.team_id.in_(led))
-    return clause
+    whole, led_only = _field_split()
+    led = sa.select(Team.id).where(Team.community_id.in_(led_only), Team.lead_user_id == user().id)
+    return sa.or_(
+        HelpRequest.community_id.in_(whole),
+        sa.and_(HelpRequest.community_id.in_(led_only), HelpRequest.team_id.in_(led)),
+    )
 
 
 def require_community(community_id: int) -> None:
-    """`NotFound` unless the record's community is the user's: others' records do not exist."""
+    """`NotFound` unless the user's role in the record's community allows this endpoint."""
     if community_id not in community_scope():
         raise NotFound("no such record")
 
 
-def may(roles: frozenset[str]) -> bool:
-    """Whether the signed-in user's role is among `roles` (for showing or hiding controls)."""
-    return bool(current_user.is_authenticated and current_user.role in roles)
+def may(roles: frozenset[str], community_id: int | None = None) -> bool:
+    """Whether the signed-in user has one of `roles` in the community (None: in any one), for
+    showing or hiding controls."""
+    if not current_user.is_authenticated:
+        return False
+    scope = community_scope(roles)
+    return bool(scope) if community_id is None else community_id in scope
+
+
+def reaches(endpoint: str, community_id: int | None = None) -> bool:
+    """Whether the signed-in user may call the endpoint in the community (None: in some
+    community), for showing links."""
+    rule = rule_for(endpoint)
+    return rule is not None and rule.kind == "session" and may(rule.roles, community_id)
+
+
+def manages(target: User) -> bool:
+    """Whether the signed-in user may manage `target`: they administer every community the
+    target works for (an all-communities user: only an all-communities admin)."""
+    me = user()
+    if me.all_communities_role == ADMIN:
+        return True
+    if target.all_communities_role is not None:
+        return False
+    ids = target.community_ids
+    return bool(ids) and ids <= community_scope(ADMINS)
+
+
+def managed_users() -> sa.ColumnElement[bool]:
+    """`manages` as a clause on users, for the user list."""
+    from server.auth.models import Membership
+
+    if user().all_communities_role == ADMIN:
+        return sa.true()
+    outside = sa.select(Membership.user_id).where(
+        Membership.community_id.not_in(community_scope(ADMINS))
+    )
+    return sa.and_(
+        User.all_communities_role.is_(None),
+        User.id.in_(sa.select(Membership.user_id)),
+        User.id.not_in(outside),
+    )

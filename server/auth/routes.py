@@ -3,11 +3,14 @@
 GET  /login                              the sign-in form
 POST /login                              check the credentials (rate limited), start a session
 POST /logout                             end the session, on the server too
-GET  /console/users                      users of the admin's communities
-POST /console/users                      create a user in the admin's communities
+GET  /console/users                      users all of whose communities the admin administers
+POST /console/users                      create a user with roles in the admin's communities
 POST /console/users/<id>/deactivate      stop a user signing in, ending their sessions
 POST /console/users/<id>/password        set a new password, ending their sessions
-POST /console/users/<id>/access          set a user's role and communities
+POST /console/users/<id>/access          set a user's role in each community
+
+An admin manages only users all of whose communities they administer (`access.manages`), and
+grants roles only in the communities they administer; every change is audited.
 """
 
 from __future__ import annotations
@@ -103,26 +106,43 @@ def logout() -> ResponseReturnValue:
 
 
 def _load_user(user_id: int) -> User:
+    """A user the signed-in admin manages, or 404: others do not exist for them."""
     user = db.session.get(User, user_id)
-    if user is None or not user.community_ids & access.community_scope():
+    if user is None or not access.manages(user):
         raise NotFound("no such user")
     return user
 
 
-def _communities() -> list[Community]:
-    scope = access.community_scope()
+def _administered() -> list[Community]:
     return list(
         db.session.execute(
-            sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
+            sa.select(Community)
+            .where(Community.id.in_(access.community_scope(access.ADMINS)))
+            .order_by(Community.name)
         ).scalars()
     )
+
+
+def _roles_from_form() -> dict[str, str]:
+    """The form's `role_<slug>` fields that name a role (empty: no role there), community slug
+    → role. A field for a community the admin does not administer is refused as unknown."""
+    allowed = {c.slug for c in _administered()}
+    roles = {}
+    for key in request.form:
+        if key.startswith("role_"):
+            slug = key.removeprefix("role_")
+            if slug not in allowed:
+                raise NotFound("no such community")
+            if request.form[key]:
+                roles[slug] = request.form[key]
+    return roles
 
 
 def _users_page(error: str | None = None) -> str:
     return render_template(
         "users.html",
-        users=services.users_in(access.community_scope()),
-        communities=_communities(),
+        users=services.users(access.managed_users()),
+        communities=_administered(),
         roles=ROLES,
         error=error,
     )
@@ -130,25 +150,22 @@ def _users_page(error: str | None = None) -> str:
 
 @bp.get("/console/users")
 def users() -> ResponseReturnValue:
-    """Users sharing a community with the admin."""
+    """The users this admin manages."""
     return _users_page()
 
 
 @bp.post("/console/users")
 def user_create() -> ResponseReturnValue:
-    """Create a user; the admin may only grant their own communities."""
-    allowed = {c.slug for c in _communities()}
-    slugs = request.form.getlist("community")
-    if not set(slugs) <= allowed:
-        raise NotFound("no such community")
+    """Create a user; the admin grants roles only in the communities they administer."""
+    roles = _roles_from_form()
     try:
-        user = services.create_user(
+        user = services.create_user_with_roles(
             request.form.get("username", ""),
             request.form.get("password", ""),
-            request.form.get("role", ""),
-            slugs,
+            roles,
             request.form.get("display_name", ""),
         )
+        services.audit_created(access.user(), user)
     except LinliError as exc:
         db.session.rollback()
         return _users_page(exc.detail), exc.status
@@ -162,7 +179,7 @@ def user_deactivate(user_id: int) -> ResponseReturnValue:
     user = _load_user(user_id)
     if user.id == access.user().id:
         raise InvalidInput("you cannot deactivate yourself", "self_deactivate")
-    services.deactivate(user)
+    services.deactivate(access.user(), user)
     flash(f"deactivated {user.username}")
     return redirect(url_for("auth.users"), 303)
 
@@ -187,17 +204,22 @@ def user_password(user_id: int) -> ResponseReturnValue:
 
 @bp.post("/console/users/<int:user_id>/access")
 def user_access(user_id: int) -> ResponseReturnValue:
-    """Set a user's role and which of the admin's communities they work for."""
+    """Set a user's role in each of the communities the admin administers."""
     user = _load_user(user_id)
     if user.id == access.user().id:
         # An admin demoting or unscoping themselves could leave nobody to manage users.
         raise InvalidInput("ask another admin to change your own role", "self_change")
+    roles = _roles_from_form()
     try:
-        services.update_user(
-            access.user(), user, request.form.get("role", ""), request.form.getlist("community")
-        )
+        services.update_roles(access.user(), user, roles, access.community_scope(access.ADMINS))
     except InvalidInput as exc:
         db.session.rollback()
         return _users_page(exc.detail), exc.status
-    flash(f"updated {user.username}: {user.role}")
+    flash(f"updated {user.username}: {user.role_summary}")
     return redirect(url_for("auth.users"), 303)
+
+
+@bp.app_template_global("reaches")
+def _reaches(endpoint: str, community_id: int | None = None) -> bool:
+    """Templates: whether the user may open this endpoint in the community (None: in any)."""
+    return access.reaches(endpoint, community_id)

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.audit import services as audit
-from server.auth.models import ROLES, SignInFailure, User
+from server.auth.models import ROLES, Membership, SignInFailure, User
 from server.communities.services import community_by_slug
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
@@ -36,15 +36,40 @@ def check_password_rules(password: str) -> None:
 
 
 def create_user(
-    username: str, password: str, role: str, community_slugs: list[str], display_name: str = ""
+    username: str,
+    password: str,
+    role: str,
+    community_slugs: list[str],
+    display_name: str = "",
+    *,
+    all_communities: bool = False,
 ) -> User:
-    """A new console user with a role in one or more communities."""
+    """A new console user with one role in each of these communities, or (only from the
+    command line) in every community."""
+    if all_communities:
+        if community_slugs:
+            raise InvalidInput("give communities or all communities, not both", "bad_scope")
+        return create_user_with_roles(username, password, {}, display_name, all_role=role)
+    return create_user_with_roles(
+        username, password, dict.fromkeys(community_slugs, role), display_name
+    )
+
+
+def create_user_with_roles(
+    username: str,
+    password: str,
+    roles: dict[str, str],
+    display_name: str = "",
+    *,
+    all_role: str | None = None,
+) -> User:
+    """A new console user with a role per community slug (or `all_role` in every community)."""
     username = username.strip()
     if not username or len(username) > 64 or any(ch.isspace() for ch in username):
         raise InvalidInput("a user name has 1 to 64 characters and no spaces", "bad_username")
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "bad_role")
-    if not community_slugs:
+    for role in [*roles.values(), *([all_role] if all_role is not None else [])]:
+        _check_role(role)
+    if not roles and all_role is None:
         raise InvalidInput("give at least one community", "no_community")
     check_password_rules(password)
     if db.session.execute(sa.select(User.id).where(User.username == username)).first():
@@ -53,12 +78,19 @@ def create_user(
         username=username,
         display_name=display_name.strip(),
         password_hash=_hasher.hash(password),
-        role=role,
-        communities=[community_by_slug(slug) for slug in community_slugs],
+        all_communities_role=all_role,
+        memberships=[
+            Membership(community=community_by_slug(slug), role=role) for slug, role in roles.items()
+        ],
     )
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "bad_role")
 
 
 class LockedOut(LinliError):
@@ -214,15 +246,10 @@ def load_session_user(session_id: str) -> User | None:
     return user
 
 
-def users_in(scope: frozenset[int]) -> list[User]:
-    """Users sharing at least one community with `scope`, by name."""
-    from server.auth.models import user_community
-
-    ids = sa.select(user_community.c.user_id).where(user_community.c.community_id.in_(scope))
+def users(visible: sa.ColumnElement[bool]) -> list[User]:
+    """The users matching `visible` (see `access.managed_users`), by name."""
     return list(
-        db.session.execute(sa.select(User).where(User.id.in_(ids)).order_by(User.username))
-        .scalars()
-        .all()
+        db.session.execute(sa.select(User).where(visible).order_by(User.username)).scalars().all()
     )
 
 
@@ -232,16 +259,17 @@ def end_sessions(user: User) -> None:
     db.session.flush()
 
 
-def deactivate(user: User) -> None:
-    """Stop a user signing in and end every session they have open now."""
-    user.is_active = False
-    end_sessions(user)
-
-
-def _audit_user_change(admin: User, user: User, community_ids: set[int], what: str) -> None:
+def _audit_user_change(admin: User, community_ids: set[int], what: str) -> None:
     """One audit row per community the change concerns, so each one's trail shows it."""
     for community_id in sorted(community_ids):
         audit.record(admin.label, admin.id, community_id, "change", what, "users page")
+
+
+def deactivate(admin: User, user: User) -> None:
+    """Stop a user signing in and end every session they have open now (audited)."""
+    user.is_active = False
+    end_sessions(user)
+    _audit_user_change(admin, set(user.community_ids), f"user {user.username}: deactivated")
 
 
 def reset_password(admin: User, user: User, password: str) -> None:
@@ -249,37 +277,51 @@ def reset_password(admin: User, user: User, password: str) -> None:
     check_password_rules(password)
     user.password_hash = _hasher.hash(password)
     end_sessions(user)
+    _audit_user_change(admin, set(user.community_ids), f"user {user.username}: password reset")
+
+
+def _describe(roles: dict[str, str]) -> str:
+    return ", ".join(f"{slug} {role}" for slug, role in sorted(roles.items())) or "none"
+
+
+def audit_created(admin: User, user: User) -> None:
+    """Audit a user made on the users page, in each community they were given."""
+    roles = {m.community.slug: m.role for m in user.memberships}
     _audit_user_change(
-        admin, user, set(user.community_ids), f"user {user.username}: password reset"
+        admin, set(user.community_ids), f"user {user.username} created: {_describe(roles)}"
     )
 
 
-def update_user(admin: User, user: User, role: str, community_slugs: list[str]) -> None:
-    """Set a user's role and, among the admin's communities, which ones they work for.
+def update_roles(admin: User, user: User, roles: dict[str, str], granted: frozenset[int]) -> None:
+    """Replace a user's roles with `roles` (community slug → role), audited.
 
-    Communities outside the admin's own are kept as they are: an admin grants and removes
-    only what they manage. The user keeps at least one community.
+    The caller has checked the admin manages the user (`access.manages`); `granted` are the
+    communities the admin administers: a role anywhere else, or for an all-communities user,
+    is refused.
     """
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "bad_role")
-    managed = admin.community_ids
-    chosen = [community_by_slug(slug) for slug in dict.fromkeys(community_slugs)]
-    if any(c.id not in managed for c in chosen):
+    if user.all_communities_role is not None:
+        raise InvalidInput(
+            "an all-communities user is changed with the linli command, not here", "all_communities"
+        )
+    for role in roles.values():
+        _check_role(role)
+    chosen = {community_by_slug(slug): role for slug, role in roles.items()}
+    if any(c.id not in granted for c in chosen):
         raise NotFound("no such community")
-    before = sorted(c.slug for c in user.communities)
-    kept = [c for c in user.communities if c.id not in managed]
-    if not kept + chosen:
+    if not chosen:
         raise InvalidInput("give at least one community", "no_community")
+    before = {m.community.slug: m.role for m in user.memberships}
     touched = set(user.community_ids) | {c.id for c in chosen}
-    old_role = user.role
-    user.role = role
-    user.communities = kept + chosen
+    kept = {m.community_id: m for m in user.memberships}
+    memberships = []
+    for community, role in chosen.items():
+        membership = kept.get(community.id) or Membership(community=community, role=role)
+        membership.role = role
+        memberships.append(membership)
+    user.memberships = memberships
     db.session.flush()
-    after = sorted(c.slug for c in user.communities)
+    db.session.expire(user, ["communities"])
+    after = {c.slug: role for c, role in chosen.items()}
     _audit_user_change(
-        admin,
-        user,
-        touched,
-        f"user {user.username}: role {old_role} → {role}; "
-        f"communities {', '.join(before)} → {', '.join(after)}",
+        admin, touched, f"user {user.username}: roles {_describe(before)} → {_describe(after)}"
     )

@@ -110,9 +110,9 @@ def _filters() -> QueueFilter:
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Where a user starts."""
-    if access.user().role == access.TEAM_LEAD:
-        return redirect(url_for("console.jobs"))
-    return redirect(url_for("console.queue"))
+    if access.reaches("console.queue"):
+        return redirect(url_for("console.queue"))
+    return redirect(url_for("console.jobs"))
 
 
 def _queue_context() -> dict[str, Any]:
@@ -174,7 +174,7 @@ def queue_stream() -> ResponseReturnValue:
 
 
 def _request_context(req: HelpRequest) -> dict[str, Any]:
-    can_act = access.may(access.STAFF)
+    can_act = access.may(access.STAFF, req.community_id)
     context: dict[str, Any] = {
         "req": req,
         "events": lifecycle.timeline(req),

@@ -145,7 +145,7 @@ def set_team_lead(team: Team, username: str) -> None:
     from server.auth.models import User
 
     user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
-    if user is None or team.community_id not in user.community_ids:
-        raise InvalidInput(f"no user {username!r} in the team's community", "bad_lead")
+    if user is None or user.roles().get(team.community_id) != "team_lead":
+        raise InvalidInput(f"no team lead {username!r} in the team's community", "bad_lead")
     team.lead_user_id = user.id
     db.session.flush()

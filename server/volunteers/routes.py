@@ -395,14 +395,11 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
 
 
 def _field_volunteers() -> sa.ColumnElement[bool]:
-    """Whose hours the user may record: team leads only their teams' members."""
-    user = access.user()
-    clause: sa.ColumnElement[bool] = Volunteer.community_id.in_(access.community_scope())
-    if user.role == access.TEAM_LEAD:
-        led = sa.select(Team.id).where(Team.lead_user_id == user.id)
-        members = sa.select(TeamMember.volunteer_id).where(TeamMember.team_id.in_(led))
-        clause = sa.and_(clause, Volunteer.id.in_(members))
-    return clause
+    """Whose hours the user may record: a team lead only the members of teams they lead."""
+    teams = sa.select(Team.id).where(access.team_scope())
+    members = sa.select(TeamMember.volunteer_id).where(TeamMember.team_id.in_(teams))
+    whole = access.community_scope() & access.community_scope(access.STAFF)
+    return sa.or_(Volunteer.community_id.in_(whole), Volunteer.id.in_(members))
 
 
 def _field_volunteer(raw: str | None) -> Volunteer:
@@ -428,14 +425,29 @@ def _field_job(raw: str | None) -> int | None:
     return job_id
 
 
+def _field_team(raw: str | None) -> int | None:
+    """A team the user may book hours under (team leads: teams they lead), or None."""
+    team_id = _int(raw, "team")
+    if team_id is None:
+        return None
+    found = db.session.execute(
+        sa.select(Team.id).where(Team.id == team_id, access.team_scope())
+    ).scalar_one_or_none()
+    if found is None:
+        raise InvalidInput("choose one of your teams", "bad_team")
+    return team_id
+
+
 def _field_record(record_id: int) -> ServiceRecord:
     record = services.record_in(access.community_scope(), record_id)
     _field_volunteer(str(record.volunteer_id))
+    if record.team_id is not None:
+        _field_team(str(record.team_id))
     return record
 
 
 def _hours_context() -> dict[str, Any]:
-    scope = access.community_scope()
+    scope = access.community_scope(access.STAFF)
     volunteers = list(
         db.session.execute(
             sa.select(Volunteer)
@@ -446,7 +458,14 @@ def _hours_context() -> dict[str, Any]:
     visible = [v.id for v in volunteers]
     open_records = db.session.execute(
         sa.select(ServiceRecord)
-        .where(ServiceRecord.status == "open", ServiceRecord.volunteer_id.in_(visible))
+        .where(
+            ServiceRecord.status == "open",
+            ServiceRecord.volunteer_id.in_(visible),
+            sa.or_(
+                ServiceRecord.team_id.is_(None),
+                ServiceRecord.team_id.in_(sa.select(Team.id).where(access.team_scope())),
+            ),
+        )
         .order_by(ServiceRecord.started_at)
     ).scalars()
     pending = db.session.execute(
@@ -484,7 +503,7 @@ def _hours_context() -> dict[str, Any]:
         .limit(50)
     ).scalars()
     teams = db.session.execute(
-        sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
+        sa.select(Team).where(access.team_scope()).order_by(Team.name)
     ).scalars()
     can_decide = access.may(access.STAFF)
     return {
@@ -529,7 +548,7 @@ def check_in() -> ResponseReturnValue:
             _actor(),
             at=_when(request.form.get("at"), "check-in time"),
             request_id=_field_job(request.form.get("request")),
-            team_id=_int(request.form.get("team"), "team"),
+            team_id=_field_team(request.form.get("team")),
             content=request.form.get("content"),
         )
         return f"{volunteer.name} checked in"

@@ -79,11 +79,10 @@ def _form(rule: Rule, world: World, slug: str) -> dict[str, str]:
         "auth.user_create": {
             "username": "intruder",
             "password": "a long enough password",
-            "role": "admin",
-            "community": slug,
+            f"role_{slug}": "admin",
         },
         "auth.user_password": {"password": "a long enough password"},
-        "auth.user_access": {"role": "admin", "community": slug},
+        "auth.user_access": {f"role_{slug}": "admin"},
         "people.new": {
             "community": str(world.community[slug]),
             "room": "7-1-102",
@@ -126,10 +125,10 @@ def _snapshot(app: Flask, world: World) -> tuple[Any, ...]:
         worker = db.session.get_one(User, world.users["feicui"])
         account = (
             worker.is_active,
-            worker.role,
+            worker.roles(),
+            worker.all_communities_role,
             worker.password_hash,
             worker.session_generation,
-            sorted(worker.community_ids),
         )
         users = db.session.scalar(sa.select(sa.func.count(User.id)))
         residents = db.session.scalar(

@@ -32,7 +32,12 @@ def test_user_create_reads_the_password_from_stdin(sqlite_template: Path, tmp_pa
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            stored = conn.execute(sa.text("SELECT password_hash, role FROM user_account")).one()
+            stored = conn.execute(
+                sa.text(
+                    "SELECT password_hash, role FROM user_account "
+                    "JOIN user_community ON user_community.user_id = user_account.id"
+                )
+            ).one()
     finally:
         engine.dispose()
     assert stored.role == "social_worker"

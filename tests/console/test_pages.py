@@ -387,7 +387,7 @@ def test_admin_manages_users_of_own_communities(
     page = client.get("/console/users").get_data(as_text=True)
     assert 'data-user="viewer_lanqiao"' in page
     assert "feicui" not in page
-    form = {"username": "new", "password": "short", "role": "viewer", "community": "lanqiao"}
+    form = {"username": "new", "password": "short", "role_lanqiao": "viewer"}
     weak = post(client, "/console/users", form)
     assert weak.status_code == 400
     assert "at least 12 characters" in weak.get_data(as_text=True)
