@@ -51,6 +51,10 @@ DEFAULT_CATEGORIES = [
 RESERVE_BYTES = 16 * 1024
 ACK_BYTES = 64
 
+WRITE_WAIT_SECONDS = 5.0
+"""How long a write waits for the storage (another writer, a stalled card) before giving up:
+a resident hears "could not save, try again" instead of a screen that hangs."""
+
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
         "0001_initial",
@@ -128,6 +132,30 @@ class StorageFull(StoreError):
     code = "storage_full"
 
 
+class StorageUnavailable(StoreError):
+    """The data folder cannot be opened or written (read-only, missing, failing card)."""
+
+    code = "storage_error"
+
+
+class StorageBusy(StoreError):
+    """The storage did not take a write within `WRITE_WAIT_SECONDS`: nothing was saved."""
+
+    code = "storage_busy"
+
+
+def _unavailable(path: Path, exc: BaseException) -> StorageUnavailable:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return StorageUnavailable(
+        f"{path}: the kiosk's storage cannot be used ({reason}); nothing can be saved",
+        "本机存储出了故障，不能保存求助",
+    )
+
+
+def _busy() -> StorageBusy:
+    return StorageBusy("could not save, the storage is busy; try again", "这次没能保存，请再试一次")
+
+
 class InputError(StoreError):
     """A value the resident entered is not acceptable."""
 
@@ -164,16 +192,22 @@ class Store:
         path: Path,
         clock: Callable[[], datetime] = _utcnow,
         max_pages: int = 0,
+        write_wait: float = WRITE_WAIT_SECONDS,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
         self.max_pages = max_pages
+        self.write_wait = write_wait
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise _unavailable(self.path, exc) from exc
 
     # --- connections ------------------------------------------------------------------
 
@@ -181,7 +215,7 @@ class Store:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30, check_same_thread=False
+                self.path, isolation_level=None, timeout=self.write_wait, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
@@ -216,22 +250,30 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; the commit is durable (WAL, synchronous=FULL) on return."""
         conn = self._conn()
-        with self._write_lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                _rollback(conn)
-                if "full" in str(exc).lower():
-                    raise StorageFull(
-                        "the kiosk's storage is full; nothing was saved",
-                        "本机存储已满，未能保存",
-                    ) from exc
-                raise
-            except BaseException:
-                _rollback(conn)
-                raise
+        if not self._write_lock.acquire(timeout=self.write_wait):
+            raise _busy()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _rollback(conn)
+            message = str(exc).lower()
+            if "full" in message:
+                raise StorageFull(
+                    "the kiosk's storage is full; nothing was saved",
+                    "本机存储已满，未能保存",
+                ) from exc
+            if "locked" in message or "busy" in message:
+                raise _busy() from exc
+            if "readonly" in message or "disk i/o" in message or "unable to open" in message:
+                raise _unavailable(self.path, exc) from exc
+            raise
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._write_lock.release()
 
     def _migrate(self) -> None:
         conn = self._conn()
@@ -528,9 +570,13 @@ class Store:
         return {str(rid): str(state) for rid, state in rows if rid in wanted}
 
     def requests_for_room(self, room: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The most recent requests of one room."""
+        """The most recent requests of one room, newest first by the kiosk's own saving order.
+
+        The rowid grows with every saved request whatever the clock says (a kiosk's clock can
+        be years off, or set back), so the order never jumps.
+        """
         rows = self._conn().execute(
-            "SELECT * FROM requests WHERE room = ? ORDER BY created_at DESC LIMIT ?",
+            "SELECT * FROM requests WHERE room = ? ORDER BY rowid DESC LIMIT ?",
             (room, limit),
         )
         return [dict(r) for r in rows]
@@ -569,7 +615,7 @@ class Store:
                 self._set_meta(conn, "last_error", outcome.error)
                 if outcome.ok:
                     self._set_meta(conn, "last_sync_at", outcome.at.isoformat())
-        except StorageFull:
+        except (StorageFull, StorageBusy, StorageUnavailable):
             return
 
     # --- sync engine interface --------------------------------------------------------
@@ -697,16 +743,24 @@ class Store:
         """An online, consistent copy of the database (SQLite's backup API) at `target`."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
-        dest = sqlite3.connect(partial)
         try:
-            self._conn().backup(dest)
-            verdict = dest.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            dest.close()
-        if verdict != "ok":
-            partial.unlink(missing_ok=True)
-            raise StoreError(f"the backup failed its integrity check: {verdict}", "备份校验失败")
-        partial.replace(target)
+            dest = sqlite3.connect(partial)
+            try:
+                self._conn().backup(dest)
+                verdict = dest.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                dest.close()
+            if verdict != "ok":
+                raise StoreError(
+                    f"the backup failed its integrity check: {verdict}", "备份校验失败"
+                )
+            partial.replace(target)
+        except BaseException as exc:
+            for leftover in (partial, Path(f"{partial}-journal")):
+                leftover.unlink(missing_ok=True)
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(target, exc) from exc
+            raise
 
     def integrity_check(self) -> str:
         """SQLite's own integrity check ("ok" when sound)."""

@@ -32,7 +32,7 @@ from werkzeug.wrappers import Response
 
 from kiosk.config import KioskSettings
 from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from kiosk.store import InputError, NotEnrolledError, StorageFull, Store
+from kiosk.store import InputError, NotEnrolledError, StorageFull, Store, StoreError
 from kiosk.voice import (
     ENGLISH_VOICE,
     PINYIN_VOICE,
@@ -77,7 +77,7 @@ OPEN_WHEN_CLOSED = {
 }
 """Endpoints that still answer on a closed kiosk (none of them can save anything)."""
 # Problems shown as the full call-the-centre screen (nothing saved, the centre's number large).
-CALL_CENTRE = ("storage_full", "not_enrolled", "revoked")
+CALL_CENTRE = ("storage_full", "storage_error", "not_enrolled", "revoked")
 
 # Server statuses in plain words (msgids; English in the catalog).
 STATE_WORDS = {
@@ -118,6 +118,8 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "unknown_request": (404, "没有找到这条求助。", "problem"),
     "not_found": (404, "没有这一页，请回到首页。", "problem"),
     "storage_full": (507, "本机存储已满，这次没有保存。请给社区服务中心打电话。", "storage_full"),
+    "storage_error": (503, "本机存储出了故障，这次没有保存。请给社区服务中心打电话。", "revoked"),
+    "storage_busy": (503, "本机忙，这次没能保存。请稍等一下再试一次。", "problem"),
     "not_enrolled": (503, "本机还没有登记，不能保存。请给社区服务中心打电话。", "revoked"),
     "revoked": (503, "本机暂时不能发送求助。请给社区服务中心打电话。", "revoked"),
     "server_error": (500, "出了点问题，这次没有保存。请再试一次，或给社区打电话。", "problem"),
@@ -590,6 +592,8 @@ def save() -> Response:
         return problem_response("not_enrolled")
     except InputError as exc:
         return problem_response(exc.code if exc.code in PROBLEMS else "invalid_form")
+    except StoreError as exc:
+        return problem_response(exc.code if exc.code in PROBLEMS else "server_error")
     current_app.extensions["linli_on_saved"]()
     return redirect(url_for("ui.receipt", request_id=saved.id), 303)
 
