@@ -13,6 +13,8 @@ from __future__ import annotations
 import secrets
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,13 @@ from kiosk.i18n import DEFAULT_LANGUAGE, compile_catalogs
 from kiosk.store import (
     InputError,
     NotEnrolledError,
+    Saved,
     StorageBusy,
     StorageFull,
     StorageUnavailable,
     Store,
     StoreError,
+    storage_busy,
 )
 from kiosk.voice import Voice
 
@@ -87,6 +91,29 @@ def create_kiosk_app(
     app.extensions["linli_on_saved"] = notify
     app.extensions["linli_on_exit"] = on_exit or (lambda: None)
     app.extensions["linli_shown"] = {}
+    saver = ThreadPoolExecutor(1, thread_name_prefix="kiosk-save")
+    deadline = 2 * store.write_wait + 1
+
+    def save(**fields: Any) -> Saved:
+        """Save on the saver thread; one the storage does not finish in time is refused.
+
+        A stalled card can block a write inside the kernel, where no timeout reaches: the
+        resident hears "could not save, try again" after `deadline` seconds instead of a
+        screen that hangs (a save not yet started is cancelled).
+        """
+        future = saver.submit(store.create_request, **fields)
+        try:
+            return future.result(timeout=deadline)
+        except FutureTimeout:
+            future.cancel()
+            raise storage_busy() from None
+
+    app.extensions["linli_save"] = save
+    # What the screens read, read once now: a storage stall later shows these, not an error.
+    store.status()
+    store.community()
+    store.categories()
+    store.rooms()
     Babel(
         app,
         default_locale=DEFAULT_LANGUAGE,
@@ -105,7 +132,9 @@ def create_kiosk_app(
     app.after_request(_harden)
 
     @app.errorhandler(StoreError)
-    def _store_error(exc: StoreError) -> Response:
+    def _store_error(exc: StoreError) -> BaseResponse:
+        if not request.path.startswith("/api/"):
+            return ui.problem_response(exc.code if exc.code in ui.PROBLEMS else "server_error")
         if isinstance(exc, StorageFull):
             return _error(507, exc.code, exc.detail, exc.detail_zh)
         if isinstance(exc, (NotEnrolledError, StorageBusy, StorageUnavailable)):
@@ -154,7 +183,7 @@ def create_kiosk_app(
         on_behalf = data.get("on_behalf", False)
         if not isinstance(on_behalf, bool):
             raise InputError("invalid_on_behalf", "on_behalf must be true or false", "数据格式不对")
-        saved = store.create_request(
+        saved = save(
             category=data["category"],
             room=data["room"],
             phone=data.get("phone"),

@@ -12,11 +12,13 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -51,9 +53,14 @@ DEFAULT_CATEGORIES = [
 RESERVE_BYTES = 16 * 1024
 ACK_BYTES = 64
 
-WRITE_WAIT_SECONDS = 5.0
+WRITE_WAIT_SECONDS = 3.0
 """How long a write waits for the storage (another writer, a stalled card) before giving up:
 a resident hears "could not save, try again" instead of a screen that hangs."""
+READ_WAIT_SECONDS = 2.0
+"""How long the screens wait for a read before showing the last answer (a stalled card can
+block even reads: SQLite's shared-memory index lives in a file)."""
+
+T = TypeVar("T")
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -152,7 +159,8 @@ def _unavailable(path: Path, exc: BaseException) -> StorageUnavailable:
     )
 
 
-def _busy() -> StorageBusy:
+def storage_busy() -> StorageBusy:
+    """The error of a write the storage did not take in time (nothing was saved)."""
     return StorageBusy("could not save, the storage is busy; try again", "这次没能保存，请再试一次")
 
 
@@ -193,11 +201,17 @@ class Store:
         clock: Callable[[], datetime] = _utcnow,
         max_pages: int = 0,
         write_wait: float = WRITE_WAIT_SECONDS,
+        read_wait: float = READ_WAIT_SECONDS,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
         self.max_pages = max_pages
         self.write_wait = write_wait
+        self.read_wait = read_wait
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_lock = threading.Lock()
+        self._last_reads: dict[str, Any] = {}
+        self._stuck_read: Future[Any] | None = None
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
@@ -230,11 +244,42 @@ class Store:
 
     def close(self) -> None:
         """Close every thread's connection (call when no thread uses the store any more)."""
+        with self._reader_lock:
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.shutdown(wait=False, cancel_futures=True)
         with self._conns_lock:
             conns, self._all_conns = self._all_conns, []
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+    def _screen_read(self, key: str, query: Callable[[], T]) -> tuple[T, bool]:
+        """A read the screens need, on the store's reader thread, answered within `read_wait`.
+
+        When the storage stalls, the last answer is given instead (the status page and home
+        screen stay up), with False for "not fresh"; with no earlier answer the storage is
+        reported busy.
+        """
+        with self._reader_lock:
+            stuck = self._stuck_read is not None and not self._stuck_read.done()
+            if not stuck:
+                if self._reader is None:
+                    self._reader = ThreadPoolExecutor(1, thread_name_prefix="kiosk-read")
+                future = self._reader.submit(query)
+        if not stuck:
+            try:
+                value = future.result(timeout=self.read_wait)
+            except FutureTimeout:
+                # Until that read comes back, every screen read answers at once from memory.
+                self._stuck_read = future
+            else:
+                self._last_reads[key] = value
+                return value, True
+        if key in self._last_reads:
+            last: T = self._last_reads[key]
+            return last, False
+        raise storage_busy()
 
     def close_thread(self) -> None:
         """Close this thread's connection (the local server runs each request in a new thread)."""
@@ -251,7 +296,7 @@ class Store:
         """One write transaction; the commit is durable (WAL, synchronous=FULL) on return."""
         conn = self._conn()
         if not self._write_lock.acquire(timeout=self.write_wait):
-            raise _busy()
+            raise storage_busy()
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield conn
@@ -265,7 +310,7 @@ class Store:
                     "本机存储已满，未能保存",
                 ) from exc
             if "locked" in message or "busy" in message:
-                raise _busy() from exc
+                raise storage_busy() from exc
             if "readonly" in message or "disk i/o" in message or "unable to open" in message:
                 raise _unavailable(self.path, exc) from exc
             raise
@@ -376,18 +421,30 @@ class Store:
 
     def categories(self) -> list[dict[str, Any]]:
         """Categories in display order (server's list once synced, defaults before)."""
-        rows = self._conn().execute("SELECT * FROM categories ORDER BY sort, code")
-        return [dict(r) for r in rows]
+
+        def query() -> list[dict[str, Any]]:
+            rows = self._conn().execute("SELECT * FROM categories ORDER BY sort, code")
+            return [dict(r) for r in rows]
+
+        return self._screen_read("categories", query)[0]
 
     def rooms(self) -> list[dict[str, Any]]:
         """Rooms known from the server, in building, unit, room order."""
-        rows = self._conn().execute("SELECT * FROM rooms ORDER BY building, unit, room")
-        return [dict(r) for r in rows]
+
+        def query() -> list[dict[str, Any]]:
+            rows = self._conn().execute("SELECT * FROM rooms ORDER BY building, unit, room")
+            return [dict(r) for r in rows]
+
+        return self._screen_read("rooms", query)[0]
 
     def community(self) -> dict[str, Any] | None:
         """The community this kiosk serves (name and phone), once synced."""
-        row = self._conn().execute("SELECT * FROM community LIMIT 1").fetchone()
-        return None if row is None else dict(row)
+
+        def query() -> dict[str, Any] | None:
+            row = self._conn().execute("SELECT * FROM community LIMIT 1").fetchone()
+            return None if row is None else dict(row)
+
+        return self._screen_read("community", query)[0]
 
     def create_request(
         self,
@@ -584,7 +641,14 @@ class Store:
     # --- status -----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Queue length, oldest queued time, last sync, online or not, last error."""
+        """Queue length, oldest queued time, last sync, online or not, last error.
+
+        During a storage stall this is the last status read, with `storage` "stalled".
+        """
+        current, fresh = self._screen_read("status", self._status)
+        return {**current, "storage": "ok" if fresh else "stalled"}
+
+    def _status(self) -> dict[str, Any]:
         conn = self._conn()
         queued, oldest = conn.execute(
             "SELECT count(*), min(created_at) FROM outbox WHERE state = 'pending'"

@@ -578,7 +578,7 @@ def save() -> Response:
     if category == HEALTH and consent_version is None:
         return problem_response("consent_required")
     try:
-        saved = _store().create_request(
+        saved = current_app.extensions["linli_save"](
             category=category,
             room=room,
             phone=phone_value,

@@ -247,3 +247,45 @@ def test_a_read_only_data_folder_gives_one_line_errors_and_a_full_screen_page(
     assert len(errors) == 1, log.read_text()
     assert str(data) in errors[0]
     assert "Traceback" not in log.read_text()
+
+
+def test_a_frozen_card_keeps_the_screens_up_and_never_says_saved(
+    loop_mount: Path, tmp_path: Path
+) -> None:
+    kiosk = KioskProc(loop_mount / "kiosk")
+    kiosk.log_path = tmp_path / "kiosk.log"  # the log must not sit on the frozen card
+    offline_kiosk(kiosk.data)
+    kiosk.start()
+    try:
+        saved = [kiosk.create(category="meals", room=ROOM).json()["id"]]
+        subprocess.run(["fsfreeze", "-f", str(loop_mount)], check=True)
+        try:
+            during = [kiosk.create(category="meals", room=ROOM) for _ in range(2)]
+            status = requests.get(kiosk.url + "/api/status", timeout=15)
+            home = requests.get(kiosk.url + "/", timeout=15)
+            mine = requests.get(kiosk.url + "/who?mode=mine", timeout=15)
+        finally:
+            subprocess.run(["fsfreeze", "-u", str(loop_mount)], check=True)
+        after = kiosk.create(category="meals", room=ROOM)
+        assert after.status_code == 201, after.text
+        saved.append(after.json()["id"])
+        wait_until(lambda: kiosk.status()["storage"] == "ok", timeout=30, what="fresh reads")
+        with closing(sqlite3.connect(kiosk.data / "kiosk.sqlite3")) as conn:
+            held = {row[0] for row in conn.execute("SELECT id FROM requests")}
+    finally:
+        kiosk.stop()
+    print(
+        f"during the freeze: saves answered {[a.status_code for a in during]}, status "
+        f"{status.status_code} ({status.json().get('storage')}), home {home.status_code}, "
+        f"who {mine.status_code}; answered 201: {len(saved)}, on the kiosk: {len(held)} "
+        f"(a save refused while stuck inside the card's write lands when it thaws)"
+    )
+    for answer in during:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "storage_busy"
+    assert status.status_code == 200
+    assert status.json()["storage"] == "stalled"
+    assert home.status_code == 200
+    assert mine.status_code == 200
+    assert set(saved) <= held
+    assert len(held) <= len(saved) + len(during)
