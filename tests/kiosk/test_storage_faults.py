@@ -28,6 +28,14 @@ from tests.procs import LINLI, KioskProc, free_port, linli, wait_until
 
 ROOM = "3-2-301"
 DEAD_SERVER = "http://127.0.0.1:9"
+FORM = {
+    "category": "meals",
+    "room": ROOM,
+    "phone": "",
+    "on_behalf": "0",
+    "consent_version": "",
+    "form_token": "held-lock-form-token-0001",
+}
 
 
 def offline_kiosk(data: Path) -> None:
@@ -148,7 +156,9 @@ def test_a_locked_database_answers_could_not_save_and_the_screens_stay_up(
         status = requests.get(kiosk.url + "/api/status", timeout=10)
         home = requests.get(kiosk.url + "/", timeout=10)
         answers = [kiosk.create(category="meals", room=ROOM) for _ in range(2)]
+        touch = requests.post(kiosk.url + "/save", data=FORM, timeout=30, allow_redirects=False)
         other.execute("ROLLBACK")
+    again = requests.post(kiosk.url + "/save", data=FORM, timeout=30, allow_redirects=False)
     print([(a.status_code, a.json()) for a in answers])
     assert status.status_code == 200
     assert status.json()["queued"] == 1
@@ -157,8 +167,12 @@ def test_a_locked_database_answers_could_not_save_and_the_screens_stay_up(
         assert answer.status_code == 503
         assert answer.json()["error"] == "storage_busy"
         assert "try again" in answer.json()["detail"]
+    assert touch.status_code == 503
+    assert touch.headers["X-Linli-Problem"] == "storage_busy"
+    assert "本机忙，这次没能保存" in touch.text
+    assert again.status_code == 303, "the same form, tapped again, saves"
     assert kiosk.create(category="meals", room=ROOM).status_code == 201
-    assert kiosk.status()["queued"] == 2, "exactly the two requests answered 201 were saved"
+    assert kiosk.status()["queued"] == 3, "exactly what was answered saved was saved"
 
 
 # --- a read-only or frozen data folder (a real file system, needs root) --------------------
