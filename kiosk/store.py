@@ -279,7 +279,10 @@ class Store:
         if key in self._last_reads:
             last: T = self._last_reads[key]
             return last, False
-        raise storage_busy()
+        raise StorageBusy(
+            f"{self.path}: the storage did not answer within {self.read_wait:g} s; try again",
+            "本机存储没有响应，请稍后再试",
+        )
 
     def close_thread(self) -> None:
         """Close this thread's connection (the local server runs each request in a new thread)."""
