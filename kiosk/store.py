@@ -48,11 +48,6 @@ DEFAULT_CATEGORIES = [
     ("other", "其他", "Other", 90, 0),
 ]
 
-# Space kept free for sync bookkeeping: a base, and per queued operation what recording the
-# server's answer adds to its row (state, time); see Store._check_headroom.
-RESERVE_BYTES = 16 * 1024
-ACK_BYTES = 64
-
 WRITE_WAIT_SECONDS = 3.0
 """How long a write waits for the storage (another writer, a stalled card) before giving up:
 a resident hears "could not save, try again" instead of a screen that hangs."""
@@ -61,6 +56,11 @@ READ_WAIT_SECONDS = 2.0
 block even reads: SQLite's shared-memory index lives in a file)."""
 
 T = TypeVar("T")
+
+# Space kept free for sync bookkeeping: a base, and per queued operation what recording the
+# server's answer adds to its row (state, time); see Store._check_headroom.
+RESERVE_BYTES = 16 * 1024
+ACK_BYTES = 64
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
