@@ -90,16 +90,14 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """Apply every pending migration (run before starting a new version), or up to REVISION."""
+    """Apply pending migrations, all or up to REVISION (run before starting a new version)."""
     import flask_migrate
 
     app = _app()
     with app.app_context():
         flask_migrate.upgrade(revision=revision)
-    if revision == "head":
-        click.echo("database is at the latest migration", err=True)
-    else:
-        click.echo(f"database is at migration {revision}", err=True)
+    where = "the latest migration" if revision == "head" else f"migration {revision}"
+    click.echo(f"database is at {where}", err=True)
 
 
 @server_group.group("community")
