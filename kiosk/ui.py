@@ -32,7 +32,7 @@ from werkzeug.wrappers import Response
 
 from kiosk.config import KioskSettings
 from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from kiosk.store import InputError, NotEnrolledError, StorageFull, Store, StoreError
+from kiosk.store import InputError, NotEnrolledError, StorageFull, Store
 from kiosk.voice import (
     ENGLISH_VOICE,
     PINYIN_VOICE,
@@ -592,8 +592,6 @@ def save() -> Response:
         return problem_response("not_enrolled")
     except InputError as exc:
         return problem_response(exc.code if exc.code in PROBLEMS else "invalid_form")
-    except StoreError as exc:
-        return problem_response(exc.code if exc.code in PROBLEMS else "server_error")
     current_app.extensions["linli_on_saved"]()
     return redirect(url_for("ui.receipt", request_id=saved.id), 303)
 
