@@ -12,19 +12,32 @@ GET  /admin                     the staff page behind a PIN (see kiosk/admin.py)
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-from flask_babel import Babel
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import Babel, force_locale, gettext
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from kiosk import admin, ui
 from kiosk.config import KioskSettings
 from kiosk.i18n import DEFAULT_LANGUAGE, compile_catalogs
-from kiosk.store import InputError, NotEnrolledError, StorageFull, Store, StoreError
+from kiosk.store import (
+    InputError,
+    NotEnrolledError,
+    Saved,
+    StorageBusy,
+    StorageFull,
+    StorageUnavailable,
+    Store,
+    StoreError,
+    storage_busy,
+)
 from kiosk.voice import Voice
 
 # Pages may load only this kiosk's own scripts, styles, audio and images: nothing remote.
@@ -42,6 +55,15 @@ PUBLIC_FIELDS = ("id", "ticket", "category", "status", "cancel_requested", "crea
 def _error(status: int, code: str, detail: str, detail_zh: str) -> Response:
     response = jsonify({"error": code, "detail": detail, "detail_zh": detail_zh})
     response.status_code = status
+    return response
+
+
+def _harden(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.mimetype == "text/html":
+        # Nothing of one resident may be found by the next in the browser's cache.
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -74,6 +96,29 @@ def create_kiosk_app(
     app.extensions["linli_on_saved"] = notify
     app.extensions["linli_on_exit"] = on_exit or (lambda: None)
     app.extensions["linli_shown"] = {}
+    saver = ThreadPoolExecutor(1, thread_name_prefix="kiosk-save")
+    deadline = 2 * store.write_wait + 1
+
+    def save(**fields: Any) -> Saved:
+        """Save on the saver thread; one the storage does not finish in time is refused.
+
+        A stalled card can block a write inside the kernel, where no timeout reaches: the
+        resident hears "could not save, try again" after `deadline` seconds instead of a
+        screen that hangs (a save not yet started is cancelled).
+        """
+        future = saver.submit(store.create_request, **fields)
+        try:
+            return future.result(timeout=deadline)
+        except FutureTimeout:
+            future.cancel()
+            raise storage_busy() from None
+
+    app.extensions["linli_save"] = save
+    # What the screens read, read once now: a storage stall later shows these, not an error.
+    store.status()
+    store.community()
+    store.categories()
+    store.rooms()
     Babel(
         app,
         default_locale=DEFAULT_LANGUAGE,
@@ -89,20 +134,15 @@ def create_kiosk_app(
         # page would leave one SQLite connection open until the kiosk stops.
         store.close_thread()
 
-    @app.after_request
-    def _harden(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if response.mimetype == "text/html":
-            # Nothing of one resident may be found by the next in the browser's cache.
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.after_request(_harden)
 
     @app.errorhandler(StoreError)
-    def _store_error(exc: StoreError) -> Response:
+    def _store_error(exc: StoreError) -> BaseResponse:
+        if not request.path.startswith("/api/"):
+            return ui.problem_response(exc.code if exc.code in ui.PROBLEMS else "server_error")
         if isinstance(exc, StorageFull):
             return _error(507, exc.code, exc.detail, exc.detail_zh)
-        if isinstance(exc, NotEnrolledError):
+        if isinstance(exc, (NotEnrolledError, StorageBusy, StorageUnavailable)):
             return _error(503, exc.code, exc.detail, exc.detail_zh)
         if isinstance(exc, InputError):
             return _error(400, exc.code, exc.detail, exc.detail_zh)
@@ -148,7 +188,7 @@ def create_kiosk_app(
         on_behalf = data.get("on_behalf", False)
         if not isinstance(on_behalf, bool):
             raise InputError("invalid_on_behalf", "on_behalf must be true or false", "数据格式不对")
-        saved = store.create_request(
+        saved = save(
             category=data["category"],
             room=data["room"],
             phone=data.get("phone"),
@@ -206,5 +246,43 @@ def create_kiosk_app(
     def status() -> Response:
         """The same JSON as `linli sync status`."""
         return jsonify(store.status())
+
+    return app
+
+
+def create_storage_error_app(error: StoreError) -> Flask:
+    """The kiosk whose data folder cannot be used: every screen asks to call the centre.
+
+    Each page is one full-screen message in both languages; the local API answers 503 with
+    the reason. The catalogs are compiled into a temporary folder (the data folder is the
+    thing that is broken); without one the page is in Chinese only.
+    """
+    app = Flask(__name__)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix="linli-kiosk-")
+        app.extensions["linli_scratch"] = scratch
+        translations = str(compile_catalogs(Path(scratch.name) / "translations"))
+    except OSError:
+        translations = str(Path(tempfile.gettempdir()) / "linli-no-catalogs")
+    Babel(app, default_locale=DEFAULT_LANGUAGE, default_translation_directories=translations)
+    app.after_request(_harden)
+
+    @app.get("/", defaults={"path": ""})
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def everything(path: str) -> Response:
+        """One answer for every address: the storage cannot be used."""
+        if path.startswith("api/"):
+            return _error(503, error.code, error.detail, error.detail_zh)
+        with force_locale("en"):
+            english = {
+                "message": gettext("本机存储出了故障，不能保存求助。请给社区服务中心打电话。"),
+                "not_saved": gettext("您的求助没有保存。"),
+                "emergency": gettext("如有生命危险，请马上拨打120急救电话，或110报警。"),
+            }
+        body = render_template("ui/storage_error.html", english=english)
+        response = Response(body, status=503, mimetype="text/html")
+        response.headers["X-Linli-Problem"] = error.code
+        return response
 
     return app

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from kiosk.config import KioskSettings
 from kiosk.runtime import build_engine, build_worker, open_store
 from kiosk.store import Store, StoreError
-from sync.client import SyncError
+from sync.client import SyncError, SyncWorker
 
 DATA = click.option(
     "--data",
@@ -30,6 +32,26 @@ DATA = click.option(
 def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(func: F) -> F:
+    """A storage that fails mid-command ends the command with one line, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StoreError as exc:
+            _fail(exc.detail)
+        except sqlite3.Error as exc:
+            _fail(f"the kiosk's storage failed: {exc}")
+        except OSError as exc:
+            _fail(f"{exc.filename or 'storage'}: {exc.strerror or exc}")
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _settings() -> KioskSettings:
@@ -64,6 +86,7 @@ def kiosk_group() -> None:
     default=None,
     help="PIN (4 to 12 digits) of the kiosk's admin page; only its argon2 hash is stored.",
 )
+@one_line_errors
 def enroll(server_url: str, code: str, data_dir: Path, pin: str | None) -> None:
     """Enrol this kiosk with a server using a one-time code, then fetch rooms and categories."""
     from kiosk.admin import hash_pin
@@ -101,24 +124,33 @@ def run(data_dir: Path, browser: bool, port: int | None) -> None:
     """Run the kiosk: local UI and API, and the background sync worker."""
     from werkzeug.serving import make_server
 
-    from kiosk.app import create_kiosk_app
+    from kiosk.app import create_kiosk_app, create_storage_error_app
 
     settings = _settings()
-    store = _store(data_dir, settings)
-    worker = build_worker(build_engine(store, settings), settings)
     exits: list[Callable[[], None]] = []
 
     def _exit() -> None:
         for stop in exits:
             stop()
 
-    app = create_kiosk_app(store, on_saved=worker.nudge, settings=settings, on_exit=_exit)
+    store: Store | None = None
+    worker: SyncWorker | None = None
+    try:
+        store = open_store(data_dir, settings)
+    except StoreError as exc:
+        # The resident still needs to be told: the UI shows one full-screen call-the-centre page.
+        click.echo(f"error: {exc.detail}", err=True)
+        app = create_storage_error_app(exc)
+    else:
+        worker = build_worker(build_engine(store, settings), settings)
+        app = create_kiosk_app(store, on_saved=worker.nudge, settings=settings, on_exit=_exit)
     try:
         httpd = make_server("127.0.0.1", port or settings.PORT, app, threaded=True)
     except OSError as exc:
         _fail(f"cannot listen on 127.0.0.1:{port or settings.PORT}: {exc.strerror or exc}")
     url = f"http://127.0.0.1:{httpd.server_port}/"
-    worker.start()
+    if worker is not None:
+        worker.start()
 
     def _stop(*_: Any) -> None:
         threading.Thread(target=httpd.shutdown, daemon=True).start()
@@ -131,6 +163,8 @@ def run(data_dir: Path, browser: bool, port: int | None) -> None:
             httpd.serve_forever()
     else:
         _run_window(httpd, url, exits.append)
+    if worker is None or store is None:
+        sys.exit(1)
     worker.stop()
     store.close()
     click.echo("kiosk stopped", err=True)
@@ -157,6 +191,7 @@ def sync_group() -> None:
 
 @sync_group.command("once")
 @DATA
+@one_line_errors
 def once(data_dir: Path) -> None:
     """One full push and pull now; exit 0 only when the outbox is empty."""
     settings = _settings()
@@ -176,6 +211,7 @@ def once(data_dir: Path) -> None:
 
 @sync_group.command("status")
 @DATA
+@one_line_errors
 def status(data_dir: Path) -> None:
     """Print the kiosk's sync status as JSON (the same as GET /api/status)."""
     store = _store(data_dir, _settings())
@@ -184,6 +220,7 @@ def status(data_dir: Path) -> None:
 
 @sync_group.command("reconcile")
 @DATA
+@one_line_errors
 def reconcile(data_dir: Path) -> None:
     """Compare digests with the server, re-push what it lacks, and re-download state."""
     settings = _settings()
@@ -212,6 +249,7 @@ def reconcile(data_dir: Path) -> None:
     show_default=True,
     help="Remove acknowledged operations older than this many days.",
 )
+@one_line_errors
 def nightly(data_dir: Path, keep: int, compact_days: int) -> None:
     """Nightly job: reconcile, refresh reference data, compact, back up, report health."""
     from kiosk.nightly import run_nightly

@@ -18,6 +18,7 @@ from sync.messages import HealthReport
 
 BACKUP_PREFIX = "kiosk-"
 BACKUP_SUFFIX = ".sqlite3"
+STAMP = "%Y%m%dT%H%M%SZ"
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -31,9 +32,46 @@ def _describe(exc: Exception) -> str:
     return exc.detail if isinstance(exc, (SyncError, StoreError)) else str(exc)
 
 
+def _number(path: Path) -> int:
+    """The creation number in `kiosk-NUMBER-STAMP.sqlite3`; 0 for an older, unnumbered name."""
+    first = path.name[len(BACKUP_PREFIX) :].split("-", 1)[0]
+    return int(first) if first.isdigit() and len(first) < 14 else 0
+
+
 def backups(folder: Path) -> list[Path]:
-    """Backups in `folder`, oldest first (names sort by time)."""
-    return sorted(folder.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}"))
+    """Backups in `folder`, oldest first by the order they were made (never by the clock)."""
+    found = folder.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}")
+    return sorted(found, key=lambda p: (_number(p), p.name))
+
+
+def _backup_time(path: Path) -> datetime | None:
+    """The (device clock's) time written into a backup's name."""
+    stamp = path.name[: -len(BACKUP_SUFFIX)].rsplit("-", 1)[-1]
+    try:
+        return datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def make_backup(store: Store, folder: Path, now: datetime, keep: int) -> tuple[Path, int]:
+    """Back up the store as the next numbered backup; keep the newest `keep` (0: all).
+
+    Leftovers of an interrupted backup (`.partial` files) are removed first. Returns the new
+    backup and how many old files went.
+    """
+    removed = 0
+    if folder.is_dir():
+        for leftover in folder.glob(f"{BACKUP_PREFIX}*.partial*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    existing = backups(folder) if folder.is_dir() else []
+    number = max((_number(p) for p in existing), default=0) + 1
+    target = folder / f"{BACKUP_PREFIX}{number:06d}-{now.strftime(STAMP)}{BACKUP_SUFFIX}"
+    store.backup_to(target)
+    old = backups(folder)[:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return target, removed + len(old)
 
 
 def run_nightly(
@@ -65,23 +103,13 @@ def run_nightly(
         return f"{removed} acknowledged operations older than {compact_after_days} days removed"
 
     def backup() -> str:
-        target = backup_dir / f"{BACKUP_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}{BACKUP_SUFFIX}"
-        store.backup_to(target)
-        old = backups(backup_dir)[:-keep_backups] if keep_backups > 0 else []
-        for path in old:
-            path.unlink(missing_ok=True)
-        return f"{target.name} written, {len(old)} old backup(s) removed"
+        target, removed = make_backup(store, backup_dir, now, keep_backups)
+        return f"{target.name} written, {removed} old or unfinished file(s) removed"
 
     def health() -> str:
         status = store.status()
         kept = backups(backup_dir)
-        last_backup = (
-            datetime.strptime(
-                kept[-1].name[len(BACKUP_PREFIX) : -len(BACKUP_SUFFIX)], "%Y%m%dT%H%M%SZ"
-            ).replace(tzinfo=UTC)
-            if kept
-            else None
-        )
+        last_backup = _backup_time(kept[-1]) if kept else None
         engine.report_health(
             HealthReport(
                 queued=status["queued"],

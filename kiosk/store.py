@@ -12,11 +12,13 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -45,6 +47,15 @@ DEFAULT_CATEGORIES = [
     ("emergency", "紧急求助", "Emergency", 80, 1),
     ("other", "其他", "Other", 90, 0),
 ]
+
+WRITE_WAIT_SECONDS = 3.0
+"""How long a write waits for the storage (another writer, a stalled card) before giving up:
+a resident hears "could not save, try again" instead of a screen that hangs."""
+READ_WAIT_SECONDS = 2.0
+"""How long the screens wait for a read before showing the last answer (a stalled card can
+block even reads: SQLite's shared-memory index lives in a file)."""
+
+T = TypeVar("T")
 
 # Space kept free for sync bookkeeping: a base, and per queued operation what recording the
 # server's answer adds to its row (state, time); see Store._check_headroom.
@@ -128,6 +139,31 @@ class StorageFull(StoreError):
     code = "storage_full"
 
 
+class StorageUnavailable(StoreError):
+    """The data folder cannot be opened or written (read-only, missing, failing card)."""
+
+    code = "storage_error"
+
+
+class StorageBusy(StoreError):
+    """The storage did not take a write within `WRITE_WAIT_SECONDS`: nothing was saved."""
+
+    code = "storage_busy"
+
+
+def _unavailable(path: Path, exc: BaseException) -> StorageUnavailable:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return StorageUnavailable(
+        f"{path}: the kiosk's storage cannot be used ({reason}); nothing can be saved",
+        "本机存储出了故障，不能保存求助",
+    )
+
+
+def storage_busy() -> StorageBusy:
+    """The error of a write the storage did not take in time (nothing was saved)."""
+    return StorageBusy("could not save, the storage is busy; try again", "这次没能保存，请再试一次")
+
+
 class InputError(StoreError):
     """A value the resident entered is not acceptable."""
 
@@ -164,16 +200,28 @@ class Store:
         path: Path,
         clock: Callable[[], datetime] = _utcnow,
         max_pages: int = 0,
+        write_wait: float = WRITE_WAIT_SECONDS,
+        read_wait: float = READ_WAIT_SECONDS,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
         self.max_pages = max_pages
+        self.write_wait = write_wait
+        self.read_wait = read_wait
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_lock = threading.Lock()
+        self._last_reads: dict[str, Any] = {}
+        self._stuck_read: Future[Any] | None = None
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise _unavailable(self.path, exc) from exc
 
     # --- connections ------------------------------------------------------------------
 
@@ -181,7 +229,7 @@ class Store:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30, check_same_thread=False
+                self.path, isolation_level=None, timeout=self.write_wait, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
@@ -196,11 +244,45 @@ class Store:
 
     def close(self) -> None:
         """Close every thread's connection (call when no thread uses the store any more)."""
+        with self._reader_lock:
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.shutdown(wait=False, cancel_futures=True)
         with self._conns_lock:
             conns, self._all_conns = self._all_conns, []
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+    def _screen_read(self, key: str, query: Callable[[], T]) -> tuple[T, bool]:
+        """A read the screens need, on the store's reader thread, answered within `read_wait`.
+
+        When the storage stalls, the last answer is given instead (the status page and home
+        screen stay up), with False for "not fresh"; with no earlier answer the storage is
+        reported busy.
+        """
+        with self._reader_lock:
+            stuck = self._stuck_read is not None and not self._stuck_read.done()
+            if not stuck:
+                if self._reader is None:
+                    self._reader = ThreadPoolExecutor(1, thread_name_prefix="kiosk-read")
+                future = self._reader.submit(query)
+        if not stuck:
+            try:
+                value = future.result(timeout=self.read_wait)
+            except FutureTimeout:
+                # Until that read comes back, every screen read answers at once from memory.
+                self._stuck_read = future
+            else:
+                self._last_reads[key] = value
+                return value, True
+        if key in self._last_reads:
+            last: T = self._last_reads[key]
+            return last, False
+        raise StorageBusy(
+            f"{self.path}: the storage did not answer within {self.read_wait:g} s; try again",
+            "本机存储没有响应，请稍后再试",
+        )
 
     def close_thread(self) -> None:
         """Close this thread's connection (the local server runs each request in a new thread)."""
@@ -216,22 +298,30 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; the commit is durable (WAL, synchronous=FULL) on return."""
         conn = self._conn()
-        with self._write_lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                _rollback(conn)
-                if "full" in str(exc).lower():
-                    raise StorageFull(
-                        "the kiosk's storage is full; nothing was saved",
-                        "本机存储已满，未能保存",
-                    ) from exc
-                raise
-            except BaseException:
-                _rollback(conn)
-                raise
+        if not self._write_lock.acquire(timeout=self.write_wait):
+            raise storage_busy()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            _rollback(conn)
+            message = str(exc).lower()
+            if "full" in message:
+                raise StorageFull(
+                    "the kiosk's storage is full; nothing was saved",
+                    "本机存储已满，未能保存",
+                ) from exc
+            if "locked" in message or "busy" in message:
+                raise storage_busy() from exc
+            if "readonly" in message or "disk i/o" in message or "unable to open" in message:
+                raise _unavailable(self.path, exc) from exc
+            raise
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._write_lock.release()
 
     def _migrate(self) -> None:
         conn = self._conn()
@@ -363,18 +453,30 @@ class Store:
 
     def categories(self) -> list[dict[str, Any]]:
         """Categories in display order (server's list once synced, defaults before)."""
-        rows = self._conn().execute("SELECT * FROM categories ORDER BY sort, code")
-        return [dict(r) for r in rows]
+
+        def query() -> list[dict[str, Any]]:
+            rows = self._conn().execute("SELECT * FROM categories ORDER BY sort, code")
+            return [dict(r) for r in rows]
+
+        return self._screen_read("categories", query)[0]
 
     def rooms(self) -> list[dict[str, Any]]:
         """Rooms known from the server, in building, unit, room order."""
-        rows = self._conn().execute("SELECT * FROM rooms ORDER BY building, unit, room")
-        return [dict(r) for r in rows]
+
+        def query() -> list[dict[str, Any]]:
+            rows = self._conn().execute("SELECT * FROM rooms ORDER BY building, unit, room")
+            return [dict(r) for r in rows]
+
+        return self._screen_read("rooms", query)[0]
 
     def community(self) -> dict[str, Any] | None:
         """The community this kiosk serves (name and phone), once synced."""
-        row = self._conn().execute("SELECT * FROM community LIMIT 1").fetchone()
-        return None if row is None else dict(row)
+
+        def query() -> dict[str, Any] | None:
+            row = self._conn().execute("SELECT * FROM community LIMIT 1").fetchone()
+            return None if row is None else dict(row)
+
+        return self._screen_read("community", query)[0]
 
     def create_request(
         self,
@@ -566,9 +668,13 @@ class Store:
         return {str(rid): str(state) for rid, state in rows if rid in wanted}
 
     def requests_for_room(self, room: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The most recent requests of one room."""
+        """The most recent requests of one room, newest first by the kiosk's own saving order.
+
+        The rowid grows with every saved request whatever the clock says (a kiosk's clock can
+        be years off, or set back), so the order never jumps.
+        """
         rows = self._conn().execute(
-            "SELECT * FROM requests WHERE room = ? ORDER BY created_at DESC LIMIT ?",
+            "SELECT * FROM requests WHERE room = ? ORDER BY rowid DESC LIMIT ?",
             (room, limit),
         )
         return [dict(r) for r in rows]
@@ -576,7 +682,14 @@ class Store:
     # --- status -----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Queue length, oldest queued time, last sync, online or not, last error."""
+        """Queue length, oldest queued time, last sync, online or not, last error.
+
+        During a storage stall this is the last status read, with `storage` "stalled".
+        """
+        current, fresh = self._screen_read("status", self._status)
+        return {**current, "storage": "ok" if fresh else "stalled"}
+
+    def _status(self) -> dict[str, Any]:
         conn = self._conn()
         queued, oldest = conn.execute(
             "SELECT count(*), min(created_at) FROM outbox WHERE state = 'pending'"
@@ -607,7 +720,7 @@ class Store:
                 self._set_meta(conn, "last_error", outcome.error)
                 if outcome.ok:
                     self._set_meta(conn, "last_sync_at", outcome.at.isoformat())
-        except StorageFull:
+        except (StorageFull, StorageBusy, StorageUnavailable):
             return
 
     # --- sync engine interface --------------------------------------------------------
@@ -735,16 +848,24 @@ class Store:
         """An online, consistent copy of the database (SQLite's backup API) at `target`."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
-        dest = sqlite3.connect(partial)
         try:
-            self._conn().backup(dest)
-            verdict = dest.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            dest.close()
-        if verdict != "ok":
-            partial.unlink(missing_ok=True)
-            raise StoreError(f"the backup failed its integrity check: {verdict}", "备份校验失败")
-        partial.replace(target)
+            dest = sqlite3.connect(partial)
+            try:
+                self._conn().backup(dest)
+                verdict = dest.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                dest.close()
+            if verdict != "ok":
+                raise StoreError(
+                    f"the backup failed its integrity check: {verdict}", "备份校验失败"
+                )
+            partial.replace(target)
+        except BaseException as exc:
+            for leftover in (partial, Path(f"{partial}-journal")):
+                leftover.unlink(missing_ok=True)
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(target, exc) from exc
+            raise
 
     def integrity_check(self) -> str:
         """SQLite's own integrity check ("ok" when sound)."""

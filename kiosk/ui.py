@@ -91,7 +91,7 @@ OPEN_WHEN_CLOSED = {
 }
 """Endpoints that still answer on a closed kiosk (none of them can save anything)."""
 # Problems shown as the full call-the-centre screen (nothing saved, the centre's number large).
-CALL_CENTRE = ("storage_full", "not_enrolled", "revoked")
+CALL_CENTRE = ("storage_full", "storage_error", "not_enrolled", "revoked")
 
 # Server statuses in plain words (msgids; English in the catalog).
 STATE_WORDS = {
@@ -132,6 +132,8 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "unknown_request": (404, "没有找到这条求助。", "problem"),
     "not_found": (404, "没有这一页，请回到首页。", "problem"),
     "storage_full": (507, "本机存储已满，这次没有保存。请给社区服务中心打电话。", "storage_full"),
+    "storage_error": (503, "本机存储出了故障，这次没有保存。请给社区服务中心打电话。", "revoked"),
+    "storage_busy": (503, "本机忙，这次没能保存。请稍等一下再试一次。", "problem"),
     "not_enrolled": (503, "本机还没有登记，不能保存。请给社区服务中心打电话。", "revoked"),
     "revoked": (503, "本机暂时不能发送求助。请给社区服务中心打电话。", "revoked"),
     "server_error": (500, "出了点问题，这次没有保存。请再试一次，或给社区打电话。", "problem"),
@@ -606,7 +608,7 @@ def save() -> Response:
     if category == HEALTH and consent_version is None:
         return problem_response("consent_required")
     try:
-        saved = _store().create_request(
+        saved = current_app.extensions["linli_save"](
             category=category,
             room=room,
             phone=phone_value,

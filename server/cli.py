@@ -435,22 +435,38 @@ def db_backup() -> None:
         )
     except BackupFailed as exc:
         _fail(exc.detail)
+    except OSError as exc:
+        _fail(f"{exc.filename or _backup_dir(app)}: {exc.strerror or exc}")
     click.echo(str(target))
 
 
 @db_group.command("restore")
-@click.argument("backup", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("backup", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def db_restore(backup: Path, yes: bool) -> None:
-    """Replace the database with BACKUP (stop the server first); kiosks then reconcile."""
+    """Replace the database with BACKUP (stop the server first); kiosks then reconcile.
+
+    The backup is restored into a new database, brought to the installed migration and given a
+    new sync epoch; only then is it swapped in, and the replaced database is kept aside.
+    """
     from server.ops.backup import BackupFailed, restore_backup
+    from server.timeutil import utcnow
 
     app = _app()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     if not yes:
         click.confirm(f"Replace the database {url} with {backup}?", abort=True)
+    steps = iter(range(1, 100))
+    tty = sys.stderr.isatty()
+
+    def progress(text: str) -> None:
+        if tty:
+            click.echo(f"[{next(steps)}] {text}", err=True)
+
     try:
-        restore_backup(url, backup)
+        restored = restore_backup(url, backup, _backup_dir(app), utcnow(), progress)
     except BackupFailed as exc:
         _fail(exc.detail)
-    click.echo(f"restored {backup}; kiosks will re-download state and reconcile", err=True)
+    except OSError as exc:
+        _fail(f"{exc.filename or backup}: {exc.strerror or exc}")
+    click.echo(f"{restored.summary()}; kiosks will re-download state and reconcile")
