@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from sync.client import Credentials, PendingOp, SyncOutcome
 from sync.ids import format_ticket, uuid7
@@ -27,6 +27,7 @@ from sync.messages import (
     CreateRequestOp,
     EnrollResponse,
     MissingRange,
+    Operation,
     PullResponse,
     PushResponse,
     SeqRange,
@@ -50,6 +51,11 @@ DEFAULT_CATEGORIES = [
 # server's answer adds to its row (state, time); see Store._check_headroom.
 RESERVE_BYTES = 16 * 1024
 ACK_BYTES = 64
+
+SEQ_TAKEN = "seq_taken"
+"""The server holds another operation at this seq: the op waits in the outbox for a fresh seq."""
+
+_OPERATION: TypeAdapter[CreateRequestOp | CancelRequestOp] = TypeAdapter(Operation)
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -108,7 +114,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    # Operation digests leave out the seq (an unsent op may move to a fresh seq); the unsent
+    # ones are digested again in Python (see Store._migrate), acknowledged ones keep theirs.
+    ("0003_seq_free_digests", []),
 ]
+
+
+def _redigest_pending(conn: sqlite3.Connection) -> None:
+    """Unsent ops take the digest without the seq, as the server now computes it."""
+    rows = conn.execute("SELECT seq, body FROM outbox WHERE state = 'pending'").fetchall()
+    for seq, body in rows:
+        conn.execute(
+            "UPDATE outbox SET digest = ? WHERE seq = ?",
+            (op_digest(_OPERATION.validate_json(body)), seq),
+        )
 
 
 class StoreError(Exception):
@@ -252,6 +271,8 @@ class Store:
                         conn.executemany(
                             "INSERT INTO categories VALUES (?, ?, ?, ?, ?)", DEFAULT_CATEGORIES
                         )
+                    if name == "0003_seq_free_digests":
+                        _redigest_pending(conn)
                     conn.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?)",
                         (name, self.clock().isoformat()),
@@ -313,6 +334,7 @@ class Store:
             self._set_meta(conn, "token", answer.token)
             self._set_meta(conn, "state", "enrolled")
             self._set_meta(conn, "last_error", None)
+            self._learn_server_position(conn, answer.last_seq, answer.last_ticket)
 
     def set_admin_pin_hash(self, pin_hash: str) -> None:
         """Store the hash of the admin PIN (the PIN itself is never stored)."""
@@ -575,11 +597,73 @@ class Store:
     # --- sync engine interface --------------------------------------------------------
 
     def pending_ops(self, limit: int) -> list[PendingOp]:
-        """Unacknowledged operations in seq order."""
-        rows = self._conn().execute(
-            "SELECT seq, body FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
+        """Unacknowledged operations in seq order.
+
+        While some sit at seqs the server has already answered (this kiosk's counter fell
+        behind, say after a restore), only those go, so the server says which it holds and
+        which seqs are taken by other operations, before anything newer is sent.
+        """
+        conn = self._conn()
+        behind = conn.execute(
+            "SELECT seq, body FROM outbox WHERE state = 'pending' AND seq <= ? "
+            "AND coalesce(reason, '') != ? ORDER BY seq LIMIT ?",
+            (self._server_last_seq(), SEQ_TAKEN, limit),
+        ).fetchall()
+        rows = behind or conn.execute(
+            "SELECT seq, body FROM outbox WHERE state = 'pending' AND coalesce(reason, '') != ? "
+            "ORDER BY seq LIMIT ?",
+            (SEQ_TAKEN, limit),
         )
         return [PendingOp(seq=r[0], body=r[1]) for r in rows]
+
+    def _server_last_seq(self) -> int:
+        return int(self._meta("server_last_seq") or "0")
+
+    def _learn_server_position(
+        self, conn: sqlite3.Connection, last_seq: int, last_ticket: int | None
+    ) -> None:
+        """Counters jump past what the server holds, and ops at taken seqs move past it too.
+
+        Ops the server answered `seq_taken` wait until every other op at an answered seq has
+        been answered; then they and everything after them move, in their order, to fresh
+        seqs after the server's (same op ids: the server never applies one twice).
+        """
+        self._set_meta(conn, "server_last_seq", str(last_seq))
+        if last_ticket is not None:
+            number = int(self._meta("next_ticket") or "1")
+            self._set_meta(conn, "next_ticket", str(max(number, last_ticket + 1)))
+        next_seq = max(int(self._meta("next_seq") or "1"), last_seq + 1)
+        self._set_meta(conn, "next_seq", str(next_seq))
+        unanswered = conn.execute(
+            "SELECT count(*) FROM outbox WHERE state = 'pending' AND seq <= ? "
+            "AND coalesce(reason, '') != ?",
+            (last_seq, SEQ_TAKEN),
+        ).fetchone()[0]
+        taken = conn.execute(
+            "SELECT count(*) FROM outbox WHERE state = 'pending' AND reason = ?", (SEQ_TAKEN,)
+        ).fetchone()[0]
+        if taken and not unanswered:
+            self._renumber_pending(conn, last_seq + 1)
+
+    def _renumber_pending(self, conn: sqlite3.Connection, first: int) -> int:
+        """Move every pending op, in seq order, to seqs from `first`; return how many."""
+        rows = conn.execute(
+            "SELECT seq, body FROM outbox WHERE state = 'pending' ORDER BY seq"
+        ).fetchall()
+        if not rows:
+            return 0
+        # Out of the way first (negative seqs), so no new seq collides with an old one.
+        conn.execute("UPDATE outbox SET seq = -seq WHERE state = 'pending'")
+        for offset, row in enumerate(rows):
+            op = _OPERATION.validate_json(row["body"]).model_copy(update={"seq": first + offset})
+            conn.execute(
+                "UPDATE outbox SET seq = ?, body = ?, digest = ?, reason = NULL WHERE seq = ?",
+                (op.seq, op.model_dump_json(), op_digest(op), -row["seq"]),
+            )
+        last = first + len(rows) - 1
+        next_seq = max(int(self._meta("next_seq") or "1"), last + 1)
+        self._set_meta(conn, "next_seq", str(next_seq))
+        return len(rows)
 
     def apply_push(self, response: PushResponse) -> None:
         """Record the server's answers, and requeue from `resend_from`, in one transaction."""
@@ -590,6 +674,11 @@ class Store:
                     "SELECT type, body FROM outbox WHERE seq = ?", (result.seq,)
                 ).fetchone()
                 if row is None:
+                    continue
+                if result.status == "rejected" and result.reason == SEQ_TAKEN:
+                    conn.execute(
+                        "UPDATE outbox SET reason = ? WHERE seq = ?", (SEQ_TAKEN, result.seq)
+                    )
                     continue
                 ok = result.status == "applied" or (
                     result.status == "duplicate" and result.original == "applied"
@@ -624,6 +713,7 @@ class Store:
                     # The server lost operations it had acknowledged (restored from a backup):
                     # its change numbers may repeat too, so re-download current state.
                     self._set_meta(conn, "cursor", None)
+            self._learn_server_position(conn, response.last_seq, response.last_ticket)
 
     def cursor(self) -> str | None:
         """The cursor stored with the last applied page of changes."""
@@ -641,15 +731,21 @@ class Store:
             self._set_meta(conn, "cursor", page.cursor)
 
     def acked_ranges(self, size: int) -> list[SeqRange]:
-        """Digests of acknowledged operations, in aligned ranges of `size` seqs."""
+        """Digests of acknowledged operations, in aligned ranges of `size` contiguous seqs."""
         rows = (
             self._conn()
             .execute("SELECT seq, op_id, digest FROM outbox WHERE state != 'pending' ORDER BY seq")
             .fetchall()
         )
-        buckets: dict[int, list[tuple[int, str, str]]] = {}
+        # A range never spans a seq this kiosk does not hold acknowledged (lost with an old
+        # card, or still unsent): the server would count it, and the range would never match.
+        buckets: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
+        run, previous = 0, 0
         for seq, op_id, digest in rows:
-            buckets.setdefault((seq - 1) // size, []).append((seq, op_id, digest))
+            if seq != previous + 1:
+                run += 1
+            previous = seq
+            buckets.setdefault(((seq - 1) // size, run), []).append((seq, op_id, digest))
         ranges = []
         for entries in buckets.values():
             ranges.append(

@@ -121,7 +121,16 @@ Operation = Annotated[CreateRequestOp | CancelRequestOp, Field(discriminator="ty
 
 
 def op_digest(op: CreateRequestOp | CancelRequestOp) -> str:
-    """Content digest of an operation: a replay with another digest is a conflict."""
+    """Content digest of an operation, without its seq: a replay with another is a conflict.
+
+    The seq is left out because a kiosk may move an unsent operation to a fresh seq (its
+    counter fell behind the server's); the operation, and so its digest, stays the same.
+    """
+    return codec.digest(op.model_dump(mode="json", exclude={"seq"}))
+
+
+def seq_bound_digest(op: CreateRequestOp | CancelRequestOp) -> str:
+    """The digest servers stored before `op_digest` left out the seq (rows kept from then)."""
     return codec.digest(op.model_dump(mode="json"))
 
 
@@ -156,6 +165,8 @@ class PushResponse(Response):
     results: list[OpResult]
     last_seq: int
     """The highest sequence number the server has from this device, after this batch."""
+    last_ticket: int | None = None
+    """The highest ticket number the server holds from this device (its prefix's counter)."""
     resend_from: int | None = None
     """Set when the batch skipped a sequence number: resend everything from here."""
     server_time: datetime
@@ -204,6 +215,10 @@ class EnrollResponse(Response):
     token: str
     community: str
     ticket_prefix: str
+    last_seq: int = 0
+    """The highest sequence number the server holds from this device (0 when new)."""
+    last_ticket: int = 0
+    """The highest ticket number the server holds from this device (0 when none)."""
 
 
 # --- reconcile --------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from sync.messages import (
     ReconcileResponse,
     op_digest,
     range_digest,
+    seq_bound_digest,
 )
 from sync.messages import Change as WireChange
 
@@ -181,9 +182,19 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
     return PushResponse(
         results=[results[s] for s in sorted(results)],
         last_seq=new_last,
+        last_ticket=last_ticket(kiosk),
         resend_from=resend_from,
         server_time=now,
     )
+
+
+def last_ticket(kiosk: Kiosk) -> int:
+    """The highest ticket number the server holds from `kiosk` (0 when none)."""
+    ticket = db.session.execute(
+        sa.select(sa.func.max(HelpRequest.ticket)).where(HelpRequest.kiosk_id == kiosk.id)
+    ).scalar_one_or_none()
+    digits = (ticket or "").rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 0
 
 
 def _applied_by_id(op_ids: list[uuid.UUID]) -> dict[uuid.UUID, AppliedOp]:
@@ -194,8 +205,13 @@ def _applied_by_id(op_ids: list[uuid.UUID]) -> dict[uuid.UUID, AppliedOp]:
 
 
 def _replay_answer(kiosk: Kiosk, op: Op, digest: str, original: AppliedOp) -> OpResult:
-    """A replayed id: the original answer if the content matches, else a recorded conflict."""
-    if original.digest == digest and original.kiosk_id == kiosk.id:
+    """A replayed id: the original answer if the content matches, else a recorded conflict.
+
+    The content is compared without the seq, so an operation the kiosk moved to a fresh seq
+    is still a duplicate (and so is one a re-enrolled device sends again under its new
+    identity); rows stored before digests left out the seq match at their own seq.
+    """
+    if original.digest in (digest, seq_bound_digest(op)):
         return OpResult(
             seq=op.seq,
             status="duplicate",
