@@ -142,6 +142,8 @@ class PushRequest(Request):
 
     device_time: UtcTime
     ops: list[Operation] = Field(min_length=1, max_length=MAX_BATCH_OPS)
+    instance: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8,32}$")] | None = None
+    """A random id of the kiosk process, new each run: two at once mean a cloned card."""
 
 
 OpStatus = Literal["applied", "duplicate", "rejected"]
@@ -262,6 +264,13 @@ def range_digest(entries: list[tuple[int, str, str]]) -> str:
 # --- health -----------------------------------------------------------------------------
 
 
+class LostRequest(Request):
+    """A request the kiosk saved whose envelope it compacted: the server may have lost it."""
+
+    id: uuid.UUID
+    ticket: Ticket
+
+
 class HealthReport(Request):
     """A kiosk's nightly report of its own health (shown on the console, in /metrics)."""
 
@@ -274,6 +283,10 @@ class HealthReport(Request):
     last_backup_at: UtcTime | None = None
     integrity: Text200
     software: Text64 | None = None
+    parked: int = Field(ge=0, default=0)
+    """Operations set aside because the server kept failing on them (staff can release)."""
+    lost: list[LostRequest] = Field(default_factory=list, max_length=1000)
+    """After the server lost operations the kiosk had compacted: requests it may lack."""
 
 
 class HealthAck(Response):

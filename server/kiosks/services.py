@@ -74,6 +74,14 @@ class KioskHealth:
     """Enrolled, not revoked, and silent for longer than the configured minutes."""
     is_stuck: bool
     """Its last health report showed a queue while it has not synced since."""
+    cloned_at: datetime | None = None
+    """When a second process with this identity and another history was seen (a copied
+    card); the newer one was told to re-enrol as a new kiosk."""
+    parked: int = 0
+    """Operations the kiosk set aside because this server kept failing on them."""
+    lost: tuple[str, ...] = ()
+    """Tickets of requests the kiosk saved that this server lacks (restored from an older
+    backup after the kiosk compacted them): to re-enter."""
 
 
 def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[KioskHealth]:
@@ -108,7 +116,16 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
                 health_at=kiosk.health_at,
                 is_stale=stale,
                 is_stuck=stuck,
+                cloned_at=kiosk.cloned_at,
+                parked=int((kiosk.health or {}).get("parked", 0)),
+                lost=tuple(str(r["ticket"]) for r in (kiosk.health or {}).get("lost", [])),
             )
         )
-    out.sort(key=lambda k: (not (k.is_stale or k.is_stuck), k.community, k.name))
+    out.sort(
+        key=lambda k: (
+            not (k.is_stale or k.is_stuck or k.cloned_at or k.parked or k.lost),
+            k.community,
+            k.name,
+        )
+    )
     return out
