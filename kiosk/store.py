@@ -858,8 +858,10 @@ class Store:
                 "retry_at = ? WHERE seq = ? AND state = 'pending'",
                 (lowest - 1, seq, error[:2000], retry, seq),
             ).rowcount
-            if moved:
-                self._renumber_pending(conn, seq, since=seq)
+            # The server never answered this seq: the ops behind move down one, gap-free.
+            behind = moved and seq > self._server_last_seq()
+            if behind and not self._renumber_pending(conn, seq, since=seq):
+                self._set_meta(conn, "next_seq", str(seq))
 
     def retry_parked(self, now: datetime) -> int:
         """Parked ops whose retry time has come go to the end of the queue, at fresh seqs."""
