@@ -540,3 +540,83 @@ def test_server_restored_from_before_the_compaction_window(
         db.session.remove()
     assert sorted(row.lost) == sorted(t for _, t in lost)
     store.close()
+
+
+# --- the kiosk's own pages and its schema ---------------------------------------------------
+
+
+def test_cloned_kiosk_asks_to_call_the_centre_and_admin_releases_parked_ops(
+    tmp_path: Path,
+) -> None:
+    from kiosk.admin import hash_pin
+    from kiosk.app import create_kiosk_app
+    from kiosk.voice import Voice
+    from sync.client import SyncOutcome
+    from tests.ui.kiosk_data import seed_store
+
+    store = seed_store(tmp_path / "kiosk.sqlite3")
+    store.set_admin_pin_hash(hash_pin("24680"))
+    saved = store.create_request("electrical", "3-2-301")
+    store.park(1, "500 internal_error: the server failed")
+    client = create_kiosk_app(store, voice=Voice(tmp_path / "v", espeak="")).test_client()
+    assert client.post("/admin", data={"pin": "24680"}).status_code == 303
+    panel = client.get("/admin/panel").get_data(as_text=True)
+    assert 'id="fact-parked">1<' in panel
+    assert "the server failed" in panel
+    assert store.status()["parked"] == 1
+    assert client.post("/admin/release", data={"seq": "1"}).status_code == 303
+    assert store.status()["parked"] == 0
+    assert [op.seq for op in store.pending_ops(10)] == [1]
+    assert store.get_request(saved.id) is not None
+    # Told it is a copy of another kiosk's card: every screen asks to call the centre.
+    store.record_sync(SyncOutcome(False, "cloned", datetime.now(UTC), "409 cloned_device"))
+    assert store.status()["state"] == "cloned"
+    home = client.get("/", headers={"Accept-Language": "en"})
+    assert home.headers["X-Linli-Problem"] == "cloned"
+    assert store.credentials() is None
+    store.close()
+
+
+def test_kiosk_migration_keeps_every_op_and_digests_the_unsent_without_seq(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from kiosk.store import MIGRATIONS
+    from sync.codec import digest
+
+    path = tmp_path / "kiosk.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, statements in MIGRATIONS[:2]:
+        for statement in statements:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_migrations VALUES (?, '2026-01-01')", (name,))
+    rows = []
+    for seq, state in ((1, "applied"), (2, "pending")):
+        op = CreateRequestOp.model_validate(
+            {
+                "op_id": str(uuid.uuid4()),
+                "seq": seq,
+                "type": "request.create",
+                "at": datetime.now(UTC),
+                "payload": {"category": "electrical", "room": "3-2-301", "ticket": "A-0001"},
+            }
+        )
+        legacy = digest(op.model_dump(mode="json"))
+        rows.append((op, legacy))
+        old.execute(
+            "INSERT INTO outbox (seq, op_id, type, body, digest, created_at, state) "
+            "VALUES (?, ?, ?, ?, ?, '2026-01-01', ?)",
+            (seq, str(op.op_id), op.type, op.model_dump_json(), legacy, state),
+        )
+    old.commit()
+    old.close()
+    store = Store(path)
+    held = store._conn().execute("SELECT seq, digest, state FROM outbox ORDER BY seq").fetchall()
+    assert [tuple(r) for r in held] == [
+        (1, rows[0][1], "applied"),
+        (2, op_digest(rows[1][0]), "pending"),
+    ]
+    assert store.status()["parked"] == 0
+    store.close()

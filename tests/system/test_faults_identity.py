@@ -212,6 +212,7 @@ def test_card_cloned_onto_a_second_running_kiosk_loses_nothing(
             told = True
             break
     print(f"\nclone told to re-enrol: {told}")
+    tally("cloned card, both running", answered, server_proc)
     assert told
     clone, kept = (second, first) if second.status()["state"] == "cloned" else (first, second)
     with app.app_context():
@@ -301,12 +302,11 @@ def test_poisoned_batch_parks_one_op_and_the_rest_drain(
     answered = save(kiosk, 4)
     answered += save(kiosk, 1, details="POISON")
     answered += save(kiosk, 8)
-    wait_until(
-        lambda: kiosk.status()["queued"] == 0, timeout=90, what="everything but one op drained"
-    )
+    with suppress(AssertionError):
+        wait_until(lambda: kiosk.status()["queued"] == 0, timeout=90, what="the rest drained")
     status = kiosk.status()
-    assert status["parked"] == 1
     assert tally("poisoned batch, before release", answered, server_proc) == (1, 0)
+    assert (status["queued"], status["parked"]) == (0, 1)
     proxy.set_policy(None)
     released = kiosk.cli("sync", "release", "--data", str(kiosk.data), "--all")
     assert "released 1" in released.stderr
