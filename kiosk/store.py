@@ -124,7 +124,17 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ),
     # Operation digests leave out the seq (an unsent op may move to a fresh seq); the unsent
     # ones are digested again in Python (see Store._migrate), acknowledged ones keep theirs.
-    ("0003_seq_free_digests", []),
+    (
+        "0003_seq_free_digests",
+        [
+            # Ops an older kiosk marked rejected as seq_taken were never stored by the server:
+            # queue them again (they move to fresh seqs once the server answers seq_taken).
+            "UPDATE outbox SET state = 'pending', reason = NULL, acked_at = NULL "
+            "WHERE state = 'rejected' AND reason = 'seq_taken'",
+            "UPDATE requests SET status = 'queued', reject_reason = NULL "
+            "WHERE status = 'rejected' AND reject_reason = 'seq_taken'",
+        ],
+    ),
     (
         # An op the server keeps failing on is parked (set aside, retried hourly, released by
         # staff): a new state, so the table is rebuilt with the wider CHECK. Re-enrolment as

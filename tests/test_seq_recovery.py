@@ -593,7 +593,7 @@ def test_kiosk_migration_keeps_every_op_and_digests_the_unsent_without_seq(
             old.execute(statement)
         old.execute("INSERT INTO schema_migrations VALUES (?, '2026-01-01')", (name,))
     rows = []
-    for seq, state in ((1, "applied"), (2, "pending")):
+    for seq, state in ((1, "applied"), (2, "pending"), (3, "rejected")):
         op = CreateRequestOp.model_validate(
             {
                 "op_id": str(uuid.uuid4()),
@@ -606,17 +606,41 @@ def test_kiosk_migration_keeps_every_op_and_digests_the_unsent_without_seq(
         legacy = digest(op.model_dump(mode="json"))
         rows.append((op, legacy))
         old.execute(
-            "INSERT INTO outbox (seq, op_id, type, body, digest, created_at, state) "
-            "VALUES (?, ?, ?, ?, ?, '2026-01-01', ?)",
-            (seq, str(op.op_id), op.type, op.model_dump_json(), legacy, state),
+            "INSERT INTO outbox (seq, op_id, type, body, digest, created_at, state, reason) "
+            "VALUES (?, ?, ?, ?, ?, '2026-01-01', ?, ?)",
+            (
+                seq,
+                str(op.op_id),
+                op.type,
+                op.model_dump_json(),
+                legacy,
+                state,
+                "seq_taken" if state == "rejected" else None,
+            ),
+        )
+        old.execute(
+            "INSERT INTO requests (id, ticket, category, room, created_at, status, "
+            "reject_reason, updated_at) VALUES (?, 'A-0001', 'electrical', '3-2-301', "
+            "'2026-01-01', ?, ?, '2026-01-01')",
+            (
+                str(op.op_id),
+                "rejected" if state == "rejected" else "queued",
+                "seq_taken" if state == "rejected" else None,
+            ),
         )
     old.commit()
     old.close()
     store = Store(path)
     held = store._conn().execute("SELECT seq, digest, state FROM outbox ORDER BY seq").fetchall()
+    # What an older kiosk marked rejected as seq_taken (the server never stored it) is queued
+    # again, digested like the other unsent ops.
     assert [tuple(r) for r in held] == [
         (1, rows[0][1], "applied"),
         (2, op_digest(rows[1][0]), "pending"),
+        (3, op_digest(rows[2][0]), "pending"),
     ]
+    again = store.get_request(str(rows[2][0].op_id))
+    assert again is not None
+    assert (again["status"], again["reject_reason"]) == ("queued", None)
     assert store.status()["parked"] == 0
     store.close()
