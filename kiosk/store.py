@@ -707,6 +707,7 @@ class Store:
         return [PendingOp(seq=r["seq"], body=r["body"]) for r in ahead]
 
     def _server_last_seq(self) -> int:
+        """The server's last seq for this device, as its latest answer said (0: unknown)."""
         return int(self._meta("server_last_seq") or "0")
 
     def _learn_server_position(
@@ -895,6 +896,7 @@ class Store:
             return self._unpark(conn, rows)
 
     def _unpark(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> int:
+        """Put parked `rows` back in the queue, each at a fresh seq at its end."""
         for row in rows:
             seq = max(int(self._meta("next_seq") or "1"), self._server_last_seq() + 1)
             op = _OPERATION.validate_json(row["body"]).model_copy(update={"seq": seq})

@@ -293,6 +293,7 @@ class SyncEngine:
         while True:
             pending = self.store.pending_ops(limit)
             if not pending:
+                self._limit = self.batch_ops  # whatever failed is answered or parked
                 return answered
             raw, sent = self._batch(pending)
             try:
