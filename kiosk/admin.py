@@ -91,7 +91,19 @@ def panel() -> str | Response:
         "admin",
         enrollment=store.enrollment(),
         shown=current_app.extensions["linli_shown"],
+        parked=store.parked_ops(),
     )
+
+
+@bp.post("/release")
+def release() -> Response:
+    """Send parked operations again now: one (by the seq it was parked at) or all."""
+    if not session.get("admin"):
+        return redirect(url_for("admin.pin_page"), 303)
+    seq = request.form.get("seq", "")
+    _store().release_parked(int(seq) if seq.isdigit() else None)
+    current_app.extensions["linli_on_saved"]()
+    return redirect(url_for("admin.panel"), 303)
 
 
 @bp.post("/exit")

@@ -203,9 +203,14 @@ def once(data_dir: Path) -> None:
         _fail(f"sync failed ({exc.state}): {exc.detail}")
     except StoreError as exc:
         _fail(f"sync failed: {exc.detail}")
-    queued = store.status()["queued"]
-    click.echo(f"pushed {outcome.pushed}, pulled {outcome.pulled}, {queued} still queued", err=True)
-    if queued:
+    status = store.status()
+    queued, parked = status["queued"], status["parked"]
+    click.echo(
+        f"pushed {outcome.pushed}, pulled {outcome.pulled}, {queued} still queued"
+        + (f", {parked} parked (see 'linli sync release')" if parked else ""),
+        err=True,
+    )
+    if queued or parked:
         sys.exit(1)
 
 
@@ -216,6 +221,24 @@ def status(data_dir: Path) -> None:
     """Print the kiosk's sync status as JSON (the same as GET /api/status)."""
     store = _store(data_dir, _settings())
     click.echo(json.dumps(store.status(), ensure_ascii=False, indent=2))
+
+
+@sync_group.command("release")
+@DATA
+@click.option("--seq", type=int, default=None, help="The seq the operation was parked at.")
+@click.option("--all", "release_all", is_flag=True, help="Release every parked operation.")
+def release(data_dir: Path, seq: int | None, release_all: bool) -> None:
+    """Send parked operations (the server kept failing on them) again at the next sync."""
+    if (seq is None) == (not release_all):
+        _fail("give either --seq N or --all")
+    store = _store(data_dir, _settings())
+    try:
+        released = store.release_parked(None if release_all else seq)
+    except StoreError as exc:
+        _fail(exc.detail)
+    if seq is not None and not released:
+        _fail(f"no operation is parked at seq {seq}")
+    click.echo(f"released {released} parked operation(s); they go at the next sync", err=True)
 
 
 @sync_group.command("reconcile")

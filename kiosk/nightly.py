@@ -14,7 +14,7 @@ from pathlib import Path
 from kiosk.store import Store, StoreError
 from sync.client import SyncEngine, SyncError
 from sync.jobs import JobReport
-from sync.messages import HealthReport
+from sync.messages import HealthReport, LostRequest
 
 BACKUP_PREFIX = "kiosk-"
 BACKUP_SUFFIX = ".sqlite3"
@@ -90,9 +90,13 @@ def run_nightly(
         report.step(name, action, (SyncError, StoreError, OSError), _describe)
 
     def reconcile() -> str:
+        released = store.release_parked()
         requeued = engine.reconcile()
         outcome = engine.sync_once()
-        return f"{requeued} re-pushed, {outcome.pushed} pushed, {outcome.pulled} pulled"
+        return (
+            f"{requeued} re-pushed, {released} parked retried, {outcome.pushed} pushed, "
+            f"{outcome.pulled} pulled"
+        )
 
     def refresh() -> str:
         store.forget_cursor()
@@ -121,6 +125,8 @@ def run_nightly(
                 last_backup_at=last_backup,
                 integrity=store.integrity_check(),
                 software="linli-kiosk",
+                parked=status["parked"],
+                lost=[LostRequest.model_validate(c) for c in store.lost_candidates()],
             )
         )
         return "reported"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from sync.client import Credentials, PendingOp, SyncOutcome
 from sync.ids import format_ticket, uuid7
@@ -29,6 +29,7 @@ from sync.messages import (
     CreateRequestOp,
     EnrollResponse,
     MissingRange,
+    Operation,
     PullResponse,
     PushResponse,
     SeqRange,
@@ -61,6 +62,19 @@ T = TypeVar("T")
 # server's answer adds to its row (state, time); see Store._check_headroom.
 RESERVE_BYTES = 16 * 1024
 ACK_BYTES = 64
+
+PARK_RETRY = timedelta(hours=1)
+"""How long a parked op waits before it is tried again (the nightly job tries them all)."""
+RENUMBER_OFFSET = 2**61
+"""Pending ops step aside to seq + this while they are renumbered (parked ops hold seqs < 0)."""
+LOST_CANDIDATES = 1000
+"""At most this many requests are named as possibly lost in a health report."""
+SEQ_TAKEN = "seq_taken"
+PARKED_RETRY = "parked_retry"
+"""A parked op back in the queue: it is sent alone, and parked again at its first 500."""
+"""The server holds another operation at this seq: the op waits in the outbox for a fresh seq."""
+
+_OPERATION: TypeAdapter[CreateRequestOp | CancelRequestOp] = TypeAdapter(Operation)
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -119,7 +133,73 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    # Operation digests leave out the seq (an unsent op may move to a fresh seq); the unsent
+    # ones are digested again in Python (see Store._migrate), acknowledged ones keep theirs.
+    (
+        "0003_seq_free_digests",
+        [
+            # Ops an older kiosk marked rejected as seq_taken were never stored by the server:
+            # queue them again (they move to fresh seqs once the server answers seq_taken).
+            "UPDATE outbox SET state = 'pending', reason = NULL, acked_at = NULL "
+            "WHERE state = 'rejected' AND reason = 'seq_taken'",
+            "UPDATE requests SET status = 'queued', reject_reason = NULL "
+            "WHERE status = 'rejected' AND reject_reason = 'seq_taken'",
+        ],
+    ),
+    (
+        # An op the server keeps failing on is parked (set aside, retried hourly, released by
+        # staff): a new state, so the table is rebuilt with the wider CHECK. Re-enrolment as
+        # another device keeps the old identity's acknowledged ops in an archive.
+        "0004_parked_ops",
+        [
+            """CREATE TABLE outbox_new (
+                seq INTEGER PRIMARY KEY,
+                op_id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                body TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'applied', 'rejected', 'parked')),
+                reason TEXT,
+                acked_at TEXT,
+                error TEXT,
+                parked_seq INTEGER,
+                retry_at TEXT
+            )""",
+            "INSERT INTO outbox_new (seq, op_id, type, body, digest, created_at, state, reason, "
+            "acked_at) SELECT seq, op_id, type, body, digest, created_at, state, reason, acked_at "
+            "FROM outbox",
+            "DROP TABLE outbox",
+            "ALTER TABLE outbox_new RENAME TO outbox",
+            "CREATE INDEX outbox_state ON outbox (state, seq)",
+            """CREATE TABLE outbox_archive (
+                device_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                op_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                body TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                state TEXT NOT NULL,
+                reason TEXT,
+                acked_at TEXT,
+                archived_at TEXT NOT NULL,
+                PRIMARY KEY (device_id, seq)
+            )""",
+        ],
+    ),
 ]
+
+
+def _redigest_pending(conn: sqlite3.Connection) -> None:
+    """Unsent ops take the digest without the seq, as the server now computes it."""
+    rows = conn.execute("SELECT seq, body FROM outbox WHERE state = 'pending'").fetchall()
+    for seq, body in rows:
+        conn.execute(
+            "UPDATE outbox SET digest = ? WHERE seq = ?",
+            (op_digest(_OPERATION.validate_json(body)), seq),
+        )
 
 
 class StoreError(Exception):
@@ -342,6 +422,8 @@ class Store:
                         conn.executemany(
                             "INSERT INTO categories VALUES (?, ?, ?, ?, ?)", DEFAULT_CATEGORIES
                         )
+                    if name == "0003_seq_free_digests":
+                        _redigest_pending(conn)
                     conn.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?)",
                         (name, self.clock().isoformat()),
@@ -378,21 +460,26 @@ class Store:
         }
 
     def save_enrollment(self, server_url: str, answer: EnrollResponse) -> None:
-        """Store a new token; refuse to adopt another device's identity with unsent work."""
+        """Store a new token; nothing queued or acknowledged is ever deleted.
+
+        Enrolled again as another device (a cloned card re-enrolled under a new name), the
+        previous identity's acknowledged ops go to an archive and the unsent ones continue
+        under the new identity at its fresh seqs, with the same op ids.
+        """
         with self._write() as conn:
             current = self._meta("device_id")
             if current is not None and current != str(answer.device_id):
-                queued = conn.execute(
-                    "SELECT count(*) FROM outbox WHERE state = 'pending'"
-                ).fetchone()[0]
-                if queued:
-                    raise StoreError(
-                        f"this kiosk holds {queued} unsent operation(s) of device "
-                        f"{self._meta('device_name')!r}; enrol it again under that name",
-                        "本机还有未发送的求助，请用原来的名称重新登记",
-                    )
-                conn.execute("DELETE FROM outbox")
-                self._set_meta(conn, "next_seq", None)
+                now = self.clock().isoformat()
+                conn.execute(
+                    "INSERT OR REPLACE INTO outbox_archive (device_id, seq, op_id, type, body, "
+                    "digest, created_at, state, reason, acked_at, archived_at) "
+                    "SELECT ?, seq, op_id, type, body, digest, created_at, state, reason, "
+                    "acked_at, ? FROM outbox WHERE state IN ('applied', 'rejected')",
+                    (current, now),
+                )
+                conn.execute("DELETE FROM outbox WHERE state IN ('applied', 'rejected')")
+                self._set_meta(conn, "next_seq", str(answer.last_seq + 1))
+                self._renumber_pending(conn, answer.last_seq + 1)
             if current != str(answer.device_id):
                 self._set_meta(conn, "cursor", None)
             self._set_meta(conn, "device_id", str(answer.device_id))
@@ -403,6 +490,8 @@ class Store:
             self._set_meta(conn, "token", answer.token)
             self._set_meta(conn, "state", "enrolled")
             self._set_meta(conn, "last_error", None)
+            self._set_meta(conn, "cloned_at", None)
+            self._learn_server_position(conn, answer.last_seq, answer.last_ticket)
 
     def set_admin_pin_hash(self, pin_hash: str) -> None:
         """Store the hash of the admin PIN (the PIN itself is never stored)."""
@@ -443,9 +532,12 @@ class Store:
             self._set_meta(conn, "pin_locked_until", None)
 
     def credentials(self) -> Credentials | None:
-        """The server URL and token in force, or None when not enrolled."""
+        """The server URL and token in force, or None when not enrolled.
+
+        A kiosk told it is a copy of another one's card stops syncing until enrolled again.
+        """
         url, token = self._meta("server_url"), self._meta("token")
-        if not url or not token:
+        if not url or not token or self._meta("cloned_at"):
             return None
         return Credentials(server_url=url, token=token)
 
@@ -621,7 +713,9 @@ class Store:
         Acknowledging an operation makes its row a little longer; if requests could fill the
         last page, a full kiosk could never record its acks and its queue would never drain.
         """
-        pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+        pending = conn.execute(
+            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'parked')"
+        ).fetchone()[0]
         needed = RESERVE_BYTES + (pending + 1) * ACK_BYTES
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         used = (
@@ -697,7 +791,11 @@ class Store:
         rejected = conn.execute("SELECT count(*) FROM outbox WHERE state = 'rejected'").fetchone()[
             0
         ]
+        parked = conn.execute("SELECT count(*) FROM outbox WHERE state = 'parked'").fetchone()[0]
         state = self._meta("state") or ("not_enrolled" if self.credentials() is None else "idle")
+        if self._meta("cloned_at"):
+            state = "cloned"
+        lost = self._meta("lost_history")
         return {
             "queued": queued,
             "oldest_queued_at": oldest,
@@ -707,6 +805,8 @@ class Store:
             "state": state,
             "last_error": self._meta("last_error"),
             "rejected": rejected,
+            "parked": parked,
+            "lost_history": None if lost is None else json.loads(lost),
             "device": self._meta("device_name"),
             "server_url": self._meta("server_url"),
         }
@@ -718,6 +818,8 @@ class Store:
                 self._set_meta(conn, "last_attempt_at", outcome.at.isoformat())
                 self._set_meta(conn, "state", outcome.state)
                 self._set_meta(conn, "last_error", outcome.error)
+                if outcome.state == "cloned":
+                    self._set_meta(conn, "cloned_at", outcome.at.isoformat())
                 if outcome.ok:
                     self._set_meta(conn, "last_sync_at", outcome.at.isoformat())
         except (StorageFull, StorageBusy, StorageUnavailable):
@@ -726,21 +828,116 @@ class Store:
     # --- sync engine interface --------------------------------------------------------
 
     def pending_ops(self, limit: int) -> list[PendingOp]:
-        """Unacknowledged operations in seq order."""
-        rows = self._conn().execute(
-            "SELECT seq, body FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
-        )
-        return [PendingOp(seq=r[0], body=r[1]) for r in rows]
+        """Unacknowledged operations in seq order.
 
-    def apply_push(self, response: PushResponse) -> None:
-        """Record the server's answers, and requeue from `resend_from`, in one transaction."""
+        While some sit at seqs the server has already answered (this kiosk's counter fell
+        behind, say after a restore), only those go, so the server says which it holds and
+        which seqs are taken by other operations, before anything newer is sent.
+        """
+        conn = self._conn()
+        behind = conn.execute(
+            "SELECT seq, body, reason FROM outbox WHERE state = 'pending' AND seq <= ? "
+            "AND coalesce(reason, '') != ? ORDER BY seq LIMIT ?",
+            (self._server_last_seq(), SEQ_TAKEN, limit),
+        ).fetchall()
+        rows = (
+            behind
+            or conn.execute(
+                "SELECT seq, body, reason FROM outbox WHERE state = 'pending' "
+                "AND coalesce(reason, '') != ? ORDER BY seq LIMIT ?",
+                (SEQ_TAKEN, limit),
+            ).fetchall()
+        )
+        if rows and rows[0]["reason"] == PARKED_RETRY:
+            return [PendingOp(seq=rows[0]["seq"], body=rows[0]["body"], retry=True)]
+        ahead = [r for r in rows if r["reason"] != PARKED_RETRY]
+        if len(ahead) < len(rows):
+            # A retried parked op goes alone: stop the batch just before it.
+            first_retry = next(r["seq"] for r in rows if r["reason"] == PARKED_RETRY)
+            ahead = [r for r in rows if r["seq"] < first_retry]
+        return [PendingOp(seq=r["seq"], body=r["body"]) for r in ahead]
+
+    def _server_last_seq(self) -> int:
+        """The server's last seq for this device, as its latest answer said (0: unknown)."""
+        return int(self._meta("server_last_seq") or "0")
+
+    def _learn_server_position(
+        self, conn: sqlite3.Connection, last_seq: int, last_ticket: int | None
+    ) -> None:
+        """Counters jump past what the server holds, and ops at taken seqs move past it too.
+
+        Ops the server answered `seq_taken` wait until every other op at an answered seq has
+        been answered; then they and everything after them move, in their order, to fresh
+        seqs after the server's (same op ids: the server never applies one twice).
+        """
+        self._set_meta(conn, "server_last_seq", str(last_seq))
+        if last_ticket is not None:
+            number = int(self._meta("next_ticket") or "1")
+            self._set_meta(conn, "next_ticket", str(max(number, last_ticket + 1)))
+        next_seq = max(int(self._meta("next_seq") or "1"), last_seq + 1)
+        self._set_meta(conn, "next_seq", str(next_seq))
+        unanswered = conn.execute(
+            "SELECT count(*) FROM outbox WHERE state = 'pending' AND seq <= ? "
+            "AND coalesce(reason, '') != ?",
+            (last_seq, SEQ_TAKEN),
+        ).fetchone()[0]
+        taken = conn.execute(
+            "SELECT count(*) FROM outbox WHERE state = 'pending' AND reason = ?", (SEQ_TAKEN,)
+        ).fetchone()[0]
+        if taken and not unanswered:
+            self._renumber_pending(conn, last_seq + 1)
+
+    def _renumber_pending(self, conn: sqlite3.Connection, first: int, since: int = 0) -> int:
+        """Move the pending ops at `since` or later, in seq order, to seqs from `first`."""
+        rows = conn.execute(
+            "SELECT seq, body FROM outbox WHERE state = 'pending' AND seq >= ? ORDER BY seq",
+            (since,),
+        ).fetchall()
+        if not rows:
+            return 0
+        # Out of the way first, so no new seq collides with an old one.
+        conn.execute(
+            "UPDATE outbox SET seq = seq + ? WHERE state = 'pending' AND seq >= ?",
+            (RENUMBER_OFFSET, since),
+        )
+        for offset, row in enumerate(rows):
+            op = _OPERATION.validate_json(row["body"]).model_copy(update={"seq": first + offset})
+            conn.execute(
+                "UPDATE outbox SET seq = ?, body = ?, digest = ?, "
+                "reason = CASE WHEN reason = ? THEN NULL ELSE reason END WHERE seq = ?",
+                (
+                    op.seq,
+                    op.model_dump_json(),
+                    op_digest(op),
+                    SEQ_TAKEN,
+                    row["seq"] + RENUMBER_OFFSET,
+                ),
+            )
+        # Every op at or after `first` was pending and is now below this.
+        self._set_meta(conn, "next_seq", str(first + len(rows)))
+        return len(rows)
+
+    def apply_push(self, response: PushResponse) -> bool:
+        """Record the server's answers, and requeue from `resend_from`, in one transaction.
+
+        True when the server asked for ops this kiosk no longer holds (compacted after it
+        acknowledged them; the server was then restored from an older backup): the pending
+        ops move to continue after the server's last seq and the loss is remembered, so the
+        status page says so and the health report names the requests that may be lost.
+        """
         now = self.clock().isoformat()
+        history_lost = False
         with self._write() as conn:
             for result in response.results:
                 row = conn.execute(
                     "SELECT type, body FROM outbox WHERE seq = ?", (result.seq,)
                 ).fetchone()
                 if row is None:
+                    continue
+                if result.status == "rejected" and result.reason == SEQ_TAKEN:
+                    conn.execute(
+                        "UPDATE outbox SET reason = ? WHERE seq = ?", (SEQ_TAKEN, result.seq)
+                    )
                     continue
                 ok = result.status == "applied" or (
                     result.status == "duplicate" and result.original == "applied"
@@ -768,13 +965,107 @@ class Store:
             if response.resend_from is not None:
                 lost = conn.execute(
                     "UPDATE outbox SET state = 'pending', acked_at = NULL "
-                    "WHERE seq >= ? AND state != 'pending'",
+                    "WHERE seq >= ? AND state IN ('applied', 'rejected')",
                     (response.resend_from,),
                 ).rowcount
                 if lost:
                     # The server lost operations it had acknowledged (restored from a backup):
                     # its change numbers may repeat too, so re-download current state.
                     self._set_meta(conn, "cursor", None)
+                history_lost = self._continue_after_loss(conn, response.resend_from, now)
+            self._learn_server_position(conn, response.last_seq, response.last_ticket)
+        return history_lost
+
+    def _continue_after_loss(self, conn: sqlite3.Connection, resend_from: int, now: str) -> bool:
+        """When the pending ops do not continue gap-free from `resend_from`, the ops in the
+        gaps are gone here too: renumber the pending ones from there and remember the loss."""
+        low, high, count = conn.execute(
+            "SELECT min(seq), max(seq), count(*) FROM outbox WHERE state = 'pending'"
+        ).fetchone()
+        if not count or (low == resend_from and high - low + 1 == count):
+            return False
+        self._set_meta(
+            conn,
+            "lost_history",
+            json.dumps({"at": now, "first_seq": resend_from, "last_seq": high - 1}),
+        )
+        self._set_meta(conn, "cursor", None)
+        self._renumber_pending(conn, resend_from, since=resend_from)
+        return True
+
+    def lost_candidates(self) -> list[dict[str, str]]:
+        """After a loss on the server: this kiosk's requests whose envelopes were compacted
+        (the server says which of them it lacks), the newest first."""
+        if self._meta("lost_history") is None:
+            return []
+        rows = self._conn().execute(
+            "SELECT id, ticket FROM requests WHERE id NOT IN "
+            "(SELECT op_id FROM outbox WHERE type = 'request.create') "
+            "ORDER BY created_at DESC LIMIT ?",
+            (LOST_CANDIDATES,),
+        )
+        return [{"id": str(r[0]), "ticket": str(r[1])} for r in rows]
+
+    def park(self, seq: int, error: str) -> None:
+        """Set aside the pending op at `seq` with the server's error; the ones behind move up.
+
+        A parked op holds a negative seq (it is outside the device's sequence until it is
+        retried at a fresh seq at the end); the ops behind it take the seqs from its own on.
+        """
+        retry = (self.clock() + PARK_RETRY).isoformat()
+        with self._write() as conn:
+            lowest = conn.execute("SELECT min(min(seq), 0) FROM outbox").fetchone()[0]
+            moved = conn.execute(
+                "UPDATE outbox SET state = 'parked', seq = ?, parked_seq = ?, error = ?, "
+                "retry_at = ? WHERE seq = ? AND state = 'pending'",
+                (lowest - 1, seq, error[:2000], retry, seq),
+            ).rowcount
+            # The server never answered this seq: the ops behind move down one, gap-free.
+            behind = moved and seq > self._server_last_seq()
+            if behind and not self._renumber_pending(conn, seq, since=seq):
+                self._set_meta(conn, "next_seq", str(seq))
+
+    def retry_parked(self, now: datetime) -> int:
+        """Parked ops whose retry time has come go to the end of the queue, at fresh seqs."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT seq, body FROM outbox WHERE state = 'parked' AND retry_at <= ? "
+                "ORDER BY seq DESC",
+                (now.isoformat(),),
+            ).fetchall()
+            return self._unpark(conn, rows)
+
+    def release_parked(self, parked_seq: int | None = None) -> int:
+        """Staff release one parked op (by the seq it was parked at) or all: they go to the
+        end of the queue at once; return how many."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT seq, body FROM outbox WHERE state = 'parked' "
+                "AND (? IS NULL OR parked_seq = ?) ORDER BY seq DESC",
+                (parked_seq, parked_seq),
+            ).fetchall()
+            return self._unpark(conn, rows)
+
+    def _unpark(self, conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> int:
+        """Put parked `rows` back in the queue, each at a fresh seq at its end."""
+        for row in rows:
+            seq = max(int(self._meta("next_seq") or "1"), self._server_last_seq() + 1)
+            op = _OPERATION.validate_json(row["body"]).model_copy(update={"seq": seq})
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', seq = ?, body = ?, digest = ?, "
+                "reason = ?, retry_at = NULL WHERE seq = ?",
+                (seq, op.model_dump_json(), op_digest(op), PARKED_RETRY, row["seq"]),
+            )
+            self._set_meta(conn, "next_seq", str(seq + 1))
+        return len(rows)
+
+    def parked_ops(self) -> list[dict[str, Any]]:
+        """Parked ops for the admin page: the seq they were parked at, ticket, error, retry."""
+        rows = self._conn().execute(
+            "SELECT parked_seq, type, json_extract(body, '$.payload.ticket') AS ticket, "
+            "error, retry_at FROM outbox WHERE state = 'parked' ORDER BY parked_seq"
+        )
+        return [dict(r) for r in rows]
 
     def cursor(self) -> str | None:
         """The cursor stored with the last applied page of changes."""
@@ -792,15 +1083,24 @@ class Store:
             self._set_meta(conn, "cursor", page.cursor)
 
     def acked_ranges(self, size: int) -> list[SeqRange]:
-        """Digests of acknowledged operations, in aligned ranges of `size` seqs."""
+        """Digests of acknowledged operations, in aligned ranges of `size` contiguous seqs."""
         rows = (
             self._conn()
-            .execute("SELECT seq, op_id, digest FROM outbox WHERE state != 'pending' ORDER BY seq")
+            .execute(
+                "SELECT seq, op_id, digest FROM outbox WHERE state IN ('applied', 'rejected') "
+                "ORDER BY seq"
+            )
             .fetchall()
         )
-        buckets: dict[int, list[tuple[int, str, str]]] = {}
+        # A range never spans a seq this kiosk does not hold acknowledged (lost with an old
+        # card, or still unsent): the server would count it, and the range would never match.
+        buckets: dict[tuple[int, int], list[tuple[int, str, str]]] = {}
+        run, previous = 0, 0
         for seq, op_id, digest in rows:
-            buckets.setdefault((seq - 1) // size, []).append((seq, op_id, digest))
+            if seq != previous + 1:
+                run += 1
+            previous = seq
+            buckets.setdefault(((seq - 1) // size, run), []).append((seq, op_id, digest))
         ranges = []
         for entries in buckets.values():
             ranges.append(

@@ -79,7 +79,7 @@ _VOICE_KEY = re.compile(
     r"|centre:phone|keypad:phone)$"
 )
 # States in which nothing may be saved: the whole touch UI becomes one call-the-centre screen.
-CLOSED_STATES = ("revoked", "not_enrolled")
+CLOSED_STATES = ("revoked", "not_enrolled", "cloned")
 OPEN_WHEN_CLOSED = {
     "ui.set_language",
     "ui.toggle_speaker",
@@ -91,7 +91,7 @@ OPEN_WHEN_CLOSED = {
 }
 """Endpoints that still answer on a closed kiosk (none of them can save anything)."""
 # Problems shown as the full call-the-centre screen (nothing saved, the centre's number large).
-CALL_CENTRE = ("storage_full", "storage_error", "not_enrolled", "revoked")
+CALL_CENTRE = ("storage_full", "storage_error", "not_enrolled", "revoked", "cloned")
 
 # Server statuses in plain words (msgids; English in the catalog).
 STATE_WORDS = {
@@ -136,6 +136,12 @@ PROBLEMS: dict[str, tuple[int, str, str]] = {
     "storage_busy": (503, "本机忙，这次没能保存。请稍等一下再试一次。", "problem"),
     "not_enrolled": (503, "本机还没有登记，不能保存。请给社区服务中心打电话。", "revoked"),
     "revoked": (503, "本机暂时不能发送求助。请给社区服务中心打电话。", "revoked"),
+    "cloned": (
+        503,
+        "本机的数据是另一台终端的复制品，暂时不能保存。请给社区服务中心打电话，"
+        "请工作人员把本机作为新终端重新登记。",
+        "revoked",
+    ),
     "server_error": (500, "出了点问题，这次没有保存。请再试一次，或给社区打电话。", "problem"),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ class PendingOp:
 
     seq: int
     body: str
+    retry: bool = False
+    """A parked op tried again: sent alone, and parked again at its first 500."""
 
 
 class SyncStore(Protocol):
@@ -65,8 +68,19 @@ class SyncStore(Protocol):
     def pending_ops(self, limit: int) -> list[PendingOp]:
         """Unacknowledged operations in seq order, at most `limit`."""
 
-    def apply_push(self, response: PushResponse) -> None:
-        """Record the server's answers (and a resend request) in one transaction."""
+    def apply_push(self, response: PushResponse) -> bool | None:
+        """Record the server's answers (and a resend request) in one transaction.
+
+        True when the server asked for operations this kiosk no longer holds (they were
+        compacted): the store has moved its pending ones to continue after the server's.
+        """
+
+    def park(self, seq: int, error: str) -> None:
+        """Set aside the pending op at `seq`, which the server keeps failing on; the ones
+        behind it move up to fresh seqs so they can drain."""
+
+    def retry_parked(self, now: datetime) -> int:
+        """Move parked ops that are due for a retry to the end of the queue; return how many."""
 
     def cursor(self) -> str | None:
         """The last pull cursor stored with the data it brought."""
@@ -89,10 +103,11 @@ class SyncError(Exception):
 
     state = "error"
 
-    def __init__(self, detail: str, code: str = "sync_failed") -> None:
+    def __init__(self, detail: str, code: str = "sync_failed", status: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.code = code
+        self.status = status
 
 
 class Unreachable(SyncError):
@@ -129,6 +144,19 @@ class Refused(SyncError):
     """The server refused the request as malformed (a 4xx other than the above)."""
 
     state = "error"
+
+
+class Cloned(SyncError):
+    """Another running kiosk holds a copy of this card: re-enrol this one as a new device."""
+
+    state = "cloned"
+
+
+class ServerLostHistory(SyncError):
+    """The server lost operations this kiosk had sent and since compacted (it was restored
+    from an older backup): the pending ones now continue after the server's."""
+
+    state = "server_lost_history"
 
 
 @dataclass
@@ -168,16 +196,27 @@ def _error_from(response: requests.Response) -> SyncError:
     status = response.status_code
     message = f"{status} {code}: {detail}"
     if status == 401:
-        return Revoked(message, code)
+        return Revoked(message, code, status)
     if code == "unsupported_protocol":
-        return UpdateRequired(message, code)
+        return UpdateRequired(message, code, status)
+    if code == "cloned_device":
+        return Cloned(message, code, status)
     if status >= 500 or status == 429:
-        return ServerTrouble(message, code)
-    return Refused(message, code)
+        return ServerTrouble(message, code, status)
+    return Refused(message, code, status)
+
+
+STRIKES = 3
+"""Answers of 500 to one batch before it is halved (or, a single op, parked)."""
 
 
 class SyncEngine:
-    """One kiosk's push, pull and reconcile against the server it enrolled with."""
+    """One kiosk's push, pull and reconcile against the server it enrolled with.
+
+    A batch the server keeps failing on (500, three times) is halved, down to a single
+    operation, which is then parked so the ones behind it drain. `instance`, random for each
+    engine (each kiosk process), goes with every push so the server can tell a cloned card.
+    """
 
     def __init__(
         self,
@@ -196,6 +235,9 @@ class SyncEngine:
         self.max_batch_bytes = max_batch_bytes
         self.clock = clock
         self.stats = WireStats()
+        self.instance = secrets.token_hex(8)
+        self._limit = batch_ops
+        self._strikes: dict[tuple[int, int], int] = {}
 
     # --- HTTP -----------------------------------------------------------------------
 
@@ -245,13 +287,15 @@ class SyncEngine:
     def push(self) -> int:
         """Push every pending operation in batches; return how many were answered."""
         creds = self._creds()
+        self.store.retry_parked(self.clock())
         answered = 0
-        limit = self.batch_ops
+        limit = self._limit
         while True:
             pending = self.store.pending_ops(limit)
             if not pending:
+                self._limit = self.batch_ops  # whatever failed is answered or parked
                 return answered
-            raw = self._batch(pending)
+            raw, sent = self._batch(pending)
             try:
                 data = self._send(
                     creds.server_url, creds.token, "POST", "/push", codec.gzip_bytes(raw)
@@ -261,17 +305,51 @@ class SyncEngine:
                     limit = max(1, limit // 2)
                     continue
                 raise
+            except ServerTrouble as exc:
+                if exc.status != 500 or not self._struck(pending[0], sent, exc):
+                    raise
+                limit = self._limit
+                continue
             try:
                 response = PushResponse.model_validate(data)
             except ValidationError as exc:
                 raise Unreachable(f"unreadable push answer: {exc}", "bad_response") from exc
-            self.store.apply_push(response)
+            self._strikes.clear()
+            if self.store.apply_push(response):
+                raise ServerLostHistory(
+                    f"the server holds this kiosk's operations only up to {response.last_seq} "
+                    "(restored from an older backup); the queue continues after it",
+                    "server_lost_history",
+                )
             answered += len(response.results)
             if not response.results and response.resend_from is None:
                 raise Refused("the server answered no operation of the batch", "no_progress")
 
-    def _batch(self, pending: list[PendingOp]) -> bytes:
-        head = '{"device_time":' + json.dumps(self.clock().isoformat()) + ',"ops":['
+    def _struck(self, head: PendingOp, size: int, exc: ServerTrouble) -> bool:
+        """Count a 500 on this batch; True when it was halved or its one op parked."""
+        first = head.seq
+        key = (first, size)
+        self._strikes[key] = self._strikes.get(key, 0) + 1
+        if self._strikes[key] < STRIKES and not head.retry:
+            return False
+        self._strikes.clear()
+        if size > 1:
+            self._limit = max(1, size // 2)
+            log.warning("the server keeps failing on %d operations; trying %d", size, self._limit)
+        else:
+            self.store.park(first, exc.detail)
+            self._limit = self.batch_ops
+            log.warning("operation %d parked after %d failures: %s", first, STRIKES, exc.detail)
+        return True
+
+    def _batch(self, pending: list[PendingOp]) -> tuple[bytes, int]:
+        head = (
+            '{"device_time":'
+            + json.dumps(self.clock().isoformat())
+            + ',"instance":'
+            + json.dumps(self.instance)
+            + ',"ops":['
+        )
         parts: list[str] = []
         size = len(head.encode()) + 2
         for op in pending:
@@ -280,7 +358,7 @@ class SyncEngine:
                 break
             parts.append(op.body)
             size += length
-        return (head + ",".join(parts) + "]}").encode()
+        return (head + ",".join(parts) + "]}").encode(), len(parts)
 
     def pull(self) -> int:
         """Pull every page of changes; return how many changes were applied."""

@@ -125,7 +125,16 @@ Operation = Annotated[CreateRequestOp | CancelRequestOp, Field(discriminator="ty
 
 
 def op_digest(op: CreateRequestOp | CancelRequestOp) -> str:
-    """Content digest of an operation: a replay with another digest is a conflict."""
+    """Content digest of an operation, without its seq: a replay with another is a conflict.
+
+    The seq is left out because a kiosk may move an unsent operation to a fresh seq (its
+    counter fell behind the server's); the operation, and so its digest, stays the same.
+    """
+    return codec.digest(op.model_dump(mode="json", exclude={"seq"}))
+
+
+def seq_bound_digest(op: CreateRequestOp | CancelRequestOp) -> str:
+    """The digest servers stored before `op_digest` left out the seq (rows kept from then)."""
     return codec.digest(op.model_dump(mode="json"))
 
 
@@ -137,6 +146,8 @@ class PushRequest(Request):
 
     device_time: UtcTime
     ops: list[Operation] = Field(min_length=1, max_length=MAX_BATCH_OPS)
+    instance: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8,32}$")] | None = None
+    """A random id of the kiosk process, new each run: two at once mean a cloned card."""
 
 
 OpStatus = Literal["applied", "duplicate", "rejected"]
@@ -160,6 +171,8 @@ class PushResponse(Response):
     results: list[OpResult]
     last_seq: int
     """The highest sequence number the server has from this device, after this batch."""
+    last_ticket: int | None = None
+    """The highest ticket number the server holds from this device (its prefix's counter)."""
     resend_from: int | None = None
     """Set when the batch skipped a sequence number: resend everything from here."""
     server_time: datetime
@@ -208,6 +221,10 @@ class EnrollResponse(Response):
     token: str
     community: str
     ticket_prefix: str
+    last_seq: int = 0
+    """The highest sequence number the server holds from this device (0 when new)."""
+    last_ticket: int = 0
+    """The highest ticket number the server holds from this device (0 when none)."""
 
 
 # --- reconcile --------------------------------------------------------------------------
@@ -251,6 +268,13 @@ def range_digest(entries: list[tuple[int, str, str]]) -> str:
 # --- health -----------------------------------------------------------------------------
 
 
+class LostRequest(Request):
+    """A request the kiosk saved whose envelope it compacted: the server may have lost it."""
+
+    id: uuid.UUID
+    ticket: Ticket
+
+
 class HealthReport(Request):
     """A kiosk's nightly report of its own health (shown on the console, in /metrics)."""
 
@@ -263,6 +287,10 @@ class HealthReport(Request):
     last_backup_at: UtcTime | None = None
     integrity: Text200
     software: Text64 | None = None
+    parked: int = Field(ge=0, default=0)
+    """Operations set aside because the server kept failing on them (staff can release)."""
+    lost: list[LostRequest] = Field(default_factory=list, max_length=1000)
+    """After the server lost operations the kiosk had compacted: requests it may lack."""
 
 
 class HealthAck(Response):

@@ -168,10 +168,10 @@ class RecordingStore(Store):
         super().__init__(path)
         self.answers: list[PushResponse] = []
 
-    def apply_push(self, response: PushResponse) -> None:
+    def apply_push(self, response: PushResponse) -> bool:
         """Remember the answer, then record it as the kiosk does."""
         self.answers.append(response)
-        super().apply_push(response)
+        return super().apply_push(response)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.store import StorageFull, Store, StoreError
+from kiosk.store import StorageFull, Store
 from sync.client import Credentials
 from sync.messages import Change, EnrollResponse, OpResult, PullResponse, PushResponse
 
@@ -134,18 +134,38 @@ def test_two_writers_on_one_file_get_distinct_gap_free_seqs(tmp_path: Path) -> N
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
 
 
-def test_enrolling_as_another_device_with_unsent_work_is_refused(store: Store) -> None:
-    saved = store.create_request("electrical", ROOM)
-    with pytest.raises(StoreError):
-        store.save_enrollment("http://127.0.0.1:9", enrolment(device_id=2, number=2))
-    assert store.credentials() == Credentials("http://127.0.0.1:9", "token-1")
-    assert [op.seq for op in store.pending_ops(10)] == [1]
+def test_enrolling_as_another_device_keeps_every_op_and_renumbers_the_unsent(
+    store: Store,
+) -> None:
+    path = store.path
+    sent = store.create_request("electrical", ROOM)
+    store.apply_push(
+        PushResponse(
+            results=[OpResult(seq=1, status="applied", result={"status": "received"})],
+            last_seq=1,
+            server_time=datetime.now(UTC),
+        )
+    )
+    queued = [store.create_request("electrical", ROOM) for _ in range(2)]
+    ids = [r[0] for r in rows(path, "SELECT op_id FROM outbox WHERE state = 'pending'")]
+    assert [op.seq for op in store.pending_ops(10)] == [2, 3]
 
     # The same device enrolled again (a new token after revocation) keeps its queue.
     store.save_enrollment("http://127.0.0.1:9", enrolment(device_id=1, number=3))
     assert store.credentials() == Credentials("http://127.0.0.1:9", "token-3")
-    assert [op.seq for op in store.pending_ops(10)] == [1]
-    assert store.get_request(saved.id) is not None
+    assert [op.seq for op in store.pending_ops(10)] == [2, 3]
+
+    # Enrolled as a new device (a cloned card re-enrolled under a new name): the unsent ops
+    # continue under the new identity from its first seq, with the same op ids; the sent one
+    # is archived under the old identity, never deleted.
+    store.save_enrollment("http://127.0.0.1:9", enrolment(device_id=2, number=4))
+    assert store.credentials() == Credentials("http://127.0.0.1:9", "token-4")
+    assert [op.seq for op in store.pending_ops(10)] == [1, 2]
+    assert [r[0] for r in rows(path, "SELECT op_id FROM outbox ORDER BY seq")] == ids
+    assert rows(path, "SELECT device_id, seq, op_id FROM outbox_archive") == [("1", 1, sent.id)]
+    assert all(store.get_request(r.id) is not None for r in [sent, *queued])
+    assert store.create_request("electrical", ROOM) is not None
+    assert [op.seq for op in store.pending_ops(10)] == [1, 2, 3]
 
 
 def test_a_rejected_operation_does_not_block_the_queue(store: Store) -> None:

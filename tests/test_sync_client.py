@@ -449,6 +449,7 @@ class FakeStore:
         self.pages: list[PullResponse] = []
         self.outcomes: list[SyncOutcome] = []
         self.requeued: list[MissingRange] = []
+        self.parked: dict[int, str] = {}
 
     def add_ops(self, count: int, details: str | None = None) -> None:
         """Append `count` request.create operations to the outbox."""
@@ -476,7 +477,11 @@ class FakeStore:
 
     def pending_ops(self, limit: int) -> list[PendingOp]:
         """Unanswered operations in seq order."""
-        pending = [PendingOp(s, b) for s, b in sorted(self.outbox.items()) if s not in self.answers]
+        pending = [
+            PendingOp(s, b)
+            for s, b in sorted(self.outbox.items())
+            if s not in self.answers and s not in self.parked
+        ]
         return pending[:limit]
 
     def apply_push(self, response: PushResponse) -> None:
@@ -486,6 +491,14 @@ class FakeStore:
         if response.resend_from is not None:
             for seq in [s for s in self.answers if s >= response.resend_from]:
                 del self.answers[seq]
+
+    def park(self, seq: int, error: str) -> None:
+        """Set the op aside (the fake keeps its seq: the real store renumbers)."""
+        self.parked[seq] = error
+
+    def retry_parked(self, now: datetime) -> int:
+        """Parked ops stay parked in the fake."""
+        return 0
 
     def cursor(self) -> str | None:
         """The last page's cursor."""

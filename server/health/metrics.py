@@ -110,6 +110,22 @@ def render() -> str:
         ],
     )
     out.family(
+        "linli_kiosk_parked",
+        "gauge",
+        "Operations the kiosk set aside because the server kept failing on them (last report).",
+        [
+            ({"kiosk": k.name, "community": c}, float((k.health or {}).get("parked", 0)))
+            for k, c in kiosks
+            if k.health is not None
+        ],
+    )
+    out.family(
+        "linli_kiosk_cloned",
+        "gauge",
+        "1 when a second kiosk process with this kiosk's identity and another history was seen.",
+        [({"kiosk": k.name, "community": c}, float(k.cloned_at is not None)) for k, c in kiosks],
+    )
+    out.family(
         "linli_kiosk_last_seq",
         "gauge",
         "The highest operation sequence received per kiosk.",

@@ -33,4 +33,9 @@ class Kiosk(db.Model):  # type: ignore[name-defined,misc]
     health: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     """The kiosk's latest nightly health report."""
     health_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    instances: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
+    """Kiosk processes (random per-run ids) lately seen pushing: when first and last seen."""
+    clone_instance: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    """The process told to re-enrol as a new device: a copy of this kiosk's card."""
+    cloned_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -78,6 +78,14 @@ class KioskHealth:
     """Its last health report showed a queue while it has not synced since."""
     refusals: KioskRefusals
     """Its operations the server did not apply, and what to do about them."""
+    cloned_at: datetime | None = None
+    """When a second process with this identity and another history was seen (a copied
+    card); the newer one was told to re-enrol as a new kiosk."""
+    parked: int = 0
+    """Operations the kiosk set aside because this server kept failing on them."""
+    lost: tuple[str, ...] = ()
+    """Tickets of requests the kiosk saved that this server lacks (restored from an older
+    backup after the kiosk compacted them): to re-enter."""
 
 
 def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[KioskHealth]:
@@ -115,7 +123,16 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
                 is_stale=stale,
                 is_stuck=stuck,
                 refusals=refused.get(kiosk.id, KioskRefusals()),
+                cloned_at=kiosk.cloned_at,
+                parked=int((kiosk.health or {}).get("parked", 0)),
+                lost=tuple(str(r["ticket"]) for r in (kiosk.health or {}).get("lost", [])),
             )
         )
-    out.sort(key=lambda k: (not (k.is_stale or k.is_stuck), k.community, k.name))
+    out.sort(
+        key=lambda k: (
+            not (k.is_stale or k.is_stuck or k.cloned_at or k.parked or k.lost),
+            k.community,
+            k.name,
+        )
+    )
     return out

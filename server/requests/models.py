@@ -81,7 +81,8 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"), index=True)
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    actor: so.Mapped[str] = so.mapped_column(sa.String(100))
+    actor: so.Mapped[str] = so.mapped_column(sa.String(120))
+    """Who: a user, a job, or `kiosk:<name>` (a kiosk name has up to 100 characters)."""
     from_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
     to_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
     note: so.Mapped[str | None] = so.mapped_column(sa.Text)

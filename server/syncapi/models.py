@@ -47,6 +47,9 @@ class SyncConflict(db.Model):  # type: ignore[name-defined,misc]
     seq: so.Mapped[int] = so.mapped_column(sa.BigInteger)
     digest: so.Mapped[str] = so.mapped_column(sa.String(64))
     body: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    reason: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    """`conflict` (a known id with other content, never applied) or `seq_taken` (a new id at a
+    seq already answered: a kiosk whose counter fell behind moves it to a fresh seq)."""
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 

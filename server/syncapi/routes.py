@@ -115,6 +115,8 @@ def enroll() -> Response:
             token=token,
             community=community.slug,
             ticket_prefix=kiosk.ticket_prefix,
+            last_seq=kiosk.last_seq,
+            last_ticket=services.last_ticket(kiosk),
         )
     )
 

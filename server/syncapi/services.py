@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from server.communities.models import Room
 from server.dbutil import hash_secret, insert_for
-from server.errors import InvalidInput, NotFound, Unauthorized
+from server.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import Category, HelpRequest, RequestEvent
@@ -38,12 +38,21 @@ from sync.messages import (
     ReconcileResponse,
     op_digest,
     range_digest,
+    seq_bound_digest,
 )
 from sync.messages import Change as WireChange
 
 Op = CreateRequestOp | CancelRequestOp
 
 CANCELLABLE = frozenset({"received", "triaged"})
+INSTANCES_KEPT = 8
+"""Kiosk processes remembered per kiosk (the most recently seen)."""
+
+
+class ClonedDevice(Conflict):
+    """This process holds a copy of another kiosk's card: it must re-enrol as a new device."""
+
+    code = "cloned_device"
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -117,12 +126,18 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
         raise InvalidInput("a batch may not hold two operations with the same seq", "bad_batch")
     # The first statement is a write: SQLite takes its write lock before anything is read,
     # and PostgreSQL serialises this device's pushes on its row.
-    last_seq = db.session.execute(
+    last_seq, clone_instance, instances = db.session.execute(
         sa.update(Kiosk)
         .where(Kiosk.id == kiosk.id)
         .values(last_seen_at=now, last_device_time=batch.device_time)
-        .returning(Kiosk.last_seq)
-    ).scalar_one()
+        .returning(Kiosk.last_seq, Kiosk.clone_instance, Kiosk.instances)
+    ).one()
+    if batch.instance is not None and batch.instance == clone_instance:
+        raise ClonedDevice(
+            "this kiosk's data is a copy of another kiosk's that is still in use; "
+            "call the community centre and enrol it again as a new kiosk"
+        )
+    seen = _seen_instances(instances, batch.instance, now)
 
     accepted: list[Op] = []
     resend_from: int | None = None
@@ -142,14 +157,18 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
     results: dict[int, OpResult] = {}
     changes: list[ChangeRow] = []
     fresh: list[Op] = []
+    clone: str | None = None
     for op in accepted:
         original = known.get(op.op_id)
         if original is not None:
             results[op.seq] = _replay_answer(kiosk, op, digests[op.op_id], original)
         elif op.seq <= last_seq:
             # Every seq up to last_seq was answered once; a new id there is never applied.
-            _record_conflict(kiosk, op, digests[op.op_id])
+            # The kiosk moves it to a fresh seq; the record shows staff it happened.
+            _record_conflict(kiosk, op, digests[op.op_id], "seq_taken")
             results[op.seq] = OpResult(seq=op.seq, status="rejected", reason="seq_taken")
+            if seen is not None and not clone:
+                clone = _clone_of(kiosk, op.seq, batch.instance, seen)
         else:
             fresh.append(op)
 
@@ -169,21 +188,34 @@ def push(kiosk: Kiosk, batch: PushRequest) -> PushResponse:
 
     new_last = max([last_seq, *(op.seq for op in accepted)])
     duplicates = sum(1 for r in results.values() if r.status == "duplicate")
+    values: dict[str, Any] = {}
     if new_last != last_seq or duplicates:
-        db.session.execute(
-            sa.update(Kiosk)
-            .where(Kiosk.id == kiosk.id)
-            .values(last_seq=new_last, duplicates=Kiosk.duplicates + duplicates)
-        )
+        values.update(last_seq=new_last, duplicates=Kiosk.duplicates + duplicates)
+    if seen is not None:
+        values["instances"] = seen
+    if clone is not None:
+        values.update(clone_instance=clone, cloned_at=now)
+    if values:
+        db.session.execute(sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(**values))
     # Last: the change counter's row lock is held until commit, so take it as late as possible.
     record_changes(changes)
     db.session.flush()
     return PushResponse(
         results=[results[s] for s in sorted(results)],
         last_seq=new_last,
+        last_ticket=last_ticket(kiosk),
         resend_from=resend_from,
         server_time=now,
     )
+
+
+def last_ticket(kiosk: Kiosk) -> int:
+    """The highest ticket number the server holds from `kiosk` (0 when none)."""
+    ticket = db.session.execute(
+        sa.select(sa.func.max(HelpRequest.ticket)).where(HelpRequest.kiosk_id == kiosk.id)
+    ).scalar_one_or_none()
+    digits = (ticket or "").rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 0
 
 
 def _applied_by_id(op_ids: list[uuid.UUID]) -> dict[uuid.UUID, AppliedOp]:
@@ -193,9 +225,49 @@ def _applied_by_id(op_ids: list[uuid.UUID]) -> dict[uuid.UUID, AppliedOp]:
     return {row.op_id: row for row in rows}
 
 
+def _seen_instances(
+    instances: dict[str, Any] | None, instance: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """The kiosk's recent processes with `instance` seen now (None: it sent no id)."""
+    if instance is None:
+        return None
+    seen = dict(instances or {})
+    first = seen.get(instance, {}).get("first", now.isoformat())
+    seen[instance] = {"first": first, "last": now.isoformat()}
+    recent = sorted(seen.items(), key=lambda item: str(item[1]["last"]), reverse=True)
+    return dict(recent[:INSTANCES_KEPT])
+
+
+def _clone_of(kiosk: Kiosk, seq: int, instance: str | None, seen: dict[str, Any]) -> str | None:
+    """Which process to send away when `instance` finds `seq` taken by a live other one.
+
+    A kiosk restored from a backup also finds its seqs taken, but by operations stored
+    before it first pushed (its old self is gone). An operation stored at that seq after
+    this process first pushed came from another process with the same identity and another
+    history: a cloned card. The process seen first stays; the newer one is the clone.
+    """
+    if instance is None:
+        return None
+    first = datetime.fromisoformat(seen[instance]["first"])
+    held_at = db.session.execute(
+        sa.select(AppliedOp.applied_at).where(AppliedOp.kiosk_id == kiosk.id, AppliedOp.seq == seq)
+    ).scalar_one_or_none()
+    if held_at is None or held_at < first:
+        return None
+    live = [i for i, t in seen.items() if datetime.fromisoformat(t["last"]) >= first]
+    if len(live) < 2:
+        return None
+    return max(live, key=lambda i: (str(seen[i]["first"]), i))
+
+
 def _replay_answer(kiosk: Kiosk, op: Op, digest: str, original: AppliedOp) -> OpResult:
-    """A replayed id: the original answer if the content matches, else a recorded conflict."""
-    if original.digest == digest and original.kiosk_id == kiosk.id:
+    """A replayed id: the original answer if the content matches, else a recorded conflict.
+
+    The content is compared without the seq, so an operation the kiosk moved to a fresh seq
+    is still a duplicate (and so is one a re-enrolled device sends again under its new
+    identity); rows stored before digests left out the seq match at their own seq.
+    """
+    if original.digest in (digest, seq_bound_digest(op)):
         return OpResult(
             seq=op.seq,
             status="duplicate",
@@ -203,7 +275,7 @@ def _replay_answer(kiosk: Kiosk, op: Op, digest: str, original: AppliedOp) -> Op
             reason=original.reason,
             result=original.result,
         )
-    _record_conflict(kiosk, op, digest)
+    _record_conflict(kiosk, op, digest, "conflict")
     return OpResult(seq=op.seq, status="rejected", reason="conflict")
 
 
@@ -212,11 +284,11 @@ def _lost_race_answer(kiosk: Kiosk, op: Op, digest: str) -> OpResult:
     original = _applied_by_id([op.op_id]).get(op.op_id)
     if original is not None:
         return _replay_answer(kiosk, op, digest, original)
-    _record_conflict(kiosk, op, digest)
+    _record_conflict(kiosk, op, digest, "seq_taken")
     return OpResult(seq=op.seq, status="rejected", reason="seq_taken")
 
 
-def _record_conflict(kiosk: Kiosk, op: Op, digest: str) -> None:
+def _record_conflict(kiosk: Kiosk, op: Op, digest: str, reason: str) -> None:
     db.session.add(
         SyncConflict(
             op_id=op.op_id,
@@ -224,6 +296,7 @@ def _record_conflict(kiosk: Kiosk, op: Op, digest: str) -> None:
             seq=op.seq,
             digest=digest,
             body=op.model_dump(mode="json"),
+            reason=reason,
         )
     )
 
@@ -489,12 +562,26 @@ def reconcile(kiosk: Kiosk, req: ReconcileRequest) -> ReconcileResponse:
 
 
 def record_health(kiosk: Kiosk, report: HealthReport) -> HealthAck:
-    """Keep the latest health report of a kiosk."""
+    """Keep the latest health report of a kiosk.
+
+    Of the requests the kiosk names as possibly lost, only those this server does not hold
+    are kept (as `lost`): staff re-enter them from their tickets.
+    """
     now = utcnow()
+    health = report.model_dump(mode="json")
+    named = {lost.id: lost for lost in report.lost}
+    held = (
+        set(
+            db.session.execute(
+                sa.select(HelpRequest.client_id).where(HelpRequest.client_id.in_(list(named)))
+            ).scalars()
+        )
+        if named
+        else set()
+    )
+    health["lost"] = [lost.model_dump(mode="json") for i, lost in named.items() if i not in held]
     db.session.execute(
-        sa.update(Kiosk)
-        .where(Kiosk.id == kiosk.id)
-        .values(health=report.model_dump(mode="json"), health_at=now)
+        sa.update(Kiosk).where(Kiosk.id == kiosk.id).values(health=health, health_at=now)
     )
     return HealthAck(received_at=now)
 

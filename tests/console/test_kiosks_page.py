@@ -51,3 +51,36 @@ def test_silent_and_stuck_kiosks_are_flagged_and_scoped(
     assert "silent 未同步" in rows["hall-silent"]
     assert "stuck queue" in rows["hall-stuck"]
     assert html.index("hall-silent") < html.index("hall-ok"), "flagged kiosks come first"
+
+
+def test_copied_cards_parked_ops_and_lost_requests_are_shown(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    from server.extensions import db
+    from server.kiosks.models import Kiosk
+    from server.timeutil import utcnow
+
+    _enrol(app, "lanqiao", "hall-ok", 2, 0)
+    _enrol(app, "lanqiao", "hall-copied", 2, 0)
+    _enrol(app, "lanqiao", "hall-parked", 2, 0)
+    _enrol(app, "lanqiao", "hall-lost", 2, 0)
+    with app.app_context():
+        kiosks = {k.name: k for k in db.session.query(Kiosk).all()}
+        kiosks["hall-copied"].cloned_at = utcnow()
+        kiosks["hall-parked"].health = {**kiosks["hall-parked"].health, "parked": 2}
+        kiosks["hall-lost"].health = {
+            **kiosks["hall-lost"].health,
+            "lost": [{"id": "01955013-7c2a-7e41-9b3d-5f2a8c6e1d07", "ticket": "A-0042"}],
+        }
+        db.session.commit()
+    login(client, "social_worker_lanqiao")
+    html = client.get("/console/kiosks").get_data(as_text=True)
+    rows = {
+        name: html.split(f"<td>{name}</td>", 1)[1].split("</tr>", 1)[0]
+        for name in ("hall-ok", "hall-copied", "hall-parked", "hall-lost")
+    }
+    assert 'data-flag="cloned"' in rows["hall-copied"]
+    assert "2 parked" in rows["hall-parked"]
+    assert "A-0042" in rows["hall-lost"]
+    assert "data-flag" not in rows["hall-ok"]
+    assert html.index("hall-lost") < html.index("hall-ok"), "flagged kiosks come first"
