@@ -70,9 +70,11 @@ RENUMBER_OFFSET = 2**61
 LOST_CANDIDATES = 1000
 """At most this many requests are named as possibly lost in a health report."""
 SEQ_TAKEN = "seq_taken"
+"""The server holds another operation at this seq: the op waits in the outbox for a fresh seq."""
+REENROLLED = "reenrolled"
+"""Outbox reason of an op the previous identity had sent, sent again after re-enrolment."""
 PARKED_RETRY = "parked_retry"
 """A parked op back in the queue: it is sent alone, and parked again at its first 500."""
-"""The server holds another operation at this seq: the op waits in the outbox for a fresh seq."""
 
 _OPERATION: TypeAdapter[CreateRequestOp | CancelRequestOp] = TypeAdapter(Operation)
 
@@ -462,9 +464,12 @@ class Store:
     def save_enrollment(self, server_url: str, answer: EnrollResponse) -> None:
         """Store a new token; nothing queued or acknowledged is ever deleted.
 
-        Enrolled again as another device (a cloned card re-enrolled under a new name), the
-        previous identity's acknowledged ops go to an archive and the unsent ones continue
-        under the new identity at its fresh seqs, with the same op ids.
+        Enrolled again as another device (a cloned card re-enrolled under a new name, or a
+        kiosk the restored server no longer knew), the previous identity's answered ops are
+        copied to an archive, and its applied ops and unsent ones continue under the new
+        identity at fresh seqs, in their order, with the same op ids: the server answers an op
+        it already holds as a duplicate and applies one it lost, so nothing it acknowledged
+        before is missing after.
         """
         with self._write() as conn:
             current = self._meta("device_id")
@@ -477,7 +482,12 @@ class Store:
                     "acked_at, ? FROM outbox WHERE state IN ('applied', 'rejected')",
                     (current, now),
                 )
-                conn.execute("DELETE FROM outbox WHERE state IN ('applied', 'rejected')")
+                conn.execute("DELETE FROM outbox WHERE state = 'rejected'")
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', acked_at = NULL, reason = ? "
+                    "WHERE state = 'applied'",
+                    (REENROLLED,),
+                )
                 self._set_meta(conn, "next_seq", str(answer.last_seq + 1))
                 self._renumber_pending(conn, answer.last_seq + 1)
             if current != str(answer.device_id):
@@ -930,9 +940,14 @@ class Store:
         with self._write() as conn:
             for result in response.results:
                 row = conn.execute(
-                    "SELECT type, body FROM outbox WHERE seq = ?", (result.seq,)
+                    "SELECT type, body, reason FROM outbox WHERE seq = ?", (result.seq,)
                 ).fetchone()
                 if row is None:
+                    continue
+                if result.status == "duplicate" and row["reason"] == REENROLLED:
+                    # Held by the server under this kiosk's previous identity (and archived
+                    # here under it): not this identity's history, so reconcile never asks.
+                    conn.execute("DELETE FROM outbox WHERE seq = ?", (result.seq,))
                     continue
                 if result.status == "rejected" and result.reason == SEQ_TAKEN:
                     conn.execute(

@@ -155,17 +155,19 @@ def test_enrolling_as_another_device_keeps_every_op_and_renumbers_the_unsent(
     assert store.credentials() == Credentials("http://127.0.0.1:9", "token-3")
     assert [op.seq for op in store.pending_ops(10)] == [2, 3]
 
-    # Enrolled as a new device (a cloned card re-enrolled under a new name): the unsent ops
-    # continue under the new identity from its first seq, with the same op ids; the sent one
-    # is archived under the old identity, never deleted.
+    # Enrolled as a new device (a cloned card re-enrolled under a new name, or a kiosk the
+    # restored server no longer knew): the sent op and the unsent ones continue under the new
+    # identity from its first seq, in their order, with the same op ids (the server answers
+    # the sent one as a duplicate, or applies it if it lost it); the sent one is also
+    # archived under the old identity.
     store.save_enrollment("http://127.0.0.1:9", enrolment(device_id=2, number=4))
     assert store.credentials() == Credentials("http://127.0.0.1:9", "token-4")
-    assert [op.seq for op in store.pending_ops(10)] == [1, 2]
-    assert [r[0] for r in rows(path, "SELECT op_id FROM outbox ORDER BY seq")] == ids
+    assert [op.seq for op in store.pending_ops(10)] == [1, 2, 3]
+    assert [r[0] for r in rows(path, "SELECT op_id FROM outbox ORDER BY seq")] == [sent.id, *ids]
     assert rows(path, "SELECT device_id, seq, op_id FROM outbox_archive") == [("1", 1, sent.id)]
     assert all(store.get_request(r.id) is not None for r in [sent, *queued])
     assert store.create_request("electrical", ROOM) is not None
-    assert [op.seq for op in store.pending_ops(10)] == [1, 2, 3]
+    assert [op.seq for op in store.pending_ops(10)] == [1, 2, 3, 4]
 
 
 def test_a_rejected_operation_does_not_block_the_queue(store: Store) -> None:

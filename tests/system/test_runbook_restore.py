@@ -293,17 +293,7 @@ def outbox_states(kiosk: KioskProc) -> Counter[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "backup_knows_the_kiosk",
-    [
-        True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Store.save_enrollment (helper saved-seq's) deletes the acknowledged outbox "
-                "when the server hands out a new device id; it must keep it and requeue it",
-            ),
-        ),
-    ],
+    [True, False],
     ids=["kiosk-in-backup", "backup-before-kiosk"],
 )
 def test_reenrolling_under_its_name_after_a_restore_keeps_and_reconciles(
