@@ -18,6 +18,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from `LINLI_*` settings, overridden by `config` (used by tests)."""
     settings = Settings.from_env()
     app = Flask(__name__, instance_path=str(Path(settings.INSTANCE_DIR).resolve()))
+    from server.inputs import StrictIntConverter
+
+    app.url_map.converters["int"] = StrictIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())
@@ -67,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     register_error_handlers(app)
     _configure_console_security(app)
+    _configure_input_checks(app)
 
     @app.after_request
     def _commit(response: Response) -> Response:
@@ -124,6 +128,18 @@ def _configure_console_security(app: Flask) -> None:
     login_view = app.view_functions["auth.login"]
     limited = limiter.limit(rate, methods=["POST"], key_func=_user_key)(login_view)
     app.view_functions["auth.login"] = cast(Callable[..., Any], limited)
+
+
+def _configure_input_checks(app: Flask) -> None:
+    """NUL characters refused in every request; bounded columns checked before every flush."""
+    import sqlalchemy as sa
+    from flask_sqlalchemy.session import Session
+
+    from server.inputs import check_columns, refuse_nul
+
+    app.before_request(refuse_nul)
+    if not sa.event.contains(Session, "before_flush", check_columns):
+        sa.event.listen(Session, "before_flush", check_columns)
 
 
 def _configure_secret_key(app: Flask) -> None:

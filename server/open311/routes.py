@@ -68,6 +68,11 @@ def _open311_error(exc: services.Open311Error) -> ResponseReturnValue:
     return render(body, "errors", "error", fmt if fmt in FORMATS else "json", exc.status)
 
 
+@bp.errorhandler(LinliError)
+def _domain_error(exc: LinliError) -> ResponseReturnValue:
+    return _open311_error(services.Open311Error(exc.status, exc.detail))
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     return _open311_error(services.Open311Error(exc.code or 500, exc.description or "error"))

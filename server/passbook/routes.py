@@ -27,6 +27,7 @@ from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
+from server.inputs import parse_int
 from server.passbook import services
 from server.passbook.models import LedgerEntry, Merchant
 from server.volunteers.models import Volunteer
@@ -41,10 +42,7 @@ def _actor() -> str:
 
 
 def _points(raw: str | None) -> int:
-    raw = (raw or "").strip()
-    if not raw.isdigit():
-        raise InvalidInput("points must be a whole number", "bad_points")
-    return int(raw)
+    return parse_int(raw, "points", code="bad_points")
 
 
 def _form_key() -> str:
@@ -134,10 +132,11 @@ def register_merchant() -> ResponseReturnValue:
     """Register a merchant; the link to its own page is shown once."""
     raw = request.form.get("community", "")
     try:
-        if not raw.isdigit() or int(raw) not in access.community_scope():
+        community_id = parse_int(raw, "community", code="bad_community")
+        if community_id not in access.community_scope():
             raise InvalidInput("choose one of your communities", "bad_community")
         merchant, key = services.register_merchant(
-            int(raw), request.form.get("name", ""), request.form.get("address")
+            community_id, request.form.get("name", ""), request.form.get("address")
         )
     except LinliError as exc:
         db.session.rollback()
@@ -197,9 +196,10 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
             posting = services.redeem_code(found, code, points, item, _actor())
         else:
             raw = request.form.get("volunteer", "")
-            if not raw.isdigit():
+            if not raw.strip():
                 raise InvalidInput("choose a volunteer or enter a code", "missing")
-            volunteer = volunteer_in(frozenset({found.community_id}), int(raw))
+            volunteer_id = parse_int(raw, "volunteer", code="bad_volunteer")
+            volunteer = volunteer_in(frozenset({found.community_id}), volunteer_id)
             posting = services.redeem(volunteer, found, points, item, _form_key(), _actor())
     except LinliError as exc:
         db.session.rollback()

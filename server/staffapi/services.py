@@ -76,7 +76,7 @@ def decode_page_cursor(text: str) -> int:
     try:
         raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()).decode()
         kind, _, value = raw.partition(":")
-        last_id = int(value)
+        last_id = int(value) if value.isascii() else -1
         if kind != "id" or not 0 <= last_id < 2**31:
             raise ValueError(kind)
         return last_id

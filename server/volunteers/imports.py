@@ -171,7 +171,7 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
     birth_year: int | None = None
     raw_year = cells.get("birth_year", "")
     if raw_year:
-        if raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
+        if raw_year.isascii() and raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
             birth_year = int(raw_year)
         else:
             bad("birth_year", f"{raw_year!r} is not a year between 1900 and now")
