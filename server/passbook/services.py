@@ -216,13 +216,19 @@ def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor:
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give the reason for the bonus", "missing")
+    if len(reason) > 300:
+        raise InvalidInput("reason: at most 300 characters", "too_long")
     return post(volunteer.id, "bonus", points, f"bonus:{key}", actor, reason=reason)
+
+
+ITEM_MAX = 190
+"""What was redeemed; the ledger's reason holds `merchant name: item (code)` in 300."""
 
 
 def _item(item: str | None) -> str:
     item = (item or "").strip()
-    if not item or len(item) > 200:
-        raise InvalidInput("say what was redeemed (1 to 200 characters)", "missing")
+    if not item or len(item) > ITEM_MAX:
+        raise InvalidInput(f"say what was redeemed (1 to {ITEM_MAX} characters)", "missing")
     return item
 
 
@@ -319,6 +325,9 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("a merchant name has 1 to 100 characters", "bad_name")
+    address = (address or "").strip()
+    if len(address) > 200:
+        raise InvalidInput("address: at most 200 characters", "too_long")
     exists = sa.select(Merchant.id).where(
         Merchant.community_id == community_id, Merchant.name == name
     )
@@ -328,7 +337,7 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     merchant = Merchant(
         community_id=community_id,
         name=name,
-        address=(address or "").strip()[:200],
+        address=address,
         key_hash=hash_secret(key),
     )
     db.session.add(merchant)

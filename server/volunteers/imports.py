@@ -190,7 +190,7 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
     elif len(name) > 100:
         bad("name", "has more than 100 characters")
     phone = re.sub(r"[\s-]", "", cells.get("phone", ""))
-    if not PHONE.match(phone):
+    if not PHONE.match(phone) or len(phone) > 20:
         bad("phone", f"{cells.get('phone', '')!r} is not a phone number (5 to 20 digits)")
     gender = GENDER.get(cells.get("gender", "").lower())
     if gender is None:
