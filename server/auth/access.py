@@ -122,6 +122,8 @@ POLICY: dict[str, Rule] = {
     "passbook.register_merchant": Rule("session", STAFF),
     "passbook.merchant": Rule("session", STAFF),
     "passbook.redeem": Rule("session", STAFF),
+    "passbook.deactivate_merchant": Rule("session", STAFF),
+    "passbook.rotate_merchant_key": Rule("session", STAFF),
     "passbook.merchant_page": PUBLIC,  # the merchant's secret key in the URL is the credential
     "reports.index": Rule("session", READERS),
     "reports.overview": Rule("session", READERS),

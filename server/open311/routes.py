@@ -9,7 +9,8 @@ POST /open311/v2/requests.<fmt>            file a request (api_key, service_code
 GET  /open311/v2/requests/<id>.<fmt>       one request, as a one-element list
 GET  /open311/v2/tokens/<token>.<fmt>      the request id a POST's token became
 
-Every call needs `api_key` (an API token): elders' requests are never public, and a key sees
+Every call needs `api_key` (an API token; or `Authorization: Bearer <token>`, which keeps it out
+of URLs and access logs): elders' requests are never public, and a key sees
 only its communities. No name or phone number ever appears here.
 """
 
@@ -40,7 +41,8 @@ def _format(fmt: str) -> str:
 
 
 def _scope() -> Any:
-    key = request.values.get("api_key")
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    key = request.values.get("api_key") or (bearer.strip() if scheme.lower() == "bearer" else None)
     try:
         scope = scope_for_token(key)
     except LinliError as exc:

@@ -7,6 +7,8 @@ GET  /passbook/merchants                       registered merchants; register on
 POST /passbook/merchants                       register a merchant (its page link shown once)
 GET  /passbook/merchants/<id>                  a merchant's redemptions; redeem for a volunteer
 POST /passbook/merchants/<id>/redeem           redeem points (a volunteer, or a code)
+POST /passbook/merchants/<id>/deactivate       close the merchant: its key stops working (audited)
+POST /passbook/merchants/<id>/rotate-key       new page key, shown once; old one stops (audited)
 GET  /merchant/<key>                           the merchant's own page (the key is the secret)
 POST /merchant/<key>                           redeem a code the volunteer shows
 
@@ -211,6 +213,26 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
         else f"{-posting.entry.points} points redeemed; balance {posting.entry.balance_after}"
     )
     return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
+
+
+@bp.post("/passbook/merchants/<int:merchant_id>/deactivate")
+def deactivate_merchant(merchant_id: int) -> ResponseReturnValue:
+    """Close a merchant: its page key stops working and nothing more is redeemed there."""
+    found = _merchant(merchant_id)
+    user = access.user()
+    services.deactivate_merchant(found, user.label, user.id, "merchants page")
+    flash(f"{found.name}: deactivated; its page key no longer works")
+    return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
+
+
+@bp.post("/passbook/merchants/<int:merchant_id>/rotate-key")
+def rotate_merchant_key(merchant_id: int) -> ResponseReturnValue:
+    """Give the merchant a new page key (its link shown once); the old link stops working."""
+    found = _merchant(merchant_id)
+    user = access.user()
+    key = services.rotate_merchant_key(found, user.label, user.id, "merchants page")
+    link = url_for("passbook.merchant_page", key=key, _external=True)
+    return render_template("passbook/merchant.html", **_merchant_context(found, new_link=link))
 
 
 # --- the merchant's own page -------------------------------------------------------------------

@@ -20,6 +20,7 @@ from datetime import UTC, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from server.audit import services as audit
 from server.dbutil import hash_secret, insert_for
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
@@ -343,6 +344,45 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     db.session.add(merchant)
     db.session.flush()
     return merchant, key
+
+
+def _audit_merchant(
+    merchant: Merchant, what: str, actor: str, user_id: int | None, why: str
+) -> None:
+    audit.record(
+        actor, user_id, merchant.community_id, "change", f"merchant {merchant.name}: {what}", why
+    )
+
+
+def deactivate_merchant(merchant: Merchant, actor: str, user_id: int | None, why: str) -> None:
+    """Close a merchant: its page key stops working and nothing more is redeemed there
+    (audited; its past redemptions stay in the ledger)."""
+    if not merchant.is_active:
+        raise Conflict(f"merchant {merchant.name!r} is deactivated already", "inactive")
+    merchant.is_active = False
+    db.session.flush()
+    _audit_merchant(merchant, "deactivated", actor, user_id, why)
+
+
+def rotate_merchant_key(merchant: Merchant, actor: str, user_id: int | None, why: str) -> str:
+    """A new page key for the merchant (returned once); the old one stops working (audited)."""
+    if not merchant.is_active:
+        raise Conflict(f"merchant {merchant.name!r} is deactivated", "inactive")
+    key = secrets.token_urlsafe(24)
+    merchant.key_hash = hash_secret(key)
+    db.session.flush()
+    _audit_merchant(merchant, "page key rotated", actor, user_id, why)
+    return key
+
+
+def merchant_named(community_id: int, name: str) -> Merchant:
+    """A community's merchant by name, or `NotFound`."""
+    merchant = db.session.execute(
+        sa.select(Merchant).where(Merchant.community_id == community_id, Merchant.name == name)
+    ).scalar_one_or_none()
+    if merchant is None:
+        raise NotFound(f"no merchant named {name!r} in this community")
+    return merchant
 
 
 def merchant_by_key(key: str) -> Merchant:
