@@ -256,13 +256,13 @@ def merchant_deactivate(slug: str, name: str) -> None:
 @click.argument("name")
 @in_app
 def merchant_rotate_key(slug: str, name: str) -> None:
-    """Print a new page key for a merchant (its page is /merchant/KEY); the old key stops
+    """Print a new page key for a merchant (typed once on its page, /merchant); the old key stops
     working (audited)."""
     from server.passbook.services import rotate_merchant_key
 
     merchant = _merchant(slug, name)
     key = rotate_merchant_key(merchant, "command line", None, "linli server merchant rotate-key")
-    click.echo(f"merchant {merchant.name}: new page key (its page is /merchant/<key>):")
+    click.echo(f"merchant {merchant.name}: new page key (typed once on its page, /merchant):")
     click.echo(key)
 
 

@@ -124,7 +124,11 @@ POLICY: dict[str, Rule] = {
     "passbook.redeem": Rule("session", STAFF),
     "passbook.deactivate_merchant": Rule("session", STAFF),
     "passbook.rotate_merchant_key": Rule("session", STAFF),
-    "passbook.merchant_page": PUBLIC,  # the merchant's secret key in the URL is the credential
+    # The merchant's key, entered once, is the credential (kept in the session).
+    "passbook.merchant_home": PUBLIC,
+    "passbook.merchant_key": PUBLIC,
+    "passbook.merchant_page": PUBLIC,
+    "passbook.merchant_redeem": PUBLIC,
     "reports.index": Rule("session", READERS),
     "reports.overview": Rule("session", READERS),
     "reports.needs_map": Rule("session", READERS),

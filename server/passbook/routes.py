@@ -9,19 +9,23 @@ GET  /passbook/merchants/<id>                  a merchant's redemptions; redeem 
 POST /passbook/merchants/<id>/redeem           redeem points (a volunteer, or a code)
 POST /passbook/merchants/<id>/deactivate       close the merchant: its key stops working (audited)
 POST /passbook/merchants/<id>/rotate-key       new page key, shown once; old one stops (audited)
-GET  /merchant/<key>                           the merchant's own page (the key is the secret)
-POST /merchant/<key>                           redeem a code the volunteer shows
+GET  /merchant                                 the merchant's own page: its key once, then redeem
+POST /merchant/key                             enter the merchant's key (kept in the session)
+POST /merchant                                 redeem a code the volunteer shows
+GET  /merchant/<key>                           an old link with the key in it: enters it, then
+                                               moves to /merchant
 
 Every posting form carries a key made when the form was shown, so a form sent twice posts once.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from server.auth import access
@@ -144,8 +148,8 @@ def register_merchant() -> ResponseReturnValue:
         db.session.rollback()
         page = render_template("passbook/merchants.html", **_merchants_context(error=exc.detail))
         return page, exc.status
-    link = url_for("passbook.merchant_page", key=key, _external=True)
-    context = _merchants_context(new_merchant=merchant, new_link=link)
+    page = url_for("passbook.merchant_home", _external=True)
+    context = _merchants_context(new_merchant=merchant, new_page=page, new_key=key)
     return render_template("passbook/merchants.html", **context)
 
 
@@ -227,23 +231,87 @@ def deactivate_merchant(merchant_id: int) -> ResponseReturnValue:
 
 @bp.post("/passbook/merchants/<int:merchant_id>/rotate-key")
 def rotate_merchant_key(merchant_id: int) -> ResponseReturnValue:
-    """Give the merchant a new page key (its link shown once); the old link stops working."""
+    """Give the merchant a new page key (shown once); the old key and phones signed in with
+    it stop working."""
     found = _merchant(merchant_id)
     user = access.user()
     key = services.rotate_merchant_key(found, user.label, user.id, "merchants page")
-    link = url_for("passbook.merchant_page", key=key, _external=True)
-    return render_template("passbook/merchant.html", **_merchant_context(found, new_link=link))
+    page = url_for("passbook.merchant_home", _external=True)
+    context = _merchant_context(found, new_page=page, new_key=key)
+    return render_template("passbook/merchant.html", **context)
 
 
 # --- the merchant's own page -------------------------------------------------------------------
 
 
-@bp.route("/merchant/<key>", methods=["GET", "POST"])
+MERCHANT_HOURS = 12
+"""How long a phone stays signed in as a merchant after its key was entered."""
+
+
+def _sign_in_merchant(found: Merchant) -> None:
+    """Remember the merchant in the session; a new key or deactivation ends it."""
+    session["merchant"] = {
+        "id": found.id,
+        "key": found.key_hash[:16],
+        "until": int(time.time()) + MERCHANT_HOURS * 3600,
+    }
+
+
+def _signed_in_merchant() -> Merchant | None:
+    """The merchant this phone entered the key of, while that key and the merchant last."""
+    held = session.get("merchant")
+    if not isinstance(held, dict) or not isinstance(held.get("id"), int):
+        return None
+    found = db.session.get(Merchant, held["id"])
+    if (
+        found is None
+        or not found.is_active
+        or held.get("key") != found.key_hash[:16]
+        or held.get("until", 0) < time.time()
+    ):
+        session.pop("merchant", None)
+        return None
+    return found
+
+
+@bp.get("/merchant")
+def merchant_home() -> ResponseReturnValue:
+    """The merchant's own page: the key form until the key was entered, then redemption."""
+    found = _signed_in_merchant()
+    if found is None:
+        return render_template("passbook/merchant_key.html")
+    return render_template("passbook/merchant_public.html", merchant=found)
+
+
+@bp.post("/merchant/key")
+def merchant_key() -> ResponseReturnValue:
+    """Enter the merchant's key (sent in the form body, so it is in no address or log)."""
+    try:
+        found = services.merchant_by_key((request.form.get("key") or "").strip())
+    except NotFound:
+        page = render_template("passbook/merchant_key.html", error="no such key 密钥不对")
+        return page, 404
+    _sign_in_merchant(found)
+    return redirect(url_for("passbook.merchant_home"), 303)
+
+
+@bp.get("/merchant/<key>")
 def merchant_page(key: str) -> ResponseReturnValue:
+    """A link with the key in it: enters the key and moves to /merchant, so the key is in
+    one request line only."""
+    _sign_in_merchant(services.merchant_by_key(key))
+    return redirect(url_for("passbook.merchant_home"), 303)
+
+
+@bp.post("/merchant")
+def merchant_redeem() -> ResponseReturnValue:
     """The merchant enters the code a volunteer shows, the points and what was bought."""
-    found = services.merchant_by_key(key)
-    if request.method == "GET":
-        return render_template("passbook/merchant_public.html", merchant=found)
+    found = _signed_in_merchant()
+    if found is None:
+        page = render_template(
+            "passbook/merchant_key.html", error="enter the shop's key first 请先输入商家密钥"
+        )
+        return page, 401
     try:
         posting = services.redeem_code(
             found,

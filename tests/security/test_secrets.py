@@ -108,15 +108,23 @@ def _code(app: Flask, volunteer_id: int, points: int = 10) -> str:
         return text
 
 
-def _redeem_on_page(client: FlaskClient, key: str, code: str) -> Any:
-    page = f"/merchant/{key}"
-    shown = client.get(page)
-    if shown.status_code != 200:
-        return shown
-    token = re.search(r'name="csrf_token" value="([^"]+)"', shown.get_data(as_text=True))
+def _enter_key(client: FlaskClient, key: str) -> int:
+    """Type the merchant's key on its page, as the shop's phone does; the status answered."""
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/merchant").get_data(as_text=True)
+    )
+    assert token
+    return client.post("/merchant/key", data={"key": key, "csrf_token": token.group(1)}).status_code
+
+
+def _redeem_on_page(client: FlaskClient, code: str) -> Any:
+    """Redeem 5 points with `code` on the merchant page the phone is signed in to."""
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/merchant").get_data(as_text=True)
+    )
     assert token
     data = {"code": code, "points": "5", "item": "面包", "csrf_token": token.group(1)}
-    return client.post(page, data=data)
+    return client.post("/merchant", data=data)
 
 
 def _balance(app: Flask, volunteer_id: int) -> int:
@@ -139,42 +147,43 @@ def _audit(app: Flask) -> list[str]:
 def test_a_rotated_merchant_key_stops_the_old_one(
     app: Flask, client: FlaskClient, merchant: dict[str, Any]
 ) -> None:
-    """From the console: the new link is shown once and works; the old key is a 404."""
-    assert (
-        _redeem_on_page(client, merchant["key"], _code(app, merchant["volunteer"])).status_code
-        == 200
-    )
+    """From the console: the new key is shown once and works; the old key is refused, and the
+    shop's phone signed in with the old key is signed out."""
+    assert _enter_key(client, merchant["key"]) == 303
+    assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 200
     staff = app.test_client()
     login(staff, "social_worker_lanqiao")
     page = f"/passbook/merchants/{merchant['id']}"
     rotated = staff.post(f"{page}/rotate-key", data={"csrf_token": csrf_token(staff, page)})
     assert rotated.status_code == 200
-    link = re.search(r'href="http://localhost/merchant/([^"]+)"', rotated.get_data(as_text=True))
-    assert link, "the new page link is shown"
-    new_key = link.group(1)
+    shown = re.search(r'<p class="code" id="new-key">([^<]+)</p>', rotated.get_data(as_text=True))
+    assert shown, "the new key is shown"
+    new_key = shown.group(1)
     assert new_key != merchant["key"]
     assert new_key not in staff.get(page).get_data(as_text=True), "shown only once"
+    signed_out = _redeem_on_page(client, _code(app, merchant["volunteer"]))
+    assert signed_out.status_code == 401, "the phone signed in with the old key"
+    assert _enter_key(client, merchant["key"]) == 404
     assert client.get(f"/merchant/{merchant['key']}").status_code == 404
-    old = client.post(f"/merchant/{merchant['key']}", data={"code": "x", "points": "1"})
-    assert old.status_code in (400, 404)  # no CSRF token from the dead page, or no such page
-    assert _redeem_on_page(client, new_key, _code(app, merchant["volunteer"])).status_code == 200
+    assert _enter_key(client, new_key) == 303
+    assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 200
+    assert _balance(app, merchant["volunteer"]) == 90
     assert "merchant 面包房: page key rotated" in _audit(app)
 
 
 def test_a_deactivated_merchant_cannot_redeem(
     app: Flask, client: FlaskClient, merchant: dict[str, Any]
 ) -> None:
-    """From the console: the merchant's page is gone, and staff cannot redeem there either."""
+    """From the console: the merchant's page is closed, and staff cannot redeem there either."""
+    assert _enter_key(client, merchant["key"]) == 303
     staff = app.test_client()
     login(staff, "social_worker_lanqiao")
     page = f"/passbook/merchants/{merchant['id']}"
     closed = staff.post(f"{page}/deactivate", data={"csrf_token": csrf_token(staff, page)})
     assert closed.status_code == 303
     assert "已停用" in staff.get(page).get_data(as_text=True)
-    assert (
-        _redeem_on_page(client, merchant["key"], _code(app, merchant["volunteer"])).status_code
-        == 404
-    )
+    assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 401
+    assert _enter_key(client, merchant["key"]) == 404
     code = _code(app, merchant["volunteer"])
     token = csrf_token(staff, page)
     for data in ({"code": code}, {"volunteer": str(merchant["volunteer"]), "key": "k"}):
@@ -197,13 +206,32 @@ def test_merchant_commands_rotate_and_deactivate(
     env = _env(database_url, tmp_path)
     rotated = linli("server", "merchant", "rotate-key", "--community", "lanqiao", "面包房", env=env)
     new_key = rotated.stdout.split()[-1]
-    assert client.get(f"/merchant/{merchant['key']}").status_code == 404
-    assert _redeem_on_page(client, new_key, _code(app, merchant["volunteer"])).status_code == 200
+    assert _enter_key(client, merchant["key"]) == 404
+    assert _enter_key(client, new_key) == 303
+    assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 200
     linli("server", "merchant", "deactivate", "--community", "lanqiao", "面包房", env=env)
-    assert client.get(f"/merchant/{new_key}").status_code == 404
+    assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 401
+    assert _enter_key(client, new_key) == 404
     missing = linli(
         "server", "merchant", "deactivate", "--community", "lanqiao", "无此店", env=env, check=False
     )
     assert missing.returncode == 1
     assert "no merchant named '无此店'" in missing.stderr
     assert {"merchant 面包房: page key rotated", "merchant 面包房: deactivated"} <= set(_audit(app))
+
+
+def test_the_merchant_key_stays_out_of_addresses(
+    app: Flask, client: FlaskClient, merchant: dict[str, Any]
+) -> None:
+    """The key is typed into a form once; the redemption page and its form live at /merchant.
+    An old link with the key in it enters the key and moves to /merchant."""
+    assert client.get("/merchant").status_code == 200, "the key form"
+    refused = client.post("/merchant", data={"csrf_token": "x", "code": "x"})
+    assert refused.status_code == 400  # no valid CSRF token, let alone a key
+    moved = client.get(f"/merchant/{merchant['key']}")
+    assert moved.status_code == 303
+    assert moved.headers["Location"].endswith("/merchant")
+    page = client.get("/merchant").get_data(as_text=True)
+    assert "面包房" in page
+    assert merchant["key"] not in page
+    assert 'action="/merchant"' in page

@@ -297,7 +297,8 @@ def test_a_reused_redemption_code_is_refused_and_changes_nothing(
     client.post("/logout", data={"csrf_token": csrf_token(client, f"/passbook/{vid}")})
 
     merchant = client  # the merchant's phone: not signed in, only its page key
-    page = f"/merchant/{seed.merchant_key['lanqiao']}"
+    assert merchant.get(f"/merchant/{seed.merchant_key['lanqiao']}").status_code == 303
+    page = "/merchant"
     too_much = form_post(merchant, page, {"code": code, "points": 41, "item": "米"}, page)
     assert too_much.status_code == 400
     assert "at most 40 points" in too_much.get_data(as_text=True)
@@ -311,10 +312,9 @@ def test_a_reused_redemption_code_is_refused_and_changes_nothing(
     assert "面包房 lanqiao" in again.get_data(as_text=True)
     assert _state(app) == before
     assert _balance(app, vid) == 65
-    other = f"/merchant/{seed.merchant_key['feicui']}"
+    assert merchant.get(f"/merchant/{seed.merchant_key['feicui']}").status_code == 303
     assert (
-        form_post(merchant, other, {"code": code, "points": 1, "item": "x"}, other).status_code
-        == 404
+        form_post(merchant, page, {"code": code, "points": 1, "item": "x"}, page).status_code == 404
     )
     assert merchant.get("/merchant/not-a-key").status_code == 404
 
@@ -449,10 +449,13 @@ def test_registering_a_merchant_shows_its_page_link_once(
     data = {"community": seed.community["lanqiao"], "name": "老王理发店", "address": "2号楼"}
     answer = form_post(client, "/passbook/merchants", data, "/passbook/merchants")
     assert answer.status_code == 200
-    link = re.search(r'href="http://localhost(/merchant/[^"]+)"', answer.get_data(as_text=True))
-    assert link, "the merchant's page link is not shown"
-    assert "/merchant/" not in client.get("/passbook/merchants").get_data(as_text=True)
-    assert "老王理发店" in client.get(link.group(1)).get_data(as_text=True)
+    assert 'href="http://localhost/merchant"' in answer.get_data(as_text=True)
+    key = re.search(r'<p class="code" id="new-key">([^<]+)</p>', answer.get_data(as_text=True))
+    assert key, "the merchant's key is not shown"
+    assert key.group(1) not in client.get("/passbook/merchants").get_data(as_text=True)
+    entered = form_post(client, "/merchant/key", {"key": key.group(1)}, "/merchant")
+    assert entered.status_code == 303
+    assert "老王理发店" in client.get("/merchant").get_data(as_text=True)
     again = form_post(client, "/passbook/merchants", data, "/passbook/merchants")
     assert again.status_code == 409
     assert "registered already" in again.get_data(as_text=True)
