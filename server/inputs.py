@@ -65,13 +65,22 @@ def optional_int(
     return parse_int(raw, field, low=low, high=high, code=code)
 
 
+def as_id(raw: str | None) -> int | None:
+    """`raw` as a record id (ASCII digits, at most `INT32_MAX`), or None when it cannot be one
+    (for lookups that answer "no such record" the same way for any bad value)."""
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32_MAX:
+        return None
+    return int(text)
+
+
 class StrictIntConverter(IntegerConverter):
     """`<int:...>` for ids: ASCII digits up to `INT32_MAX`; anything else that looks like a
     number (`٣`, thirty nines) is a 400 rather than a match on another record or a 500."""
 
     def to_python(self, value: str) -> int:
         """The id, or `BadRequest`."""
-        if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > INT32_MAX:
+        if as_id(value) is None:
             raise BadRequest(f"{value!r} in the address is not a number from 0 to {INT32_MAX}")
         return int(value)
 

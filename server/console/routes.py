@@ -43,7 +43,7 @@ from server.dispatch import services as dispatch_services
 from server.dispatch.models import Agency, Escalation, Team
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
-from server.inputs import optional_int
+from server.inputs import as_id, optional_int
 from server.people import services as people
 from server.people.models import Resident
 from server.requests import services as lifecycle
@@ -237,7 +237,7 @@ class Action:
 
 
 def _team(req: HelpRequest, raw: str) -> Team:
-    team_id = optional_int(raw, "team", code="bad_team")
+    team_id = as_id(raw)
     team = db.session.get(Team, team_id) if team_id is not None else None
     if team is None or team.community_id != req.community_id:
         raise InvalidInput("choose a team of this request's community", "bad_team")
@@ -245,7 +245,7 @@ def _team(req: HelpRequest, raw: str) -> Team:
 
 
 def _agency(req: HelpRequest, raw: str) -> Agency:
-    agency_id = optional_int(raw, "agency", code="bad_agency")
+    agency_id = as_id(raw)
     agency = db.session.get(Agency, agency_id) if agency_id is not None else None
     if agency is None or agency.community_id != req.community_id:
         raise InvalidInput("choose an agency of this request's community", "bad_agency")

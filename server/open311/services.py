@@ -15,9 +15,8 @@ import sqlalchemy as sa
 
 from server.communities.models import Community, Room
 from server.dispatch.models import Agency, Escalation
-from server.errors import InvalidInput
 from server.extensions import db
-from server.inputs import parse_int
+from server.inputs import as_id
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.requests.services import FINAL, due_at
 from server.staffapi.services import Scope
@@ -119,14 +118,6 @@ def _visible(scope: Scope) -> sa.ColumnElement[bool]:
     return HelpRequest.community_id.in_(scope.community_ids)
 
 
-def _request_number(text: str) -> int | None:
-    """A service_request_id as a request's id, or None when it cannot be one."""
-    try:
-        return parse_int(text, "service_request_id")
-    except InvalidInput:
-        return None
-
-
 def list_requests(
     scope: Scope,
     ids: list[str] | None,
@@ -138,7 +129,7 @@ def list_requests(
     """Requests matching the standard filters, newest first (the last 90 days by default)."""
     stmt = sa.select(HelpRequest).where(_visible(scope))
     if ids:
-        numbers = [n for n in map(_request_number, ids) if n is not None]
+        numbers = [n for n in map(as_id, ids) if n is not None]
         stmt = stmt.where(HelpRequest.id.in_(numbers))
     if service_code:
         stmt = stmt.where(HelpRequest.category_id == _category(service_code).id)
@@ -165,7 +156,7 @@ def list_requests(
 
 def one_request(scope: Scope, request_id: str) -> dict[str, Any]:
     """One request in the key's communities."""
-    number = _request_number(request_id)
+    number = as_id(request_id)
     req = db.session.get(HelpRequest, number) if number is not None else None
     if req is None or not scope.allows(req.community_id):
         raise Open311Error(404, f"no request {request_id}")
