@@ -57,9 +57,9 @@ def _time(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise services.Open311Error(400, f"{name} must be a W3C date-time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @bp.errorhandler(services.Open311Error)

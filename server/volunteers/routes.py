@@ -85,11 +85,11 @@ def _when(raw: str | None, field: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(raw)
-    except ValueError as exc:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=CST)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(f"{field} {raw!r} is not a date and time", "bad_time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=CST)
-    return parsed.astimezone(UTC)
 
 
 def _date(raw: str | None, field: str) -> date | None:

@@ -171,3 +171,33 @@ def test_numbers_in_forms_are_refused(client: FlaskClient, world: World, extra: 
                 failures.append(f"POST {path} {field}={value!r}: {problem}")
     assert not failures, f"{len(failures)} of {len(forms) * len(BAD)}:\n" + "\n".join(failures)
     assert post(client, f"/console/requests/{rid}/note", {"text": "still here"}).status_code == 303
+
+
+def test_times_out_of_range_are_refused(client: FlaskClient, world: World, extra: Extra) -> None:
+    """A date and time that cannot be moved to UTC (year 1 in China) is a 400, not an
+    OverflowError: the hours forms and Open311's date filters."""
+    token = world.tokens["lanqiao"]
+    failures = []
+    for name in ("start_date", "end_date"):
+        answer = client.get(
+            "/open311/v2/requests.json",
+            query_string={"api_key": token, name: "0001-01-01T00:00:00+08:00"},
+        )
+        if answer.status_code != 400:
+            failures.append(f"open311 {name}: {answer.status_code}")
+    login(client, "admin_lanqiao")
+    early = "0001-01-01T00:00"
+    forms = [
+        (
+            "/volunteers/hours/manual",
+            {"volunteer": str(extra.volunteer), "minutes": "30"},
+            "started_at",
+        ),
+        ("/volunteers/hours/check-in", {"volunteer": str(extra.volunteer)}, "at"),
+    ]
+    token = csrf_token(client, "/console/jobs")
+    for path, data, field in forms:
+        answer = client.post(path, data={**data, field: early, "csrf_token": token})
+        if answer.status_code != 400:
+            failures.append(f"POST {path} {field}: {answer.status_code}")
+    assert not failures, "\n".join(failures)
