@@ -219,7 +219,10 @@ def create_request(
     db.session.flush()
     db.session.add(
         RequestEvent(
-            request_id=req.id, at=now, actor=f"open311:{scope.token_name}", to_status="received"
+            request_id=req.id,
+            at=now,
+            actor=f"open311:{scope.token_name}"[:100],  # the actor column holds 100
+            to_status="received",
         )
     )
     db.session.flush()

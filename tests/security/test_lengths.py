@@ -39,8 +39,9 @@ class Field:
 
 
 @pytest.fixture
-def ids(app: Flask, world: World) -> dict[str, int]:
-    """A volunteer and a merchant whose name is as long as a merchant name may be."""
+def ids(app: Flask, world: World) -> dict[str, Any]:
+    """A volunteer and a merchant whose name is as long as a merchant name may be (with its
+    page key)."""
     from server.extensions import db
     from server.passbook.services import register_merchant
     from server.volunteers.models import Volunteer
@@ -49,9 +50,10 @@ def ids(app: Flask, world: World) -> dict[str, int]:
         lanqiao = world.community["lanqiao"]
         volunteer = Volunteer(community_id=lanqiao, name="张", phone="13900000001")
         db.session.add(volunteer)
-        merchant, _ = register_merchant(lanqiao, "店" * 100, "1号楼")
+        merchant, key = register_merchant(lanqiao, "店" * 100, "1号楼")
         db.session.commit()
         return {
+            "key": key,
             "volunteer": volunteer.id,
             "merchant": merchant.id,
             "community": lanqiao,
@@ -59,7 +61,7 @@ def ids(app: Flask, world: World) -> dict[str, int]:
         }
 
 
-def _fields(ids: dict[str, int]) -> list[Field]:
+def _fields(ids: dict[str, Any]) -> list[Field]:
     resident = {
         "community": str(ids["community"]),
         "room": "3-2-301",
@@ -102,7 +104,7 @@ def _fields(ids: dict[str, int]) -> list[Field]:
 
 
 def test_every_bounded_field_refuses_too_long_and_nul(
-    client: FlaskClient, ids: dict[str, int], backend: str
+    client: FlaskClient, ids: dict[str, Any], backend: str
 ) -> None:
     """Console forms: each field at its limit plus one, and with a NUL, is a 400."""
     login(client, "admin_lanqiao")
@@ -178,3 +180,39 @@ def test_apis_refuse_nul_and_too_long(client: FlaskClient, world: World, backend
         if answer.status_code != 400
     ]
     assert not failures, f"{backend}: {len(failures)} of {len(cases)}:\n" + "\n".join(failures)
+
+
+def test_labels_made_from_long_names_fit_their_columns(
+    app: Flask, client: FlaskClient, world: World, ids: dict[str, Any], backend: str
+) -> None:
+    """A merchant or API token with the longest name allowed still works: the actor labels
+    built from them (`merchant:NAME`, `open311:NAME`) are cut to their column's 100 (the
+    ledger always cut its own; Open311's event did not)."""
+    from server.extensions import db
+    from server.passbook.services import award_bonus, issue_code
+    from server.staffapi.services import create_api_token
+    from server.volunteers.models import Volunteer
+
+    with app.app_context():
+        volunteer = db.session.get_one(Volunteer, ids["volunteer"])
+        award_bonus(volunteer, 50, "thanks", "seed", "setup")
+        _, code = issue_code(volunteer, 10, "setup")
+        _, token = create_api_token("t" * 100, [])
+        db.session.commit()
+    client.get(f"/merchant/{ids['key']}")
+    page = client.get("/merchant").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    redeemed = client.post(
+        "/merchant", data={"code": code, "points": "5", "item": "面包", "csrf_token": csrf}
+    )
+    assert redeemed.status_code == 200, f"{backend}: {redeemed.get_data(as_text=True)[:200]}"
+    filed = client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": token,
+            "service_code": "electrical",
+            "address_id": "3-2-301",
+            "jurisdiction_id": "lanqiao",
+        },
+    )
+    assert filed.status_code == 201, f"{backend}: {filed.get_data(as_text=True)[:200]}"
