@@ -216,3 +216,34 @@ def test_labels_made_from_long_names_fit_their_columns(
         },
     )
     assert filed.status_code == 201, f"{backend}: {filed.get_data(as_text=True)[:200]}"
+
+
+def test_a_kiosk_with_the_longest_name_syncs(
+    app: Flask, client: FlaskClient, community: dict[str, Any], backend: str
+) -> None:
+    """A kiosk named with 100 characters pushes a request: its events' actor `kiosk:NAME` is
+    cut to the column's 100 characters (a 500 on PostgreSQL before)."""
+    import gzip
+
+    from server.extensions import db
+    from server.kiosks.services import new_enrollment_code
+    from tests.test_bad_input import batch, encode
+
+    with app.app_context():
+        _, code = new_enrollment_code("lanqiao", "k" * 100, 24)
+        db.session.commit()
+    headers = {"Linli-Protocol": "1"}
+    enrolled = client.post("/api/sync/v1/enroll", json={"code": code}, headers=headers)
+    assert enrolled.status_code == 200, enrolled.get_json()
+    pushed = client.post(
+        "/api/sync/v1/push",
+        data=gzip.compress(encode(batch())),
+        headers={
+            **headers,
+            "Authorization": f"Bearer {enrolled.get_json()['token']}",
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        },
+    )
+    assert pushed.status_code == 200, f"{backend}: {pushed.get_data(as_text=True)[:200]}"
+    assert [r["status"] for r in pushed.get_json()["results"]] == ["applied"]
