@@ -12,8 +12,9 @@ POST /passbook/merchants/<id>/rotate-key       new page key, shown once; old one
 GET  /merchant                                 the merchant's own page: its key once, then redeem
 POST /merchant/key                             enter the merchant's key (kept in the session)
 POST /merchant                                 redeem a code the volunteer shows
-GET  /merchant/<key>                           an old link with the key in it: enters it, then
-                                               moves to /merchant
+GET  /merchant/<key>                           an old link with the key in it: the same page,
+POST /merchant/<key>                           and the phone is signed in (its form posts to
+                                               /merchant); new keys are never shown as links
 
 Every posting form carries a key made when the form was shown, so a form sent twice posts once.
 """
@@ -295,12 +296,15 @@ def merchant_key() -> ResponseReturnValue:
     return redirect(url_for("passbook.merchant_home"), 303)
 
 
-@bp.get("/merchant/<key>")
+@bp.route("/merchant/<key>", methods=["GET", "POST"])
 def merchant_page(key: str) -> ResponseReturnValue:
-    """A link with the key in it: enters the key and moves to /merchant, so the key is in
-    one request line only."""
-    _sign_in_merchant(services.merchant_by_key(key))
-    return redirect(url_for("passbook.merchant_home"), 303)
+    """A link with the key in it (as handed out before keys were typed in): the merchant's
+    page, and the phone is signed in so its form posts to /merchant without the key."""
+    found = services.merchant_by_key(key)
+    if request.method == "GET":
+        _sign_in_merchant(found)
+        return render_template("passbook/merchant_public.html", merchant=found)
+    return _redeem_at(found)
 
 
 @bp.post("/merchant")
@@ -312,6 +316,11 @@ def merchant_redeem() -> ResponseReturnValue:
             "passbook/merchant_key.html", error="enter the shop's key first 请先输入商家密钥"
         )
         return page, 401
+    return _redeem_at(found)
+
+
+def _redeem_at(found: Merchant) -> ResponseReturnValue:
+    """Redeem the code in the form at this merchant; the page again with the outcome."""
     try:
         posting = services.redeem_code(
             found,

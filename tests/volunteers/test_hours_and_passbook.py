@@ -297,8 +297,7 @@ def test_a_reused_redemption_code_is_refused_and_changes_nothing(
     client.post("/logout", data={"csrf_token": csrf_token(client, f"/passbook/{vid}")})
 
     merchant = client  # the merchant's phone: not signed in, only its page key
-    assert merchant.get(f"/merchant/{seed.merchant_key['lanqiao']}").status_code == 303
-    page = "/merchant"
+    page = f"/merchant/{seed.merchant_key['lanqiao']}"
     too_much = form_post(merchant, page, {"code": code, "points": 41, "item": "米"}, page)
     assert too_much.status_code == 400
     assert "at most 40 points" in too_much.get_data(as_text=True)
@@ -312,9 +311,10 @@ def test_a_reused_redemption_code_is_refused_and_changes_nothing(
     assert "面包房 lanqiao" in again.get_data(as_text=True)
     assert _state(app) == before
     assert _balance(app, vid) == 65
-    assert merchant.get(f"/merchant/{seed.merchant_key['feicui']}").status_code == 303
+    other = f"/merchant/{seed.merchant_key['feicui']}"
     assert (
-        form_post(merchant, page, {"code": code, "points": 1, "item": "x"}, page).status_code == 404
+        form_post(merchant, other, {"code": code, "points": 1, "item": "x"}, other).status_code
+        == 404
     )
     assert merchant.get("/merchant/not-a-key").status_code == 404
 
