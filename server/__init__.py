@@ -22,6 +22,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     scrub.install()  # every log line of this process (gunicorn's access log too) is scrubbed
     settings = Settings.from_env()
     app = Flask(__name__, instance_path=str(Path(settings.INSTANCE_DIR).resolve()))
+    from server.inputs import StrictIntConverter
+
+    app.url_map.converters["int"] = StrictIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())
@@ -71,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     register_error_handlers(app)
     _configure_console_security(app)
+    _configure_input_checks(app)
 
     from server.audit.services import restore_kept
 
@@ -145,6 +149,18 @@ def _configure_console_security(app: Flask) -> None:
     app.extensions[HASH_SLOTS] = threading.BoundedSemaphore(
         int(app.config["LINLI_LOGIN_HASH_SLOTS"])
     )
+
+
+def _configure_input_checks(app: Flask) -> None:
+    """NUL characters refused in every request; bounded columns checked before every flush."""
+    import sqlalchemy as sa
+    from flask_sqlalchemy.session import Session
+
+    from server.inputs import check_columns, refuse_nul
+
+    app.before_request(refuse_nul)
+    if not sa.event.contains(Session, "before_flush", check_columns):
+        sa.event.listen(Session, "before_flush", check_columns)
 
 
 def _configure_secret_key(app: Flask) -> None:

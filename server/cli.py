@@ -199,6 +199,75 @@ def api_token_create(name: str, communities: tuple[str, ...]) -> None:
     click.echo(secret)
 
 
+@api_token_group.command("list")
+@in_app
+def api_token_list() -> None:
+    """List API tokens: id, name, communities, created, last used, revoked (never secrets)."""
+    from server.staffapi.services import list_api_tokens
+
+    def when(at: Any) -> str:
+        return at.strftime("%Y-%m-%d %H:%M UTC") if at else "-"
+
+    click.echo("id\tname\tcommunities\tcreated\tlast used\trevoked")
+    for token in list_api_tokens():
+        scope = ",".join(sorted(c.slug for c in token.communities)) or "all"
+        click.echo(
+            f"{token.id}\t{token.name}\t{scope}\t{when(token.created_at)}\t"
+            f"{when(token.last_used_at)}\t{when(token.revoked_at)}"
+        )
+
+
+@api_token_group.command("revoke")
+@click.argument("name_or_id")
+@in_app
+def api_token_revoke(name_or_id: str) -> None:
+    """Revoke an API token by name (or id); every call with it is refused from now on."""
+    from server.staffapi.services import revoke_api_token
+
+    token = revoke_api_token(name_or_id)
+    click.echo(f"API token {token.name} revoked")
+
+
+@server_group.group("merchant")
+def merchant_group() -> None:
+    """Passbook merchants: close one, or give it a new page key."""
+
+
+def _merchant(slug: str, name: str) -> Any:
+    from server.communities.services import community_by_slug
+    from server.passbook.services import merchant_named
+
+    return merchant_named(community_by_slug(slug).id, name)
+
+
+@merchant_group.command("deactivate")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.argument("name")
+@in_app
+def merchant_deactivate(slug: str, name: str) -> None:
+    """Close a merchant: its page key stops working and nothing is redeemed there (audited)."""
+    from server.passbook.services import deactivate_merchant
+
+    merchant = _merchant(slug, name)
+    deactivate_merchant(merchant, "command line", None, "linli server merchant deactivate")
+    click.echo(f"merchant {merchant.name} deactivated")
+
+
+@merchant_group.command("rotate-key")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.argument("name")
+@in_app
+def merchant_rotate_key(slug: str, name: str) -> None:
+    """Print a new page key for a merchant (typed once on its page, /merchant); the old key stops
+    working (audited)."""
+    from server.passbook.services import rotate_merchant_key
+
+    merchant = _merchant(slug, name)
+    key = rotate_merchant_key(merchant, "command line", None, "linli server merchant rotate-key")
+    click.echo(f"merchant {merchant.name}: new page key (typed once on its page, /merchant):")
+    click.echo(key)
+
+
 @server_group.group("user")
 def user_group() -> None:
     """Console users."""

@@ -130,7 +130,13 @@ POLICY: dict[str, Rule] = {
     "passbook.register_merchant": Rule("session", STAFF),
     "passbook.merchant": Rule("session", STAFF),
     "passbook.redeem": Rule("session", STAFF),
-    "passbook.merchant_page": PUBLIC,  # the merchant's secret key in the URL is the credential
+    "passbook.deactivate_merchant": Rule("session", STAFF),
+    "passbook.rotate_merchant_key": Rule("session", STAFF),
+    # The merchant's key, entered once, is the credential (kept in the session).
+    "passbook.merchant_home": PUBLIC,
+    "passbook.merchant_key": PUBLIC,
+    "passbook.merchant_page": PUBLIC,
+    "passbook.merchant_redeem": PUBLIC,
     "reports.index": Rule("session", READERS),
     "reports.overview": Rule("session", READERS),
     "reports.needs_map": Rule("session", READERS),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from wtforms import (
     DecimalField,
     Form,
-    IntegerField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 
+from server.inputs import StrictIntegerField
 from server.requests.services import OUTCOMES, PRIORITIES
 
 
@@ -75,7 +75,7 @@ class FollowUpForm(ConsoleForm):
     outcome = StringField(
         "outcome", [InputRequired("choose the outcome"), AnyOf(OUTCOMES, "choose the outcome")]
     )
-    satisfaction = IntegerField(
+    satisfaction = StrictIntegerField(
         "satisfaction",
         [InputRequired("give satisfaction 1 to 5"), NumberRange(min=1, max=5, message="1 to 5")],
     )
@@ -104,20 +104,20 @@ class FeedbackForm(ConsoleForm):
 class MergeForm(ConsoleForm):
     """Merge into another request."""
 
-    into = IntegerField("request number", [InputRequired("give the request number")])
+    into = StrictIntegerField("request number", [InputRequired("give the request number")])
     note = TextAreaField("note", [Optional(), Length(max=2000)])
 
 
 class LinkForm(ConsoleForm):
     """Confirm the resident a request is from."""
 
-    resident = IntegerField("resident", [InputRequired("choose a resident")])
+    resident = StrictIntegerField("resident", [InputRequired("choose a resident")])
 
 
 class RetryForm(ConsoleForm):
     """Retry an escalation's delivery."""
 
-    escalation = IntegerField("escalation", [InputRequired()])
+    escalation = StrictIntegerField("escalation", [InputRequired()])
 
 
 class EmptyForm(ConsoleForm):

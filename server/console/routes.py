@@ -45,6 +45,7 @@ from server.dispatch import services as dispatch_services
 from server.dispatch.models import Agency, Escalation, Team
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
+from server.inputs import as_id, optional_int
 from server.people import services as people
 from server.people.models import Resident
 from server.requests import services as lifecycle
@@ -82,12 +83,7 @@ def load_request(request_id: int, for_update: bool = False) -> HelpRequest:
 
 
 def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise InvalidInput(f"{name} must be a number", "bad_filter")
-    return int(raw)
+    return optional_int(request.args.get(name), name, code="bad_filter")
 
 
 def _filters() -> QueueFilter:
@@ -243,14 +239,16 @@ class Action:
 
 
 def _team(req: HelpRequest, raw: str) -> Team:
-    team = db.session.get(Team, int(raw)) if raw.isdigit() else None
+    team_id = as_id(raw)
+    team = db.session.get(Team, team_id) if team_id is not None else None
     if team is None or team.community_id != req.community_id:
         raise InvalidInput("choose a team of this request's community", "bad_team")
     return team
 
 
 def _agency(req: HelpRequest, raw: str) -> Agency:
-    agency = db.session.get(Agency, int(raw)) if raw.isdigit() else None
+    agency_id = as_id(raw)
+    agency = db.session.get(Agency, agency_id) if agency_id is not None else None
     if agency is None or agency.community_id != req.community_id:
         raise InvalidInput("choose an agency of this request's community", "bad_agency")
     return agency

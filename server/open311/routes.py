@@ -9,7 +9,8 @@ POST /open311/v2/requests.<fmt>            file a request (api_key, service_code
 GET  /open311/v2/requests/<id>.<fmt>       one request, as a one-element list
 GET  /open311/v2/tokens/<token>.<fmt>      the request id a POST's token became
 
-Every call needs `api_key` (an API token): elders' requests are never public, and a key sees
+Every call needs `api_key` (an API token; or `Authorization: Bearer <token>`, which keeps it out
+of URLs and access logs): elders' requests are never public, and a key sees
 only its communities. No name or phone number ever appears here.
 """
 
@@ -40,7 +41,8 @@ def _format(fmt: str) -> str:
 
 
 def _scope() -> Any:
-    key = request.values.get("api_key")
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    key = request.values.get("api_key") or (bearer.strip() if scheme.lower() == "bearer" else None)
     try:
         scope = scope_for_token(key)
     except LinliError as exc:
@@ -55,9 +57,9 @@ def _time(name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise services.Open311Error(400, f"{name} must be a W3C date-time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @bp.errorhandler(services.Open311Error)
@@ -66,6 +68,11 @@ def _open311_error(exc: services.Open311Error) -> ResponseReturnValue:
     fmt = request.view_args.get("fmt", "json") if request.view_args else "json"
     body = [{"code": exc.status, "description": exc.description}]
     return render(body, "errors", "error", fmt if fmt in FORMATS else "json", exc.status)
+
+
+@bp.errorhandler(LinliError)
+def _domain_error(exc: LinliError) -> ResponseReturnValue:
+    return _open311_error(services.Open311Error(exc.status, exc.detail))
 
 
 @bp.errorhandler(HTTPException)

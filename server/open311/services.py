@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from server.communities.models import Community, Room
 from server.dispatch.models import Agency, Escalation
 from server.extensions import db
+from server.inputs import as_id
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.requests.services import FINAL, due_at
 from server.staffapi.services import Scope
@@ -123,7 +124,7 @@ def list_requests(
     """Requests matching the standard filters, newest first (the last 90 days by default)."""
     stmt = sa.select(HelpRequest).where(_visible(scope))
     if ids:
-        numbers = [int(i) for i in ids if i.isdigit()]
+        numbers = [n for n in map(as_id, ids) if n is not None]
         stmt = stmt.where(HelpRequest.id.in_(numbers))
     if service_code:
         stmt = stmt.where(HelpRequest.category_id == _category(service_code).id)
@@ -150,7 +151,8 @@ def list_requests(
 
 def one_request(scope: Scope, request_id: str) -> dict[str, Any]:
     """One request in the key's communities."""
-    req = db.session.get(HelpRequest, int(request_id)) if request_id.isdigit() else None
+    number = as_id(request_id)
+    req = db.session.get(HelpRequest, number) if number is not None else None
     if req is None or not scope.allows(req.community_id):
         raise Open311Error(404, f"no request {request_id}")
     return _as_open311(req, _agencies([req.id]).get(req.id))
@@ -183,6 +185,8 @@ def create_request(
         raise Open311Error(400, "service_code is required")
     if description is not None and len(description) > 2000:
         raise Open311Error(400, "description may have at most 2000 characters")
+    if description is not None and "\x00" in description:
+        raise Open311Error(400, "description may not contain a NUL character")
     community = _community(scope, jurisdiction_id)
     room = db.session.execute(
         sa.select(Room).where(Room.community_id == community.id, Room.code == address_id.strip())
@@ -210,7 +214,10 @@ def create_request(
     db.session.flush()
     db.session.add(
         RequestEvent(
-            request_id=req.id, at=now, actor=f"open311:{scope.token_name}", to_status="received"
+            request_id=req.id,
+            at=now,
+            actor=f"open311:{scope.token_name}"[:100],  # the actor column holds 100
+            to_status="received",
         )
     )
     db.session.flush()

@@ -7,19 +7,26 @@ GET  /passbook/merchants                       registered merchants; register on
 POST /passbook/merchants                       register a merchant (its page link shown once)
 GET  /passbook/merchants/<id>                  a merchant's redemptions; redeem for a volunteer
 POST /passbook/merchants/<id>/redeem           redeem points (a volunteer, or a code)
-GET  /merchant/<key>                           the merchant's own page (the key is the secret)
-POST /merchant/<key>                           redeem a code the volunteer shows
+POST /passbook/merchants/<id>/deactivate       close the merchant: its key stops working (audited)
+POST /passbook/merchants/<id>/rotate-key       new page key, shown once; old one stops (audited)
+GET  /merchant                                 the merchant's own page: its key once, then redeem
+POST /merchant/key                             enter the merchant's key (kept in the session)
+POST /merchant                                 redeem a code the volunteer shows
+GET  /merchant/<key>                           an old link with the key in it: the same page,
+POST /merchant/<key>                           and the phone is signed in (its form posts to
+                                               /merchant); new keys are never shown as links
 
 Every posting form carries a key made when the form was shown, so a form sent twice posts once.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from server.auth import access
@@ -27,6 +34,7 @@ from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
+from server.inputs import parse_int
 from server.passbook import services
 from server.passbook.models import LedgerEntry, Merchant
 from server.volunteers.models import Volunteer
@@ -41,10 +49,7 @@ def _actor() -> str:
 
 
 def _points(raw: str | None) -> int:
-    raw = (raw or "").strip()
-    if not raw.isdigit():
-        raise InvalidInput("points must be a whole number", "bad_points")
-    return int(raw)
+    return parse_int(raw, "points", code="bad_points")
 
 
 def _form_key() -> str:
@@ -134,17 +139,18 @@ def register_merchant() -> ResponseReturnValue:
     """Register a merchant; the link to its own page is shown once."""
     raw = request.form.get("community", "")
     try:
-        if not raw.isdigit() or int(raw) not in access.community_scope():
+        community_id = parse_int(raw, "community", code="bad_community")
+        if community_id not in access.community_scope():
             raise InvalidInput("choose one of your communities", "bad_community")
         merchant, key = services.register_merchant(
-            int(raw), request.form.get("name", ""), request.form.get("address")
+            community_id, request.form.get("name", ""), request.form.get("address")
         )
     except LinliError as exc:
         db.session.rollback()
         page = render_template("passbook/merchants.html", **_merchants_context(error=exc.detail))
         return page, exc.status
-    link = url_for("passbook.merchant_page", key=key, _external=True)
-    context = _merchants_context(new_merchant=merchant, new_link=link)
+    page = url_for("passbook.merchant_home", _external=True)
+    context = _merchants_context(new_merchant=merchant, new_page=page, new_key=key)
     return render_template("passbook/merchants.html", **context)
 
 
@@ -197,9 +203,10 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
             posting = services.redeem_code(found, code, points, item, _actor())
         else:
             raw = request.form.get("volunteer", "")
-            if not raw.isdigit():
+            if not raw.strip():
                 raise InvalidInput("choose a volunteer or enter a code", "missing")
-            volunteer = volunteer_in(frozenset({found.community_id}), int(raw))
+            volunteer_id = parse_int(raw, "volunteer", code="bad_volunteer")
+            volunteer = volunteer_in(frozenset({found.community_id}), volunteer_id)
             posting = services.redeem(volunteer, found, points, item, _form_key(), _actor())
     except LinliError as exc:
         db.session.rollback()
@@ -213,15 +220,107 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
     return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
 
 
+@bp.post("/passbook/merchants/<int:merchant_id>/deactivate")
+def deactivate_merchant(merchant_id: int) -> ResponseReturnValue:
+    """Close a merchant: its page key stops working and nothing more is redeemed there."""
+    found = _merchant(merchant_id)
+    user = access.user()
+    services.deactivate_merchant(found, user.label, user.id, "merchants page")
+    flash(f"{found.name}: deactivated; its page key no longer works")
+    return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
+
+
+@bp.post("/passbook/merchants/<int:merchant_id>/rotate-key")
+def rotate_merchant_key(merchant_id: int) -> ResponseReturnValue:
+    """Give the merchant a new page key (shown once); the old key and phones signed in with
+    it stop working."""
+    found = _merchant(merchant_id)
+    user = access.user()
+    key = services.rotate_merchant_key(found, user.label, user.id, "merchants page")
+    page = url_for("passbook.merchant_home", _external=True)
+    context = _merchant_context(found, new_page=page, new_key=key)
+    return render_template("passbook/merchant.html", **context)
+
+
 # --- the merchant's own page -------------------------------------------------------------------
+
+
+MERCHANT_HOURS = 12
+"""How long a phone stays signed in as a merchant after its key was entered."""
+
+
+def _sign_in_merchant(found: Merchant) -> None:
+    """Remember the merchant in the session; a new key or deactivation ends it."""
+    session["merchant"] = {
+        "id": found.id,
+        "key": found.key_hash[:16],
+        "until": int(time.time()) + MERCHANT_HOURS * 3600,
+    }
+
+
+def _signed_in_merchant() -> Merchant | None:
+    """The merchant this phone entered the key of, while that key and the merchant last."""
+    held = session.get("merchant")
+    if not isinstance(held, dict) or not isinstance(held.get("id"), int):
+        return None
+    found = db.session.get(Merchant, held["id"])
+    if (
+        found is None
+        or not found.is_active
+        or held.get("key") != found.key_hash[:16]
+        or held.get("until", 0) < time.time()
+    ):
+        session.pop("merchant", None)
+        return None
+    return found
+
+
+@bp.get("/merchant")
+def merchant_home() -> ResponseReturnValue:
+    """The merchant's own page: the key form until the key was entered, then redemption."""
+    found = _signed_in_merchant()
+    if found is None:
+        return render_template("passbook/merchant_key.html")
+    return render_template("passbook/merchant_public.html", merchant=found)
+
+
+@bp.post("/merchant/key")
+def merchant_key() -> ResponseReturnValue:
+    """Enter the merchant's key (sent in the form body, so it is in no address or log)."""
+    try:
+        found = services.merchant_by_key((request.form.get("key") or "").strip())
+    except NotFound:
+        page = render_template("passbook/merchant_key.html", error="no such key 密钥不对")
+        return page, 404
+    _sign_in_merchant(found)
+    return redirect(url_for("passbook.merchant_home"), 303)
 
 
 @bp.route("/merchant/<key>", methods=["GET", "POST"])
 def merchant_page(key: str) -> ResponseReturnValue:
-    """The merchant enters the code a volunteer shows, the points and what was bought."""
+    """A link with the key in it (as handed out before keys were typed in): the merchant's
+    page, and the phone is signed in so its form posts to /merchant without the key."""
     found = services.merchant_by_key(key)
     if request.method == "GET":
+        _sign_in_merchant(found)
         return render_template("passbook/merchant_public.html", merchant=found)
+    return _redeem_at(found)
+
+
+@bp.post("/merchant")
+def merchant_redeem() -> ResponseReturnValue:
+    """The merchant enters the code a volunteer shows, the points and what was bought."""
+    found = _signed_in_merchant()
+    if found is None:
+        page = render_template(
+            "passbook/merchant_key.html", error="enter the shop's key first 请先输入商家密钥"
+        )
+        return page, 401
+    return _redeem_at(found)
+
+
+def _redeem_at(found: Merchant) -> ResponseReturnValue:
+    """Redeem the code in the form at this merchant; the page again with the outcome."""
     try:
         posting = services.redeem_code(
             found,

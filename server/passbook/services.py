@@ -20,6 +20,7 @@ from datetime import UTC, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from server.audit import services as audit
 from server.dbutil import hash_secret, insert_for
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
@@ -216,13 +217,19 @@ def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor:
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give the reason for the bonus", "missing")
+    if len(reason) > 300:
+        raise InvalidInput("reason: at most 300 characters", "too_long")
     return post(volunteer.id, "bonus", points, f"bonus:{key}", actor, reason=reason)
+
+
+ITEM_MAX = 190
+"""What was redeemed; the ledger's reason holds `merchant name: item (code)` in 300."""
 
 
 def _item(item: str | None) -> str:
     item = (item or "").strip()
-    if not item or len(item) > 200:
-        raise InvalidInput("say what was redeemed (1 to 200 characters)", "missing")
+    if not item or len(item) > ITEM_MAX:
+        raise InvalidInput(f"say what was redeemed (1 to {ITEM_MAX} characters)", "missing")
     return item
 
 
@@ -349,6 +356,9 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("a merchant name has 1 to 100 characters", "bad_name")
+    address = (address or "").strip()
+    if len(address) > 200:
+        raise InvalidInput("address: at most 200 characters", "too_long")
     exists = sa.select(Merchant.id).where(
         Merchant.community_id == community_id, Merchant.name == name
     )
@@ -358,12 +368,51 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     merchant = Merchant(
         community_id=community_id,
         name=name,
-        address=(address or "").strip()[:200],
+        address=address,
         key_hash=hash_secret(key),
     )
     db.session.add(merchant)
     db.session.flush()
     return merchant, key
+
+
+def _audit_merchant(
+    merchant: Merchant, what: str, actor: str, user_id: int | None, why: str
+) -> None:
+    audit.record(
+        actor, user_id, merchant.community_id, "change", f"merchant {merchant.name}: {what}", why
+    )
+
+
+def deactivate_merchant(merchant: Merchant, actor: str, user_id: int | None, why: str) -> None:
+    """Close a merchant: its page key stops working and nothing more is redeemed there
+    (audited; its past redemptions stay in the ledger)."""
+    if not merchant.is_active:
+        raise Conflict(f"merchant {merchant.name!r} is deactivated already", "inactive")
+    merchant.is_active = False
+    db.session.flush()
+    _audit_merchant(merchant, "deactivated", actor, user_id, why)
+
+
+def rotate_merchant_key(merchant: Merchant, actor: str, user_id: int | None, why: str) -> str:
+    """A new page key for the merchant (returned once); the old one stops working (audited)."""
+    if not merchant.is_active:
+        raise Conflict(f"merchant {merchant.name!r} is deactivated", "inactive")
+    key = secrets.token_urlsafe(24)
+    merchant.key_hash = hash_secret(key)
+    db.session.flush()
+    _audit_merchant(merchant, "page key rotated", actor, user_id, why)
+    return key
+
+
+def merchant_named(community_id: int, name: str) -> Merchant:
+    """A community's merchant by name, or `NotFound`."""
+    merchant = db.session.execute(
+        sa.select(Merchant).where(Merchant.community_id == community_id, Merchant.name == name)
+    ).scalar_one_or_none()
+    if merchant is None:
+        raise NotFound(f"no merchant named {name!r} in this community")
+    return merchant
 
 
 def merchant_by_key(key: str) -> Merchant:

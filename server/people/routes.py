@@ -16,13 +16,14 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, Form, IntegerField, StringField
+from wtforms import BooleanField, Form, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from server.auth import access
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
+from server.inputs import StrictIntegerField, parse_int
 from server.people import services
 from server.people.models import MOBILITY, Resident
 
@@ -37,7 +38,7 @@ class ProfileForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
     room = StringField("room (building-unit-room)", [DataRequired("give the room"), Length(max=50)])
     name = StringField("name", [DataRequired("give the name"), Length(max=100)])
     phone = StringField("phone", [Optional(), Length(max=20)])
-    birth_year = IntegerField("birth year", [Optional(), NumberRange(1900, 2100, "a year")])
+    birth_year = StrictIntegerField("birth year", [Optional(), NumberRange(1900, 2100, "a year")])
     is_living_alone = BooleanField("lives alone")
     mobility = StringField("mobility", [AnyOf(MOBILITY, "choose a mobility")])
     emergency_contact_name = StringField("emergency contact", [Optional(), Length(max=100)])
@@ -99,8 +100,7 @@ def new() -> ResponseReturnValue:
     if not form.validate():
         error = "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items())
     else:
-        raw = form.community.data or ""
-        community_id = int(raw) if raw.isdigit() else -1
+        community_id = parse_int(form.community.data, "community", code="bad_community")
         access.require_community(community_id)
         try:
             resident = services.create_resident(

@@ -72,7 +72,8 @@ def _check(data: ProfileInput) -> None:
     if data.birth_year is not None and not 1900 <= data.birth_year <= year:
         raise InvalidInput(f"birth year must be from 1900 to {year}", "bad_birth_year")
     for phone in (data.phone, data.emergency_contact_phone):
-        if phone and not phone.replace("-", "").replace(" ", "").isdigit():
+        digits = (phone or "").replace("-", "").replace(" ", "")
+        if phone and not (digits.isascii() and digits.isdigit()):
             raise InvalidInput("a phone number has digits, spaces and dashes only", "bad_phone")
 
 

@@ -454,7 +454,7 @@ def level_for(count: int, max_count: int) -> int:
 
 
 def _natural(text: str) -> tuple[int, str]:
-    return (int(text), "") if text.isdigit() else (10**9, text)
+    return (int(text), "") if text.isascii() and text.isdigit() else (10**9, text)
 
 
 def needs_map(community_id: int, period: Period) -> NeedsMap:
@@ -577,7 +577,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
             rid, ticket, cat, status, b, u, r,
             received.isoformat(), arrived.isoformat() if arrived else "",
             closed.isoformat() if closed else "",
-            f"{response:.1f}" if response is not None else "", team or "",
+            round(response, 1) if response is not None else "", team or "",
         ]  # fmt: skip
 
 

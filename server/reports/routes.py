@@ -36,6 +36,7 @@ from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
+from server.inputs import safe_cell
 from server.reports import queries
 from server.reports.queries import Period
 
@@ -170,14 +171,15 @@ def meeting(community_id: int) -> ResponseReturnValue:
 
 
 def _csv(rows: Iterator[list[object]], filename: str) -> Response:
-    """Stream rows as CSV (UTF-8 with BOM, so Excel opens Chinese text correctly)."""
+    """Stream rows as CSV (UTF-8 with BOM, so Excel opens Chinese text correctly); every cell
+    passes `safe_cell`, so none runs as a formula in a spreadsheet."""
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         yield "\ufeff"
         for n, row in enumerate(rows, start=1):
-            writer.writerow(row)
+            writer.writerow([safe_cell(cell) for cell in row])
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)

@@ -15,6 +15,7 @@ from server.communities.models import Building, Room
 from server.dispatch.models import Escalation
 from server.errors import InvalidInput
 from server.extensions import db
+from server.inputs import INT32_MAX
 from server.requests.models import Category, HelpRequest
 from server.requests.services import FINAL, overdue_clause
 from server.timeutil import utcnow
@@ -57,8 +58,14 @@ def _decode(text: str) -> list[Any]:
         key = json.loads(raw)
         if not isinstance(key, list) or len(key) != 3:
             raise ValueError(key)
-        datetime.fromisoformat(key[1])
-        return [int(key[0]), key[1], int(key[2])]
+        bucket, at, last_id = key
+        datetime.fromisoformat(at)
+        for number in (bucket, last_id):
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise TypeError(number)
+            if not 0 <= number <= INT32_MAX:
+                raise ValueError(number)
+        return [bucket, at, last_id]
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise InvalidInput(
             "this page link is broken; start from the first page", "bad_cursor"

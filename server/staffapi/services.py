@@ -55,6 +55,27 @@ def create_api_token(name: str, community_slugs: list[str]) -> tuple[ApiToken, s
     return token, secret
 
 
+def list_api_tokens() -> list[ApiToken]:
+    """Every API token, revoked ones included, by name (their secrets are not stored)."""
+    return list(db.session.execute(sa.select(ApiToken).order_by(ApiToken.name)).scalars())
+
+
+def revoke_api_token(name_or_id: str) -> ApiToken:
+    """Revoke a token named `name_or_id` (or with that id); it is refused from now on."""
+    token = db.session.execute(
+        sa.select(ApiToken).where(ApiToken.name == name_or_id)
+    ).scalar_one_or_none()
+    if token is None and name_or_id.isascii() and name_or_id.isdigit() and len(name_or_id) < 10:
+        token = db.session.get(ApiToken, int(name_or_id))
+    if token is None:
+        raise NotFound(f"no API token named {name_or_id!r}", "no_token")
+    if token.revoked_at is not None:
+        raise Conflict(f"API token {token.name!r} is revoked already", "revoked")
+    token.revoked_at = utcnow()
+    db.session.flush()
+    return token
+
+
 def scope_for_token(secret: str | None) -> Scope:
     """The scope of a bearer token, or `Unauthorized`."""
     if not secret:
@@ -78,7 +99,7 @@ def decode_page_cursor(text: str) -> int:
     try:
         raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()).decode()
         kind, _, value = raw.partition(":")
-        last_id = int(value)
+        last_id = int(value) if value.isascii() else -1
         if kind != "id" or not 0 <= last_id < 2**31:
             raise ValueError(kind)
         return last_id

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 
 from server.errors import InvalidInput, LinliError, TooLarge
+from server.inputs import parse_int
 from server.syncapi import services
 from sync import codec
 from sync.messages import (
@@ -133,11 +134,7 @@ def pull() -> Response:
     """A page of changes for this kiosk after `cursor`."""
     kiosk = services.kiosk_for_token(_token())
     limit_arg: Any = request.args.get("limit", current_app.config["LINLI_PULL_PAGE_SIZE"])
-    try:
-        limit = int(limit_arg)
-    except ValueError as exc:
-        raise InvalidInput("limit must be a whole number", "bad_limit") from exc
-    limit = max(1, min(limit, 5000))
+    limit = max(1, min(parse_int(str(limit_arg), "limit", high=2**63 - 1, code="bad_limit"), 5000))
     return _answer(services.pull(kiosk, request.args.get("cursor") or None, limit))
 
 

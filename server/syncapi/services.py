@@ -409,7 +409,7 @@ class _Applier:
 
     def finish(self, inserted: set[uuid.UUID]) -> list[ChangeRow]:
         """Write requests and events for the first copies; return the changes to publish."""
-        actor = f"kiosk:{self.kiosk.name}"
+        actor = f"kiosk:{self.kiosk.name}"[:100]  # the events' actor column holds 100
         rows = [row for op_id, row in self.new_requests.items() if op_id in inserted]
         events: list[dict[str, Any]] = []
         if rows:

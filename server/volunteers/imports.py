@@ -18,6 +18,11 @@ from typing import Any
 from server.errors import InvalidInput
 
 MAX_ROWS = 20000
+MAX_XLSX_MB = 50
+"""What a workbook may unpack to; the archive's declared sizes are checked before it is read
+(a 20,000-row list unpacks to a few MB; a crafted 60 KB sheet can unpack to gigabytes)."""
+MAX_COLUMNS = 64
+"""Columns read per row (a sheet may declare 16,384; a volunteer list has about ten)."""
 HEADERS: dict[str, tuple[str, ...]] = {
     "name": ("name", "姓名"),
     "phone": ("phone", "电话", "手机", "手机号", "联系电话"),
@@ -100,6 +105,8 @@ def read_table(filename: str, data: bytes) -> tuple[list[tuple[int, list[str]]],
     is_xlsx = filename.lower().endswith(".xlsx") or data[:2] == b"PK"
     if is_xlsx:
         return _read_xlsx(data)
+    if len(data) > MAX_XLSX_MB * 1024 * 1024:
+        return [], f"more than {MAX_XLSX_MB} MB; split the file"
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
         try:
             text = data.decode(encoding)
@@ -112,19 +119,39 @@ def read_table(filename: str, data: bytes) -> tuple[list[tuple[int, list[str]]],
     return [(n, [c.strip() for c in record]) for n, record in enumerate(reader, start=1)], None
 
 
+def _unpacked_size(data: bytes) -> int:
+    """What the archive says its members unpack to (zipfile never yields more than that)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sum(member.file_size for member in archive.infolist())
+
+
 def _read_xlsx(data: bytes) -> tuple[list[tuple[int, list[str]]], str | None]:
+    """The first sheet's lines, read only up to the row limit; an archive that would unpack
+    to more than `MAX_XLSX_MB` is refused before it is parsed."""
     from openpyxl import load_workbook
 
+    try:
+        size = _unpacked_size(data)
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        return [], f"not a readable XLSX workbook ({type(exc).__name__})"
+    if size > MAX_XLSX_MB * 1024 * 1024:
+        return [], (
+            f"the workbook unpacks to {size // (1024 * 1024)} MB, more than the {MAX_XLSX_MB} MB "
+            "a volunteer list may have; refused before reading"
+        )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         return [], f"not a readable XLSX workbook ({type(exc).__name__})"
+    lines: list[tuple[int, list[str]]] = []
     try:
-        sheet = book.worksheets[0]
-        lines = [
-            (n, [_cell(v) for v in values])
-            for n, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-        ]
+        rows = book.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        for n, values in enumerate(rows, start=1):
+            cells = [_cell(v) for v in values]
+            if any(cells):
+                lines.append((n, cells))
+            if len(lines) > MAX_ROWS + 1 or n > 4 * MAX_ROWS:
+                return [], f"more than {MAX_ROWS} rows; split the file"
     finally:
         book.close()
     return lines, None
@@ -163,7 +190,7 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
     elif len(name) > 100:
         bad("name", "has more than 100 characters")
     phone = re.sub(r"[\s-]", "", cells.get("phone", ""))
-    if not PHONE.match(phone):
+    if not PHONE.match(phone) or len(phone) > 20:
         bad("phone", f"{cells.get('phone', '')!r} is not a phone number (5 to 20 digits)")
     gender = GENDER.get(cells.get("gender", "").lower())
     if gender is None:
@@ -171,7 +198,7 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
     birth_year: int | None = None
     raw_year = cells.get("birth_year", "")
     if raw_year:
-        if raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
+        if raw_year.isascii() and raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
             birth_year = int(raw_year)
         else:
             bad("birth_year", f"{raw_year!r} is not a year between 1900 and now")

@@ -39,6 +39,7 @@ from server.console.errors import register_html_errors
 from server.dispatch.models import Team
 from server.errors import InvalidInput, LinliError
 from server.extensions import db
+from server.inputs import INT32_MAX, optional_int
 from server.passbook.services import balance
 from server.reports.queries import CST, local_today
 from server.requests.models import HelpRequest
@@ -72,14 +73,9 @@ def _community_arg(field: str = "community") -> Community:
 
 
 def _int(raw: str | None, field: str, required: bool = False) -> int | None:
-    raw = (raw or "").strip()
-    if not raw:
-        if required:
-            raise InvalidInput(f"{field} is required", "missing")
-        return None
-    if not raw.lstrip("-").isdigit():
-        raise InvalidInput(f"{field} must be a whole number", "bad_number")
-    return int(raw)
+    if required and not (raw or "").strip():
+        raise InvalidInput(f"{field} is required", "missing")
+    return optional_int(raw, field, low=-INT32_MAX)
 
 
 def _when(raw: str | None, field: str) -> datetime | None:
@@ -89,11 +85,11 @@ def _when(raw: str | None, field: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(raw)
-    except ValueError as exc:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=CST)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidInput(f"{field} {raw!r} is not a date and time", "bad_time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=CST)
-    return parsed.astimezone(UTC)
 
 
 def _date(raw: str | None, field: str) -> date | None:

@@ -66,7 +66,7 @@ def _url(app: Flask, rule: Rule, world: World, slug: str) -> str:
             values[arg] = known[arg]
         else:
             converter = type(rule._converters[arg]).__name__
-            values[arg] = MISSING_ID if converter == "IntegerConverter" else "missing"
+            values[arg] = MISSING_ID if "Int" in converter else "missing"
     with app.test_request_context():
         from flask import url_for
 

@@ -449,10 +449,13 @@ def test_registering_a_merchant_shows_its_page_link_once(
     data = {"community": seed.community["lanqiao"], "name": "老王理发店", "address": "2号楼"}
     answer = form_post(client, "/passbook/merchants", data, "/passbook/merchants")
     assert answer.status_code == 200
-    link = re.search(r'href="http://localhost(/merchant/[^"]+)"', answer.get_data(as_text=True))
-    assert link, "the merchant's page link is not shown"
-    assert "/merchant/" not in client.get("/passbook/merchants").get_data(as_text=True)
-    assert "老王理发店" in client.get(link.group(1)).get_data(as_text=True)
+    assert 'href="http://localhost/merchant"' in answer.get_data(as_text=True)
+    key = re.search(r'<p class="code" id="new-key">([^<]+)</p>', answer.get_data(as_text=True))
+    assert key, "the merchant's key is not shown"
+    assert key.group(1) not in client.get("/passbook/merchants").get_data(as_text=True)
+    entered = form_post(client, "/merchant/key", {"key": key.group(1)}, "/merchant")
+    assert entered.status_code == 303
+    assert "老王理发店" in client.get("/merchant").get_data(as_text=True)
     again = form_post(client, "/passbook/merchants", data, "/passbook/merchants")
     assert again.status_code == 409
     assert "registered already" in again.get_data(as_text=True)

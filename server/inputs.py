@@ -1,0 +1,139 @@
+"""Untrusted input made safe in one place: whole numbers, text bound for the database, and
+spreadsheet cells in exports.
+
+- `parse_int` is the only way a number from a URL, a query string or a form becomes an `int`:
+  ASCII digits only (Python's `int()` and `str.isdigit()` also take `²` and `٣`), bounded, so a
+  bad value is a 400 naming the field, never a 500 from the database.
+- `StrictIntConverter` replaces Flask's `<int:...>` converter (which matches `\\d+`, Unicode
+  digits included) app-wide; `StrictIntegerField` does the same for WTForms.
+- `refuse_nul` stops NUL characters in query strings and forms (PostgreSQL cannot store them),
+  and `check_columns` checks every bounded text column before a flush, so an over-long value is
+  a 400 naming the column on SQLite and PostgreSQL alike.
+- `safe_cell` neutralises CSV cells a spreadsheet would run as a formula.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
+from wtforms import IntegerField
+
+from server.errors import InvalidInput
+
+INT32_MAX = 2**31 - 1
+"""The largest value of the database's `INTEGER` columns (ids, minutes, points)."""
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is run as a formula by Excel, LibreOffice or Sheets."""
+
+
+def parse_int(
+    raw: str | None,
+    field: str,
+    *,
+    low: int = 0,
+    high: int = INT32_MAX,
+    code: str = "bad_number",
+) -> int:
+    """`raw` as a whole number from `low` to `high` (ASCII digits), or `InvalidInput` naming
+    `field`."""
+    text = (raw or "").strip()
+    if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
+        raise InvalidInput(f"{field} must be a whole number from {low} to {high}", code)
+    return int(text)
+
+
+def optional_int(
+    raw: str | None,
+    field: str,
+    *,
+    low: int = 0,
+    high: int = INT32_MAX,
+    code: str = "bad_number",
+) -> int | None:
+    """Like `parse_int`, but a missing or blank value is None."""
+    if raw is None or not raw.strip():
+        return None
+    return parse_int(raw, field, low=low, high=high, code=code)
+
+
+def as_id(raw: str | None) -> int | None:
+    """`raw` as a record id (ASCII digits, at most `INT32_MAX`), or None when it cannot be one
+    (for lookups that answer "no such record" the same way for any bad value)."""
+    text = (raw or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32_MAX:
+        return None
+    return int(text)
+
+
+class StrictIntConverter(IntegerConverter):
+    """`<int:...>` for ids: ASCII digits up to `INT32_MAX`; anything else that looks like a
+    number (`٣`, thirty nines) is a 400 rather than a match on another record or a 500."""
+
+    def to_python(self, value: str) -> int:
+        """The id, or `BadRequest`."""
+        if as_id(value) is None:
+            raise BadRequest(f"{value!r} in the address is not a number from 0 to {INT32_MAX}")
+        return int(value)
+
+
+class StrictIntegerField(IntegerField):  # type: ignore[misc]  # wtforms ships no type hints
+    """An IntegerField that takes only ASCII digits within the database's integer range."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Parse the submitted text with `parse_int`; a bad value is a form error."""
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        try:
+            self.data = parse_int(valuelist[0], self.label.text)
+        except InvalidInput as exc:
+            self.data = None
+            raise ValueError(exc.detail) from exc
+
+
+def refuse_nul() -> None:
+    """Before every request: a NUL character in a query argument or form field is a 400."""
+    fields: Iterable[tuple[str, str]] = request.args.items(multi=True)
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields = itertools.chain(fields, request.form.items(multi=True))
+    for name, value in fields:
+        if "\x00" in name or "\x00" in value:
+            raise InvalidInput(f"{name.strip(chr(0))}: contains a NUL character", "bad_text")
+
+
+def check_columns(session: Any, _context: Any, _instances: Any) -> None:
+    """Before a flush: text for a bounded column fits it, and no text holds a NUL."""
+    for obj in itertools.chain(session.new, session.dirty):
+        state = sa.inspect(obj)
+        for attr in state.mapper.column_attrs:
+            value = state.dict.get(attr.key)
+            if not isinstance(value, str):
+                continue
+            column_type = attr.columns[0].type
+            if "\x00" in value:
+                raise InvalidInput(f"{attr.key}: contains a NUL character", "bad_text")
+            length = getattr(column_type, "length", None)
+            if isinstance(column_type, sa.String) and length and len(value) > length:
+                raise InvalidInput(f"{attr.key}: at most {length} characters", "too_long")
+
+
+def safe_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet runs as a formula.
+
+    Numbers (int, float, Decimal; not bool) are written as they are, so `-3` minutes stays a
+    number. Every text cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a
+    leading `'`, which spreadsheets show as text and do not evaluate.
+    """
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return value
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
