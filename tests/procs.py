@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,40 @@ def wait_until(
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+
+@contextmanager
+def gunicorn(database_url: str, folder: Path, args: list[str], **settings: str) -> Iterator[str]:
+    """A gunicorn master serving the app on `database_url` with these extra `args`; its URL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "LINLI_DATABASE_URL": database_url,
+        "LINLI_INSTANCE_DIR": str(folder / "instance"),
+        "LINLI_SECRET_KEY": "test",
+        "LINLI_LOG_LEVEL": "WARNING",
+        "LINLI_COOKIE_SECURE": "0",
+        **settings,
+    }
+    log = open(folder / "gunicorn.log", "wb")  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            *args,
+            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
+            "server:create_app()",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

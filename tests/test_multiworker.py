@@ -7,11 +7,7 @@ answered and whatever the proxy did to the traffic.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +21,7 @@ import sqlalchemy as sa
 from kiosk.store import Store
 from sync.client import SyncEngine, SyncError
 from tests.faultproxy import DROP_RESPONSE, DUPLICATE, ERROR_500, PASS, RESET, FaultProxy
-from tests.procs import free_port, wait_http
+from tests.procs import gunicorn as run_gunicorn
 
 KIOSKS = 50
 REQUESTS_EACH = 8
@@ -41,37 +37,9 @@ def backend() -> str:
 @contextmanager
 def _gunicorn(database_url: str, folder: Path, workers: int = 4) -> Iterator[str]:
     """A gunicorn master with `workers` workers serving the app on `database_url`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LINLI_DATABASE_URL": database_url,
-        "LINLI_INSTANCE_DIR": str(folder / "instance"),
-        "LINLI_SECRET_KEY": "test",
-        "LINLI_LOG_LEVEL": "WARNING",
-        "LINLI_COOKIE_SECURE": "0",
-    }
-    log = open(folder / "gunicorn.log", "wb")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
-            "server:create_app()",
-        ],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    args = ["--workers", str(workers), "--worker-class", "gthread", "--threads", "4"]
+    with run_gunicorn(database_url, folder, args) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,13 +4,9 @@ the queue must still answer, and database connections stay bounded."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +19,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.procs import free_port, wait_http
+from tests.procs import gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a-long-password-1"
@@ -40,39 +36,9 @@ def backend() -> str:
 @contextmanager
 def _gunicorn(database_url: str, folder: Path, **settings: str) -> Iterator[str]:
     """gunicorn with the deploy config (gthread, 16 threads) and WORKERS workers."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LINLI_DATABASE_URL": database_url,
-        "LINLI_INSTANCE_DIR": str(folder / "instance"),
-        "LINLI_SECRET_KEY": "test",
-        "LINLI_LOG_LEVEL": "WARNING",
-        "LINLI_COOKIE_SECURE": "0",
-        "WEB_CONCURRENCY": str(WORKERS),
-        **settings,
-    }
-    log = open(folder / "gunicorn.log", "wb")  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
-            "server:create_app()",
-        ],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    args = ["--config", str(ROOT / "deploy" / "gunicorn.conf.py")]
+    with gunicorn(database_url, folder, args, WEB_CONCURRENCY=str(WORKERS), **settings) as url:
+        yield url
 
 
 @pytest.fixture
