@@ -229,7 +229,8 @@ def _facts(name: str) -> Facts:
         ).fetchone()
         assert largest is not None
         request_id = conn.execute(
-            "SELECT max(id) FROM help_request WHERE community_id = %s AND status = 'received'",
+            "SELECT id FROM help_request WHERE community_id = %s "
+            "ORDER BY status = 'received' DESC, id DESC LIMIT 1",
             largest,
         ).fetchone()
         volunteer = conn.execute(
@@ -353,7 +354,7 @@ def bench_kiosk(url: str, name: str, facts: Facts, folder: Path, out: Results) -
     runs = [_pull_all(url, token) for _ in range(3)]
     changes, wire, _ = runs[-1]
     seconds = statistics.median(r[2] for r in runs)
-    cell = f"{changes:,} changes, {wire / 1e6:.2f} MB, {seconds:.2f} s"
+    cell = f"{changes:,} changes, {wire / 1e3:,.0f} kB, {seconds:.2f} s"
     out.cells["kiosk pull from nothing (busiest community's kiosk)"] = cell
     print(f"    kiosk pull from nothing: {cell}", flush=True)
 
@@ -369,7 +370,7 @@ def bench_kiosk(url: str, name: str, facts: Facts, folder: Path, out: Results) -
     engine.sync_once()
     wall = time.perf_counter() - started
     cell = (
-        f"{engine.stats.requests} calls, {engine.stats.bytes_received / 1e6:.2f} MB, {wall:.2f} s"
+        f"{engine.stats.requests} calls, {engine.stats.bytes_received / 1e3:,.0f} kB, {wall:.2f} s"
     )
     out.cells["new kiosk's first sync (reference data and its requests)"] = cell
     print(f"    new kiosk's first sync: {cell}", flush=True)
@@ -472,7 +473,9 @@ def main() -> None:
     print(f"# {_machine()}")
     print(f"# {args.communities} communities, gunicorn {args.workers} workers, jit {args.jit}, "
           f"p50 / p95 of {args.tries} tries after 2 warm-ups")  # fmt: skip
-    print(f"# command: {' '.join(sys.argv)}")
+    print(f"# command: python -m bench.city {' '.join(sys.argv[1:])}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"# load average at the end (1, 5, 15 min): {load}")
     print()
     print(f"| {'page':<{width}} | {cols[0]:>30} | {cols[1]:>30} |")
     print(f"|{'-' * (width + 2)}|{'-' * 32}|{'-' * 32}|")
