@@ -232,3 +232,40 @@ def test_residents_list_joins_room_once(cities: dict[int, str]) -> None:
         assert statement.count("JOIN room") == 1, statement
         plan = explain(app, statement, params)
         assert len([n for n in nodes(plan) if n.get("Relation Name") == "room"]) == 1, plan
+
+
+def test_meeting_sheet_finds_escalated_and_reopened_through_a_partial_index(
+    cities: dict[int, str],
+) -> None:
+    for url in cities.values():
+        with city_app(url) as app:
+            client = signed_in(app)
+
+            def sheet(client: Any = client) -> None:
+                assert client.get("/reports/1/meeting").status_code == 200
+
+            [(statement, params)] = statements_of(app, sheet, "request_event.to_status IN")
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_request_event_marked" in uses, plan
+            assert not [n for n in nodes(plan) if "Seq Scan" in n["Node Type"]
+                        and n.get("Relation Name") == "request_event"], plan  # fmt: skip
+
+
+def test_hours_page_reads_latest_decisions_from_the_decided_at_index(
+    cities: dict[int, str],
+) -> None:
+    for url in cities.values():
+        with city_app(url) as app:
+            client = signed_in(app)
+
+            def hours(client: Any = client) -> None:
+                assert client.get("/volunteers/hours").status_code == 200
+
+            [(statement, params)] = statements_of(
+                app, hours, "ORDER BY service_record.decided_at DESC"
+            )
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_service_record_decided_at" in uses, plan
+            assert rows_examined(plan, "service_record") < 200, plan
