@@ -291,7 +291,9 @@ def bench_pages(url: str, facts: Facts, tries: int, out: Results, only: str) -> 
     api = {"Authorization": f"Bearer {facts.api_token}"}
 
     def run(label: str, session: requests.Session, path: str, **kw: object) -> None:
-        timing = measure(lambda: session.get(url + path, timeout=600, **kw), tries)  # type: ignore[arg-type]
+        timing = measure(
+            lambda: session.get(url + path, timeout=600, allow_redirects=False, **kw), tries
+        )
         out.cells[label] = timing.cell()
         print(f"    {label}: {timing.cell()} ({timing.size:,} bytes)", flush=True)
 
