@@ -11,7 +11,7 @@ DEB_PACKAGES := python3-venv chromium libatomic1 xvfb xauth libegl1 libxcomposit
 	libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommon-x11-0 fonts-noto-cjk espeak-ng sox \
 	nginx openssl
 
-.PHONY: demo test lint typecheck bench clean system-deps
+.PHONY: demo test lint typecheck bench bench-city clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: both benchmarks (not part of `make test`)
 bench: $(STAMP)
 	$(BIN)/python bench/sync_backlog.py
+	$(MAKE) bench-city
+
+## bench-city: a city of 10,000 and of 1,000,000 requests on PostgreSQL, every page measured
+CITY_DB ?= linli_city
+bench-city: $(STAMP)
+	nice -n 19 $(BIN)/python -m bench.city --database $(CITY_DB) $(CITY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

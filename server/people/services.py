@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from server.audit import services as audit
 from server.audit.models import AuditEntry
@@ -283,6 +284,7 @@ def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list
     stmt = (
         sa.select(Resident)
         .outerjoin(Room, Resident.room_id == Room.id)
+        .options(so.contains_eager(Resident.room))
         .where(Resident.community_id.in_(scope), Resident.deleted_at.is_(None))
         .order_by(Room.code, Resident.name)
         .limit(limit)

@@ -33,7 +33,11 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     """A resident's request; `client_id` is the kiosk-made id of the operation that created it."""
 
     __tablename__ = "help_request"
-    __table_args__ = (sa.Index("ix_help_request_received", "received_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_help_request_received", "received_at", "id"),
+        # A community's requests in a report period.
+        sa.Index("ix_help_request_community_received", "community_id", "received_at"),
+    )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     client_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, unique=True)
     community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
@@ -55,7 +59,9 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     team_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("team.id"), index=True)
     volunteers: so.Mapped[str | None] = so.mapped_column(sa.String(300))
     resident_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("resident.id"), index=True)
-    duplicate_of_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("help_request.id"))
+    duplicate_of_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("help_request.id"), index=True
+    )
     hours: so.Mapped[float | None] = so.mapped_column(sa.Float)
     outcome: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     satisfaction: so.Mapped[int | None] = so.mapped_column(sa.Integer)
@@ -78,9 +84,18 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     """One transition or note in a request's life; never updated or deleted."""
 
     __tablename__ = "request_event"
+    __table_args__ = (
+        # The meeting sheet's complex cases: requests escalated or reopened at some point.
+        sa.Index(
+            "ix_request_event_marked",
+            "request_id",
+            postgresql_where=sa.text("to_status IN ('escalated', 'reopened')"),
+            sqlite_where=sa.text("to_status IN ('escalated', 'reopened')"),
+        ),
+    )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"), index=True)
-    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: so.Mapped[str] = so.mapped_column(sa.String(120))
     """Who: a user, a job, or `kiosk:<name>` (a kiosk name has up to 100 characters)."""
     from_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))

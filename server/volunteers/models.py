@@ -93,7 +93,7 @@ class ServiceRecord(db.Model):  # type: ignore[name-defined,misc]
     """The check-out was forgotten and the record was closed automatically: review it."""
     recorded_by: so.Mapped[str] = so.mapped_column(sa.String(100))
     decided_by: so.Mapped[str | None] = so.mapped_column(sa.String(100))
-    decided_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    decided_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime, index=True)
     decision_note: so.Mapped[str | None] = so.mapped_column(sa.String(300))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 

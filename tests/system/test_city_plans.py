@@ -1,0 +1,271 @@
+"""Plan shapes of the indexed city queries, on small cities built by bench/citybuild.py.
+
+Each test runs the real code path (a console page through the test client, or the nightly
+roll-up), captures the statement it sends to PostgreSQL and asserts, from EXPLAIN ANALYZE, that
+it reads through the index made for it and examines about as many rows in a city ten times
+larger: a plan that falls back to scanning the table is caught here, without timing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from tests.conftest import _pg_admin, _pg_url
+
+pytestmark = pytest.mark.postgres
+
+SIZES = (2_000, 20_000)
+COMMUNITIES = 20
+PASSWORD = "city plans password"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def cities(pg_template: str) -> Iterator[dict[int, str]]:
+    """Two migrated cities, of 2,000 and 20,000 requests: size -> database URL."""
+    from bench.citybuild import build_city
+
+    urls: dict[int, str] = {}
+    try:
+        for size in SIZES:
+            name = f"linli_city_{size}_{uuid.uuid4().hex[:8]}"
+            _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+            urls[size] = _pg_url(name)
+            build_city(urls[size], size, COMMUNITIES, say=lambda _line: None)
+        yield urls
+    finally:
+        for url in urls.values():
+            name = sa.engine.make_url(url).database
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def city_app(url: str) -> Iterator[Flask]:
+    """The server app on a city, with an admin of every community."""
+    from server import create_app
+    from server.auth.services import create_user
+    from server.extensions import db
+
+    app = create_app({"LINLI_DATABASE_URL": url, "SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        if db.session.execute(sa.text("SELECT 1 FROM user_account")).first() is None:
+            slugs = list(db.session.execute(sa.text("SELECT slug FROM community")).scalars())
+            create_user("plans_admin", PASSWORD, "admin", slugs)
+            db.session.commit()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def statements_of(app: Flask, action: Callable[[], object], marker: str) -> list[tuple[str, Any]]:
+    """The SELECT statements `action` sent that contain `marker`, with their parameters."""
+    from server.extensions import db
+
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: Any) -> None:
+        if marker in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            action()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", capture)
+    assert seen, f"no statement with {marker!r} was sent"
+    return seen
+
+
+def explain(app: Flask, statement: str, params: Any) -> dict[str, Any]:
+    """The top plan node of EXPLAIN (ANALYZE, FORMAT JSON)."""
+    from server.extensions import db
+
+    with app.app_context():
+        raw = db.session.connection().exec_driver_sql(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params
+        )
+        plan = raw.scalar_one()
+        db.session.rollback()
+    data = plan if isinstance(plan, list) else json.loads(plan)
+    return dict(data[0]["Plan"])
+
+
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a plan tree."""
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def scans_of(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """The nodes that read `table` (directly or through one of its indexes)."""
+    return [n for n in nodes(plan) if n.get("Relation Name") == table or "Index Name" in n]
+
+
+def rows_examined(plan: dict[str, Any], table: str) -> int:
+    """Rows the scans of `table` produced or threw away by filter, per loop summed."""
+    total = 0
+    for node in nodes(plan):
+        if node.get("Relation Name") == table:
+            loops = int(node.get("Actual Loops", 1))
+            total += (int(node["Actual Rows"]) + int(node.get("Rows Removed by Filter", 0))) * loops
+    return total
+
+
+def signed_in(app: Flask) -> Any:
+    """A test client signed in as the admin."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token is not None
+    answer = client.post(
+        "/login", data={"username": "plans_admin", "password": PASSWORD, "csrf_token": token[1]}
+    )
+    assert answer.status_code == 303
+    return client
+
+
+def _scalar(app: Flask, sql: str) -> Any:
+    from server.extensions import db
+
+    with app.app_context():
+        return db.session.execute(sa.text(sql)).scalar_one()
+
+
+def test_request_page_finds_merged_duplicates_through_an_index(cities: dict[int, str]) -> None:
+    examined = {}
+    for size, url in cities.items():
+        with city_app(url) as app:
+            target = _scalar(
+                app,
+                "SELECT duplicate_of_id FROM help_request WHERE duplicate_of_id IS NOT NULL "
+                "ORDER BY id DESC LIMIT 1",
+            )
+            client = signed_in(app)
+
+            def page(client: Any = client, target: int = target) -> None:
+                assert client.get(f"/console/requests/{target}").status_code == 200
+
+            [(statement, params)] = statements_of(app, page, "help_request.duplicate_of_id =")
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_help_request_duplicate_of_id" in uses, plan
+            assert not [n for n in nodes(plan) if n["Node Type"] == "Seq Scan"
+                        and n.get("Relation Name") == "help_request"], plan  # fmt: skip
+            examined[size] = rows_examined(plan, "help_request")
+    assert examined[SIZES[1]] <= 5, examined
+
+
+def test_report_period_reads_the_community_received_index(cities: dict[int, str]) -> None:
+    examined = {}
+    for size, url in cities.items():
+        with city_app(url) as app:
+            client = signed_in(app)
+            start = _scalar(app, "SELECT (current_date - 30)::text")
+            end = _scalar(app, "SELECT current_date::text")
+
+            def report(client: Any = client, start: str = start, end: str = end) -> None:
+                answer = client.get(f"/reports/1?start={start}&end={end}")
+                assert answer.status_code == 200
+
+            found = statements_of(app, report, "help_request.received_at >=")
+            for statement, params in found:
+                plan = explain(app, statement, params)
+                uses = {n.get("Index Name") for n in nodes(plan)}
+                assert "ix_help_request_community_received" in uses, (statement, plan)
+            month = _scalar(
+                app,
+                "SELECT count(*) FROM help_request WHERE community_id = 1 "
+                "AND received_at >= current_date - 31",
+            )
+            plan = explain(app, *found[0])
+            examined[size] = (rows_examined(plan, "help_request"), month)
+    # Rows read follow the month's requests, not the community's two years of history.
+    for read, month in examined.values():
+        assert read <= 2 * month + 10, examined
+
+
+def test_nightly_rollup_reads_one_days_events_through_an_index(cities: dict[int, str]) -> None:
+    from zoneinfo import ZoneInfo
+
+    from server.ops.nightly import rollup
+    from server.timeutil import utcnow
+
+    examined = {}
+    for size, url in cities.items():
+        with city_app(url) as app:
+            found = statements_of(
+                app, lambda: rollup(1, ZoneInfo("Asia/Shanghai"), utcnow()), "request_event.at >="
+            )
+            [(statement, params)] = found
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_request_event_at" in uses, plan
+            events = _scalar(app, "SELECT count(*) FROM request_event")
+            examined[size] = (rows_examined(plan, "request_event"), events)
+    # A day's events are a few hundredths of two years': far from every event.
+    for read, events in examined.values():
+        assert read < events / 20, examined
+
+
+def test_residents_list_joins_room_once(cities: dict[int, str]) -> None:
+    with city_app(cities[SIZES[0]]) as app:
+        client = signed_in(app)
+
+        def listing() -> None:
+            assert client.get("/console/residents").status_code == 200
+
+        [(statement, params)] = statements_of(app, listing, "FROM resident")
+        assert statement.count("JOIN room") == 1, statement
+        plan = explain(app, statement, params)
+        assert len([n for n in nodes(plan) if n.get("Relation Name") == "room"]) == 1, plan
+
+
+def test_meeting_sheet_finds_escalated_and_reopened_through_a_partial_index(
+    cities: dict[int, str],
+) -> None:
+    for url in cities.values():
+        with city_app(url) as app:
+            client = signed_in(app)
+
+            def sheet(client: Any = client) -> None:
+                assert client.get("/reports/1/meeting").status_code == 200
+
+            [(statement, params)] = statements_of(app, sheet, "request_event.to_status IN")
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_request_event_marked" in uses, plan
+            assert not [n for n in nodes(plan) if "Seq Scan" in n["Node Type"]
+                        and n.get("Relation Name") == "request_event"], plan  # fmt: skip
+
+
+def test_hours_page_reads_latest_decisions_from_the_decided_at_index(
+    cities: dict[int, str],
+) -> None:
+    for url in cities.values():
+        with city_app(url) as app:
+            client = signed_in(app)
+
+            def hours(client: Any = client) -> None:
+                assert client.get("/volunteers/hours").status_code == 200
+
+            [(statement, params)] = statements_of(
+                app, hours, "ORDER BY service_record.decided_at DESC"
+            )
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_service_record_decided_at" in uses, plan
+            assert rows_examined(plan, "service_record") < 200, plan
