@@ -75,6 +75,21 @@ REENROLLED = "reenrolled"
 """Outbox reason of an op the previous identity had sent, sent again after re-enrolment."""
 PARKED_RETRY = "parked_retry"
 """A parked op back in the queue: it is sent alone, and parked again at its first 500."""
+REBUILT = "rebuilt"
+"""Outbox reason of a create op rebuilt from its request after the server lost it and the
+kiosk had compacted its envelope."""
+FINAL_STATES = frozenset(
+    {
+        "completed",
+        "followed_up",
+        "closed_fixed",
+        "closed_not_fixed",
+        "cancelled",
+        "rejected",
+        "duplicate",
+    }
+)
+"""Request states that need nothing more from the community (nor a cancellation)."""
 
 _OPERATION: TypeAdapter[CreateRequestOp | CancelRequestOp] = TypeAdapter(Operation)
 
@@ -940,15 +955,25 @@ class Store:
         with self._write() as conn:
             for result in response.results:
                 row = conn.execute(
-                    "SELECT type, body, reason FROM outbox WHERE seq = ?", (result.seq,)
+                    "SELECT op_id, type, body, reason FROM outbox WHERE seq = ?", (result.seq,)
                 ).fetchone()
                 if row is None:
                     continue
-                if result.status == "duplicate" and row["reason"] == REENROLLED:
-                    # Held by the server under this kiosk's previous identity (and archived
-                    # here under it): not this identity's history, so reconcile never asks.
+                if result.status == "duplicate" and row["reason"] in (REENROLLED, REBUILT):
+                    # Held by the server at another seq or under this kiosk's previous identity
+                    # (archived here under it): not this seq's history, so reconcile never asks.
                     conn.execute("DELETE FROM outbox WHERE seq = ?", (result.seq,))
                     continue
+                if result.status == "applied" and row["reason"] == REBUILT:
+                    # The server had lost it: its state there starts again from this answer.
+                    conn.execute(
+                        "UPDATE requests SET status = ?, updated_at = ? WHERE id = ?",
+                        (
+                            str((result.result or {}).get("status", "received")),
+                            now,
+                            row["op_id"],
+                        ),
+                    )
                 if result.status == "rejected" and result.reason == SEQ_TAKEN:
                     conn.execute(
                         "UPDATE outbox SET reason = ? WHERE seq = ?", (SEQ_TAKEN, result.seq)
@@ -1006,7 +1031,45 @@ class Store:
         )
         self._set_meta(conn, "cursor", None)
         self._renumber_pending(conn, resend_from, since=resend_from)
+        self._rebuild_compacted(conn)
         return True
+
+    def _rebuild_compacted(self, conn: sqlite3.Connection) -> int:
+        """Queue again, at the end, the create op of every open request whose envelope was
+        compacted: rebuilt from the request row with its own op id and content, so the server
+        answers a duplicate for one it still holds and applies one it lost. Settled requests
+        are only named to staff (health report): recreating them would reopen finished work."""
+        rows = [
+            row
+            for row in conn.execute(
+                "SELECT id, ticket, category, room, phone, details, on_behalf, consent_version, "
+                "created_at, status FROM requests "
+                "WHERE id NOT IN (SELECT op_id FROM outbox) ORDER BY rowid"
+            )
+            if row["status"] not in FINAL_STATES
+        ]
+        now = self.clock()
+        for row in rows:
+            op = CreateRequestOp.model_validate(
+                {
+                    "op_id": row["id"],
+                    "seq": int(self._meta("next_seq") or "1"),
+                    "type": "request.create",
+                    "at": row["created_at"],
+                    "payload": {
+                        "category": row["category"],
+                        "room": row["room"],
+                        "ticket": row["ticket"],
+                        "phone": row["phone"],
+                        "details": row["details"],
+                        "on_behalf": bool(row["on_behalf"]),
+                        "consent_version": row["consent_version"],
+                    },
+                }
+            )
+            self._append_op(conn, op, now)
+            conn.execute("UPDATE outbox SET reason = ? WHERE seq = ?", (REBUILT, op.seq))
+        return len(rows)
 
     def lost_candidates(self) -> list[dict[str, str]]:
         """After a loss on the server: this kiosk's requests whose envelopes were compacted

@@ -39,7 +39,7 @@ from werkzeug.wrappers import Response
 
 from kiosk.config import KioskSettings
 from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from kiosk.store import InputError, NotEnrolledError, StorageFull, Store
+from kiosk.store import FINAL_STATES, InputError, NotEnrolledError, StorageFull, Store
 from kiosk.voice import (
     ENGLISH_VOICE,
     PINYIN_VOICE,
@@ -111,15 +111,6 @@ STATE_WORDS = {
     "closed_not_fixed": "已完成",
     "cancelled": "已取消",
     "rejected": "未能送到社区",
-}
-FINAL_STATES = {
-    "completed",
-    "followed_up",
-    "closed_fixed",
-    "closed_not_fixed",
-    "cancelled",
-    "rejected",
-    "duplicate",
 }
 
 # Problems a resident can meet, by stable code: (status, message msgid, voice prompt).

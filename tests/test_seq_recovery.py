@@ -513,6 +513,10 @@ def test_server_restored_from_before_the_compaction_window(
     lost = save(store, 5)
     saved += lost
     engine.sync_once()
+    # Staff closed the first of them and the kiosk pulled that (written here as the pull would).
+    with sqlite3.connect(tmp_path / "k" / "kiosk.sqlite3") as conn:
+        conn.execute("UPDATE requests SET status = 'closed_fixed' WHERE id = ?", (lost[0][0],))
+    conn.close()
     assert store.compact(datetime(2100, 1, 1, tzinfo=UTC)) == 10
     # The server comes back from the older backup.
     with app.app_context():
@@ -529,7 +533,9 @@ def test_server_restored_from_before_the_compaction_window(
     engine.sync_once()
     assert store.status()["queued"] == 0
     missing = {i for i, _ in saved} - {c for c, _ in server_rows(app)}
-    assert missing == {i for i, _ in lost}
+    # Open requests whose envelopes were compacted are rebuilt and arrive; a settled one is
+    # never reopened that way: it is named to staff instead.
+    assert missing == {lost[0][0]}
     # The health report names the candidates; the server keeps the ones it lacks.
     from kiosk.nightly import run_nightly
 
@@ -538,7 +544,7 @@ def test_server_restored_from_before_the_compaction_window(
     with app.app_context():
         [row] = kiosk_health(frozenset({1}), 60)
         db.session.remove()
-    assert sorted(row.lost) == sorted(t for _, t in lost)
+    assert list(row.lost) == [lost[0][1]]
     store.close()
 
 
