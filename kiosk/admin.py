@@ -80,6 +80,22 @@ def unlock() -> Response:
     return redirect(url_for("admin.pin_page", wrong=1), 303)
 
 
+SYNC_STATE_WORDS = {
+    "idle": "尚未同步",
+    "enrolled": "已登记，尚未同步",
+    "online": "在线",
+    "offline": "离线（联网后自动发送）",
+    "server_error": "服务器出错，稍后重试",
+    "revoked": "已停用，需要重新登记",
+    "not_enrolled": "未登记",
+    "update_required": "需要更新软件",
+    "error": "同步出错",
+    "cloned": "复制的卡，需要作为新终端登记",
+    "server_lost_history": "服务器丢失了记录",
+}
+"""The sync state codes in words for the admin page (msgids; English in the catalog)."""
+
+
 @bp.get("/panel")
 def panel() -> str | Response:
     """Queue, last sync, errors, speech and the exit."""
@@ -92,6 +108,7 @@ def panel() -> str | Response:
         enrollment=store.enrollment(),
         shown=current_app.extensions["linli_shown"],
         parked=store.parked_ops(),
+        state_words=SYNC_STATE_WORDS,
     )
 
 
@@ -101,7 +118,7 @@ def release() -> Response:
     if not session.get("admin"):
         return redirect(url_for("admin.pin_page"), 303)
     seq = request.form.get("seq", "")
-    _store().release_parked(int(seq) if seq.isdigit() else None)
+    _store().release_parked(int(seq) if seq.isascii() and seq.isdigit() else None)
     current_app.extensions["linli_on_saved"]()
     return redirect(url_for("admin.panel"), 303)
 

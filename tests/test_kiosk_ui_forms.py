@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.admin import MAX_FAILURES, check_pin, hash_pin
+from kiosk.admin import MAX_FAILURES, SYNC_STATE_WORDS, check_pin, hash_pin
 from kiosk.app import create_kiosk_app
 from kiosk.i18n import CATALOGS, compile_catalogs
 from kiosk.store import MIGRATIONS, StorageFull, Store
@@ -464,6 +464,7 @@ def test_every_string_has_an_english_translation() -> None:
     }
     used |= {p[1] for p in PROBLEMS.values()}
     used |= set(STATE_WORDS.values())
+    used |= set(SYNC_STATE_WORDS.values())
     used |= {p.text for p in PROMPTS.values()}
     catalog = {m.id: m for m in _catalog() if m.id}
     missing = sorted(u for u in used if u not in catalog or not catalog[u].string)
