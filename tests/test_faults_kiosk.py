@@ -225,8 +225,10 @@ def test_kill_9_soak_loses_nothing_and_duplicates_nothing(
     assert set(answered) <= set(server_ids), "a request answered 201 never reached the server"
     assert set(server_ids) <= kiosk_ids, "the server holds a request the kiosk never saved"
     assert_each_once(server_ids, kiosk_ids)
+    # Tickets have four digits and come round again after 10,000 requests (a fast machine
+    # saves more than that here): each is used once per round.
     tickets = Counter(item["ticket"] for item in items)
-    assert max(tickets.values()) == 1, "two requests share a ticket"
+    assert max(tickets.values()) <= 1 + len(items) // 10_000, "two requests share a ticket"
     assert not staff_rejections(server_proc, token)
     with kiosk_db(kiosk) as conn:
         seqs = [row[0] for row in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
