@@ -143,16 +143,15 @@ def rejected_ops(where: Any, after_id: int, limit: int) -> list[Refusal]:
 def conflicts(where: Any, after_id: int, limit: int) -> list[Refusal]:
     """Sync conflicts matching `where` (a clause on SyncConflict), by id after `after_id`.
 
-    A conflict whose operation id the server holds is `conflict` (same id, other content);
-    one whose id it never saw was refused because its sequence number was taken.
+    Each carries the reason recorded when it was refused: `conflict` (same id, other content)
+    or `seq_taken` (its sequence number held another operation; the kiosk moves it on).
     """
-    known = sa.exists().where(AppliedOp.op_id == SyncConflict.op_id)
     rows = db.session.execute(
-        sa.select(SyncConflict, known)
+        sa.select(SyncConflict)
         .where(SyncConflict.id > after_id, where)
         .order_by(SyncConflict.id)
         .limit(limit)
-    ).all()
+    ).scalars()
     return [
         Refusal(
             kind="conflict",
@@ -161,12 +160,12 @@ def conflicts(where: Any, after_id: int, limit: int) -> list[Refusal]:
             kiosk_id=row.kiosk_id,
             seq=row.seq,
             type=str((row.body or {}).get("type", "unknown")),
-            reason="conflict" if same_id else "seq_taken",
+            reason=row.reason or "conflict",
             device_at=_device_at(row.body or {}),
             at=row.at,
             body=None if (row.body or {}).get("erased") else row.body,
         )
-        for row, same_id in rows
+        for row in rows
     ]
 
 
@@ -199,17 +198,16 @@ def counts_by_kiosk(kiosk_ids: list[int]) -> dict[int, KioskRefusals]:
         .where(AppliedOp.status == "rejected", AppliedOp.kiosk_id.in_(kiosk_ids))
         .group_by(AppliedOp.kiosk_id, AppliedOp.reason)
     ).all()
-    known = sa.exists().where(AppliedOp.op_id == SyncConflict.op_id)
     clashes = db.session.execute(
-        sa.select(SyncConflict.kiosk_id, known.label("same_id"), sa.func.count())
+        sa.select(SyncConflict.kiosk_id, SyncConflict.reason, sa.func.count())
         .where(SyncConflict.kiosk_id.in_(kiosk_ids))
-        .group_by(SyncConflict.kiosk_id, "same_id")
+        .group_by(SyncConflict.kiosk_id, SyncConflict.reason)
     ).all()
     tally: dict[int, dict[str, int]] = {}
     for kiosk_id, reason, count in rejected:
         tally.setdefault(kiosk_id, {})[reason or "rejected"] = count
-    for kiosk_id, same_id, count in clashes:
-        reason = "conflict" if same_id else "seq_taken"
+    for kiosk_id, recorded, count in clashes:
+        reason = recorded or "conflict"
         bucket = tally.setdefault(kiosk_id, {})
         bucket[reason] = bucket.get(reason, 0) + count
     out = {}
