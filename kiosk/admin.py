@@ -7,6 +7,8 @@ set at enrolment (`linli kiosk enroll --pin`). Only an argon2 hash of the PIN is
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -21,6 +23,8 @@ PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 MAX_FAILURES = 5
 """Tries counted before the keypad locks (a try is counted before its hash is checked)."""
 LOCKOUT = timedelta(seconds=60)
+EXIT_FALLBACK_SECONDS = 2.0
+"""How long the exit waits for the server's after-response hook before it runs anyway."""
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 _hasher = PasswordHasher()
@@ -130,9 +134,31 @@ def exit_kiosk() -> Response:
         return redirect(url_for("admin.pin_page"), 303)
     session.clear()
     response = redirect(url_for("admin.bye"), 303)
-    # Close only once this answer has been sent, so the page is not left waiting.
-    response.call_on_close(current_app.extensions["linli_on_exit"])
+    # Close once this answer has been sent, so the page is not left waiting. The development
+    # server runs that hook only after it has drained the client's socket, which a browser can
+    # hold open; a timer closes the kiosk anyway. Whichever comes first runs the exit, once.
+    leave = _once(current_app.extensions["linli_on_exit"])
+    response.call_on_close(leave)
+    timer = threading.Timer(EXIT_FALLBACK_SECONDS, leave)
+    timer.daemon = True
+    timer.start()
     return response
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """`action`, run by the first of any number of callers and by no other."""
+    lock = threading.Lock()
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if done:
+                return
+            done = True
+        action()
+
+    return run
 
 
 @bp.get("/bye")
