@@ -22,12 +22,12 @@ from server.extensions import db
 Context = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 
-def form_failed(exc: LinliError, template: str, context: Context = ()) -> tuple[str, int]:
+def form_failed(exc: LinliError, template: str, context: Context | None = None) -> tuple[str, int]:
     """Roll back the failed change; the page again with `exc`'s message and status.
 
     `context` may be a function: it is called after the rollback, so what the page shows is
     what the database holds, not the half-made change.
     """
     db.session.rollback()
-    values = dict(context() if callable(context) else context)
+    values = dict(context() if callable(context) else context or {})
     return render_template(template, error=exc.detail, **values), exc.status
