@@ -36,6 +36,7 @@ from sync.messages import (
     op_digest,
     range_digest,
 )
+from sync.statuses import SETTLED
 
 DEFAULT_CATEGORIES = [
     ("electrical", "照明/电路", "Lights & wiring", 10, 0),
@@ -78,17 +79,7 @@ PARKED_RETRY = "parked_retry"
 REBUILT = "rebuilt"
 """Outbox reason of a create op rebuilt from its request after the server lost it and the
 kiosk had compacted its envelope."""
-FINAL_STATES = frozenset(
-    {
-        "completed",
-        "followed_up",
-        "closed_fixed",
-        "closed_not_fixed",
-        "cancelled",
-        "rejected",
-        "duplicate",
-    }
-)
+FINAL_STATES = SETTLED | {"rejected"}
 """Request states that need nothing more from the community (nor a cancellation)."""
 
 _OPERATION: TypeAdapter[CreateRequestOp | CancelRequestOp] = TypeAdapter(Operation)

@@ -19,6 +19,7 @@ from server.extensions import db
 from server.requests import services as life
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.timeutil import utcnow
+from sync import statuses
 
 DEMO_PASSWORD = "linli-demo-2026"  # noqa: S105  (printed to the demo user on purpose)
 """Password of every demo user (at least 12 characters, as the console requires)."""
@@ -245,7 +246,7 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
                 if rng.random() < 0.8:
                     approve(record, "demo", 10)
             _spread(req, rng)
-            if req.status not in life.FINAL:
+            if req.status not in statuses.FINAL:
                 previous = req
             made += 1
     return made
@@ -277,7 +278,7 @@ def _walk(
             life.record_external_feedback(req, worker, "供电所已派人检修")
         return
     if target == "duplicate":
-        if previous is not None and previous.status not in life.FINAL:
+        if previous is not None and previous.status not in statuses.FINAL:
             life.merge_duplicate(req, previous, worker, "同一件事")
         return
     steps: list[tuple[str, Callable[[], None]]] = [

@@ -51,6 +51,7 @@ from server.people.models import Resident
 from server.requests import services as lifecycle
 from server.requests.models import Category, HelpRequest
 from server.requests.queries import QueueFilter, queue_page
+from sync import statuses
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 register_html_errors(bp)
@@ -91,7 +92,7 @@ def _filters() -> QueueFilter:
     if view not in ("action", "all"):
         raise InvalidInput("view is 'action' or 'all'", "bad_filter")
     status = request.args.get("status") or None
-    if status and status not in lifecycle.STATUSES:
+    if status and status not in statuses.STATUSES:
         raise InvalidInput(f"no status {status!r}", "bad_filter")
     return QueueFilter(
         view=view,
@@ -148,7 +149,7 @@ def queue() -> ResponseReturnValue:
         buildings=list(buildings),
         teams=list(teams),
         categories=list(categories),
-        statuses=lifecycle.STATUSES,
+        statuses=statuses.STATUSES,
         args=args,
         **context,
     )
@@ -433,7 +434,7 @@ def jobs() -> ResponseReturnValue:
     """Jobs dispatched to the user's teams that are not done yet."""
     rows = db.session.execute(
         sa.select(HelpRequest)
-        .where(access.job_scope(), HelpRequest.status.in_(lifecycle.ACTIVE_WORK))
+        .where(access.job_scope(), HelpRequest.status.in_(statuses.ACTIVE_WORK))
         .order_by(HelpRequest.received_at)
     ).scalars()
     return render_template("console/jobs.html", jobs=list(rows))
@@ -461,7 +462,7 @@ def job_action(request_id: int, action: str) -> ResponseReturnValue:
         )
         return page, status
     flash(ACTIONS[action].done)
-    if req.status in lifecycle.ACTIVE_WORK:
+    if req.status in statuses.ACTIVE_WORK:
         return redirect(url_for("console.job_page", request_id=req.id), 303)
     return redirect(url_for("console.jobs"), 303)
 

@@ -18,10 +18,11 @@ from server.dispatch.models import Agency, Escalation
 from server.extensions import db
 from server.inputs import as_id
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.requests.services import FINAL, due_at
+from server.requests.services import due_at
 from server.staffapi.services import Scope
 from server.timeutil import utcnow
 from sync.ids import uuid7
+from sync.statuses import FINAL
 
 PAGE_LIMIT = 1000
 DEFAULT_DAYS = 90

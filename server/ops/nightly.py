@@ -24,9 +24,9 @@ from server.errors import LinliError
 from server.extensions import db
 from server.ops.backup import make_backup
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.requests.services import FINAL
 from server.timeutil import utcnow
 from sync.jobs import JobReport
+from sync.statuses import FINAL
 
 LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock every host's nightly job takes
 

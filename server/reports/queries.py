@@ -19,9 +19,10 @@ from server.dispatch.models import Escalation, Team
 from server.extensions import db
 from server.people.models import Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.requests.services import OPEN, overdue_clause
+from server.requests.services import overdue_clause
 from server.timeutil import utcnow
 from server.volunteers.models import ServiceRecord, Volunteer
+from sync.statuses import OPEN
 
 CST = timezone(timedelta(hours=8), "CST")
 MIN_COUNT = 5

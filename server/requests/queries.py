@@ -17,8 +17,9 @@ from server.errors import InvalidInput
 from server.extensions import db
 from server.inputs import INT32_MAX
 from server.requests.models import Category, HelpRequest
-from server.requests.services import FINAL, overdue_clause
+from server.requests.services import overdue_clause
 from server.timeutil import utcnow
+from sync.statuses import FINAL
 
 NEEDS_ACTION_STATUSES = frozenset(
     {"received", "reopened", "triaged", "completed", "external_feedback", "followed_up"}

@@ -20,28 +20,8 @@ from server.people.models import Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.syncapi.changes import record_changes, request_change
 from server.timeutil import utcnow
+from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, FINAL, OPEN
 
-STATUSES = (
-    "received",
-    "triaged",
-    "dispatched",
-    "accepted",
-    "on_site",
-    "completed",
-    "followed_up",
-    "closed_fixed",
-    "closed_not_fixed",
-    "escalated",
-    "external_feedback",
-    "cancelled",
-    "duplicate",
-    "reopened",
-)
-FINAL = frozenset({"closed_fixed", "closed_not_fixed", "cancelled", "duplicate"})
-OPEN = frozenset(STATUSES) - FINAL
-BEFORE_ARRIVAL = frozenset({"received", "reopened", "triaged", "dispatched", "accepted"})
-"""Statuses in which the category's deadline (a helper on site) can still be missed."""
-ACTIVE_WORK = frozenset({"dispatched", "accepted", "on_site"})
 PRIORITIES = ("normal", "high", "emergency")
 OUTCOMES = ("fixed", "partly", "not_fixed")
 ELDERLY_AGE = 80

@@ -19,7 +19,6 @@ from server.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.requests.services import FINAL
 from server.syncapi.changes import ChangeRow, record_changes, request_change
 from server.syncapi.models import AppliedOp, Change, SyncConflict, SyncState
 from server.timeutil import utcnow
@@ -41,6 +40,7 @@ from sync.messages import (
     seq_bound_digest,
 )
 from sync.messages import Change as WireChange
+from sync.statuses import FINAL
 
 Op = CreateRequestOp | CancelRequestOp
 
