@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from server.requests.services import STATUSES
+from sync.statuses import STATUSES
 from tests.procs import LINLI, free_port, wait_until
 
 STATES = set(STATUSES)
