@@ -57,11 +57,9 @@ def create_kiosk_app(
         store=store,
         settings=settings or KioskSettings(),
         voice=voice or Voice(cache / "voice"),
+        on_saved=on_saved or (lambda: None),
+        on_exit=on_exit or (lambda: None),
     )
-    if on_saved is not None:
-        context.on_saved = on_saved
-    if on_exit is not None:
-        context.on_exit = on_exit
     context.install(app)
     # What the screens read, read once now: a storage stall later shows these, not an error.
     store.status()

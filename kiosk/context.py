@@ -22,10 +22,6 @@ EXTENSION = "linli_kiosk"
 """The key of the kiosk's context in `app.extensions` (its only one)."""
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class Shown:
     """The screen a page last reported drawn: its name, when, and in which language."""
@@ -46,9 +42,9 @@ class KioskContext:
     store: Store
     settings: KioskSettings
     voice: Voice
-    on_saved: Callable[[], None] = _nothing
+    on_saved: Callable[[], None]
     """Called after each saved request or cancellation (it wakes the sync worker)."""
-    on_exit: Callable[[], None] = _nothing
+    on_exit: Callable[[], None]
     """What the admin page's exit button does (close the window or stop the server)."""
     shown: Shown = field(default_factory=Shown)
     """Replaced whole on each report, so a reader never sees half of one."""

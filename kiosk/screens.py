@@ -7,7 +7,6 @@ signed session for that category and room until the home screen or the idle rese
 appears in an address, the history or a log. Otherwise nothing about a resident is kept in
 cookies or browser storage: only language and speaker preferences, and in the signed session the
 ids of the requests saved during this visit (only those may be cancelled directly, for 10
-minutes), all cleared when the idle timer starts over.
 minutes), all cleared when the idle timer starts over. The frame around each screen is
 kiosk/framing.py; what the screens say aloud is kiosk/speech.py.
 """
