@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
-from kiosk import ui
+from kiosk.context import kiosk_context
+from kiosk.framing import render_screen
 from kiosk.store import Store
 
 PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
@@ -49,8 +50,7 @@ def check_pin(store: Store, pin: str) -> bool:
 
 
 def _store() -> Store:
-    store: Store = current_app.extensions["linli_store"]
-    return store
+    return kiosk_context().store
 
 
 @bp.get("")
@@ -58,7 +58,7 @@ def pin_page() -> str | Response:
     """The PIN keypad (or the panel when already unlocked)."""
     if session.get("admin"):
         return redirect(url_for("admin.panel"), 303)
-    return ui.render_screen(
+    return render_screen(
         "ui/admin_pin.html",
         "admin_pin",
         pin_set=_store().admin_pin_hash() is not None,
@@ -106,11 +106,11 @@ def panel() -> str | Response:
     if not session.get("admin"):
         return redirect(url_for("admin.pin_page"), 303)
     store = _store()
-    return ui.render_screen(
+    return render_screen(
         "ui/admin.html",
         "admin",
         enrollment=store.enrollment(),
-        shown=current_app.extensions["linli_shown"],
+        shown=kiosk_context().shown,
         parked=store.parked_ops(),
         state_words=SYNC_STATE_WORDS,
     )
@@ -123,7 +123,7 @@ def release() -> Response:
         return redirect(url_for("admin.pin_page"), 303)
     seq = request.form.get("seq", "")
     _store().release_parked(int(seq) if seq.isascii() and seq.isdigit() else None)
-    current_app.extensions["linli_on_saved"]()
+    kiosk_context().on_saved()
     return redirect(url_for("admin.panel"), 303)
 
 
@@ -137,7 +137,7 @@ def exit_kiosk() -> Response:
     # Close once this answer has been sent, so the page is not left waiting. The development
     # server runs that hook only after it has drained the client's socket, which a browser can
     # hold open; a timer closes the kiosk anyway. Whichever comes first runs the exit, once.
-    leave = _once(current_app.extensions["linli_on_exit"])
+    leave = _once(kiosk_context().on_exit)
     response.call_on_close(leave)
     timer = threading.Timer(EXIT_FALLBACK_SECONDS, leave)
     timer.daemon = True
@@ -164,11 +164,11 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
 @bp.get("/bye")
 def bye() -> str:
     """What is left on screen while the kiosk closes (in browser mode, for good)."""
-    return ui.render_screen("ui/admin_bye.html", "admin_bye")
+    return render_screen("ui/admin_bye.html", "admin_bye")
 
 
 @bp.post("/lock")
 def lock() -> Response:
     """Leave the admin page and go back to the residents' home screen."""
     session.clear()
-    return redirect(url_for("ui.home"), 303)
+    return redirect(url_for("screens.home"), 303)

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from kiosk.admin import MAX_FAILURES, SYNC_STATE_WORDS, check_pin, hash_pin
 from kiosk.app import create_kiosk_app
+from kiosk.framing import PROBLEMS
 from kiosk.i18n import CATALOGS, compile_catalogs
+from kiosk.screens import CONSENT_VERSION, STATE_WORDS
 from kiosk.store import MIGRATIONS, StorageFull, Store
-from kiosk.ui import CONSENT_VERSION, PROBLEMS, STATE_WORDS
 from kiosk.voice import PROMPTS, Voice
 from sync.client import SyncOutcome
 from tests.procs import linli

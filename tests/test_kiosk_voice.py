@@ -18,8 +18,8 @@ from flask_babel import force_locale
 
 from kiosk.app import create_kiosk_app
 from kiosk.config import KioskSettings
+from kiosk.speech import spoken
 from kiosk.store import Store
-from kiosk.ui import spoken
 from kiosk.voice import (
     ENGLISH_VOICE,
     PINYIN_VOICE,

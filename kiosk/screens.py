@@ -7,7 +7,8 @@ signed session for that category and room until the home screen or the idle rese
 appears in an address, the history or a log. Otherwise nothing about a resident is kept in
 cookies or browser storage: only language and speaker preferences, and in the signed session the
 ids of the requests saved during this visit (only those may be cancelled directly, for 10
-minutes), all cleared when the idle timer starts over.
+minutes), all cleared when the idle timer starts over. The frame around each screen is
+kiosk/framing.py; what the screens say aloud is kiosk/speech.py.
 """
 
 from __future__ import annotations
@@ -16,43 +17,27 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard, assert_never
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    jsonify,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    send_file,
-    session,
-    url_for,
-)
-from flask_babel import force_locale, get_locale, gettext
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
-from kiosk.config import KioskSettings
-from kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from kiosk.store import FINAL_STATES, InputError, NotEnrolledError, StorageFull, Store
-from kiosk.voice import (
-    ENGLISH_VOICE,
-    PINYIN_VOICE,
-    PROMPTS,
-    Voice,
-    building_pinyin,
-    number_pinyin,
-    room_pinyin,
-    spell,
-    ticket_pinyin,
-    unit_pinyin,
+from kiosk.context import kiosk_context
+from kiosk.framing import (
+    PROBLEMS,
+    category_name,
+    is_pristine,
+    problem_response,
+    render_screen,
+    room_label,
 )
-from sync.redirects import local_path
+from kiosk.schema import FINAL_STATES, LOCAL_STATES, KioskState
+from kiosk.store import InputError, NotEnrolledError, StorageFull, Store
+from kiosk.voice import PROMPTS
+from sync.statuses import STATUSES
 
 CONSENT_VERSION = "health-consent-v1"
 """Version of the health consent text shown (stored with each request made under it)."""
@@ -73,70 +58,45 @@ _PHONE = re.compile(r"^[0-9]{5,15}$")
 PHONE_DRAFT = "phone_draft"
 """Session key of the number typed on the keypad, with the category and room it is for."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_VOICE_KEY = re.compile(
-    r"^(?:p:[a-z_]+|room:[0-9A-Za-z-]{1,64}|ticket:[A-Z]{1,2}-[0-9]{4}"
-    r"|(?:building|unit|roomno):[0-9A-Za-z]{1,16}|secs:[0-9]{1,4}"
-    r"|centre:phone|keypad:phone)$"
-)
-# States in which nothing may be saved: the whole touch UI becomes one call-the-centre screen.
+# States in which nothing may be saved: every screen becomes one call-the-centre screen.
 CLOSED_STATES = ("revoked", "not_enrolled", "cloned")
-OPEN_WHEN_CLOSED = {
-    "ui.set_language",
-    "ui.toggle_speaker",
-    "ui.reset",
-    "ui.voice",
-    "ui.shown",
-    "ui.last_shown",
-    "ui.problem",
-}
-"""Endpoints that still answer on a closed kiosk (none of them can save anything)."""
-# Problems shown as the full call-the-centre screen (nothing saved, the centre's number large).
-CALL_CENTRE = ("storage_full", "storage_error", "not_enrolled", "revoked", "cloned")
 
-# Server statuses in plain words (msgids; English in the catalog).
-STATE_WORDS = {
-    "queued": "已保存待发送",
-    "received": "已收到",
-    "triaged": "已收到",
-    "reopened": "已收到",
-    "duplicate": "已收到",
-    "dispatched": "已派单",
-    "accepted": "已派单",
-    "escalated": "已派单",
-    "external_feedback": "已派单",
-    "on_site": "师傅在路上",
-    "completed": "已完成",
-    "followed_up": "已完成",
-    "closed_fixed": "已完成",
-    "closed_not_fixed": "已完成",
-    "cancelled": "已取消",
-    "rejected": "未能送到社区",
-}
 
-# Problems a resident can meet, by stable code: (status, message msgid, voice prompt).
-PROBLEMS: dict[str, tuple[int, str, str]] = {
-    "unknown_category": (400, "没有这个求助类别，请回到首页重新选择。", "problem"),
-    "unknown_room": (400, "没有找到这个房间，请重新选择您住的地方。", "problem"),
-    "invalid_phone": (400, "电话号码要5到15位数字，请重新输入，也可以不填。", "problem"),
-    "consent_required": (400, "健康求助需要先看过并同意说明。", "problem"),
-    "invalid_form": (400, "这一页已经过期了，请回到首页重新开始。", "problem"),
-    "unknown_request": (404, "没有找到这条求助。", "problem"),
-    "not_found": (404, "没有这一页，请回到首页。", "problem"),
-    "storage_full": (507, "本机存储已满，这次没有保存。请给社区服务中心打电话。", "storage_full"),
-    "storage_error": (503, "本机存储出了故障，这次没有保存。请给社区服务中心打电话。", "revoked"),
-    "storage_busy": (503, "本机忙，这次没能保存。请稍等一下再试一次。", "problem"),
-    "not_enrolled": (503, "本机还没有登记，不能保存。请给社区服务中心打电话。", "revoked"),
-    "revoked": (503, "本机暂时不能发送求助。请给社区服务中心打电话。", "revoked"),
-    "cloned": (
-        503,
-        "本机的数据是另一台终端的复制品，暂时不能保存。请给社区服务中心打电话，"
-        "请工作人员把本机作为新终端重新登记。",
-        "revoked",
-    ),
-    "server_error": (500, "出了点问题，这次没有保存。请再试一次，或给社区打电话。", "problem"),
-}
+def _words(state: KioskState) -> str:
+    """A request's state in the resident's plain words (a msgid; English in the catalog)."""
+    match state:
+        case "queued":
+            return "已保存待发送"
+        case "received" | "triaged" | "reopened" | "duplicate":
+            return "已收到"
+        case "dispatched" | "accepted" | "escalated" | "external_feedback":
+            return "已派单"
+        case "on_site":
+            return "师傅在路上"
+        case "completed" | "followed_up" | "closed_fixed" | "closed_not_fixed":
+            return "已完成"
+        case "cancelled":
+            return "已取消"
+        case "rejected":
+            return "未能送到社区"
+        case _:
+            assert_never(state)
 
-bp = Blueprint("ui", __name__)
+
+STATE_WORDS: dict[KioskState, str] = {s: _words(s) for s in (*LOCAL_STATES, *STATUSES)}
+"""Every state a request can be in (the contract's statuses and the kiosk's own), in words."""
+
+
+def _is_state(status: str) -> TypeGuard[KioskState]:
+    return status in STATE_WORDS
+
+
+def state_words(status: str) -> str:
+    """The words for a request's `status`; one this kiosk does not know reads as received."""
+    return STATE_WORDS[status] if _is_state(status) else STATE_WORDS["received"]
+
+
+bp = Blueprint("screens", __name__)
 
 
 @dataclass(frozen=True)
@@ -150,103 +110,21 @@ class Choice:
 
 
 def _store() -> Store:
-    store: Store = current_app.extensions["linli_store"]
-    return store
-
-
-def _settings() -> KioskSettings:
-    settings: KioskSettings = current_app.extensions["linli_settings"]
-    return settings
-
-
-def _voice() -> Voice:
-    voice: Voice = current_app.extensions["linli_voice"]
-    return voice
-
-
-def language() -> str:
-    """The resident's language: the `lang` cookie when valid, else Chinese."""
-    lang = request.cookies.get("lang", DEFAULT_LANGUAGE)
-    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def speaker_on() -> bool:
-    """Whether prompts are spoken (on unless the resident turned the speaker off)."""
-    return request.cookies.get("speak") != "0"
-
-
-def is_pristine() -> bool:
-    """Whether nobody has touched anything yet (no language or speaker choice made)."""
-    chosen = "lang" in request.cookies or "speak" in request.cookies
-    return not chosen and "room" not in request.args
+    return kiosk_context().store
 
 
 def _natural(value: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", value))
 
 
-def room_label(room: dict[str, Any]) -> str:
-    """A room as residents say it: 3号楼 2单元 301."""
-    return str(
-        gettext(
-            "%(building)s号楼 %(unit)s单元 %(room)s",
-            building=room["building"],
-            unit=room["unit"],
-            room=room["room"],
-        )
-    )
-
-
-def category_name(category: dict[str, Any]) -> str:
-    """The category's name in the resident's language."""
-    return str(category["name_en"] if str(get_locale()) == "en" else category["name_zh"])
-
-
-def _categories() -> dict[str, dict[str, Any]]:
+def categories_by_code() -> dict[str, dict[str, Any]]:
+    """The categories, by code."""
     return {c["code"]: c for c in _store().categories()}
 
 
-def _rooms() -> dict[str, dict[str, Any]]:
+def rooms_by_code() -> dict[str, dict[str, Any]]:
+    """The rooms, by code."""
     return {r["code"]: r for r in _store().rooms()}
-
-
-def render_screen(template: str, screen: str, speak: Iterable[str] = (), **context: Any) -> str:
-    """Render a screen inside the frame every screen shares (banner, language, speaker)."""
-    store = _store()
-    status = store.status()
-    community = store.community() or {}
-    settings = _settings()
-    lang = language()
-    other = "en" if lang == "zh" else "zh"
-    here = request.full_path.rstrip("?") if request.method == "GET" else url_for("ui.home")
-    return render_template(
-        template,
-        screen=screen,
-        lang=lang,
-        html_lang="zh-CN" if lang == "zh" else "en",
-        status=status,
-        community=community,
-        speak=[k for k in speak if _VOICE_KEY.fullmatch(k)] if speaker_on() else [],
-        idle_speak=(
-            ["p:idle", f"secs:{int(settings.IDLE_WARNING_SECONDS)}", "p:btn_continue"]
-            if speaker_on()
-            else []
-        ),
-        speaker_on=speaker_on(),
-        voice_ready=_voice().available,
-        switch_url=url_for("ui.set_language", code=other, next=here),
-        speaker_url=url_for("ui.toggle_speaker", next=here),
-        idle_seconds=settings.IDLE_SECONDS,
-        idle_warning_seconds=settings.IDLE_WARNING_SECONDS,
-        pristine=request.path == url_for("ui.home") and is_pristine(),
-        call_centre=screen == "problem" and context.get("code") in CALL_CENTRE,
-        **context,
-    )
-
-
-def _safe_next(target: str | None) -> str:
-    """Only local paths are followed, so no link can leave the kiosk (see sync.redirects)."""
-    return local_path(target) or url_for("ui.home")
 
 
 def _url(endpoint: str, **params: Any) -> str:
@@ -254,50 +132,13 @@ def _url(endpoint: str, **params: Any) -> str:
     return url_for(endpoint, **clean)
 
 
-def problem_response(code: str, **context: Any) -> Response:
-    """A large, friendly message in both languages, with the status that fits `code`."""
-    status, message, prompt = PROBLEMS.get(code, PROBLEMS["server_error"])
-    lang = language()
-    other = "en" if lang == "zh" else "zh"
-    with force_locale(other):
-        message_other = gettext(message)
-        # The call screen is read by whoever stands there: every line in both languages.
-        other_lines = {
-            "centre": gettext("社区服务中心电话："),
-            "not_saved": gettext("您的求助没有保存。"),
-        }
-    call = code in CALL_CENTRE
-    speak = [f"p:{prompt}"]
-    if call and (_store().community() or {}).get("phone"):
-        speak.append("centre:phone")
-    if call:
-        speak.append("p:emergency")  # the screen also says to call 120 or 110
-    # The first screen of a closed kiosk stays quiet until touched, like the home screen.
-    quiet = call and request.path == url_for("ui.home") and is_pristine()
-    body = render_screen(
-        "ui/problem.html",
-        "problem",
-        speak=[] if quiet else [*speak, "p:btn_home"],
-        code=code,
-        message=gettext(message),
-        message_other=message_other,
-        other_lines=other_lines,
-        other_lang="en" if other == "en" else "zh-CN",
-        **context,
-    )
-    response = make_response(body, status)
-    response.headers["X-Linli-Problem"] = code
-    return response
-
-
 @bp.before_request
 def _closed() -> Response | None:
     """A revoked or unenrolled kiosk offers no way to save: every screen asks to call the centre.
 
-    Preferences, speech and the idle reset still work, so the message can be heard and read.
+    Preferences, speech and the idle reset (kiosk/framing.py, kiosk/speech.py) still work, so
+    the message can be heard and read.
     """
-    if request.endpoint in OPEN_WHEN_CLOSED:
-        return None
     state = _store().status()["state"]
     if state in CLOSED_STATES:
         return problem_response(state)
@@ -318,10 +159,10 @@ def _int_arg(name: str) -> int:
 def next_after_room(category: str, room: str, mode: str) -> str:
     """Where choosing a room leads: my requests, the health consent, or confirm."""
     if mode == "mine":
-        return url_for("ui.mine", room=room)
+        return url_for("screens.mine", room=room)
     if category == HEALTH and not _store().has_consent(room, CONSENT_VERSION):
-        return url_for("ui.consent", category=category, room=room)
-    return url_for("ui.confirm", category=category, room=room)
+        return url_for("screens.consent", category=category, room=room)
+    return url_for("screens.confirm", category=category, room=room)
 
 
 # --- screens -----------------------------------------------------------------------------
@@ -336,16 +177,16 @@ def home() -> str:
     """
     session.pop(PHONE_DRAFT, None)
     room = request.args.get("room")
-    known = _rooms().get(room or "")
+    known = rooms_by_code().get(room or "")
     tiles = []
     for category in _store().categories():
         code = category["code"]
         if code == EMERGENCY:
-            url = _url("ui.emergency", room=known["code"] if known else None)
+            url = _url("screens.emergency", room=known["code"] if known else None)
         elif known:
             url = next_after_room(code, known["code"], "new")
         else:
-            url = url_for("ui.who", category=code)
+            url = url_for("screens.who", category=code)
         tiles.append(
             {
                 "code": code,
@@ -354,7 +195,11 @@ def home() -> str:
                 "urgent": bool(category["urgent"]),
             }
         )
-    mine_url = url_for("ui.mine", room=known["code"]) if known else url_for("ui.who", mode="mine")
+    mine_url = (
+        url_for("screens.mine", room=known["code"])
+        if known
+        else url_for("screens.who", mode="mine")
+    )
     # The untouched start screen stays quiet (nobody may be there); otherwise the prompt and
     # every tile whose words have checked pinyin are read out.
     speak = (
@@ -379,7 +224,7 @@ def who() -> str | Response:
     """Where you live: building, then unit, then room (steps skipped when there is one)."""
     mode = "mine" if request.args.get("mode") == "mine" else "new"
     category = request.args.get("category", "")
-    if mode == "new" and category not in _categories():
+    if mode == "new" and category not in categories_by_code():
         return problem_response("unknown_category")
     rooms = sorted(
         _store().rooms(),
@@ -395,12 +240,12 @@ def who() -> str | Response:
         building = buildings[0]
     if building is not None and building not in buildings:
         return problem_response("unknown_room")
-    step, choices, back = "building", [], url_for("ui.home")
+    step, choices, back = "building", [], url_for("screens.home")
     if building is None:
         choices = [
             Choice(
                 gettext("%(building)s号楼", building=b),
-                _url("ui.who", building=b, **base),
+                _url("screens.who", building=b, **base),
                 f"building:{b}",
             )
             for b in buildings
@@ -413,13 +258,13 @@ def who() -> str | Response:
         if unit is not None and unit not in units:
             return problem_response("unknown_room")
         if len(buildings) > 1:
-            back = _url("ui.who", **base)
+            back = _url("screens.who", **base)
         if unit is None:
             step = "unit"
             choices = [
                 Choice(
                     gettext("%(unit)s单元", unit=u),
-                    _url("ui.who", building=building, unit=u, **base),
+                    _url("screens.who", building=building, unit=u, **base),
                     f"unit:{u}",
                 )
                 for u in units
@@ -427,7 +272,7 @@ def who() -> str | Response:
         else:
             step = "room"
             if len(units) > 1:
-                back = _url("ui.who", building=building, **base)
+                back = _url("screens.who", building=building, **base)
             choices = [
                 Choice(
                     r["room"],
@@ -453,18 +298,18 @@ def who() -> str | Response:
         back=back,
         page=page,
         pages=pages,
-        prev_url=url_for("ui.who", **args, page=page - 1) if page > 1 else None,
-        next_url=url_for("ui.who", **args, page=page + 1) if page < pages else None,
-        category=_categories().get(category),
-        category_label=category_name(_categories()[category]) if mode == "new" else "",
+        prev_url=url_for("screens.who", **args, page=page - 1) if page > 1 else None,
+        next_url=url_for("screens.who", **args, page=page + 1) if page < pages else None,
+        category=categories_by_code().get(category),
+        category_label=category_name(categories_by_code()[category]) if mode == "new" else "",
     )
 
 
 def _checked(category: str, room: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
-    cat = _categories().get(category)
+    cat = categories_by_code().get(category)
     if cat is None:
         return "unknown_category"
-    found = _rooms().get(room)
+    found = rooms_by_code().get(room)
     if found is None:
         return "unknown_room"
     return cat, found
@@ -482,7 +327,7 @@ def consent() -> str | Response:
         "consent",
         speak=["p:consent", "p:btn_agree", "p:btn_disagree", "p:btn_home"],
         agree_url=url_for(
-            "ui.confirm", category=cat["code"], room=room["code"], consent=CONSENT_VERSION
+            "screens.confirm", category=cat["code"], room=room["code"], consent=CONSENT_VERSION
         ),
     )
 
@@ -540,8 +385,8 @@ def confirm() -> str | Response:
         on_behalf=bool(args["on_behalf"]),
         consent_version=CONSENT_VERSION if cat["code"] == HEALTH else "",
         form_token=secrets.token_urlsafe(24),
-        phone_url=_url("ui.phone", **args),
-        behalf_url=_url("ui.confirm", **toggled),
+        phone_url=_url("screens.phone", **args),
+        behalf_url=_url("screens.confirm", **toggled),
     )
 
 
@@ -581,7 +426,7 @@ def phone_save() -> Response:
         session[PHONE_DRAFT] = {"for": f"{args['category']}|{args['room']}", "phone": number}
     else:
         return problem_response("invalid_phone")
-    return redirect(_url("ui.confirm", **args), 303)
+    return redirect(_url("screens.confirm", **args), 303)
 
 
 @bp.post("/save")
@@ -605,7 +450,7 @@ def save() -> Response:
     if category == HEALTH and consent_version is None:
         return problem_response("consent_required")
     try:
-        saved = current_app.extensions["linli_save"](
+        saved = kiosk_context().save(
             category=category,
             room=room,
             phone=phone_value,
@@ -620,8 +465,8 @@ def save() -> Response:
     except InputError as exc:
         return problem_response(exc.code if exc.code in PROBLEMS else "invalid_form")
     remember_saved(saved.id)
-    current_app.extensions["linli_on_saved"]()
-    return redirect(url_for("ui.receipt", request_id=saved.id), 303)
+    kiosk_context().on_saved()
+    return redirect(url_for("screens.receipt", request_id=saved.id), 303)
 
 
 @bp.get("/receipt/<request_id>")
@@ -644,7 +489,7 @@ def receipt(request_id: str) -> str | Response:
         ticket=found["ticket"],
         offline=offline,
         urgent=found["category"] == EMERGENCY,
-        again_url=url_for("ui.home", room=found["room"]),
+        again_url=url_for("screens.home", room=found["room"]),
     )
 
 
@@ -657,8 +502,8 @@ def emergency() -> str:
         "emergency",
         speak=["p:emergency", "p:btn_notify", "p:btn_home"],
         notify_url=next_after_room(EMERGENCY, room, "new")
-        if room in _rooms()
-        else url_for("ui.who", category=EMERGENCY),
+        if room in rooms_by_code()
+        else url_for("screens.who", category=EMERGENCY),
     )
 
 
@@ -696,10 +541,10 @@ def within_cancel_window(request_row: dict[str, Any], now: datetime) -> bool:
 @bp.get("/mine/<room>")
 def mine(room: str) -> str | Response:
     """A room's recent requests in plain words, with a cancel button on open ones."""
-    found = _rooms().get(room)
+    found = rooms_by_code().get(room)
     if found is None:
         return problem_response("unknown_room")
-    categories = _categories()
+    categories = categories_by_code()
     now = _store().clock()
     items = []
     rows = _store().requests_for_room(room, limit=MINE_LIMIT)
@@ -719,7 +564,7 @@ def mine(room: str) -> str | Response:
                 "id": row["id"],
                 "ticket": row["ticket"],
                 "category": category_name(cat) if cat else row["category"],
-                "state": gettext(STATE_WORDS.get(status, "已收到")),
+                "state": gettext(state_words(status)),
                 "status": status,
                 "cancel_pending": bool(row["cancel_requested"]) and status not in FINAL_STATES,
                 "cancel_refused": refused,
@@ -773,7 +618,7 @@ def cancel(request_id: str) -> str | Response:
         request_id=found["id"],
         direct=recent and saved_this_visit(request_id),
         late=not recent,
-        back_url=url_for("ui.mine", room=found["room"]),
+        back_url=url_for("screens.mine", room=found["room"]),
     )
 
 
@@ -792,147 +637,6 @@ def cancel_save(request_id: str) -> Response:
             store.cancel_request(request_id, None if recent else "late", ask=not direct)
         except StorageFull:
             return problem_response("storage_full")
-        current_app.extensions["linli_on_saved"]()
+        kiosk_context().on_saved()
     done = "cancelled" if direct else "cancel_requested"
-    return redirect(url_for("ui.mine", room=found["room"], done=done), 303)
-
-
-@bp.get("/problem/<code>")
-def problem(code: str) -> Response:
-    """A problem shown again by address (the page script follows failed posts here)."""
-    response = problem_response(code if code in PROBLEMS else "server_error")
-    response.status_code = 200
-    return response
-
-
-# --- preferences, idle reset and speech -------------------------------------------------
-
-
-@bp.get("/lang/<code>")
-def set_language(code: str) -> Response:
-    """One tap between Chinese and English."""
-    response = redirect(_safe_next(request.args.get("next")), 303)
-    if code in LANGUAGES:
-        response.set_cookie("lang", code, samesite="Strict", httponly=True)
-    return response
-
-
-@bp.get("/speaker")
-def toggle_speaker() -> Response:
-    """Turn spoken prompts off or on."""
-    response = redirect(_safe_next(request.args.get("next")), 303)
-    response.set_cookie("speak", "1" if not speaker_on() else "0", samesite="Strict", httponly=True)
-    return response
-
-
-@bp.get("/reset")
-def reset() -> Response:
-    """Start over for the next person: forget language, speaker and any admin session."""
-    response = redirect(url_for("ui.home"), 303)
-    for name in ("lang", "speak", current_app.config["SESSION_COOKIE_NAME"]):
-        response.delete_cookie(name)
-    response.headers["Clear-Site-Data"] = '"cache", "storage"'
-    return response
-
-
-def spoken(key: str, lang: str) -> tuple[str, str] | None:
-    """(text, voice) to speak for a voice key, or None when there is nothing safe to say."""
-    english = lang == "en"
-    kind, _, value = key.partition(":")
-    if kind == "p":
-        prompt = PROMPTS.get(value)
-        if prompt is None:
-            return None
-        if value.startswith("cat_") and english:
-            cat = _categories().get(value[4:])
-            return (str(cat["name_en"]), ENGLISH_VOICE) if cat else None
-        if english:
-            return gettext(prompt.text), ENGLISH_VOICE
-        return prompt.pinyin, PINYIN_VOICE
-    if kind == "room":
-        room = _rooms().get(value)
-        if room is None:
-            return None
-        if english:
-            return room_label(room), ENGLISH_VOICE
-        pinyin = room_pinyin(room["building"], room["unit"], room["room"])
-        return (pinyin, PINYIN_VOICE) if pinyin else None
-    if kind == "ticket":
-        if english:
-            return gettext("您的编号是 %(ticket)s", ticket=" ".join(value)), ENGLISH_VOICE
-        return ticket_pinyin(value), PINYIN_VOICE
-    return _spoken_number(kind, value, english)
-
-
-def _spoken_number(kind: str, value: str, english: bool) -> tuple[str, str] | None:
-    """Buttons and facts that are numbers: buildings, units, rooms, keys, seconds, the centre."""
-    said: str | None = None
-    if kind in ("building", "unit", "roomno"):
-        field = "room" if kind == "roomno" else kind
-        if value not in {str(r[field]) for r in _store().rooms()}:
-            return None
-        if english:
-            words = {
-                "building": gettext("%(building)s号楼", building=value),
-                "unit": gettext("%(unit)s单元", unit=value),
-            }
-            return words.get(kind, value), ENGLISH_VOICE
-        if kind == "building":
-            said = building_pinyin(value)
-        elif kind == "unit":
-            said = unit_pinyin(value)
-        else:
-            said = spell(value) if re.fullmatch(r"[0-9A-Z]+", value) else None
-        said = f"{said}." if said else None
-    elif kind == "keypad":
-        if english:
-            return " ".join(KEYPAD), ENGLISH_VOICE
-        said = f"{spell(KEYPAD)}."
-    elif kind == "secs":
-        seconds = int(value)
-        if seconds != int(_settings().IDLE_WARNING_SECONDS):
-            return None  # only the countdown in force, so the cache holds one clip of it
-        if english:
-            return f"{seconds} {gettext('秒后回到首页')}", ENGLISH_VOICE
-        said = f"{number_pinyin(seconds, counting=True)} {PROMPTS['idle_count'].pinyin}"
-    elif kind == "centre":
-        digits = re.sub(r"[^0-9]", "", str((_store().community() or {}).get("phone") or ""))
-        if not digits:
-            return None
-        if english:
-            return f"{gettext(PROMPTS['centre_phone'].text)} {' '.join(digits)}", ENGLISH_VOICE
-        said = f"{PROMPTS['centre_phone'].pinyin.rstrip('.')}, {spell(digits)}."
-    return (said, PINYIN_VOICE) if said else None
-
-
-@bp.get("/voice/<lang>/<key>")
-def voice(lang: str, key: str) -> Response:
-    """The cached WAV of one prompt (404 when silent)."""
-    if lang not in LANGUAGES or not _VOICE_KEY.fullmatch(key):
-        abort(404)
-    with force_locale(lang):
-        what = spoken(key, lang)
-    if what is None:
-        abort(404)
-    path = _voice().audio(*what)
-    if path is None:
-        abort(404)
-    return send_file(path, mimetype="audio/wav", max_age=3600)
-
-
-@bp.post("/ui/shown")
-def shown() -> Response:
-    """Each page reports that it was drawn (shown on the admin page; the window test polls it)."""
-    data = request.get_json(silent=True)
-    screen = data.get("screen") if isinstance(data, dict) else None
-    if isinstance(screen, str) and re.fullmatch(r"[a-z_]{1,32}", screen):
-        current_app.extensions["linli_shown"].update(
-            screen=screen, at=_store().clock().isoformat(), lang=language()
-        )
-    return Response(status=204)
-
-
-@bp.get("/ui/shown")
-def last_shown() -> Response:
-    """The screen drawn last and when."""
-    return jsonify(current_app.extensions["linli_shown"])
+    return redirect(url_for("screens.mine", room=found["room"], done=done), 303)
