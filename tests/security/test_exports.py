@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import fast_password_hashing, login, make_request
+from tests.server.conftest import fast_password_hashing, login, make_request
 
 __all__ = ["fast_password_hashing"]  # the autouse fixture: cheap argon2 in these tests
 

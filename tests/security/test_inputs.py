@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import (
+from tests.server.conftest import (
     World,
     csrf_token,
     fast_password_hashing,

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World, csrf_token, fast_password_hashing, login, world
 from tests.procs import linli
+from tests.server.conftest import World, csrf_token, fast_password_hashing, login, world
 
 __all__ = ["fast_password_hashing", "world"]  # fixtures shared with the console's tests
 
