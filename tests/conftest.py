@@ -115,6 +115,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "LINLI_DATABASE_URL": database_url,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "TESTING": True,
+            # Cheap argon2; production's cost: tests/server/auth/test_password_hash.py.
+            "LINLI_PASSWORD_HASH_COST": "test",
         }
     )
     application.instance_path = str(tmp_path / "instance")

@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.server.conftest import World, csrf_token, fast_password_hashing, login, world
+from tests.server.conftest import World, csrf_token, login, world
 
-__all__ = ["fast_password_hashing", "world"]  # fixtures shared with the console's tests
+__all__ = ["world"]  # fixtures shared with the console's tests
 
 NUL = "a\x00b"
 

@@ -18,18 +18,6 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters (sign-in is not what these tests measure)."""
-    from argon2 import PasswordHasher
-
-    from server.auth import services
-
-    monkeypatch.setattr(
-        services, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
-
-
 @pytest.fixture
 def viewers(app: Flask, community: dict[str, Any]) -> list[str]:
     """Three viewers of lanqiao."""

@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.procs import linli
-from tests.server.conftest import World, csrf_token, fast_password_hashing, login, world
+from tests.server.conftest import World, csrf_token, login, world
 
-__all__ = ["fast_password_hashing", "world"]  # fixtures shared with the console's tests
+__all__ = ["world"]  # fixtures shared with the console's tests
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:

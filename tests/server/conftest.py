@@ -26,18 +26,6 @@ ROOMS_B = "building,unit,room\n7,1,101\n7,1,102\n"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters in tests (production's are checked in test_auth.py)."""
-    from argon2 import PasswordHasher
-
-    from server.auth import services
-
-    monkeypatch.setattr(
-        services, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
-
-
 @dataclass
 class World:
     """Ids of what the `world` fixture made, per community slug ("lanqiao", "feicui")."""
