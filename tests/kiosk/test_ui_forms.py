@@ -26,7 +26,7 @@ from kiosk.store import MIGRATIONS, StorageFull, Store
 from kiosk.ui import CONSENT_VERSION, PROBLEMS, STATE_WORDS
 from kiosk.voice import PROMPTS, Voice
 from sync.client import SyncOutcome
-from tests.procs import linli
+from tests.cli import invoke
 from tests.ui.kiosk_data import (
     COMMUNITY_PHONE,
     Clock,
@@ -404,7 +404,7 @@ def test_admin_pin(app: Flask, client: FlaskClient, store: Store) -> None:
 
 def test_enroll_rejects_a_bad_pin_before_enrolling(tmp_path: Path) -> None:
     """`linli kiosk enroll --pin` takes 4 to 12 digits and says so in one line."""
-    result = linli(
+    result = invoke(
         "kiosk",
         "enroll",
         "--server",

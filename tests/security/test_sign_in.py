@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.procs import linli
+from tests.cli import invoke
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -177,9 +177,9 @@ def test_unlock_from_the_command_line_is_audited(
         _try(client, user)
     assert _try(client, user, PASSWORD).status_code == 429
     env = {"LINLI_DATABASE_URL": database_url, "LINLI_INSTANCE_DIR": str(tmp_path / "cli")}
-    done = linli("server", "user", "unlock", user, env=env)
+    done = invoke("server", "user", "unlock", user, env=env)
     assert "unlocked wang (forgot 5 failed sign-ins)" in done.stdout
-    unknown = linli("server", "user", "unlock", "no-such-user", env=env, check=False)
+    unknown = invoke("server", "user", "unlock", "no-such-user", env=env, check=False)
     assert unknown.returncode == 1
     assert "no user named 'no-such-user'" in unknown.stderr
     assert _try(client, user, PASSWORD).status_code == 303

@@ -322,18 +322,18 @@ def test_a_reused_redemption_code_is_refused_and_changes_nothing(
 def test_passbook_verify_command(app: Flask, seed: Seed, database_url: str, tmp_path: Any) -> None:
     from server.extensions import db
     from server.passbook.models import LedgerEntry
-    from tests.procs import linli
+    from tests.cli import invoke
 
     vid = seed.volunteers["lanqiao"][0]
     _give_points(app, vid, 10)
     _give_points(app, vid, 15)
     env = {"LINLI_DATABASE_URL": database_url, "LINLI_INSTANCE_DIR": str(tmp_path / "cli")}
-    ok = linli("server", "passbook", "verify", env=env)
+    ok = invoke("server", "passbook", "verify", env=env)
     assert ok.stdout.strip() == "passbook: 1 accounts, 2 entries, chain intact"
     with app.app_context():
         db.session.execute(sa.update(LedgerEntry).where(LedgerEntry.seq == 1).values(points=1000))
         db.session.commit()
-    broken = linli("server", "passbook", "verify", env=env, check=False)
+    broken = invoke("server", "passbook", "verify", env=env, check=False)
     assert broken.returncode == 1
     assert f"volunteer {vid} entry 1 " in broken.stderr
     assert broken.stderr.strip().splitlines()[-1] == (

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.procs import linli
+from tests.cli import invoke
 from tests.server.seed import Seed, csrf_token, login
 
 GOOD = (
@@ -185,7 +185,7 @@ def test_the_import_command(app: Flask, seed: Seed, database_url: str, tmp_path:
     broken.write_text(BROKEN, encoding="utf-8")
     before = _count(app)
     command = ("server", "volunteers", "import", "--community", "lanqiao")
-    result = linli(*command, str(broken), env=env, check=False)
+    result = invoke(*command, str(broken), env=env, check=False)
     assert result.returncode == 1
     assert f"{broken}:4: phone: 'call me' is not a phone number" in result.stderr
     assert f"{broken}:7: team: no team named 'no such team'" in result.stderr
@@ -195,7 +195,7 @@ def test_the_import_command(app: Flask, seed: Seed, database_url: str, tmp_path:
     assert _count(app) == before
     good = tmp_path / "good.xlsx"
     good.write_bytes(_xlsx([["name", "phone"], ["甲", "13922220001"], ["乙", "13922220002"]]))
-    result = linli(*command, str(good), env=env)
+    result = invoke(*command, str(good), env=env)
     assert result.stdout.strip().splitlines()[-1] == (
         f"{good}: 2 rows, 2 volunteers added, 0 already present"
     )
