@@ -44,6 +44,16 @@ def _pg_url(name: str) -> str:
     return sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests in a browser and tests in tests/system/, which `make test-fast` leaves out."""
+    system = Path(__file__).resolve().parent / "system"
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if system in item.path.resolve().parents:
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite server database migrated once per session; tests copy it."""
