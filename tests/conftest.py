@@ -98,9 +98,12 @@ class PgDatabase:
     """This session's PostgreSQL test database and the rows and sequences it had when migrated.
 
     Tests commit, run real server processes and even replace the database (restores), so a
-    rolled-back transaction cannot isolate them: `reset` empties every table instead (TRUNCATE
-    ... RESTART IDENTITY CASCADE) and puts back what the migrations wrote (categories, the sync
-    state) and the sequences' positions, which leaves the database as a fresh copy would be.
+    rolled-back transaction cannot isolate them: `reset` empties every table instead and puts
+    back what the migrations wrote (categories, the sync state) and every sequence's position,
+    which leaves the database as a fresh copy of the template would be. As a superuser it
+    deletes the rows with triggers and foreign keys off (session_replication_role = replica:
+    the audit trail refuses deletes), some 30 times faster here than TRUNCATE ... RESTART
+    IDENTITY CASCADE, which it uses otherwise.
     """
 
     def __init__(self, name: str, template: str) -> None:
@@ -117,6 +120,11 @@ class PgDatabase:
                     table.name: [dict(row._mapping) for row in conn.execute(sa.select(table))]
                     for table in self.tables
                 }
+                self.superuser = bool(
+                    conn.execute(
+                        sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                    ).scalar()
+                )
                 self.sequences = conn.execute(
                     sa.text(
                         "SELECT sequencename, coalesce(last_value, start_value), "
@@ -128,8 +136,8 @@ class PgDatabase:
 
     def reset(self) -> None:
         """Empty every table and put back the migrations' rows and sequence positions."""
-        # Connections a test left behind (an undisposed engine, a killed server's backend) would
-        # block TRUNCATE's lock; a dropped database (a failed restore) is made again.
+        # Connections a test left behind (an undisposed engine, a killed server's backend) could
+        # hold locks the reset waits for; a dropped database (a failed restore) is made again.
         _pg_admin(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = :name AND pid <> pg_backend_pid()",
@@ -140,8 +148,13 @@ class PgDatabase:
         engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
         try:
             with engine.begin() as conn:
-                names = ", ".join(f'"{table.name}"' for table in self.tables)
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                if self.superuser:
+                    conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+                    for table in self.tables:
+                        conn.execute(table.delete())
+                else:
+                    names = ", ".join(f'"{table.name}"' for table in self.tables)
+                    conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
                 for table in self.tables:
                     if self.rows[table.name]:
                         conn.execute(table.insert(), self.rows[table.name])
@@ -178,13 +191,11 @@ def pg_database(pg_template: str) -> Iterator[PgDatabase]:
 
 
 @pytest.fixture
-def database_url(
-    backend: str, tmp_path: Path, sqlite_template: Path, request: pytest.FixtureRequest
-) -> str:
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A migrated server database holding nothing but what the migrations wrote."""
     if backend == "sqlite":
         path = tmp_path / "server.sqlite3"
-        shutil.copy(sqlite_template, path)
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     database: PgDatabase = request.getfixturevalue("pg_database")
     database.reset()
