@@ -11,7 +11,7 @@ DEB_PACKAGES := python3-venv chromium libatomic1 xvfb xauth libegl1 libxcomposit
 	libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxkbcommon-x11-0 fonts-noto-cjk espeak-ng sox \
 	nginx openssl
 
-.PHONY: demo test lint typecheck bench bench-city clean system-deps
+.PHONY: demo test test-fast lint typecheck bench bench-city clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: system-deps $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+## test-fast: the inner loop: the tests that are neither slow, nor in a browser, nor in tests/system/
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser and not system" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -103,8 +103,11 @@ def _configure_console_security(app: Flask) -> None:
 
     from server.auth import access
     from server.auth.headers import security_headers
-    from server.auth.services import HASH_SLOTS, load_session_user
+    from server.auth.services import HASH_COSTS, HASH_SLOTS, load_session_user
 
+    cost = app.config["LINLI_PASSWORD_HASH_COST"]
+    if cost not in HASH_COSTS:
+        raise ValueError(f"LINLI_PASSWORD_HASH_COST {cost!r} is not one of {', '.join(HASH_COSTS)}")
     app.config.update(
         SESSION_COOKIE_NAME="linli_session",
         SESSION_COOKIE_SECURE=bool(app.config["LINLI_COOKIE_SECURE"]),

@@ -47,6 +47,8 @@ class Settings:
     """The first lockout's length; each further failure doubles it (at most a day)."""
     LOGIN_HASH_SLOTS: int = 1
     """Password checks run at once per server process; more sign-ins are told to retry."""
+    PASSWORD_HASH_COST: str = "standard"  # noqa: S105 (a cost profile, not a password)
+    """argon2 cost of password hashes: `standard` (argon2-cffi's defaults) or `test` (cheap)."""
     RATELIMIT_STORAGE_URI: str = "memory://"
     """Where rate-limit counters live; memory is per worker, e.g. redis://host:6379 is shared."""
     QUEUE_PAGE_SIZE: int = 50

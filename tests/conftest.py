@@ -33,15 +33,25 @@ def _postgres_reason() -> str | None:
     return None
 
 
-def _pg_admin(statement: str) -> None:
+def _pg_admin(statement: str, **params: str) -> None:
     engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(statement))
+        conn.execute(sa.text(statement), params)
     engine.dispose()
 
 
 def _pg_url(name: str) -> str:
     return sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests in a browser and tests in tests/system/, which `make test-fast` leaves out."""
+    system = Path(__file__).resolve().parent / "system"
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if system in item.path.resolve().parents:
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(scope="session")
@@ -84,23 +94,112 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def database_url(
-    backend: str, tmp_path: Path, sqlite_template: Path, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A fresh, migrated server database for this test."""
-    if backend == "sqlite":
-        path = tmp_path / "server.sqlite3"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    template = request.getfixturevalue("pg_template")
-    name = f"linli_t_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+class PgDatabase:
+    """This session's PostgreSQL test database and the rows and sequences it had when migrated.
+
+    Tests commit, run real server processes and even replace the database (restores), so a
+    rolled-back transaction cannot isolate them: `reset` empties every table instead and puts
+    back what the migrations wrote (categories, the sync state) and every sequence's position,
+    which leaves the database as a fresh copy of the template would be. As a superuser it
+    deletes the rows with triggers and foreign keys off (session_replication_role = replica:
+    the audit trail refuses deletes), some 30 times faster here than TRUNCATE ... RESTART
+    IDENTITY CASCADE, which it uses otherwise.
+    """
+
+    def __init__(self, name: str, template: str) -> None:
+        self.name = name
+        self.template = template
+        self.url = _pg_url(name)
+        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        try:
+            metadata = sa.MetaData()
+            metadata.reflect(engine)
+            self.tables = [t for t in metadata.sorted_tables if t.name != "alembic_version"]
+            with engine.connect() as conn:
+                self.rows = {
+                    table.name: [dict(row._mapping) for row in conn.execute(sa.select(table))]
+                    for table in self.tables
+                }
+                self.superuser = bool(
+                    conn.execute(
+                        sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                    ).scalar()
+                )
+                self.sequences = conn.execute(
+                    sa.text(
+                        "SELECT sequencename, coalesce(last_value, start_value), "
+                        "last_value IS NOT NULL FROM pg_sequences WHERE schemaname = 'public'"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+
+    def reset(self) -> None:
+        """Empty every table and put back the migrations' rows and sequence positions."""
+        # Connections a test left behind (an undisposed engine, a killed server's backend) could
+        # hold locks the reset waits for; a dropped database (a failed restore) is made again.
+        _pg_admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = :name AND pid <> pg_backend_pid()",
+            name=self.name,
+        )
+        if not _pg_exists(self.name):
+            _pg_admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
+        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                if self.superuser:
+                    conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+                    for table in self.tables:
+                        conn.execute(table.delete())
+                else:
+                    names = ", ".join(f'"{table.name}"' for table in self.tables)
+                    conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                for table in self.tables:
+                    if self.rows[table.name]:
+                        conn.execute(table.insert(), self.rows[table.name])
+                for sequence, value, called in self.sequences:
+                    conn.execute(
+                        sa.text("SELECT setval(:s, :v, :c)"),
+                        {"s": f'"{sequence}"', "v": value, "c": called},
+                    )
+        finally:
+            engine.dispose()
+
+
+def _pg_exists(name: str) -> bool:
+    engine = sa.create_engine(POSTGRES_URL, poolclass=sa.pool.NullPool)
     try:
-        yield _pg_url(name)
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+    finally:
+        engine.dispose()
+    return found is not None
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_template: str) -> Iterator[PgDatabase]:
+    """One migrated PostgreSQL database for the whole session, reset before each test."""
+    name = f"linli_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield PgDatabase(name, pg_template)
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A migrated server database holding nothing but what the migrations wrote."""
+    if backend == "sqlite":
+        path = tmp_path / "server.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    database: PgDatabase = request.getfixturevalue("pg_database")
+    database.reset()
+    return database.url
 
 
 @pytest.fixture
@@ -115,6 +214,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "LINLI_DATABASE_URL": database_url,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "TESTING": True,
+            # Cheap argon2; production's cost: tests/server/auth/test_password_hash.py.
+            "LINLI_PASSWORD_HASH_COST": "test",
         }
     )
     application.instance_path = str(tmp_path / "instance")

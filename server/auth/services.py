@@ -22,9 +22,22 @@ from server.extensions import db
 from server.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
-_hasher = PasswordHasher()
+HASH_COSTS = {
+    "standard": PasswordHasher(),
+    # Only for tests: hashing with production's cost makes each test user take a noticeable time.
+    "test": PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
+}
 # Verified against when the user name is unknown, so both cases take the same time.
-_DUMMY_HASH = _hasher.hash("linli-no-such-user-password")
+_DUMMY_HASHES = {cost: h.hash("linli-no-such-user-password") for cost, h in HASH_COSTS.items()}
+
+
+def _hasher() -> PasswordHasher:
+    """The password hasher of the app's `LINLI_PASSWORD_HASH_COST`."""
+    return HASH_COSTS[current_app.config["LINLI_PASSWORD_HASH_COST"]]
+
+
+def _dummy_hash() -> str:
+    return _DUMMY_HASHES[current_app.config["LINLI_PASSWORD_HASH_COST"]]
 
 
 def check_password_rules(password: str) -> None:
@@ -77,7 +90,7 @@ def create_user_with_roles(
     user = User(
         username=username,
         display_name=display_name.strip(),
-        password_hash=_hasher.hash(password),
+        password_hash=_hasher().hash(password),
         all_communities_role=all_role,
         memberships=[
             Membership(community=community_by_slug(slug), role=role) for slug, role in roles.items()
@@ -196,15 +209,15 @@ def authenticate(username: str, password: str) -> User | None:
             sa.select(User).where(User.username == username.strip())
         ).scalar_one_or_none()
         try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            _hasher().verify(user.password_hash if user else _dummy_hash(), password)
             verified = True
         except (VerificationError, InvalidHashError):
             verified = False
     if user is None or not verified or not user.is_active:
         _record_failure(key, now)
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
     user.last_login_at = now
     db.session.execute(sa.delete(SignInFailure).where(SignInFailure.name == key))
     return user
@@ -275,7 +288,7 @@ def deactivate(admin: User, user: User) -> None:
 def reset_password(admin: User, user: User, password: str) -> None:
     """Give a user a new password and end their open sessions (audited)."""
     check_password_rules(password)
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _hasher().hash(password)
     end_sessions(user)
     _audit_user_change(admin, set(user.community_ids), f"user {user.username}: password reset")
 

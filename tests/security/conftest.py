@@ -1,8 +1,8 @@
 """Fixtures of the hostile-user tests: the console's and the volunteers' worlds and the deploy
 tests' self-signed certificate, reused."""
 
-from tests.console.conftest import fast_password_hashing, world
-from tests.test_deploy import certificate
-from tests.volunteers.conftest import seed
+from tests.server.conftest import world
+from tests.server.seed import seed
+from tests.system.test_deploy import certificate
 
-__all__ = ["certificate", "fast_password_hashing", "seed", "world"]
+__all__ = ["certificate", "seed", "world"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.console.conftest import World, login, post
+from tests.server.conftest import World, login, post
 
 
 def _views(app: Flask, request_id: int) -> list[tuple[str, str, int | None]]:

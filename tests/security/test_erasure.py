@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World, login, post
-from tests.test_server_sync_api import op, push
+from tests.server.conftest import World, login, post
+from tests.server.syncapi.test_sync_api import op, push
 
 NAME = "龚秀英测"
 PHONE = "13955550123"

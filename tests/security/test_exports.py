@@ -17,9 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import fast_password_hashing, login, make_request
-
-__all__ = ["fast_password_hashing"]  # the autouse fixture: cheap argon2 in these tests
+from tests.server.conftest import login, make_request
 
 DANGEROUS = ("=1+2", "+1+2", "-1+2", "@SUM(1)", "\t=1+2", "\r=1+2")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -15,16 +15,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import (
+from tests.server.conftest import (
     World,
     csrf_token,
-    fast_password_hashing,
     login,
     post,
     world,
 )
 
-__all__ = ["fast_password_hashing", "world"]  # fixtures shared with the console's tests
+__all__ = ["world"]  # fixtures shared with the console's tests
 
 BAD = ("²", "١", "٣", "9" * 30)
 """Superscript two, Arabic-Indic one and three, and a number no column holds."""

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from kiosk.app import create_kiosk_app
 from kiosk.store import Store
 from kiosk.voice import Voice
-from tests.test_server_sync_api import pull_all, push
+from tests.server.syncapi.test_sync_api import pull_all, push
 from tests.ui.kiosk_data import Clock, seed_store
 
 PHONE = "13912345678"

@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World, csrf_token, fast_password_hashing, login, world
+from tests.server.conftest import World, csrf_token, login, world
 
-__all__ = ["fast_password_hashing", "world"]  # fixtures shared with the console's tests
+__all__ = ["world"]  # fixtures shared with the console's tests
 
 NUL = "a\x00b"
 
@@ -227,7 +227,7 @@ def test_a_kiosk_with_the_longest_name_syncs(
 
     from server.extensions import db
     from server.kiosks.services import new_enrollment_code
-    from tests.test_bad_input import batch, encode
+    from tests.security.test_bad_input import batch, encode
 
     with app.app_context():
         _, code = new_enrollment_code("lanqiao", "k" * 100, 24)

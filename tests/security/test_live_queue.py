@@ -18,18 +18,6 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters (sign-in is not what these tests measure)."""
-    from argon2 import PasswordHasher
-
-    from server.auth import services
-
-    monkeypatch.setattr(
-        services, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    )
-
-
 @pytest.fixture
 def viewers(app: Flask, community: dict[str, Any]) -> list[str]:
     """Three viewers of lanqiao."""
@@ -115,7 +103,7 @@ def test_waiting_streams_share_one_listener_and_hold_no_pooled_connection(
     app: Flask, viewers: list[str], community: dict[str, Any], backend: str, database_url: str
 ) -> None:
     from server.extensions import db
-    from tests.console.conftest import make_request
+    from tests.server.conftest import make_request
 
     app.config["LINLI_LIVE_STREAM_SECONDS"] = 8
     app.config["LINLI_LIVE_HEARTBEAT_SECONDS"] = 1
@@ -161,7 +149,7 @@ def test_a_lost_listener_connection_is_replaced(
     app: Flask, viewers: list[str], community: dict[str, Any], database_url: str
 ) -> None:
     from server.extensions import db
-    from tests.console.conftest import make_request
+    from tests.server.conftest import make_request
 
     app.config["LINLI_LIVE_STREAM_SECONDS"] = 10
     app.config["LINLI_LIVE_HEARTBEAT_SECONDS"] = 1
@@ -210,8 +198,8 @@ def test_a_page_refused_a_stream_polls_instead(
     from playwright.sync_api import expect
 
     from server.extensions import db
-    from tests.console.conftest import make_request
     from tests.procs import ServerProc
+    from tests.server.conftest import make_request
 
     # No stream slots at all: every page is refused one and must poll.
     server = ServerProc(tmp_path, database_url, {"LINLI_LIVE_MAX_STREAMS_PER_PROCESS": "0"})

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.procs import ServerProc, free_port, wait_http, wait_until
-from tests.test_deploy import (
+from tests.system.test_deploy import (
     APP,
     GUNICORN_CONF,
     REPO,

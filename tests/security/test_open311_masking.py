@@ -8,7 +8,7 @@ import unicodedata
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World
+from tests.server.conftest import World
 
 SPELLINGS = [
     "13912345678",

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.procs import linli
+from tests.cli import invoke
 
 CLIENTS_PER_MERCHANT = 3
 ROUNDS = 3
@@ -113,5 +113,5 @@ def test_one_code_entered_by_two_merchants_at_once_is_redeemed_once(
         with app.app_context():
             assert balance(shop.volunteer_id) == START - spent
     env = {"LINLI_DATABASE_URL": database_url, "LINLI_INSTANCE_DIR": str(tmp_path / "cli")}
-    verified = linli("server", "passbook", "verify", env=env)
+    verified = invoke("server", "passbook", "verify", env=env)
     assert verified.stdout.strip() == (f"passbook: 1 accounts, {1 + ROUNDS} entries, chain intact")

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World, login
-from tests.test_server_sync_api import op, push
+from tests.server.conftest import World, login
+from tests.server.syncapi.test_sync_api import op, push
 
 PHONE = "13912345678"
 WORDS = "SECRETWORDS 心脏不舒服"

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from tests.conftest import _pg_admin, _pg_url, _postgres_reason
-from tests.console.conftest import PASSWORD, World, csrf_token, login
 from tests.procs import linli
-from tests.volunteers.conftest import Seed
+from tests.server.conftest import PASSWORD, World, csrf_token, login
+from tests.server.seed import Seed
 
 NEW_PASSWORD = "the attacker's new passphrase"
 
@@ -335,7 +335,7 @@ def test_admin_in_a_viewer_in_b_writes_nothing_in_b(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
     """Every POST route, aimed at B's records: refused (403 or 404), nothing in B changes."""
-    from tests.console import test_access as matrix
+    from tests.server.auth import test_access as matrix
 
     _mixed_user(app, "mixed", {"lanqiao": "admin", "feicui": "viewer"})
     login(client, "mixed")
@@ -484,7 +484,7 @@ def test_team_lead_cannot_book_hours_under_a_team_they_do_not_lead(
     from server.extensions import db
     from server.volunteers import services
     from server.volunteers.models import ServiceRecord, Volunteer
-    from tests.volunteers.conftest import login as sign_in
+    from tests.server.seed import login as sign_in
 
     member = seed.volunteers["lanqiao"][0]  # in the lead's team
     with app.app_context():

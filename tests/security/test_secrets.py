@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World, csrf_token, fast_password_hashing, login, world
-from tests.procs import linli
+from tests.cli import invoke
+from tests.server.conftest import World, csrf_token, login, world
 
-__all__ = ["fast_password_hashing", "world"]  # fixtures shared with the console's tests
+__all__ = ["world"]  # fixtures shared with the console's tests
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
@@ -37,15 +37,15 @@ def test_api_tokens_are_listed_and_revoked_from_the_command_line(
     """`api-token list` shows name, communities, created and last use but no secret; after
     `api-token revoke` the token is a 401 JSON answer on the staff API and on Open311."""
     env = _env(database_url, tmp_path)
-    secret = linli(
+    secret = invoke(
         "server", "api-token", "create", "--name", "dashboard", "--community", "lanqiao", env=env
     ).stdout.split()[-1]
-    other = linli("server", "api-token", "create", "--name", "other", env=env).stdout.split()[-1]
+    other = invoke("server", "api-token", "create", "--name", "other", env=env).stdout.split()[-1]
     assert _requests(client, secret).status_code == 200
     opened = client.get("/open311/v2/services.json", headers={"Authorization": f"Bearer {secret}"})
     assert opened.status_code == 200, "Open311 takes the token in a header too"
 
-    listing = linli("server", "api-token", "list", env=env).stdout
+    listing = invoke("server", "api-token", "list", env=env).stdout
     lines = listing.strip().splitlines()
     assert lines[0].split("\t") == [
         "id", "name", "communities", "created", "last used", "revoked"
@@ -58,7 +58,7 @@ def test_api_tokens_are_listed_and_revoked_from_the_command_line(
     assert secret not in listing
     assert other not in listing
 
-    revoked = linli("server", "api-token", "revoke", "dashboard", env=env)
+    revoked = invoke("server", "api-token", "revoke", "dashboard", env=env)
     assert revoked.stdout.strip() == "API token dashboard revoked"
     refused = _requests(client, secret)
     assert refused.status_code == 401
@@ -67,13 +67,13 @@ def test_api_tokens_are_listed_and_revoked_from_the_command_line(
     assert header.status_code in (401, 403)
     assert _requests(client, other).status_code == 200, "other tokens keep working"
 
-    by_id = linli("server", "api-token", "revoke", rows["other"][0], env=env)
+    by_id = invoke("server", "api-token", "revoke", rows["other"][0], env=env)
     assert by_id.stdout.strip() == "API token other revoked"
     assert _requests(client, other).status_code == 401
-    again = linli("server", "api-token", "revoke", "dashboard", env=env, check=False)
+    again = invoke("server", "api-token", "revoke", "dashboard", env=env, check=False)
     assert again.returncode == 1
     assert again.stderr.strip() == "error: API token 'dashboard' is revoked already"
-    listing = linli("server", "api-token", "list", env=env).stdout
+    listing = invoke("server", "api-token", "list", env=env).stdout
     assert all(line.split("\t")[5] != "-" for line in listing.strip().splitlines()[1:])
 
 
@@ -204,15 +204,17 @@ def test_merchant_commands_rotate_and_deactivate(
 ) -> None:
     """`linli server merchant rotate-key` prints the new key last; `deactivate` closes the page."""
     env = _env(database_url, tmp_path)
-    rotated = linli("server", "merchant", "rotate-key", "--community", "lanqiao", "面包房", env=env)
+    rotated = invoke(
+        "server", "merchant", "rotate-key", "--community", "lanqiao", "面包房", env=env
+    )
     new_key = rotated.stdout.split()[-1]
     assert _enter_key(client, merchant["key"]) == 404
     assert _enter_key(client, new_key) == 303
     assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 200
-    linli("server", "merchant", "deactivate", "--community", "lanqiao", "面包房", env=env)
+    invoke("server", "merchant", "deactivate", "--community", "lanqiao", "面包房", env=env)
     assert _redeem_on_page(client, _code(app, merchant["volunteer"])).status_code == 401
     assert _enter_key(client, new_key) == 404
-    missing = linli(
+    missing = invoke(
         "server", "merchant", "deactivate", "--community", "lanqiao", "无此店", env=env, check=False
     )
     assert missing.returncode == 1

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.procs import linli
+from tests.cli import invoke
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -21,7 +21,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Cheap argon2 parameters, counting every password check (the gunicorn test uses
+    """The test app's cheap argon2 cost, counting every password check (the gunicorn test uses
     production's)."""
     from argon2 import PasswordHasher
 
@@ -34,7 +34,9 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             checked.append(str(hash))
             return super().verify(hash, password)
 
-    monkeypatch.setattr(services, "_hasher", Counting(time_cost=1, memory_cost=64, parallelism=1))
+    monkeypatch.setitem(
+        services.HASH_COSTS, "test", Counting(time_cost=1, memory_cost=64, parallelism=1)
+    )
     return checked
 
 
@@ -113,7 +115,9 @@ def test_lockout_grows_holds_across_processes_and_hides_which_names_exist(
 
     _unlimited(app)
     # A second app on the same database: another gunicorn worker, with its own memory.
-    other = create_app({"LINLI_DATABASE_URL": database_url, "TESTING": True})
+    other = create_app(
+        {"LINLI_DATABASE_URL": database_url, "TESTING": True, "LINLI_PASSWORD_HASH_COST": "test"}
+    )
     _unlimited(other)
     answers: dict[str, list[tuple[int, str]]] = {}
     waits: dict[str, list[int]] = {}
@@ -173,9 +177,9 @@ def test_unlock_from_the_command_line_is_audited(
         _try(client, user)
     assert _try(client, user, PASSWORD).status_code == 429
     env = {"LINLI_DATABASE_URL": database_url, "LINLI_INSTANCE_DIR": str(tmp_path / "cli")}
-    done = linli("server", "user", "unlock", user, env=env)
+    done = invoke("server", "user", "unlock", user, env=env)
     assert "unlocked wang (forgot 5 failed sign-ins)" in done.stdout
-    unknown = linli("server", "user", "unlock", "no-such-user", env=env, check=False)
+    unknown = invoke("server", "user", "unlock", "no-such-user", env=env, check=False)
     assert unknown.returncode == 1
     assert "no user named 'no-such-user'" in unknown.stderr
     assert _try(client, user, PASSWORD).status_code == 303

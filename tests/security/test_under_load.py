@@ -167,7 +167,7 @@ def test_twenty_live_streams_leave_the_site_answering(
     app: Any, community: dict[str, Any], database_url: str, tmp_path: Path, users: list[str]
 ) -> None:
     from server.extensions import db
-    from tests.console.conftest import make_request
+    from tests.server.conftest import make_request
 
     settings = {"LINLI_LIVE_HEARTBEAT_SECONDS": "2"}
     with _gunicorn(database_url, tmp_path / "server", **settings) as base:

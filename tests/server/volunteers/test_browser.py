@@ -1,0 +1,136 @@
+"""Browser tests (Debian's Chromium through Playwright): approving hours, redeeming points at a
+merchant, printing a passbook, opening the needs map and the report charts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.server.seed import Seed, Served, add_request, browser_login
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def _pending_hours(served: Served, volunteer_id: int, minutes: int) -> int:
+    from server.extensions import db
+    from server.timeutil import utcnow
+    from server.volunteers import services
+    from server.volunteers.models import Volunteer
+
+    with served.app.app_context():
+        volunteer = db.session.get_one(Volunteer, volunteer_id)
+        start = utcnow() - timedelta(minutes=minutes + 5)
+        record = services.check_in(volunteer, "队长", at=start, content="修理楼道灯")
+        services.check_out(record, "队长", at=start + timedelta(minutes=minutes))
+        db.session.commit()
+        return int(record.id)
+
+
+def _points(served: Served, volunteer_id: int, points: int) -> None:
+    from server.extensions import db
+    from server.passbook.services import post
+
+    with served.app.app_context():
+        post(volunteer_id, "bonus", points, f"b-{volunteer_id}", "setup", reason="志愿服务之星")
+        db.session.commit()
+
+
+def test_a_social_worker_approves_hours(page: Any, served: Served, seed: Seed) -> None:
+    vid = seed.volunteers["lanqiao"][0]
+    record = _pending_hours(served, vid, 90)
+    browser_login(page, served.url, "social_worker_lanqiao")
+    page.goto(f"{served.url}/volunteers/hours")
+    row = page.locator(f"#record-{record}")
+    assert "修理楼道灯" in row.inner_text()
+    row.get_by_role("button", name="Approve 通过").click()
+    page.wait_for_load_state()
+    assert "approved, 15 points posted" in page.locator(".flash").inner_text()
+    assert page.locator(f"#record-{record}").count() == 0
+    page.goto(f"{served.url}/passbook/{vid}")
+    assert page.locator("#balance").inner_text() == "15"
+    assert "intact" in page.locator("#chain").inner_text()
+
+
+def test_redeeming_points_at_a_merchant(page: Any, served: Served, seed: Seed) -> None:
+    vid = seed.volunteers["lanqiao"][1]
+    _points(served, vid, 50)
+    browser_login(page, served.url, "social_worker_lanqiao")
+    page.goto(f"{served.url}/passbook/merchants")
+    page.get_by_role("link", name="open").first.click()
+    page.wait_for_load_state()
+    form = page.locator("#redeem")
+    form.locator("select[name=volunteer]").select_option(str(vid))
+    form.locator("input[name=points]").fill("20")
+    form.locator("input[name=item]").fill("全麦面包")
+    form.get_by_role("button", name="Redeem").click()
+    page.wait_for_load_state()
+    assert "20 points redeemed; balance 30" in page.locator(".flash").inner_text()
+    assert "全麦面包" in page.locator("#redemptions").inner_text()
+
+    form = page.locator("#redeem")
+    form.locator("select[name=volunteer]").select_option(str(vid))
+    form.locator("input[name=points]").fill("31")
+    form.locator("input[name=item]").fill("蛋糕")
+    form.get_by_role("button", name="Redeem").click()
+    page.wait_for_load_state()
+    assert (
+        "the balance is 30 points; 31 points cannot be redeemed"
+        in page.locator(".error").inner_text()
+    )
+    page.goto(f"{served.url}/passbook/{vid}")
+    assert page.locator("#balance").inner_text() == "30"
+
+
+def test_printing_a_passbook(page: Any, served: Served, seed: Seed) -> None:
+    vid = seed.volunteers["lanqiao"][0]
+    _points(served, vid, 40)
+    browser_login(page, served.url, "social_worker_lanqiao")
+    page.goto(f"{served.url}/passbook/{vid}")
+    assert page.locator("form#bonus").is_visible()
+    page.emulate_media(media="print")
+    assert page.locator("#passbook").is_visible()
+    assert "志愿服务之星" in page.locator("#passbook").inner_text()
+    for hidden in ("header.top", "form#bonus", "form#issue-code", ".print-button"):
+        assert not page.locator(hidden).first.is_visible(), f"{hidden} shows in print"
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF")
+    page.goto(f"{served.url}/volunteers/{vid}/record")
+    assert "志愿服务记录证明" in page.locator("#service-record").inner_text()
+
+
+def test_opening_the_needs_map_and_the_charts(page: Any, served: Served, seed: Seed) -> None:
+    from server.extensions import db
+    from server.timeutil import utcnow
+
+    cid = seed.community["lanqiao"]
+    with served.app.app_context():
+        for room, category in (
+            ("3-2-301", "electrical"),
+            ("3-2-301", "electrical"),
+            ("3-2-302", "plumbing"),
+            ("1-1-101", "electrical"),
+        ):
+            add_request(cid, room, category, utcnow() - timedelta(hours=1), "received")
+        db.session.commit()
+    browser_login(page, served.url, "viewer_lanqiao")
+    page.goto(f"{served.url}/reports/{cid}/needs-map")
+    svg = page.locator("svg#needs-map")
+    assert svg.is_visible()
+    cell = page.locator('g.cell[data-building="3"][data-unit="2"]')
+    assert cell.get_attribute("data-count") == "3"
+    assert cell.locator("text").first.text_content() == "3"
+    assert (
+        page.locator('g.cell[data-building="1"][data-unit="1"]').get_attribute("data-count") == "1"
+    )
+    page.emulate_media(media="print")
+    assert svg.is_visible(), "the map is hidden in print"
+    page.emulate_media(media="screen")
+
+    page.goto(f"{served.url}/reports/{cid}")
+    page.wait_for_function("document.getElementById('chart-categories').linliChart !== undefined")
+    assert page.evaluate("window.Chart.version") == "4.4.7"
+    chart = "document.getElementById('chart-categories').linliChart.data"
+    assert page.evaluate(f"{chart}.labels") == ["照明/电路", "水暖"]
+    assert page.evaluate(f"{chart}.datasets[0].data") == [3, 1]
