@@ -51,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from server import models  # noqa: F401  (the whole schema, for Alembic)
     from server.auth.routes import bp as auth_bp
+    from server.console.home import bp as home_bp
     from server.console.routes import bp as console_bp
     from server.errors import register_error_handlers
     from server.health.routes import bp as health_bp
@@ -66,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(home_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(people_bp)
     app.register_blueprint(open311_bp)

@@ -35,7 +35,6 @@ from flask.typing import ResponseReturnValue
 
 from server.auth import access
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.dispatch.models import Team
 from server.errors import InvalidInput, LinliError
 from server.extensions import db
@@ -54,7 +53,6 @@ from server.volunteers.models import (
 )
 
 bp = Blueprint("volunteers", __name__, url_prefix="/volunteers", template_folder="templates")
-register_html_errors(bp)
 
 
 def _actor() -> str:
