@@ -9,12 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import (  # noqa: F401  (fixtures shared with the console tests)
-    World,
-    fast_password_hashing,
-    login,
-    world,
-)
+from tests.console.conftest import World, login
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 JSON = {"Accept": "application/json"}
