@@ -60,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.errors import register_error_handlers
     from server.health.routes import bp as health_bp
     from server.open311.routes import bp as open311_bp
+    from server.outbox import delivery as outbox_delivery
     from server.outbox import services as outbox
     from server.passbook.routes import bp as passbook_bp
     from server.people.routes import bp as people_bp
@@ -94,7 +95,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         Outbound messages the work recorded are sent after the commit, holding no lock."""
         if response.status_code < 400:
             db.session.commit()
-            outbox.send_committed()
+            outbox_delivery.send_committed()
         else:
             db.session.rollback()
             if restore_kept():

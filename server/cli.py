@@ -379,7 +379,7 @@ def escalations_group() -> None:
 @in_app
 def escalations_deliver() -> None:
     """Send every outbox message that is due: escalation deliveries (run periodically)."""
-    from server.outbox.services import deliver_due
+    from server.outbox.delivery import deliver_due
 
     click.echo(f"{deliver_due()} deliveries attempted")
 

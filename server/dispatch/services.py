@@ -129,7 +129,7 @@ def _delivery_attempted(message: OutboxMessage, error: str | None) -> None:
     )
 
 
-outbox.register_kind(ESCALATION_KIND, outbox.Kind("LINLI_ESCALATION", _delivery_attempted))
+outbox.register_kind(ESCALATION_KIND, outbox.Kind("ESCALATION", _delivery_attempted))
 
 
 def set_team_lead(team: Team, username: str) -> None:

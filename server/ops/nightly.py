@@ -205,7 +205,7 @@ def close_forgotten_checkouts(now: datetime) -> str:
 
 def deliver_outbox() -> str:
     """Send the outbox messages that are due (the periodic timer does the same more often)."""
-    from server.outbox.services import deliver_due
+    from server.outbox.delivery import deliver_due
 
     return f"{deliver_due()} outbox message(s) attempted"
 

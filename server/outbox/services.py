@@ -1,26 +1,17 @@
-"""Record outbound messages in the deciding transaction; send them after it commits.
+"""Record outbound messages in the deciding transaction (flushed, never committed here).
 
 Like Indico's e-mail queue (filled during the request, flushed only once the transaction has
 committed, dropped on rollback): `enqueue` writes a row and notes its id in the session; the
 session's `after_commit` makes the noted ids ready, a rollback forgets them (and the rows are
-gone with the transaction). The app sends the ready ones right after the request's commit
-(`send_committed`), so the page shows the first attempt's outcome; the periodic timer and the
-nightly job send whatever is due (`deliver_due`), with exponential backoff between attempts.
-
-Sending claims a message in its own short transaction, POSTs with no transaction open (a slow
-receiver never holds a row lock), then records the outcome in another. Because it commits its
-own steps, sending runs only outside a request's unit of work, like a nightly step.
+gone with the transaction). `server.outbox.delivery` sends them.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-import requests
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_sqlalchemy.session import Session
@@ -29,8 +20,6 @@ from server.errors import Conflict
 from server.extensions import db
 from server.outbox.models import OutboxMessage
 from server.timeutil import utcnow
-
-log = logging.getLogger(__name__)
 
 PENDING = "outbox_pending"
 """session.info key: ids of messages written in the open transaction."""
@@ -42,9 +31,9 @@ READY = "outbox_ready"
 class Kind:
     """How messages of one kind are sent, and what each attempt changes in the kind's rows.
 
-    `settings` is the prefix of its settings: `<prefix>_TIMEOUT` (seconds to wait for the
-    receiver), `<prefix>_MAX_ATTEMPTS`, `<prefix>_RETRY_MINUTES` (the first wait, doubled
-    after each failure). `on_attempt(message, error)` runs in the transaction that records
+    `settings` names its settings: `LINLI_<settings>_TIMEOUT` (seconds to wait for the
+    receiver), `_MAX_ATTEMPTS`, `_RETRY_MINUTES` (the first wait, doubled after each
+    failure). `on_attempt(message, error)` runs in the transaction that records
     an attempt's outcome (`error` None: delivered).
     """
 
@@ -106,13 +95,18 @@ def retry_now(message: OutboxMessage, target_url: str | None = None) -> None:
     """Staff try a pending or given-up message again once this transaction commits."""
     if message.delivered_at is not None:
         raise Conflict("this message was delivered already", "delivered")
-    max_attempts = _setting(message.kind, "MAX_ATTEMPTS")
+    max_attempts = setting(message.kind, "MAX_ATTEMPTS")
     message.attempts = min(message.attempts, max_attempts - 1)
     message.next_attempt_at = utcnow()
     if target_url is not None:
         message.target_url = target_url
     db.session.flush()
     _note(message)
+
+
+def setting(kind: str, name: str) -> int:
+    """A kind's setting: LINLI_<prefix>_<name> (TIMEOUT, MAX_ATTEMPTS or RETRY_MINUTES)."""
+    return int(current_app.config[f"LINLI_{KINDS[kind].settings}_{name}"])
 
 
 def _note(message: OutboxMessage) -> None:
@@ -139,100 +133,3 @@ def init_app(app: Flask) -> None:
     if not sa.event.contains(Session, "after_commit", _committed):
         sa.event.listen(Session, "after_commit", _committed)
         sa.event.listen(Session, "after_rollback", _rolled_back)
-
-
-def send_committed() -> int:
-    """Send the messages whose transaction has committed; the app calls it right after each
-    request's commit (the answer waits for the receiver, no lock does)."""
-    return send(take_ready())
-
-
-def send(ids: Iterable[int]) -> int:
-    """Try each message now if it is due; how many were attempted."""
-    return sum(1 for message_id in ids if _attempt(message_id))
-
-
-def deliver_due() -> int:
-    """Try every message whose time has come (the periodic timer and the nightly job)."""
-    due = list(
-        db.session.execute(
-            sa.select(OutboxMessage.id)
-            .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.next_attempt_at <= utcnow())
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        ).scalars()
-    )
-    db.session.commit()
-    return send(due)
-
-
-def _setting(kind: str, name: str) -> int:
-    return int(current_app.config[f"{KINDS[kind].settings}_{name}"])
-
-
-def _attempt(message_id: int) -> bool:
-    """Claim, POST, record; False when the message is not due (or another sender has it)."""
-    try:
-        claimed = _claim(message_id)
-        if claimed is None:
-            return False
-        error = _post(*claimed)
-        _record(message_id, error)
-    except Exception:
-        db.session.rollback()
-        log.exception("outbox message %s: the attempt failed; it is retried when due", message_id)
-    return True
-
-
-def _claim(message_id: int) -> tuple[str, dict[str, Any], str, int] | None:
-    """Count an attempt and hold the message for its duration (a lease: a sender that dies
-    mid-way leaves it due again later), committed before anything is sent."""
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.kind not in KINDS:
-        db.session.rollback()
-        return None
-    timeout = _setting(message.kind, "TIMEOUT")
-    now = utcnow()
-    claimed = db.session.execute(
-        sa.update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.delivered_at.is_(None),
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .values(
-            attempts=OutboxMessage.attempts + 1,
-            next_attempt_at=now + timedelta(seconds=2 * timeout + 60),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    sending = (message.target_url, dict(message.body), message.idempotency_key, timeout)
-    db.session.commit()
-    return sending if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
-
-
-def _post(url: str, body: dict[str, Any], key: str, timeout: int) -> str | None:
-    """POST the JSON body; None when the receiver accepted it, else what went wrong."""
-    try:
-        answer = requests.post(url, json=body, headers={"Idempotency-Key": key}, timeout=timeout)
-    except requests.RequestException as exc:
-        return f"{type(exc).__name__}: {exc}"[:300]
-    return None if answer.status_code < 300 else f"HTTP {answer.status_code}"
-
-
-def _record(message_id: int, error: str | None) -> None:
-    """The attempt's outcome: delivered, a retry after a doubled wait, or given up."""
-    message = db.session.get_one(OutboxMessage, message_id)
-    now = utcnow()
-    if error is None:
-        message.delivered_at = now
-        message.next_attempt_at = None
-        message.last_error = None
-    elif message.attempts >= _setting(message.kind, "MAX_ATTEMPTS"):
-        message.next_attempt_at = None
-        message.last_error = error
-    else:
-        wait = _setting(message.kind, "RETRY_MINUTES") * 2 ** (message.attempts - 1)
-        message.next_attempt_at = now + timedelta(minutes=wait)
-        message.last_error = error
-    KINDS[message.kind].on_attempt(message, error)
-    db.session.commit()

@@ -141,7 +141,7 @@ def test_an_escalation_is_delivered_after_its_commit(
     assert '<strong class="delivery">delivered</strong>' in page
     # Nothing is due any more: the timer does not send it twice.
     with app.app_context():
-        from server.outbox.services import deliver_due
+        from server.outbox.delivery import deliver_due
 
         assert deliver_due() == 0
     assert len(agency.received) == 1
@@ -150,7 +150,7 @@ def test_an_escalation_is_delivered_after_its_commit(
 def test_a_rolled_back_escalation_sends_nothing(app: Flask, world: World, run_agency: Any) -> None:
     from server.dispatch.models import Agency as AgencyRow
     from server.extensions import db
-    from server.outbox import services as outbox
+    from server.outbox import delivery
     from server.outbox.models import OutboxMessage
     from server.requests import services as lc
     from server.requests.models import HelpRequest
@@ -163,8 +163,8 @@ def test_a_rolled_back_escalation_sends_nothing(app: Flask, world: World, run_ag
         lc.escalate(req, lc.Actor("sw"), agency_row, None)
         assert db.session.execute(sa.select(sa.func.count(OutboxMessage.id))).scalar_one() == 1
         db.session.rollback()
-        assert outbox.send_committed() == 0
-        assert outbox.deliver_due() == 0
+        assert delivery.send_committed() == 0
+        assert delivery.deliver_due() == 0
         assert db.session.execute(sa.select(sa.func.count(OutboxMessage.id))).scalar_one() == 0
     assert agency.received == []
 
