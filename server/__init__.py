@@ -49,12 +49,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     _register_sqlite_pragmas(app)
 
-    from server import models  # noqa: F401  (the whole schema, for Alembic)
+    from server import (
+        localtime,
+        models,  # noqa: F401  (the whole schema, for Alembic)
+    )
     from server.auth.routes import bp as auth_bp
+    from server.console.home import bp as home_bp
     from server.console.routes import bp as console_bp
+    from server.dispatch import services as _dispatch  # noqa: F401  (registers its outbox kind)
     from server.errors import register_error_handlers
     from server.health.routes import bp as health_bp
     from server.open311.routes import bp as open311_bp
+    from server.outbox import delivery as outbox_delivery
+    from server.outbox import services as outbox
     from server.passbook.routes import bp as passbook_bp
     from server.people.routes import bp as people_bp
     from server.reports.routes import bp as reports_bp
@@ -66,6 +73,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(home_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(people_bp)
     app.register_blueprint(open311_bp)
@@ -73,6 +81,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(passbook_bp)
     app.register_blueprint(reports_bp)
     register_error_handlers(app)
+    localtime.init_app(app)
+    outbox.init_app(app)
     _configure_console_security(app)
     _configure_input_checks(app)
 
@@ -81,9 +91,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.after_request
     def _commit(response: Response) -> Response:
         """The one place a request's work is committed: only for successful answers, and
-        for failures only the audit rows of a page shown again (see `keep_on_failure`)."""
+        for failures only the audit rows of a page shown again (see `keep_on_failure`).
+        Outbound messages the work recorded are sent after the commit, holding no lock."""
         if response.status_code < 400:
             db.session.commit()
+            outbox_delivery.send_committed()
         else:
             db.session.rollback()
             if restore_kept():

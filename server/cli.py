@@ -378,8 +378,8 @@ def escalations_group() -> None:
 @escalations_group.command("deliver")
 @in_app
 def escalations_deliver() -> None:
-    """Retry every escalation delivery that is due (run periodically)."""
-    from server.dispatch.services import deliver_due
+    """Send every outbox message that is due: escalation deliveries (run periodically)."""
+    from server.outbox.delivery import deliver_due
 
     click.echo(f"{deliver_due()} deliveries attempted")
 

@@ -1,11 +1,13 @@
-"""Domain errors carry their HTTP status; one handler answers JSON (or HTML for pages)."""
+"""Domain errors carry their HTTP status; one app-level handler answers every error: a page
+with the site's layout to a person's browser, the stable JSON shape to API clients."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from server.extensions import db
@@ -76,13 +78,51 @@ def error_response(status: int, code: str, detail: str, **extra: Any) -> Respons
     return response
 
 
+API_PREFIXES = ("/api/", "/open311/", "/healthz", "/metrics")
+"""Paths whose clients are programs: their errors are always JSON, whatever they accept."""
+
+TITLES = {
+    400: "Bad request 请求有误",
+    401: "Sign in first 请先登录",
+    403: "Not allowed 无权访问",
+    404: "Not found 找不到此页",
+    405: "Not allowed here 不支持此操作",
+    409: "Conflict 操作冲突",
+    413: "Too large 内容过大",
+    429: "Too many tries 操作过于频繁",
+    500: "Server error 服务器出错",
+}
+
+
+def wants_html() -> bool:
+    """Whether this request comes from a person's browser (it prefers HTML over JSON)."""
+    if request.path.startswith(API_PREFIXES):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+def _answer(status: int, code: str, detail: str, **extra: Any) -> Response:
+    """The error as a page with the site's layout (browsers) or as JSON (API clients)."""
+    if not wants_html():
+        return error_response(status, code, detail, **extra)
+    title = TITLES.get(status, TITLES[500] if status >= 500 else TITLES[400])
+    try:
+        page = render_template("error.html", status=status, title=title, detail=detail)
+    except Exception:
+        # The layout itself failed (e.g. the database is down): a bare page, never a traceback.
+        log.exception("error page failed on %s %s", request.method, request.path)
+        page = f"<!doctype html><title>{status}</title><h1>{status} {escape(title)}</h1>"
+    return make_response(page, status)
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Roll back and answer every error as JSON with a stable code."""
+    """Roll back and answer every error: a page to browsers, a stable JSON code to programs."""
 
     @app.errorhandler(LinliError)
     def _domain(exc: LinliError) -> Response:
         db.session.rollback()
-        return error_response(exc.status, exc.code, exc.detail, **exc.extra)
+        return _answer(exc.status, exc.code, exc.detail, **exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
@@ -90,7 +130,7 @@ def register_error_handlers(app: Flask) -> None:
         code = (exc.name or "http_error").lower().replace(" ", "_")
         if exc.code == 413:
             code = "body_too_large"
-        response = error_response(exc.code or 500, code, exc.description or code)
+        response = _answer(exc.code or 500, code, exc.description or code)
         allow = dict(exc.get_headers()).get("Allow")
         if allow:
             response.headers["Allow"] = allow
@@ -100,4 +140,4 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the server failed; nothing was changed")
+        return _answer(500, "internal_error", "the server failed; nothing was changed")

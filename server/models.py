@@ -6,6 +6,7 @@ from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
 from server.kiosks.models import Kiosk
 from server.ops.models import DailyStat
+from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
 from server.people.models import ConsentRecord, Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
@@ -35,6 +36,7 @@ __all__ = [
     "Kiosk",
     "LedgerEntry",
     "Merchant",
+    "OutboxMessage",
     "PassbookAccount",
     "RedemptionCode",
     "RequestEvent",

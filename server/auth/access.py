@@ -72,6 +72,7 @@ POLICY: dict[str, Rule] = {
     "health.healthz": Rule("public", keeps_alive=False),
     # Aggregate counters only, no personal data; nginx limits it to the monitoring network.
     "health.metrics": Rule("public", keeps_alive=False),
+    "home.index": Rule("public", keeps_alive=False),
     "auth.login": PUBLIC,
     "auth.logout": Rule("session", ANY_USER),
     "auth.users": Rule("session", ADMINS),

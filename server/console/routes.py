@@ -39,8 +39,7 @@ from wtforms import Form
 from server.audit import services as audit
 from server.auth import access
 from server.communities.models import Building, Community
-from server.console import forms, live, localtime
-from server.console.errors import register_html_errors
+from server.console import forms, live
 from server.dispatch import services as dispatch_services
 from server.dispatch.models import Agency, Escalation, Team
 from server.errors import InvalidInput, LinliError, NotFound
@@ -54,8 +53,6 @@ from server.requests.queries import QueueFilter, queue_page
 from sync import statuses
 
 bp = Blueprint("console", __name__, url_prefix="/console")
-register_html_errors(bp)
-localtime.register(bp)
 
 
 def _actor() -> lifecycle.Actor:

@@ -12,6 +12,8 @@ from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
 
 AGENCY_KINDS = ("department", "charity", "property")
+ESCALATION_KIND = "escalation"
+"""The outbox kind of escalation deliveries (settings LINLI_ESCALATION_*)."""
 
 
 class Team(db.Model):  # type: ignore[name-defined,misc]

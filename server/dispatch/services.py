@@ -1,17 +1,16 @@
-"""Teams, agencies, and delivering escalations to agencies (tracked, retried, flagged)."""
+"""Teams, agencies, and escalations to agencies (delivered through the outbox: tracked,
+retried, flagged)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import requests
 import sqlalchemy as sa
-from flask import current_app
 
 from server.communities.services import community_by_slug
-from server.dispatch.models import AGENCY_KINDS, Agency, Escalation, Team
+from server.dispatch.models import AGENCY_KINDS, ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
+from server.outbox import services as outbox
+from server.outbox.models import OutboxMessage
 from server.requests.models import HelpRequest, RequestEvent
 from server.timeutil import utcnow
 
@@ -47,7 +46,8 @@ def create_agency(community_slug: str, name: str, kind: str, endpoint_url: str) 
 
 
 def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escalation:
-    """The hand-off record; its payload carries no name or phone number."""
+    """The hand-off record and its delivery, queued in the outbox: sent once the transaction
+    commits (never before), retried by the timer. The payload has no name or phone number."""
     escalation = Escalation(
         request_id=req.id,
         agency_id=agency.id,
@@ -65,79 +65,71 @@ def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escala
     )
     db.session.add(escalation)
     db.session.flush()
-    escalation.payload = {
-        **escalation.payload,
-        "idempotency_key": f"linli-escalation-{escalation.id}",
-    }
+    key = f"linli-escalation-{escalation.id}"
+    escalation.payload = {**escalation.payload, "idempotency_key": key}
+    url = agency.endpoint_url
+    message = outbox.enqueue(ESCALATION_KIND, url, escalation.payload, key, escalation.id)
+    escalation.next_attempt_at = message.next_attempt_at
     return escalation
 
 
-def deliver(escalation: Escalation, actor: str) -> None:
-    """Try to deliver now; on failure schedule a retry, or flag it once attempts are used up."""
-    config = current_app.config
-    escalation.attempts += 1
-    try:
-        answer = requests.post(
-            escalation.agency.endpoint_url,
-            json=escalation.payload,
-            timeout=config["LINLI_ESCALATION_TIMEOUT"],
-        )
-        error = None if answer.status_code < 300 else f"HTTP {answer.status_code}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:300]
-    now = utcnow()
-    if error is None:
-        escalation.delivery_status = "delivered"
-        escalation.delivered_at = now
-        escalation.next_attempt_at = None
-        escalation.last_error = None
-        note = f"delivered to {escalation.agency.name}"
-    elif escalation.attempts >= config["LINLI_ESCALATION_MAX_ATTEMPTS"]:
-        escalation.delivery_status = "failed"
-        escalation.next_attempt_at = None
-        escalation.last_error = error
-        note = f"delivery to {escalation.agency.name} FAILED after {escalation.attempts} attempts"
-    else:
-        escalation.delivery_status = "pending"
-        escalation.last_error = error
-        wait = config["LINLI_ESCALATION_RETRY_MINUTES"] * 2 ** (escalation.attempts - 1)
-        escalation.next_attempt_at = now + timedelta(minutes=wait)
-        note = f"delivery attempt {escalation.attempts} to {escalation.agency.name} failed"
+def retry(escalation: Escalation, actor: str) -> None:
+    """Staff try a failed or pending delivery again (to the agency's current endpoint), sent
+    once this transaction commits."""
+    if escalation.delivery_status == "delivered":
+        raise Conflict("this escalation was delivered already", "delivered")
+    message = outbox.message_for(ESCALATION_KIND, escalation.id)
+    if message is None:  # an escalation recorded without its message (by hand, or restored)
+        key = f"linli-escalation-{escalation.id}"
+        url = escalation.agency.endpoint_url
+        message = outbox.enqueue(ESCALATION_KIND, url, escalation.payload, key, escalation.id)
+    outbox.retry_now(message, target_url=escalation.agency.endpoint_url)
+    escalation.delivery_status = "pending"
+    escalation.attempts = message.attempts
+    escalation.next_attempt_at = message.next_attempt_at
     db.session.add(
         RequestEvent(
             request_id=escalation.request_id,
-            at=now,
+            at=utcnow(),
             actor=actor,
-            note=note + (f" ({error})" if error else ""),
+            note=f"delivery to {escalation.agency.name} to be tried again",
             kind="delivery",
         )
     )
     db.session.flush()
 
 
-def retry(escalation: Escalation, actor: str) -> None:
-    """Staff try a failed or pending delivery again now."""
-    if escalation.delivery_status == "delivered":
-        raise Conflict("this escalation was delivered already", "delivered")
-    escalation.attempts = min(
-        escalation.attempts, current_app.config["LINLI_ESCALATION_MAX_ATTEMPTS"] - 1
-    )
-    deliver(escalation, actor)
-
-
-def deliver_due(actor: str = "system") -> int:
-    """Retry every pending delivery whose time has come (run by the nightly/periodic job)."""
-    due = db.session.execute(
-        sa.select(Escalation).where(
-            Escalation.delivery_status == "pending",
-            sa.or_(Escalation.next_attempt_at.is_(None), Escalation.next_attempt_at <= utcnow()),
+def _delivery_attempted(message: OutboxMessage, error: str | None) -> None:
+    """Show an attempt's outcome on its escalation and in the request's timeline."""
+    escalation = db.session.get(Escalation, message.ref_id)
+    if escalation is None:
+        return
+    escalation.attempts = message.attempts
+    escalation.next_attempt_at = message.next_attempt_at
+    escalation.last_error = message.last_error
+    name = escalation.agency.name
+    if error is None:
+        escalation.delivery_status = "delivered"
+        escalation.delivered_at = message.delivered_at
+        note = f"delivered to {name}"
+    elif message.next_attempt_at is None:
+        escalation.delivery_status = "failed"
+        note = f"delivery to {name} FAILED after {message.attempts} attempts ({error})"
+    else:
+        escalation.delivery_status = "pending"
+        note = f"delivery attempt {message.attempts} to {name} failed ({error})"
+    db.session.add(
+        RequestEvent(
+            request_id=escalation.request_id,
+            at=utcnow(),
+            actor="system",
+            note=note,
+            kind="delivery",
         )
-    ).scalars()
-    count = 0
-    for escalation in due:
-        deliver(escalation, actor)
-        count += 1
-    return count
+    )
+
+
+outbox.register_kind(ESCALATION_KIND, outbox.Kind("ESCALATION", _delivery_attempted))
 
 
 def set_team_lead(team: Team, username: str) -> None:

@@ -1,5 +1,5 @@
 """The server's nightly job: roll up statistics, mark overdue, purge, close forgotten
-check-outs, back up, verify the passbook.
+check-outs, send the outbox's due messages, back up, verify the passbook.
 
 On PostgreSQL it holds an advisory lock, so two hosts never run it at once; on SQLite an
 exclusive file lock in the instance folder does the same on the one host. Each step commits
@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Flask
 
+from server import localtime
 from server.errors import LinliError
 from server.extensions import db
+from server.localtime import local_midnight
 from server.ops.backup import make_backup
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.timeutil import utcnow
@@ -67,9 +69,8 @@ def exclusive(app: Flask) -> Iterator[None]:
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """UTC-comparable start and end of a local calendar day."""
-    start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    return start, start + timedelta(days=1)
+    """The UTC start and end of a local calendar day (23 or 25 hours long across a DST change)."""
+    return local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
 
 
 def rollup(days: int, zone: ZoneInfo, now: datetime) -> str:
@@ -202,6 +203,13 @@ def close_forgotten_checkouts(now: datetime) -> str:
     return f"{count} forgotten check-out(s) closed and flagged"
 
 
+def deliver_outbox() -> str:
+    """Send the outbox messages that are due (the periodic timer does the same more often)."""
+    from server.outbox.delivery import deliver_due
+
+    return f"{deliver_due()} outbox message(s) attempted"
+
+
 def verify_passbook() -> str:
     """Verify the passbook hash chain, where the passbook feature is installed."""
     try:
@@ -217,7 +225,7 @@ def verify_passbook() -> str:
 def run_nightly(app: Flask, backup_dir: Path) -> JobReport:
     """Run every step under the nightly lock (each step commits its own work)."""
     config = app.config
-    zone = ZoneInfo(config["LINLI_TIMEZONE"])
+    zone = localtime.zone(config["LINLI_TIMEZONE"])
     report = JobReport()
     now = utcnow()
 
@@ -241,6 +249,7 @@ def run_nightly(app: Flask, backup_dir: Path) -> JobReport:
         step("overdue", lambda: mark_overdue(now))
         step("purge", lambda: purge(config["LINLI_RETENTION_DAYS"], now))
         step("checkouts", lambda: close_forgotten_checkouts(now))
+        step("outbox", deliver_outbox)
         step("backup", backup)
         step("passbook", verify_passbook)
     return report

@@ -31,7 +31,6 @@ from flask.typing import ResponseReturnValue
 
 from server.auth import access
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
 from server.inputs import parse_int
@@ -41,7 +40,6 @@ from server.volunteers.models import Volunteer
 from server.volunteers.services import volunteer_in
 
 bp = Blueprint("passbook", __name__, template_folder="templates")
-register_html_errors(bp)
 
 
 def _actor() -> str:

@@ -20,7 +20,6 @@ from wtforms import BooleanField, Form, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from server.auth import access
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
 from server.inputs import StrictIntegerField, parse_int
@@ -28,7 +27,6 @@ from server.people import services
 from server.people.models import MOBILITY, Resident
 
 bp = Blueprint("people", __name__, url_prefix="/console/residents")
-register_html_errors(bp)
 
 
 class ProfileForm(Form):  # type: ignore[misc]  # wtforms ships no type hints

@@ -1,6 +1,6 @@
 """The figures of the reports. Each function's docstring is the formula printed on the page.
 
-A period is a range of local dates (China Standard Time, UTC+8, which has no daylight saving)
+A period is a range of local dates (in LINLI_TIMEZONE, see `server.localtime`)
 from `start` to `end`, both included. Read-only: nothing here writes.
 """
 
@@ -10,13 +10,15 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from server.communities.models import Building, Room
 from server.dispatch.models import Escalation, Team
 from server.extensions import db
+from server.localtime import local_midnight
+from server.localtime import local_today as local_today  # the periods' today, for the routes
 from server.people.models import Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.requests.services import overdue_clause
@@ -24,7 +26,6 @@ from server.timeutil import utcnow
 from server.volunteers.models import ServiceRecord, Volunteer
 from sync.statuses import OPEN
 
-CST = timezone(timedelta(hours=8), "CST")
 MIN_COUNT = 5
 """Below this many values a median or percentile is not shown per group, and never ranked."""
 ELDER_AGE = 60
@@ -53,19 +54,12 @@ class Period:
     @property
     def lo(self) -> datetime:
         """The first instant of the period, in UTC."""
-        return datetime.combine(self.start, datetime.min.time(), CST).astimezone(UTC)
+        return local_midnight(self.start)
 
     @property
     def hi(self) -> datetime:
         """The first instant after the period, in UTC."""
-        return datetime.combine(self.end + timedelta(days=1), datetime.min.time(), CST).astimezone(
-            UTC
-        )
-
-
-def local_today() -> date:
-    """Today's date in China."""
-    return utcnow().astimezone(CST).date()
+        return local_midnight(self.end + timedelta(days=1))
 
 
 # --- statistics ------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from flask.typing import ResponseReturnValue
 
 from server.auth import access
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
 from server.inputs import safe_cell
@@ -41,7 +40,6 @@ from server.reports import queries
 from server.reports.queries import Period
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
-register_html_errors(bp)
 
 MAX_DAYS = 3 * 366
 

@@ -1,9 +1,9 @@
 """Removing a person's data from every place it was copied to.
 
 A request's phone and words are copied into its events' notes, its public note (and the kiosk's
-change row carrying it), escalation payloads, and, for operations the server did not apply,
-the rejected operation's body and sync conflicts. A PIPL erasure and the retention purge both
-go through here. Services flush, never commit.
+change row carrying it), escalation payloads (and their outbox messages), and, for operations
+the server did not apply, the rejected operation's body and sync conflicts. A PIPL erasure and
+the retention purge both go through here. Services flush, never commit.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.dispatch.models import Escalation
+from server.dispatch.models import ESCALATION_KIND, Escalation
 from server.extensions import db
 from server.kiosks.models import Kiosk
+from server.outbox import services as outbox
 from server.privacy import Needles
 from server.requests.models import HelpRequest, RequestEvent
 from server.syncapi.changes import record_changes, request_change
@@ -57,6 +58,7 @@ def strip_requests(requests: list[HelpRequest], needles: Needles, note: str) -> 
     ).scalars()
     for escalation in escalations:
         escalation.payload = {**escalation.payload, "description": None, "note": None}
+        outbox.replace_body(ESCALATION_KIND, escalation.id, escalation.payload)
     db.session.flush()
     record_changes([request_change(req) for req in requests if req.kiosk_id is not None])
 
@@ -97,6 +99,7 @@ def scrub_community(community_id: int, needles: Needles) -> int:
     for escalation in escalations:
         if needles.found_in_json(escalation.payload):
             escalation.payload = _redacted_json(escalation.payload, needles)
+            outbox.replace_body(ESCALATION_KIND, escalation.id, escalation.payload)
             changed += 1
     kiosks = sa.select(Kiosk.id).where(Kiosk.community_id == community_id)
     rejected = db.session.execute(

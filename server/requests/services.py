@@ -414,16 +414,14 @@ def merge_duplicate(req: HelpRequest, into: HelpRequest, actor: Actor, note: str
 
 
 def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -> Escalation:
-    """Hand the request to an outside agency; delivery is tried now and retried later."""
-    from server.dispatch.services import deliver, new_escalation
+    """Hand the request to an outside agency; delivered after the commit, retried later."""
+    from server.dispatch.services import new_escalation
 
     if agency.community_id != req.community_id:
         raise InvalidInput("choose an agency of this request's community", "bad_agency")
     note = _clean(note, 2000, "note")
     _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
-    escalation = new_escalation(req, agency, note)
-    deliver(escalation, actor.label)
-    return escalation
+    return new_escalation(req, agency, note)
 
 
 def record_external_feedback(req: HelpRequest, actor: Actor, note: str | None) -> None:

@@ -35,13 +35,12 @@ from flask.typing import ResponseReturnValue
 
 from server.auth import access
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.dispatch.models import Team
 from server.errors import InvalidInput, LinliError
 from server.extensions import db
 from server.inputs import INT32_MAX, optional_int
+from server.localtime import local_today, local_zone
 from server.passbook.services import balance
-from server.reports.queries import CST, local_today
 from server.requests.models import HelpRequest
 from server.volunteers import imports, services
 from server.volunteers.models import (
@@ -54,7 +53,6 @@ from server.volunteers.models import (
 )
 
 bp = Blueprint("volunteers", __name__, url_prefix="/volunteers", template_folder="templates")
-register_html_errors(bp)
 
 
 def _actor() -> str:
@@ -79,14 +77,14 @@ def _int(raw: str | None, field: str, required: bool = False) -> int | None:
 
 
 def _when(raw: str | None, field: str) -> datetime | None:
-    """A `datetime-local` value (the user's local time, China) as UTC; empty means now."""
+    """A `datetime-local` value (the user's local time, LINLI_TIMEZONE) as UTC; empty: now."""
     raw = (raw or "").strip()
     if not raw:
         return None
     try:
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=CST)
+            parsed = parsed.replace(tzinfo=local_zone())
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise InvalidInput(f"{field} {raw!r} is not a date and time", "bad_time") from exc

@@ -249,17 +249,25 @@ class _Agency(http.server.BaseHTTPRequestHandler):
 def test_escalation_delivery_failure_is_retried_then_flagged(ctx: World, app: Flask) -> None:
     from server.dispatch import services as ds
     from server.dispatch.models import Agency
+    from server.outbox import delivery
+    from server.outbox import services as outbox
 
     app.config["LINLI_ESCALATION_MAX_ATTEMPTS"] = 2
     req = _req(ctx.requests["lanqiao"])
     agency = lc.db.session.get_one(Agency, ctx.agencies["lanqiao"])
     escalation = lc.escalate(req, ME, agency, "needs the power company")
     assert req.status == "escalated"
+    assert (escalation.delivery_status, escalation.attempts) == ("pending", 0), "not sent yet"
+    lc.db.session.commit()
+    assert delivery.send_committed() == 1  # sent after the commit: the agency is down
     assert (escalation.delivery_status, escalation.attempts) == ("pending", 1)
     assert escalation.next_attempt_at is not None
-    assert ds.deliver_due() == 0  # the retry is not due yet
-    escalation.next_attempt_at = lc.utcnow() - timedelta(seconds=1)
-    assert ds.deliver_due() == 1
+    assert delivery.deliver_due() == 0  # the retry is not due yet
+    message = outbox.message_for(ds.ESCALATION_KIND, escalation.id)
+    assert message is not None
+    message.next_attempt_at = lc.utcnow() - timedelta(seconds=1)
+    lc.db.session.commit()
+    assert delivery.deliver_due() == 1
     assert (escalation.delivery_status, escalation.attempts) == ("failed", 2)
     assert "13800000001" not in str(escalation.payload)
     notes = [e.note or "" for e in lc.timeline(req) if e.kind == "delivery"]
@@ -271,6 +279,8 @@ def test_escalation_delivery_failure_is_retried_then_flagged(ctx: World, app: Fl
     try:
         agency.endpoint_url = f"http://127.0.0.1:{server.server_port}/in"
         ds.retry(escalation, "tester")
+        lc.db.session.commit()
+        assert delivery.send_committed() == 1
     finally:
         server.shutdown()
         server.server_close()

@@ -98,9 +98,10 @@ def test_a_check_out_before_the_check_in_is_refused_and_changes_nothing(
         record_id = record.id
     before = _state(app)
     login(client, "team_lead_lanqiao")
-    from server.reports.queries import CST
+    from server.localtime import zone
 
-    too_early = (utcnow() - timedelta(hours=3)).astimezone(CST).strftime("%Y-%m-%dT%H:%M")
+    local = zone(app.config["LINLI_TIMEZONE"])
+    too_early = (utcnow() - timedelta(hours=3)).astimezone(local).strftime("%Y-%m-%dT%H:%M")
     answer = form_post(
         client,
         f"/volunteers/hours/{record_id}/check-out",

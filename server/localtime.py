@@ -1,31 +1,45 @@
-"""Times on console pages: stored in UTC, shown in the configured local zone (LINLI_TIMEZONE).
+"""Local time: times are stored in UTC; days, months and wall clocks follow LINLI_TIMEZONE.
 
-Every console template formats a time through the one `localtime` filter, and the page
-names the zone (`time_zone_label`), so nobody reads a UTC clock as local.
+The one place the server turns UTC into local time and back: report periods and the nightly
+roll-up count local days through `local_midnight`, and every console template formats a time
+through the one `localtime` filter while the page names the zone (`time_zone_label`), so
+nobody reads a UTC clock as local.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_name
-from flask import Blueprint, current_app
-from flask.blueprints import BlueprintSetupState
+from flask import Flask, current_app
+
+from server.timeutil import utcnow
 
 DEFAULT_FORMAT = "%Y-%m-%d %H:%M"
 
 
 @lru_cache(maxsize=8)
-def _zone(key: str) -> ZoneInfo:
+def zone(key: str) -> ZoneInfo:
+    """The time zone named by an IANA key (cached)."""
     return ZoneInfo(key)
 
 
 def local_zone() -> ZoneInfo:
     """The app's local time zone."""
-    return _zone(current_app.config["LINLI_TIMEZONE"])
+    return zone(current_app.config["LINLI_TIMEZONE"])
+
+
+def local_midnight(day: date, tz: ZoneInfo | None = None) -> datetime:
+    """The first instant of a local day (in `tz`, default the app's zone), UTC-aware."""
+    return datetime.combine(day, time.min, tz or local_zone()).astimezone(UTC)
+
+
+def local_today() -> date:
+    """Today's date in the app's local zone."""
+    return utcnow().astimezone(local_zone()).date()
 
 
 def localtime(value: datetime | str | None, fmt: str = DEFAULT_FORMAT) -> str:
@@ -46,12 +60,12 @@ def zone_label(key: str) -> str:
     A zone without daylight saving is named by its standard time ("China Standard Time");
     one with it by its generic name ("Central European Time"), true of summer and winter rows.
     """
-    zone = _zone(key)
-    winter, summer = (datetime(2026, month, 15, tzinfo=zone) for month in (1, 7))
+    tz = zone(key)
+    winter, summer = (datetime(2026, month, 15, tzinfo=tz) for month in (1, 7))
     if winter.utcoffset() == summer.utcoffset():
         en, zh = (get_timezone_name(winter, locale=loc) for loc in ("en", "zh"))
     else:
-        en, zh = (get_timezone_name(zone, locale=loc) for loc in ("en", "zh"))
+        en, zh = (get_timezone_name(tz, locale=loc) for loc in ("en", "zh"))
     return f"{en} {zh} ({key})"
 
 
@@ -59,17 +73,12 @@ def _template_context() -> dict[str, Any]:
     return {"time_zone_label": zone_label(current_app.config["LINLI_TIMEZONE"])}
 
 
-def _check_zone(state: BlueprintSetupState) -> None:
-    """Fail at start-up, not on the first page, when LINLI_TIMEZONE names no zone."""
-    key = state.app.config["LINLI_TIMEZONE"]
+def init_app(app: Flask) -> None:
+    """Check LINLI_TIMEZONE at start-up; install the `localtime` filter and the zone's label."""
+    key = app.config["LINLI_TIMEZONE"]
     try:
-        _zone(key)
+        zone(key)
     except (ValueError, KeyError) as exc:
         raise ValueError(f"LINLI_TIMEZONE {key!r} is not a known time zone") from exc
-
-
-def register(bp: Blueprint) -> None:
-    """Install the `localtime` filter and the zone's label for every template of the app."""
-    bp.record_once(_check_zone)
-    bp.add_app_template_filter(localtime, "localtime")
-    bp.app_context_processor(_template_context)
+    app.add_template_filter(localtime, "localtime")
+    app.context_processor(_template_context)
