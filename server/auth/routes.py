@@ -33,9 +33,9 @@ from flask_login import logout_user
 from server.auth import access, services
 from server.auth.models import ROLES, User
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound, error_response
 from server.extensions import db
+from server.pages import register_html_errors
 from sync.redirects import local_path
 
 bp = Blueprint("auth", __name__)

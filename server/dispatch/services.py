@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import requests
 import sqlalchemy as sa
 from flask import current_app
 
+from server.auth.models import User
 from server.communities.services import community_by_slug
 from server.dispatch.models import AGENCY_KINDS, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
-from server.requests.models import HelpRequest, RequestEvent
+from server.hooks import Hook
 from server.timeutil import utcnow
+
+DeliveryNotes = Callable[[Escalation, str, datetime, str], None]
+"""Writes a delivery attempt (escalation, actor, when, what happened) on the request's timeline."""
+DELIVERY_NOTES: Hook[DeliveryNotes] = Hook("delivery_notes")
 
 
 def create_team(community_slug: str, name: str, category_codes: list[str]) -> Team:
@@ -44,32 +50,6 @@ def create_agency(community_slug: str, name: str, kind: str, endpoint_url: str) 
     db.session.add(agency)
     db.session.flush()
     return agency
-
-
-def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escalation:
-    """The hand-off record; its payload carries no name or phone number."""
-    escalation = Escalation(
-        request_id=req.id,
-        agency_id=agency.id,
-        agency=agency,
-        delivery_status="pending",
-        attempts=0,
-        payload={
-            "ticket": req.ticket,
-            "category": req.category.code,
-            "address_id": req.room.code,
-            "description": req.details,
-            "note": note,
-            "received_at": req.received_at.isoformat(),
-        },
-    )
-    db.session.add(escalation)
-    db.session.flush()
-    escalation.payload = {
-        **escalation.payload,
-        "idempotency_key": f"linli-escalation-{escalation.id}",
-    }
-    return escalation
 
 
 def deliver(escalation: Escalation, actor: str) -> None:
@@ -103,15 +83,7 @@ def deliver(escalation: Escalation, actor: str) -> None:
         wait = config["LINLI_ESCALATION_RETRY_MINUTES"] * 2 ** (escalation.attempts - 1)
         escalation.next_attempt_at = now + timedelta(minutes=wait)
         note = f"delivery attempt {escalation.attempts} to {escalation.agency.name} failed"
-    db.session.add(
-        RequestEvent(
-            request_id=escalation.request_id,
-            at=now,
-            actor=actor,
-            note=note + (f" ({error})" if error else ""),
-            kind="delivery",
-        )
-    )
+    DELIVERY_NOTES.get()(escalation, actor, now, note + (f" ({error})" if error else ""))
     db.session.flush()
 
 
@@ -142,8 +114,6 @@ def deliver_due(actor: str = "system") -> int:
 
 def set_team_lead(team: Team, username: str) -> None:
     """Make a user (a team lead of the team's community) the team's lead."""
-    from server.auth.models import User
-
     user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or user.roles().get(team.community_id) != "team_lead":
         raise InvalidInput(f"no team lead {username!r} in the team's community", "bad_lead")

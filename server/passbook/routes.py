@@ -31,10 +31,10 @@ from flask.typing import ResponseReturnValue
 
 from server.auth import access
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
 from server.inputs import parse_int
+from server.pages import register_html_errors
 from server.passbook import services
 from server.passbook.models import LedgerEntry, Merchant
 from server.volunteers.models import Volunteer

@@ -20,10 +20,10 @@ from wtforms import BooleanField, Form, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from server.auth import access
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
 from server.extensions import db
 from server.inputs import StrictIntegerField, parse_int
+from server.pages import register_html_errors
 from server.people import services
 from server.people.models import MOBILITY, Resident
 

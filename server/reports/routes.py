@@ -33,10 +33,10 @@ from flask.typing import ResponseReturnValue
 
 from server.auth import access
 from server.communities.models import Community
-from server.console.errors import register_html_errors
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
 from server.inputs import safe_cell
+from server.pages import register_html_errors
 from server.reports import queries
 from server.reports.queries import Period
 

@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from server.dispatch.models import Agency, Escalation, Team
+from server.dispatch.services import deliver
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
 from server.people.models import Resident
+from server.requests.changes import request_change
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.syncapi.changes import record_changes, request_change
+from server.synclog.changes import record_changes
 from server.timeutil import utcnow
 from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, FINAL, OPEN
 
@@ -413,10 +415,34 @@ def merge_duplicate(req: HelpRequest, into: HelpRequest, actor: Actor, note: str
     set_public_note(req, actor, f"已合并到 {into.ticket}")
 
 
+def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escalation:
+    """The hand-off record; its payload carries no name or phone number."""
+    escalation = Escalation(
+        request_id=req.id,
+        agency_id=agency.id,
+        agency=agency,
+        delivery_status="pending",
+        attempts=0,
+        payload={
+            "ticket": req.ticket,
+            "category": req.category.code,
+            "address_id": req.room.code,
+            "description": req.details,
+            "note": note,
+            "received_at": req.received_at.isoformat(),
+        },
+    )
+    db.session.add(escalation)
+    db.session.flush()
+    escalation.payload = {
+        **escalation.payload,
+        "idempotency_key": f"linli-escalation-{escalation.id}",
+    }
+    return escalation
+
+
 def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -> Escalation:
     """Hand the request to an outside agency; delivery is tried now and retried later."""
-    from server.dispatch.services import deliver, new_escalation
-
     if agency.community_id != req.community_id:
         raise InvalidInput("choose an agency of this request's community", "bad_agency")
     note = _clean(note, 2000, "note")
@@ -424,6 +450,15 @@ def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -
     escalation = new_escalation(req, agency, note)
     deliver(escalation, actor.label)
     return escalation
+
+
+def note_delivery(escalation: Escalation, actor: str, at: datetime, note: str) -> None:
+    """A delivery attempt on the request's timeline (dispatch calls it through its hook)."""
+    db.session.add(
+        RequestEvent(
+            request_id=escalation.request_id, at=at, actor=actor, note=note, kind="delivery"
+        )
+    )
 
 
 def record_external_feedback(req: HelpRequest, actor: Actor, note: str | None) -> None:
