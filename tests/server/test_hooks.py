@@ -12,7 +12,7 @@ def test_a_hook_calls_what_the_app_installed() -> None:
     app = Flask(__name__)
     hook: Hook[str] = Hook("probe")
     with app.app_context():
-        with pytest.raises(RuntimeError, match="linli.hook.probe was not installed"):
+        with pytest.raises(RuntimeError, match=r"linli\.hook\.probe was not installed"):
             hook.get()
         hook.install(app, "the implementation")
         assert hook.get() == "the implementation"
