@@ -83,6 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     localtime.init_app(app)
     outbox.init_app(app)
+    _install_hooks(app)
     _configure_console_security(app)
     _configure_input_checks(app)
 
@@ -103,6 +104,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def _install_hooks(app: Flask) -> None:
+    """Where a lower feature calls a higher one (see `server.hooks`)."""
+    from server.dispatch.services import DELIVERY_NOTES
+    from server.people.services import RESIDENT_RECORDS
+    from server.requests.erasure import RequestRecords
+    from server.requests.services import note_delivery
+
+    DELIVERY_NOTES.install(app, note_delivery)
+    RESIDENT_RECORDS.install(app, RequestRecords())
 
 
 def _configure_console_security(app: Flask) -> None:

@@ -11,7 +11,7 @@ from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, Redem
 from server.people.models import ConsentRecord, Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.staffapi.models import ApiToken
-from server.syncapi.models import AppliedOp, Change, SyncConflict, SyncState
+from server.synclog.models import AppliedOp, Change, SyncConflict, SyncState
 from server.volunteers.models import (
     ServiceRecord,
     TeamFocus,

@@ -248,35 +248,12 @@ def scoped_communities() -> list[Community]:
     )
 
 
-def _field_split() -> tuple[frozenset[int], frozenset[int]]:
-    """The communities where the user works on every job, and those where only on their teams'."""
+def field_split() -> tuple[frozenset[int], frozenset[int]]:
+    """The communities where the user works on every job, and those where only on the jobs of
+    the teams they lead (the team and job scopes of `dispatch` and `requests` build on it)."""
     scope = community_scope()
     whole = scope & community_scope(WHOLE_COMMUNITY)
     return whole, scope & community_scope(frozenset({TEAM_LEAD}))
-
-
-def team_scope() -> sa.ColumnElement[bool]:
-    """Teams the user may work and book hours under: a team lead only the teams they lead."""
-    from server.dispatch.models import Team
-
-    whole, led_only = _field_split()
-    return sa.or_(
-        Team.community_id.in_(whole),
-        sa.and_(Team.community_id.in_(led_only), Team.lead_user_id == user().id),
-    )
-
-
-def job_scope() -> sa.ColumnElement[bool]:
-    """Requests the user may work on as jobs: a team lead only those of teams they lead."""
-    from server.dispatch.models import Team
-    from server.requests.models import HelpRequest
-
-    whole, led_only = _field_split()
-    led = sa.select(Team.id).where(Team.community_id.in_(led_only), Team.lead_user_id == user().id)
-    return sa.or_(
-        HelpRequest.community_id.in_(whole),
-        sa.and_(HelpRequest.community_id.in_(led_only), HelpRequest.team_id.in_(led)),
-    )
 
 
 def require_community(community_id: int) -> None:

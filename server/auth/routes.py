@@ -15,7 +15,8 @@ grants roles only in the communities they administer; every change is audited.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from typing import Any
+
 from flask import (
     Blueprint,
     flash,
@@ -30,11 +31,11 @@ from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import logout_user
 
-from server.auth import access, services
-from server.auth.models import ROLES, User
-from server.communities.models import Community
-from server.errors import InvalidInput, LinliError, NotFound, error_response
-from server.extensions import db
+from server.auth import access, forms, queries, services
+from server.auth.forms import LoginForm
+from server.auth.models import ROLES
+from server.errors import InvalidInput, LinliError, error_response
+from server.pages import form_failed
 from sync.redirects import local_path
 
 bp = Blueprint("auth", __name__)
@@ -51,9 +52,10 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         expired = request.args.get("expired")
         return render_template("login.html", expired=bool(expired), username="")
-    username = request.form.get("username", "")
+    form = LoginForm(request.form)
+    username = form.username.data or ""
     try:
-        user = services.authenticate(username, request.form.get("password", ""))
+        user = services.authenticate(username, form.password.data or "")
     except (services.LockedOut, services.HashingBusy) as exc:
         return _refused(exc, username)
     if user is None:
@@ -86,7 +88,7 @@ def _rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
         "too many sign-in attempts: wait a minute and try again",
         retry_after=exc.limit.limit.get_expiry(),
     )
-    return _refused(refusal, request.form.get("username", ""))
+    return _refused(refusal, LoginForm(request.form).username.data or "")
 
 
 @bp.post("/logout")
@@ -103,70 +105,37 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"), 303)
 
 
-def _load_user(user_id: int) -> User:
-    """A user the signed-in admin manages, or 404: others do not exist for them."""
-    user = db.session.get(User, user_id)
-    if user is None or not access.manages(user):
-        raise NotFound("no such user")
-    return user
-
-
-def _administered() -> list[Community]:
-    return list(
-        db.session.execute(
-            sa.select(Community)
-            .where(Community.id.in_(access.community_scope(access.ADMINS)))
-            .order_by(Community.name)
-        ).scalars()
-    )
-
-
 def _roles_from_form() -> dict[str, str]:
-    """The form's `role_<slug>` fields that name a role (empty: no role there), community slug
-    → role. A field for a community the admin does not administer is refused as unknown."""
-    allowed = {c.slug for c in _administered()}
-    roles = {}
-    for key in request.form:
-        if key.startswith("role_"):
-            slug = key.removeprefix("role_")
-            if slug not in allowed:
-                raise NotFound("no such community")
-            if request.form[key]:
-                roles[slug] = request.form[key]
-    return roles
+    """The roles the form gives, in the communities the admin administers only."""
+    return forms.roles_from(request.form, (c.slug for c in queries.administered_communities()))
 
 
-def _users_page(error: str | None = None) -> str:
-    return render_template(
-        "users.html",
-        users=services.users(access.managed_users()),
-        communities=_administered(),
-        roles=ROLES,
-        error=error,
-    )
+def _users_context() -> dict[str, Any]:
+    return {
+        "users": services.users(access.managed_users()),
+        "communities": queries.administered_communities(),
+        "roles": ROLES,
+    }
 
 
 @bp.get("/console/users")
 def users() -> ResponseReturnValue:
     """The users this admin manages."""
-    return _users_page()
+    return render_template("users.html", **_users_context())
 
 
 @bp.post("/console/users")
 def user_create() -> ResponseReturnValue:
     """Create a user; the admin grants roles only in the communities they administer."""
     roles = _roles_from_form()
+    form = forms.NewUserForm(request.form)
     try:
         user = services.create_user_with_roles(
-            request.form.get("username", ""),
-            request.form.get("password", ""),
-            roles,
-            request.form.get("display_name", ""),
+            form.username.data or "", form.password.data or "", roles, form.display_name.data or ""
         )
         services.audit_created(access.user(), user)
     except LinliError as exc:
-        db.session.rollback()
-        return _users_page(exc.detail), exc.status
+        return form_failed(exc, "users.html", _users_context)
     flash(f"created user {user.username}")
     return redirect(url_for("auth.users"), 303)
 
@@ -174,7 +143,7 @@ def user_create() -> ResponseReturnValue:
 @bp.post("/console/users/<int:user_id>/deactivate")
 def user_deactivate(user_id: int) -> ResponseReturnValue:
     """Stop a user signing in; their open sessions end at their next request."""
-    user = _load_user(user_id)
+    user = queries.managed_user(user_id)
     if user.id == access.user().id:
         raise InvalidInput("you cannot deactivate yourself", "self_deactivate")
     services.deactivate(access.user(), user)
@@ -185,12 +154,12 @@ def user_deactivate(user_id: int) -> ResponseReturnValue:
 @bp.post("/console/users/<int:user_id>/password")
 def user_password(user_id: int) -> ResponseReturnValue:
     """Set a new password; the user's open sessions end at their next request."""
-    user = _load_user(user_id)
+    user = queries.managed_user(user_id)
+    form = forms.PasswordForm(request.form)
     try:
-        services.reset_password(access.user(), user, request.form.get("password", ""))
+        services.reset_password(access.user(), user, form.password.data or "")
     except InvalidInput as exc:
-        db.session.rollback()
-        return _users_page(exc.detail), exc.status
+        return form_failed(exc, "users.html", _users_context)
     if user.id == access.user().id:
         logout_user()
         session.clear()
@@ -203,7 +172,7 @@ def user_password(user_id: int) -> ResponseReturnValue:
 @bp.post("/console/users/<int:user_id>/access")
 def user_access(user_id: int) -> ResponseReturnValue:
     """Set a user's role in each of the communities the admin administers."""
-    user = _load_user(user_id)
+    user = queries.managed_user(user_id)
     if user.id == access.user().id:
         # An admin demoting or unscoping themselves could leave nobody to manage users.
         raise InvalidInput("ask another admin to change your own role", "self_change")
@@ -211,8 +180,7 @@ def user_access(user_id: int) -> ResponseReturnValue:
     try:
         services.update_roles(access.user(), user, roles, access.community_scope(access.ADMINS))
     except InvalidInput as exc:
-        db.session.rollback()
-        return _users_page(exc.detail), exc.status
+        return form_failed(exc, "users.html", _users_context)
     flash(f"updated {user.username}: {user.role_summary}")
     return redirect(url_for("auth.users"), 303)
 

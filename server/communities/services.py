@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from server.communities.models import Building, Community, Room
 from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
-from server.syncapi.changes import ChangeRow, record_changes
+from server.synclog.changes import ChangeRow, record_changes
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 PART = re.compile(r"^[^-\s,]{1,16}$")

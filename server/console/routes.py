@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -38,18 +37,26 @@ from wtforms import Form
 
 from server.audit import services as audit
 from server.auth import access
-from server.communities.models import Building, Community
 from server.console import forms, live
 from server.dispatch import services as dispatch_services
-from server.dispatch.models import Agency, Escalation, Team
-from server.errors import InvalidInput, LinliError, NotFound
-from server.extensions import db
-from server.inputs import as_id, optional_int
+from server.dispatch.queries import agencies_of
+from server.errors import InvalidInput, LinliError
+from server.inputs import optional_int
+from server.kiosks.services import kiosk_by_id, kiosk_health
+from server.pages import form_failed
 from server.people import services as people
-from server.people.models import Resident
+from server.requests import queries
 from server.requests import services as lifecycle
-from server.requests.models import Category, HelpRequest
-from server.requests.queries import QueueFilter, queue_page
+from server.requests.models import HelpRequest
+from server.requests.queries import (
+    QueueFilter,
+    active_jobs,
+    load_job,
+    load_request,
+    queue_choices,
+    queue_page,
+)
+from server.synclog import rejections
 from sync import statuses
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -62,19 +69,6 @@ def _actor() -> lifecycle.Actor:
 def _who() -> people.Who:
     user = access.user()
     return people.Who(user.label, user.id)
-
-
-def load_request(request_id: int, for_update: bool = False) -> HelpRequest:
-    """A request in the user's communities, or 404; `for_update` locks its row (PostgreSQL)
-    so two people acting at once are applied one after the other, each seeing the other's."""
-    stmt = sa.select(HelpRequest).where(HelpRequest.id == request_id)
-    if for_update:
-        stmt = stmt.with_for_update(of=HelpRequest)
-    req = db.session.execute(stmt).unique().scalar_one_or_none()
-    if req is None:
-        raise NotFound("no such request")
-    access.require_community(req.community_id)
-    return req
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -121,31 +115,16 @@ def _queue_context() -> dict[str, Any]:
 @bp.get("/queue")
 def queue() -> ResponseReturnValue:
     """The live queue."""
-    scope = access.community_scope()
     context = _queue_context()
-    communities = db.session.execute(
-        sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
-    ).scalars()
-    buildings = db.session.execute(
-        sa.select(Building.code)
-        .where(Building.community_id.in_(scope))
-        .distinct()
-        .order_by(Building.code)
-    ).scalars()
-    teams = db.session.execute(
-        sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
-    ).scalars()
-    categories = db.session.execute(
-        sa.select(Category).order_by(Category.sort_order, Category.id)
-    ).scalars()
+    choices = queue_choices(access.community_scope())
     args = request.args.to_dict()
     args.pop("cursor", None)
     return render_template(
         "console/queue.html",
-        communities=list(communities),
-        buildings=list(buildings),
-        teams=list(teams),
-        categories=list(categories),
+        communities=access.scoped_communities(),
+        buildings=choices.buildings,
+        teams=choices.teams,
+        categories=choices.categories,
         statuses=statuses.STATUSES,
         args=args,
         **context,
@@ -176,40 +155,22 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         "can_act": can_act,
         "overdue": lifecycle.is_overdue(req),
         "due_at": lifecycle.due_at(req),
-        "escalations": list(
-            db.session.execute(
-                sa.select(Escalation).where(Escalation.request_id == req.id).order_by(Escalation.id)
-            ).scalars()
-        ),
-        "duplicates": list(
-            db.session.execute(
-                sa.select(HelpRequest).where(HelpRequest.duplicate_of_id == req.id)
-            ).scalars()
-        ),
+        "escalations": queries.escalations_of(req),
+        "duplicates": queries.duplicates_of(req),
         "resident": None,
         "candidates": [],
     }
     if can_act:
-        context["categories"] = list(
-            db.session.execute(
-                sa.select(Category).where(Category.is_active).order_by(Category.sort_order)
-            ).scalars()
-        )
+        context["categories"] = queries.active_categories()
         context["suggestions"] = lifecycle.suggest_teams(req)
         context["volunteer_names"] = lifecycle.member_names(req.community_id)
-        context["agencies"] = list(
-            db.session.execute(
-                sa.select(Agency)
-                .where(Agency.community_id == req.community_id)
-                .order_by(Agency.name)
-            ).scalars()
-        )
+        context["agencies"] = agencies_of(req.community_id)
         if req.resident_id is not None:
             context["resident"] = people.view_resident(
                 req.resident_id, access.community_scope(), _who(), f"request #{req.id}"
             )
         else:
-            context["candidates"] = people.candidates_for(req)
+            context["candidates"] = people.candidates_for(req.room_id, req.phone)
             if req.phone or context["candidates"]:
                 who = _who()
                 audit.record(
@@ -236,58 +197,16 @@ class Action:
     done: str
 
 
-def _team(req: HelpRequest, raw: str) -> Team:
-    team_id = as_id(raw)
-    team = db.session.get(Team, team_id) if team_id is not None else None
-    if team is None or team.community_id != req.community_id:
-        raise InvalidInput("choose a team of this request's community", "bad_team")
-    return team
-
-
-def _agency(req: HelpRequest, raw: str) -> Agency:
-    agency_id = as_id(raw)
-    agency = db.session.get(Agency, agency_id) if agency_id is not None else None
-    if agency is None or agency.community_id != req.community_id:
-        raise InvalidInput("choose an agency of this request's community", "bad_agency")
-    return agency
-
-
-def _category(code: str) -> Category:
-    category = db.session.execute(
-        sa.select(Category).where(Category.code == code, Category.is_active)
-    ).scalar_one_or_none()
-    if category is None:
-        raise InvalidInput(f"no category {code!r}", "bad_category")
-    return category
-
-
-def _other_request(req: HelpRequest, number: int) -> HelpRequest:
-    other = db.session.get(HelpRequest, number)
-    if other is None or other.community_id not in access.community_scope():
-        raise InvalidInput(f"no request #{number}", "bad_merge")
-    return other
-
-
-def _resident(req: HelpRequest, resident_id: int) -> Resident:
-    resident = db.session.get(Resident, resident_id)
-    if resident is None or resident.community_id != req.community_id or resident.deleted_at:
-        raise InvalidInput("no such resident in this community", "bad_resident")
-    return resident
-
-
 def _hours(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
 def _retry(req: HelpRequest, f: Any) -> None:
-    escalation = db.session.get(Escalation, f.escalation.data)
-    if escalation is None or escalation.request_id != req.id:
-        raise InvalidInput("no such escalation on this request", "bad_escalation")
-    dispatch_services.retry(escalation, _actor().label)
+    dispatch_services.retry(queries.escalation_for(req, f.escalation.data), _actor().label)
 
 
 def _link(req: HelpRequest, f: Any) -> None:
-    resident = _resident(req, f.resident.data)
+    resident = queries.resident_for(req, f.resident.data)
     lifecycle.link_resident(req, resident, _actor())
     who = _who()
     audit.record(
@@ -306,14 +225,14 @@ ACTIONS: dict[str, Action] = {
     "triage": Action(
         forms.TriageForm,
         lambda r, f: lifecycle.triage(
-            r, _actor(), _category(f.category.data), f.priority.data, f.note.data
+            r, _actor(), queries.category_for(f.category.data), f.priority.data, f.note.data
         ),
         "triaged",
     ),
     "dispatch": Action(
         forms.DispatchForm,
         lambda r, f: lifecycle.dispatch(
-            r, _actor(), _team(r, f.team.data), f.volunteers.data, f.note.data
+            r, _actor(), queries.team_for(r, f.team.data), f.volunteers.data, f.note.data
         ),
         "dispatched",
     ),
@@ -339,7 +258,9 @@ ACTIONS: dict[str, Action] = {
     ),
     "escalate": Action(
         forms.EscalateForm,
-        lambda r, f: lifecycle.escalate(r, _actor(), _agency(r, f.agency.data), f.note.data),
+        lambda r, f: lifecycle.escalate(
+            r, _actor(), queries.agency_for(r, f.agency.data), f.note.data
+        ),
         "escalated",
     ),
     "external_feedback": Action(
@@ -360,7 +281,7 @@ ACTIONS: dict[str, Action] = {
     "merge": Action(
         forms.MergeForm,
         lambda r, f: lifecycle.merge_duplicate(
-            r, _other_request(r, f.into.data), _actor(), f.note.data
+            r, queries.other_request(f.into.data, access.community_scope()), _actor(), f.note.data
         ),
         "merged",
     ),
@@ -382,18 +303,13 @@ ACTIONS: dict[str, Action] = {
 FIELD_ACTIONS = frozenset({"accept", "decline", "arrive", "complete"})
 
 
-def _run(req: HelpRequest, action: str) -> tuple[int, str] | None:
-    """Validate the form and run the action; (status, message) on failure, None when done."""
+def _run(req: HelpRequest, action: str) -> None:
+    """Validate the form and run the action (`InvalidInput` when the form is not valid)."""
     spec = ACTIONS[action]
     form = spec.form(MultiDict(request.form))
     if not form.validate():
-        return 400, "; ".join(f"{name}: {msgs[0]}" for name, msgs in form.errors.items())
-    try:
-        spec.run(req, form)
-    except LinliError as exc:
-        db.session.rollback()
-        return exc.status, exc.detail
-    return None
+        raise InvalidInput("; ".join(f"{name}: {msgs[0]}" for name, msgs in form.errors.items()))
+    spec.run(req, form)
 
 
 @bp.post("/requests/<int:request_id>/<action>")
@@ -402,12 +318,13 @@ def request_action(request_id: int, action: str) -> ResponseReturnValue:
     if action not in ACTIONS:
         abort(404)
     req = load_request(request_id, for_update=True)
-    failed = _run(req, action)
-    if failed is not None:
-        status, error = failed
+    try:
+        _run(req, action)
+    except LinliError as exc:
         audit.keep_on_failure()
-        req = load_request(request_id)
-        return render_template("console/request.html", error=error, **_request_context(req)), status
+        return form_failed(
+            exc, "console/request.html", lambda: _request_context(load_request(request_id))
+        )
     flash(f"#{req.id}: {ACTIONS[action].done}")
     return redirect(url_for("console.request_page", request_id=req.id), 303)
 
@@ -415,33 +332,20 @@ def request_action(request_id: int, action: str) -> ResponseReturnValue:
 # --- phone pages for teams ----------------------------------------------------------------
 
 
-def load_job(request_id: int, for_update: bool = False) -> HelpRequest:
-    """A request the user may work on from the phone pages, or 404 (`for_update`: locked)."""
-    stmt = sa.select(HelpRequest).where(HelpRequest.id == request_id, access.job_scope())
-    if for_update:
-        stmt = stmt.with_for_update(of=HelpRequest)
-    req = db.session.execute(stmt).unique().scalar_one_or_none()
-    if req is None:
-        raise NotFound("no such job")
-    return req
-
-
 @bp.get("/jobs")
 def jobs() -> ResponseReturnValue:
     """Jobs dispatched to the user's teams that are not done yet."""
-    rows = db.session.execute(
-        sa.select(HelpRequest)
-        .where(access.job_scope(), HelpRequest.status.in_(statuses.ACTIVE_WORK))
-        .order_by(HelpRequest.received_at)
-    ).scalars()
-    return render_template("console/jobs.html", jobs=list(rows))
+    return render_template("console/jobs.html", jobs=active_jobs())
 
 
 @bp.get("/jobs/<int:request_id>")
 def job_page(request_id: int) -> ResponseReturnValue:
     """One job with big buttons for the next step."""
-    req = load_job(request_id)
-    return render_template("console/job.html", req=req, actions=lifecycle.available_actions(req))
+    return render_template("console/job.html", **_job_context(load_job(request_id)))
+
+
+def _job_context(req: HelpRequest) -> dict[str, Any]:
+    return {"req": req, "actions": lifecycle.available_actions(req)}
 
 
 @bp.post("/jobs/<int:request_id>/<action>")
@@ -450,14 +354,10 @@ def job_action(request_id: int, action: str) -> ResponseReturnValue:
     if action not in FIELD_ACTIONS:
         abort(404)
     req = load_job(request_id, for_update=True)
-    failed = _run(req, action)
-    if failed is not None:
-        status, error = failed
-        req = load_job(request_id)
-        page = render_template(
-            "console/job.html", req=req, actions=lifecycle.available_actions(req), error=error
-        )
-        return page, status
+    try:
+        _run(req, action)
+    except LinliError as exc:
+        return form_failed(exc, "console/job.html", lambda: _job_context(load_job(request_id)))
     flash(ACTIONS[action].done)
     if req.status in statuses.ACTIVE_WORK:
         return redirect(url_for("console.job_page", request_id=req.id), 303)
@@ -467,8 +367,6 @@ def job_action(request_id: int, action: str) -> ResponseReturnValue:
 @bp.get("/kiosks")
 def kiosks() -> ResponseReturnValue:
     """Every kiosk of the user's communities: when it last synced, its queue and health."""
-    from server.kiosks.services import kiosk_health
-
     stale_after = current_app.config["LINLI_KIOSK_STALE_MINUTES"]
     return render_template(
         "console/kiosks.html",
@@ -485,18 +383,9 @@ REFUSALS_SHOWN = 200
 def kiosk_rejections(kiosk_id: int) -> ResponseReturnValue:
     """A kiosk's rejected and conflicting operations with what was sent; each body shown is
     personal data, so each is written to the audit trail."""
-    from server.kiosks.models import Kiosk
-    from server.syncapi import rejections
-    from server.syncapi.models import AppliedOp, SyncConflict
-
-    kiosk = db.session.get(Kiosk, kiosk_id)
-    if kiosk is None:
-        raise NotFound("no such kiosk")
+    kiosk = kiosk_by_id(kiosk_id)
     access.require_community(kiosk.community_id)
-    refusals = [
-        *rejections.rejected_ops(AppliedOp.kiosk_id == kiosk.id, 0, REFUSALS_SHOWN),
-        *rejections.conflicts(SyncConflict.kiosk_id == kiosk.id, 0, REFUSALS_SHOWN),
-    ]
+    refusals = rejections.of_kiosk(kiosk.id, REFUSALS_SHOWN)
     who = _who()
     for refusal in refusals:
         if refusal.body is not None:

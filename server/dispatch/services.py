@@ -3,16 +3,24 @@ retried, flagged)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import sqlalchemy as sa
 
+from server.auth.models import User
 from server.communities.services import community_by_slug
 from server.dispatch.models import AGENCY_KINDS, ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
+from server.hooks import Hook
 from server.outbox import services as outbox
 from server.outbox.models import OutboxMessage
-from server.requests.models import HelpRequest, RequestEvent
 from server.timeutil import utcnow
+
+DeliveryNotes = Callable[[Escalation, str, datetime, str], None]
+"""Writes a delivery attempt (escalation, actor, when, what happened) on the request's timeline."""
+DELIVERY_NOTES: Hook[DeliveryNotes] = Hook("delivery_notes")
 
 
 def create_team(community_slug: str, name: str, category_codes: list[str]) -> Team:
@@ -45,34 +53,6 @@ def create_agency(community_slug: str, name: str, kind: str, endpoint_url: str) 
     return agency
 
 
-def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escalation:
-    """The hand-off record and its delivery, queued in the outbox: sent once the transaction
-    commits (never before), retried by the timer. The payload has no name or phone number."""
-    escalation = Escalation(
-        request_id=req.id,
-        agency_id=agency.id,
-        agency=agency,
-        delivery_status="pending",
-        attempts=0,
-        payload={
-            "ticket": req.ticket,
-            "category": req.category.code,
-            "address_id": req.room.code,
-            "description": req.details,
-            "note": note,
-            "received_at": req.received_at.isoformat(),
-        },
-    )
-    db.session.add(escalation)
-    db.session.flush()
-    key = f"linli-escalation-{escalation.id}"
-    escalation.payload = {**escalation.payload, "idempotency_key": key}
-    url = agency.endpoint_url
-    message = outbox.enqueue(ESCALATION_KIND, url, escalation.payload, key, escalation.id)
-    escalation.next_attempt_at = message.next_attempt_at
-    return escalation
-
-
 def retry(escalation: Escalation, actor: str) -> None:
     """Staff try a failed or pending delivery again (to the agency's current endpoint), sent
     once this transaction commits."""
@@ -87,15 +67,8 @@ def retry(escalation: Escalation, actor: str) -> None:
     escalation.delivery_status = "pending"
     escalation.attempts = message.attempts
     escalation.next_attempt_at = message.next_attempt_at
-    db.session.add(
-        RequestEvent(
-            request_id=escalation.request_id,
-            at=utcnow(),
-            actor=actor,
-            note=f"delivery to {escalation.agency.name} to be tried again",
-            kind="delivery",
-        )
-    )
+    note = f"delivery to {escalation.agency.name} to be tried again"
+    DELIVERY_NOTES.get()(escalation, actor, utcnow(), note)
     db.session.flush()
 
 
@@ -118,15 +91,7 @@ def _delivery_attempted(message: OutboxMessage, error: str | None) -> None:
     else:
         escalation.delivery_status = "pending"
         note = f"delivery attempt {message.attempts} to {name} failed ({error})"
-    db.session.add(
-        RequestEvent(
-            request_id=escalation.request_id,
-            at=utcnow(),
-            actor="system",
-            note=note,
-            kind="delivery",
-        )
-    )
+    DELIVERY_NOTES.get()(escalation, "system", utcnow(), note)
 
 
 outbox.register_kind(ESCALATION_KIND, outbox.Kind("ESCALATION", _delivery_attempted))
@@ -134,8 +99,6 @@ outbox.register_kind(ESCALATION_KIND, outbox.Kind("ESCALATION", _delivery_attemp
 
 def set_team_lead(team: Team, username: str) -> None:
     """Make a user (a team lead of the team's community) the team's lead."""
-    from server.auth.models import User
-
     user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or user.roles().get(team.community_id) != "team_lead":
         raise InvalidInput(f"no team lead {username!r} in the team's community", "bad_lead")

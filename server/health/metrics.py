@@ -13,7 +13,7 @@ from server.communities.models import Community
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import HelpRequest
-from server.syncapi.models import AppliedOp, SyncConflict
+from server.synclog.models import AppliedOp, SyncConflict
 from server.timeutil import utcnow
 
 

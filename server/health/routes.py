@@ -7,17 +7,16 @@ import threading
 import time
 from pathlib import Path
 
-import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, jsonify
 
-from server.extensions import db
+from server.health.metrics import render
+from server.health.queries import database_state
 
 bp = Blueprint("health", __name__)
 
 
 HEADS_KEY = "linli_migration_heads"
-REVISION_QUERY = "SELECT version_num FROM alembic_version"
 
 
 def migration_heads() -> frozenset[str]:
@@ -43,24 +42,16 @@ def healthz() -> Response:
     One query per call (the database's revision); the code's heads are read once per process.
     """
     heads = migration_heads()
-    try:
-        conn = db.engine.connect()
-    except sa.exc.SQLAlchemyError as exc:
-        return _down("database_unreachable", exc.__class__.__name__)
-    with conn:
-        try:
-            current = set(conn.execute(sa.text(REVISION_QUERY)).scalars())
-        except sa.exc.SQLAlchemyError:
-            current = set()
-    if current != heads:
+    state = database_state()
+    if state.unreachable is not None:
+        return _down("database_unreachable", state.unreachable)
+    if state.revisions != heads:
         return _down(
             "migrations_pending",
-            f"database at {sorted(current)}, code at {sorted(heads)}; "
+            f"database at {sorted(state.revisions)}, code at {sorted(heads)}; "
             "run 'linli server db upgrade'",
         )
-    return jsonify(
-        {"status": "ok", "database": db.engine.dialect.name, "migrations": sorted(heads)}
-    )
+    return jsonify({"status": "ok", "database": state.dialect, "migrations": sorted(heads)})
 
 
 METRICS_KEY = "linli_metrics"
@@ -72,8 +63,6 @@ aggregate queries at most once per interval (Prometheus scrapes every 15 s or so
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus metrics (restrict to the monitoring network in nginx)."""
-    from server.health.metrics import render
-
     cache = current_app.extensions.setdefault(
         METRICS_KEY, {"lock": threading.Lock(), "at": -math.inf, "text": ""}
     )

@@ -1,4 +1,5 @@
-"""Kiosk enrolment codes and revocation (the sync API spends the codes)."""
+"""A kiosk's identity: enrolment codes, spending them for a token, the token, revocation,
+and what staff see of each kiosk's health."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ import sqlalchemy as sa
 from server.communities.models import Community
 from server.communities.services import community_by_slug
 from server.dbutil import hash_secret
-from server.errors import Conflict, InvalidInput
+from server.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from server.extensions import db
 from server.kiosks.models import Kiosk
-from server.syncapi.rejections import KioskRefusals, counts_by_kiosk
-from server.syncapi.services import kiosk_by_name, normalize_code
+from server.synclog.rejections import KioskRefusals, counts_by_kiosk
 from server.timeutil import utcnow
 from sync.ids import ticket_prefix
 
@@ -48,6 +48,71 @@ def new_enrollment_code(community_slug: str, name: str, hours: int) -> tuple[Kio
     kiosk.enroll_expires_at = utcnow() + timedelta(hours=hours)
     db.session.flush()
     return kiosk, f"{code[:4]}-{code[4:]}"
+
+
+def kiosk_for_token(token: str | None) -> Kiosk:
+    """The enrolled, unrevoked kiosk holding `token`, or `Unauthorized`."""
+    if not token:
+        raise Unauthorized("send the kiosk's token as 'Authorization: Bearer <token>'")
+    kiosk = db.session.execute(
+        sa.select(Kiosk).where(Kiosk.token_hash == hash_secret(token))
+    ).scalar_one_or_none()
+    if kiosk is None:
+        raise Unauthorized("this kiosk token is unknown; enrol the kiosk again", "unknown_token")
+    if kiosk.revoked_at is not None:
+        raise Unauthorized(
+            "this kiosk was revoked; enrol it again with a new code", "revoked_token"
+        )
+    return kiosk
+
+
+def normalize_code(code: str) -> str:
+    """Enrolment codes are read aloud and typed: ignore case, spaces and dashes."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def enroll(code: str, token: str) -> Kiosk:
+    """Spend a one-time enrolment code: the kiosk gets `token` (only its hash is stored).
+
+    One UPDATE both checks and spends the code, so a code can be used once only.
+    """
+    now = utcnow()
+    kiosk_id = db.session.execute(
+        sa.update(Kiosk)
+        .where(
+            Kiosk.enroll_code_hash == hash_secret(normalize_code(code)),
+            Kiosk.enroll_expires_at > now,
+        )
+        .values(
+            enroll_code_hash=None,
+            enroll_expires_at=None,
+            token_hash=hash_secret(token),
+            enrolled_at=now,
+            revoked_at=None,
+        )
+        .returning(Kiosk.id)
+    ).scalar_one_or_none()
+    if kiosk_id is None:
+        raise Unauthorized(
+            "this enrolment code is unknown, used or expired; ask for a new one", "invalid_code"
+        )
+    return db.session.get_one(Kiosk, kiosk_id)
+
+
+def kiosk_by_name(name: str) -> Kiosk:
+    """A kiosk by its unique name, or `NotFound`."""
+    kiosk = db.session.execute(sa.select(Kiosk).where(Kiosk.name == name)).scalar_one_or_none()
+    if kiosk is None:
+        raise NotFound(f"no kiosk named {name!r}", "unknown_kiosk")
+    return kiosk
+
+
+def kiosk_by_id(kiosk_id: int) -> Kiosk:
+    """A kiosk by id, or `NotFound`."""
+    kiosk = db.session.get(Kiosk, kiosk_id)
+    if kiosk is None:
+        raise NotFound("no such kiosk")
+    return kiosk
 
 
 def revoke(name: str) -> Kiosk:

@@ -24,7 +24,6 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from server.errors import LinliError
-from server.extensions import db
 from server.open311 import services
 from server.open311.render import render
 from server.staffapi.services import scope_for_token, touch_token
@@ -64,7 +63,7 @@ def _time(name: str) -> datetime | None:
 
 @bp.errorhandler(services.Open311Error)
 def _open311_error(exc: services.Open311Error) -> ResponseReturnValue:
-    db.session.rollback()
+    services.discard_changes()
     fmt = request.view_args.get("fmt", "json") if request.view_args else "json"
     body = [{"code": exc.status, "description": exc.description}]
     return render(body, "errors", "error", fmt if fmt in FORMATS else "json", exc.status)

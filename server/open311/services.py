@@ -29,6 +29,11 @@ DEFAULT_DAYS = 90
 """Without ids or a start_date, the list covers the last 90 days (as the specification says)."""
 
 
+def discard_changes() -> None:
+    """An answer with an error keeps nothing of the request's work."""
+    db.session.rollback()
+
+
 class Open311Error(Exception):
     """An error in the specification's format: HTTP status and description."""
 

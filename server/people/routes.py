@@ -12,69 +12,27 @@ POST      /console/residents/<id>/delete      erase the person's data (PIPL)
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, Form, StringField
-from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 from server.auth import access
-from server.errors import InvalidInput, LinliError, NotFound
-from server.extensions import db
-from server.inputs import StrictIntegerField, parse_int
+from server.errors import InvalidInput, LinliError
+from server.inputs import parse_int
+from server.pages import form_failed
 from server.people import services
-from server.people.models import MOBILITY, Resident
+from server.people.forms import ConsentForm, DeleteForm, ProfileForm, ReasonForm, invalid
+from server.people.models import MOBILITY
+from server.people.queries import load_resident
 
 bp = Blueprint("people", __name__, url_prefix="/console/residents")
-
-
-class ProfileForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
-    """A resident's profile fields."""
-
-    community = StringField("community")
-    room = StringField("room (building-unit-room)", [DataRequired("give the room"), Length(max=50)])
-    name = StringField("name", [DataRequired("give the name"), Length(max=100)])
-    phone = StringField("phone", [Optional(), Length(max=20)])
-    birth_year = StrictIntegerField("birth year", [Optional(), NumberRange(1900, 2100, "a year")])
-    is_living_alone = BooleanField("lives alone")
-    mobility = StringField("mobility", [AnyOf(MOBILITY, "choose a mobility")])
-    emergency_contact_name = StringField("emergency contact", [Optional(), Length(max=100)])
-    emergency_contact_phone = StringField("emergency contact phone", [Optional(), Length(max=20)])
-    reason = StringField("reason for the change", [Optional(), Length(max=300)])
-
-    def to_input(self) -> services.ProfileInput:
-        """The validated fields for the service."""
-        return services.ProfileInput(
-            room_code=self.room.data or "",
-            name=(self.name.data or "").strip(),
-            phone=(self.phone.data or "").strip() or None,
-            birth_year=self.birth_year.data,
-            is_living_alone=bool(self.is_living_alone.data),
-            mobility=self.mobility.data or "independent",
-            emergency_contact_name=(self.emergency_contact_name.data or "").strip() or None,
-            emergency_contact_phone=(self.emergency_contact_phone.data or "").strip() or None,
-        )
 
 
 def _who() -> services.Who:
     user = access.user()
     return services.Who(user.label, user.id)
-
-
-def _load(resident_id: int) -> Resident:
-    resident = db.session.get(Resident, resident_id)
-    if resident is None or resident.deleted_at is not None:
-        raise NotFound("no such resident")
-    access.require_community(resident.community_id)
-    return resident
-
-
-def _reason() -> str:
-    reason = request.form.get("reason", "").strip()
-    if not reason or len(reason) > 300:
-        raise InvalidInput("give a reason (up to 300 characters)", "missing_reason")
-    return reason
 
 
 @bp.get("")
@@ -89,34 +47,21 @@ def index() -> ResponseReturnValue:
 def new() -> ResponseReturnValue:
     """Create a profile."""
     form = ProfileForm(MultiDict(request.form) if request.method == "POST" else None)
-    communities = access.scoped_communities()
+
+    def context() -> dict[str, Any]:
+        communities = access.scoped_communities()
+        return {"mobility": MOBILITY, "form": form, "communities": communities, "resident": None}
+
     if request.method == "GET":
-        return render_template(
-            "people/form.html", mobility=MOBILITY, form=form, communities=communities, resident=None
-        )
-    error = None
+        return render_template("people/form.html", **context())
     if not form.validate():
-        error = "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items())
-    else:
-        community_id = parse_int(form.community.data, "community", code="bad_community")
-        access.require_community(community_id)
-        try:
-            resident = services.create_resident(
-                community_id, form.to_input(), _who(), "new profile"
-            )
-        except LinliError as exc:
-            db.session.rollback()
-            error = exc.detail
-    if error:
-        page = render_template(
-            "people/form.html",
-            mobility=MOBILITY,
-            form=form,
-            communities=communities,
-            resident=None,
-            error=error,
-        )
-        return page, 400
+        return form_failed(invalid(form), "people/form.html", context)
+    community_id = parse_int(form.community.data, "community", code="bad_community")
+    access.require_community(community_id)
+    try:
+        resident = services.create_resident(community_id, form.to_input(), _who(), "new profile")
+    except LinliError as exc:
+        return form_failed(exc, "people/form.html", context)
     flash("profile created")
     return redirect(url_for("people.profile", resident_id=resident.id, why="created"), 303)
 
@@ -124,7 +69,7 @@ def new() -> ResponseReturnValue:
 @bp.get("/<int:resident_id>")
 def profile(resident_id: int) -> ResponseReturnValue:
     """A profile; opening it is audited with the reason given."""
-    _load(resident_id)
+    load_resident(resident_id)
     why = request.args.get("why", "").strip()[:300] or "opened from the residents list"
     resident = services.view_resident(resident_id, access.community_scope(), _who(), why)
     return render_template(
@@ -135,7 +80,7 @@ def profile(resident_id: int) -> ResponseReturnValue:
 @bp.route("/<int:resident_id>/edit", methods=["GET", "POST"])
 def edit(resident_id: int) -> ResponseReturnValue:
     """Correct a profile."""
-    resident = _load(resident_id)
+    resident = load_resident(resident_id)
     if request.method == "GET":
         services.view_resident(resident_id, access.community_scope(), _who(), "opened to correct")
         form = ProfileForm(obj=resident)
@@ -144,28 +89,19 @@ def edit(resident_id: int) -> ResponseReturnValue:
             "people/form.html", mobility=MOBILITY, form=form, communities=[], resident=resident
         )
     form = ProfileForm(MultiDict(request.form))
-    error = None
+
+    def context() -> dict[str, Any]:
+        resident = load_resident(resident_id)
+        return {"mobility": MOBILITY, "form": form, "communities": [], "resident": resident}
+
     if not form.validate():
-        error = "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items())
-    else:
-        try:
-            services.correct_resident(
-                resident, form.to_input(), _who(), (form.reason.data or "").strip()
-            )
-        except LinliError as exc:
-            db.session.rollback()
-            error = exc.detail
-    if error:
-        resident = _load(resident_id)
-        page = render_template(
-            "people/form.html",
-            mobility=MOBILITY,
-            form=form,
-            communities=[],
-            resident=resident,
-            error=error,
+        return form_failed(invalid(form), "people/form.html", context)
+    try:
+        services.correct_resident(
+            resident, form.to_input(), _who(), (form.reason.data or "").strip()
         )
-        return page, 400
+    except LinliError as exc:
+        return form_failed(exc, "people/form.html", context)
     flash("profile corrected")
     return redirect(url_for("people.profile", resident_id=resident.id, why="after correction"), 303)
 
@@ -173,10 +109,9 @@ def edit(resident_id: int) -> ResponseReturnValue:
 @bp.post("/<int:resident_id>/consent")
 def consent(resident_id: int) -> ResponseReturnValue:
     """Record a consent."""
-    resident = _load(resident_id)
-    services.add_consent(
-        resident, request.form.get("kind", ""), request.form.get("version", ""), _who()
-    )
+    resident = load_resident(resident_id)
+    form = ConsentForm(request.form)
+    services.add_consent(resident, form.kind.data or "", form.version.data or "", _who())
     flash("consent recorded")
     return redirect(url_for("people.profile", resident_id=resident.id, why="consent recorded"), 303)
 
@@ -184,8 +119,9 @@ def consent(resident_id: int) -> ResponseReturnValue:
 @bp.post("/<int:resident_id>/export")
 def export(resident_id: int) -> ResponseReturnValue:
     """Everything held about the person, as a JSON download (audited with the reason)."""
-    resident = _load(resident_id)
-    data = services.export_resident(resident, _who(), _reason())
+    resident = load_resident(resident_id)
+    reason = ReasonForm(request.form).checked_reason()
+    data = services.export_resident(resident, _who(), reason)
     response = Response(json.dumps(data, ensure_ascii=False, indent=2), mimetype="application/json")
     response.headers["Content-Disposition"] = f"attachment; filename=resident-{resident.id}.json"
     return response
@@ -194,9 +130,10 @@ def export(resident_id: int) -> ResponseReturnValue:
 @bp.post("/<int:resident_id>/delete")
 def delete(resident_id: int) -> ResponseReturnValue:
     """Erase the person's data (needs the confirmation word and a reason)."""
-    resident = _load(resident_id)
-    if request.form.get("confirm") != "DELETE":
+    resident = load_resident(resident_id)
+    form = DeleteForm(request.form)
+    if form.confirm.data != "DELETE":
         raise InvalidInput("type DELETE to confirm", "not_confirmed")
-    services.delete_resident(resident, _who(), _reason())
+    services.delete_resident(resident, _who(), form.checked_reason())
     flash("the resident's data was deleted")
     return redirect(url_for("people.index"), 303)

@@ -6,7 +6,7 @@ Every function that shows, exports or changes personal data writes an audit row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -16,10 +16,9 @@ from server.audit.models import AuditEntry
 from server.communities.models import Room
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
+from server.hooks import Hook
 from server.people.models import MOBILITY, ConsentRecord, Resident
-from server.privacy import Needles, mask_phones, national_digits
-from server.requests import erasure
-from server.requests.models import HelpRequest
+from server.privacy import mask_phones
 from server.timeutil import utcnow
 
 FIELDS = (
@@ -31,6 +30,32 @@ FIELDS = (
     "emergency_contact_name",
     "emergency_contact_phone",
 )
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What erasing a resident's requests changed, for the audit row."""
+
+    requests: int
+    """Requests stripped of phone and text (linked, or unlinked carrying their phone)."""
+    elsewhere: int
+    """Other records of the community whose text named them, redacted."""
+
+
+class ResidentRecords(Protocol):
+    """What the requests hold of a resident: listed in their export, erased with them."""
+
+    def export(self, resident: Resident) -> list[dict[str, Any]]:
+        """The resident's linked requests, as exported."""
+        ...
+
+    def erase(self, resident: Resident) -> Erased:
+        """Unlink and strip the resident's requests, and redact their copies."""
+        ...
+
+
+RESIDENT_RECORDS: Hook[ResidentRecords] = Hook("resident_records")
+"""Implemented by the requests feature (above this one), installed by the app factory."""
 
 
 @dataclass(frozen=True)
@@ -162,11 +187,7 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
     """Everything held about one person (PIPL access right), audited."""
     if not why.strip():
         raise InvalidInput("say why the data is exported", "missing_reason")
-    requests = db.session.execute(
-        sa.select(HelpRequest)
-        .where(HelpRequest.resident_id == resident.id)
-        .order_by(HelpRequest.id)
-    ).scalars()
+    requests = RESIDENT_RECORDS.get().export(resident)
     trail = audit.for_resident(resident.id)
     audit.record(
         who.label, who.user_id, resident.community_id, "export", "full export", why, resident.id
@@ -188,18 +209,7 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
             }
             for c in resident.consents
         ],
-        "requests": [
-            {
-                "id": r.id,
-                "ticket": r.ticket,
-                "category": r.category.code,
-                "status": r.status,
-                "details": r.details,
-                "phone": r.phone,
-                "received_at": r.received_at.isoformat(),
-            }
-            for r in requests
-        ],
+        "requests": requests,
         "audit": [
             {
                 "at": a.at.isoformat(),
@@ -221,31 +231,8 @@ def delete_resident(resident: Resident, who: Who, why: str) -> None:
     no personal data)."""
     if not why.strip():
         raise InvalidInput("say why the data is deleted", "missing_reason")
-    linked = list(
-        db.session.execute(
-            sa.select(HelpRequest).where(HelpRequest.resident_id == resident.id)
-        ).scalars()
-    )
-    needles = Needles.of(
-        [
-            resident.phone,
-            resident.emergency_contact_phone,
-            *(req.phone for req in linked),
-        ],
-        [resident.name, resident.emergency_contact_name],
-    )
-    same_phone = [
-        req
-        for req in db.session.execute(
-            sa.select(HelpRequest).where(
-                HelpRequest.community_id == resident.community_id,
-                HelpRequest.phone.is_not(None),
-                HelpRequest.resident_id.is_(None),
-            )
-        ).scalars()
-        if national_digits(req.phone or "") in needles.phones
-    ]
-    requests = list({req.id: req for req in [*linked, *same_phone]}.values())
+    # First: the profile's phones and names are what finds their copies elsewhere.
+    erased = RESIDENT_RECORDS.get().erase(resident)
     for name in ("phone", "birth_year", "emergency_contact_name", "emergency_contact_phone"):
         setattr(resident, name, None)
     resident.name = ""
@@ -255,28 +242,24 @@ def delete_resident(resident: Resident, who: Who, why: str) -> None:
     resident.deleted_at = utcnow()
     for consent in resident.consents:
         db.session.delete(consent)
-    for req in linked:
-        req.resident_id = None
-    erasure.strip_requests(requests, needles, "(deleted at the resident's request)")
-    elsewhere = erasure.scrub_community(resident.community_id, needles)
     audit.record(
         who.label,
         who.user_id,
         resident.community_id,
         "delete",
-        f"profile erased; {len(requests)} requests stripped of phone and text; "
-        f"{elsewhere} other records redacted",
+        f"profile erased; {erased.requests} requests stripped of phone and text; "
+        f"{erased.elsewhere} other records redacted",
         why,
         resident.id,
     )
 
 
-def candidates_for(req: HelpRequest) -> list[tuple[Resident, bool]]:
-    """Profiles in the request's room, each with whether the phone matches too."""
+def candidates_for(room_id: int, phone: str | None) -> list[tuple[Resident, bool]]:
+    """Profiles in a request's room, each with whether the request's phone matches too."""
     rows = db.session.execute(
-        sa.select(Resident).where(Resident.room_id == req.room_id, Resident.deleted_at.is_(None))
+        sa.select(Resident).where(Resident.room_id == room_id, Resident.deleted_at.is_(None))
     ).scalars()
-    return [(r, bool(req.phone) and r.phone == req.phone) for r in rows]
+    return [(r, bool(phone) and r.phone == phone) for r in rows]
 
 
 def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list[Resident]:

@@ -18,10 +18,13 @@ from server.dispatch.models import ESCALATION_KIND, Escalation
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.outbox import services as outbox
-from server.privacy import Needles
+from server.people.models import Resident
+from server.people.services import Erased
+from server.privacy import Needles, national_digits
+from server.requests.changes import request_change
 from server.requests.models import HelpRequest, RequestEvent
-from server.syncapi.changes import record_changes, request_change
-from server.syncapi.models import AppliedOp, Change, SyncConflict
+from server.synclog.changes import record_changes
+from server.synclog.models import AppliedOp, Change, SyncConflict
 
 SYSTEM_NOTES = ("delivery", "link")
 """Event kinds whose note the server writes itself (kept unless it names the person)."""
@@ -32,6 +35,65 @@ KEPT_BODY_FIELDS = ("op_id", "seq", "type", "at")
 def stripped_body(body: dict[str, Any]) -> dict[str, Any]:
     """A sync conflict's body without its content (ids, type and device time stay)."""
     return {**{k: body[k] for k in KEPT_BODY_FIELDS if k in body}, "erased": True}
+
+
+class RequestRecords:
+    """The requests' side of a resident's export and erasure (people's `ResidentRecords`)."""
+
+    def export(self, resident: Resident) -> list[dict[str, Any]]:
+        """The resident's linked requests, as exported."""
+        requests = db.session.execute(
+            sa.select(HelpRequest)
+            .where(HelpRequest.resident_id == resident.id)
+            .order_by(HelpRequest.id)
+        ).scalars()
+        return [
+            {
+                "id": r.id,
+                "ticket": r.ticket,
+                "category": r.category.code,
+                "status": r.status,
+                "details": r.details,
+                "phone": r.phone,
+                "received_at": r.received_at.isoformat(),
+            }
+            for r in requests
+        ]
+
+    def erase(self, resident: Resident) -> Erased:
+        """Unlink the resident's requests; strip them and those carrying their phone number;
+        redact the community's other text naming them. Called before the profile is cleared:
+        its phones and names are what finds the copies."""
+        linked = list(
+            db.session.execute(
+                sa.select(HelpRequest).where(HelpRequest.resident_id == resident.id)
+            ).scalars()
+        )
+        needles = Needles.of(
+            [
+                resident.phone,
+                resident.emergency_contact_phone,
+                *(req.phone for req in linked),
+            ],
+            [resident.name, resident.emergency_contact_name],
+        )
+        same_phone = [
+            req
+            for req in db.session.execute(
+                sa.select(HelpRequest).where(
+                    HelpRequest.community_id == resident.community_id,
+                    HelpRequest.phone.is_not(None),
+                    HelpRequest.resident_id.is_(None),
+                )
+            ).scalars()
+            if national_digits(req.phone or "") in needles.phones
+        ]
+        requests = list({req.id: req for req in [*linked, *same_phone]}.values())
+        for req in linked:
+            req.resident_id = None
+        strip_requests(requests, needles, "(deleted at the resident's request)")
+        elsewhere = scrub_community(resident.community_id, needles)
+        return Erased(requests=len(requests), elsewhere=elsewhere)
 
 
 def strip_requests(requests: list[HelpRequest], needles: Needles, note: str) -> None:

@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from server.dispatch.models import Agency, Escalation, Team
+from server.dispatch.models import ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
+from server.outbox import services as outbox
 from server.people.models import Resident
+from server.requests.changes import request_change
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.syncapi.changes import record_changes, request_change
+from server.synclog.changes import record_changes
 from server.timeutil import utcnow
 from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, FINAL, OPEN
 
@@ -413,15 +415,51 @@ def merge_duplicate(req: HelpRequest, into: HelpRequest, actor: Actor, note: str
     set_public_note(req, actor, f"已合并到 {into.ticket}")
 
 
+def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escalation:
+    """The hand-off record and its delivery, queued in the outbox: sent once the transaction
+    commits (never before), retried by the timer. The payload has no name or phone number."""
+    escalation = Escalation(
+        request_id=req.id,
+        agency_id=agency.id,
+        agency=agency,
+        delivery_status="pending",
+        attempts=0,
+        payload={
+            "ticket": req.ticket,
+            "category": req.category.code,
+            "address_id": req.room.code,
+            "description": req.details,
+            "note": note,
+            "received_at": req.received_at.isoformat(),
+        },
+    )
+    db.session.add(escalation)
+    db.session.flush()
+    key = f"linli-escalation-{escalation.id}"
+    escalation.payload = {**escalation.payload, "idempotency_key": key}
+    message = outbox.enqueue(
+        ESCALATION_KIND, agency.endpoint_url, escalation.payload, key, escalation.id
+    )
+    escalation.next_attempt_at = message.next_attempt_at
+    return escalation
+
+
 def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -> Escalation:
     """Hand the request to an outside agency; delivered after the commit, retried later."""
-    from server.dispatch.services import new_escalation
-
     if agency.community_id != req.community_id:
         raise InvalidInput("choose an agency of this request's community", "bad_agency")
     note = _clean(note, 2000, "note")
     _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
     return new_escalation(req, agency, note)
+
+
+def note_delivery(escalation: Escalation, actor: str, at: datetime, note: str) -> None:
+    """A delivery attempt on the request's timeline (dispatch calls it through its hook)."""
+    db.session.add(
+        RequestEvent(
+            request_id=escalation.request_id, at=at, actor=actor, note=note, kind="delivery"
+        )
+    )
 
 
 def record_external_feedback(req: HelpRequest, actor: Actor, note: str | None) -> None:

@@ -20,8 +20,8 @@ from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import Category, HelpRequest
 from server.staffapi.models import ApiToken
-from server.syncapi import rejections
-from server.syncapi.models import AppliedOp, SyncConflict
+from server.synclog import rejections
+from server.synclog.models import AppliedOp, SyncConflict
 from server.timeutil import utcnow
 
 

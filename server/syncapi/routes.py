@@ -9,7 +9,6 @@ POST /api/sync/v1/health      the kiosk's nightly health report
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
@@ -17,13 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from server.errors import InvalidInput, LinliError, TooLarge
 from server.inputs import parse_int
+from server.kiosks.services import kiosk_for_token
+from server.syncapi import push as pushing
 from server.syncapi import services
 from sync import codec
 from sync.messages import (
     PROTOCOL_HEADER,
     SUPPORTED_PROTOCOLS,
     EnrollRequest,
-    EnrollResponse,
     HealthReport,
     PushRequest,
     ReconcileRequest,
@@ -102,37 +102,20 @@ def _token() -> str | None:
 @bp.post("/enroll")
 def enroll() -> Response:
     """Exchange a one-time enrolment code for this device's token."""
-    message = _parse(EnrollRequest)
-    token = secrets.token_urlsafe(32)
-    kiosk = services.enroll(message.code, token)
-    from server.communities.models import Community
-    from server.extensions import db
-
-    community = db.session.get_one(Community, kiosk.community_id)
-    return _answer(
-        EnrollResponse(
-            device_id=kiosk.id,
-            name=kiosk.name,
-            token=token,
-            community=community.slug,
-            ticket_prefix=kiosk.ticket_prefix,
-            last_seq=kiosk.last_seq,
-            last_ticket=services.last_ticket(kiosk),
-        )
-    )
+    return _answer(services.enroll(_parse(EnrollRequest).code))
 
 
 @bp.post("/push")
 def push() -> Response:
     """Apply a batch of this kiosk's operations."""
-    kiosk = services.kiosk_for_token(_token())
-    return _answer(services.push(kiosk, _parse(PushRequest)))
+    kiosk = kiosk_for_token(_token())
+    return _answer(pushing.push(kiosk, _parse(PushRequest)))
 
 
 @bp.get("/pull")
 def pull() -> Response:
     """A page of changes for this kiosk after `cursor`."""
-    kiosk = services.kiosk_for_token(_token())
+    kiosk = kiosk_for_token(_token())
     limit_arg: Any = request.args.get("limit", current_app.config["LINLI_PULL_PAGE_SIZE"])
     limit = max(1, min(parse_int(str(limit_arg), "limit", high=2**63 - 1, code="bad_limit"), 5000))
     return _answer(services.pull(kiosk, request.args.get("cursor") or None, limit))
@@ -141,12 +124,12 @@ def pull() -> Response:
 @bp.post("/reconcile")
 def reconcile() -> Response:
     """Which of the kiosk's acknowledged ranges this server does not hold exactly."""
-    kiosk = services.kiosk_for_token(_token())
+    kiosk = kiosk_for_token(_token())
     return _answer(services.reconcile(kiosk, _parse(ReconcileRequest)))
 
 
 @bp.post("/health")
 def health() -> Response:
     """Store the kiosk's health report (shown on the console and in /metrics)."""
-    kiosk = services.kiosk_for_token(_token())
+    kiosk = kiosk_for_token(_token())
     return _answer(services.record_health(kiosk, _parse(HealthReport)))

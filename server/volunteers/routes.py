@@ -36,12 +36,14 @@ from flask.typing import ResponseReturnValue
 from server.auth import access
 from server.communities.models import Community
 from server.dispatch.models import Team
+from server.dispatch.queries import team_scope
 from server.errors import InvalidInput, LinliError
 from server.extensions import db
 from server.inputs import INT32_MAX, optional_int
 from server.localtime import local_today, local_zone
 from server.passbook.services import balance
 from server.requests.models import HelpRequest
+from server.requests.queries import job_scope
 from server.volunteers import imports, services
 from server.volunteers.models import (
     NOTE_KINDS,
@@ -390,7 +392,7 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
 
 def _field_volunteers() -> sa.ColumnElement[bool]:
     """Whose hours the user may record: a team lead only the members of teams they lead."""
-    teams = sa.select(Team.id).where(access.team_scope())
+    teams = sa.select(Team.id).where(team_scope())
     members = sa.select(TeamMember.volunteer_id).where(TeamMember.team_id.in_(teams))
     whole = access.community_scope() & access.community_scope(access.STAFF)
     return sa.or_(Volunteer.community_id.in_(whole), Volunteer.id.in_(members))
@@ -412,7 +414,7 @@ def _field_job(raw: str | None) -> int | None:
     if job_id is None:
         return None
     found = db.session.execute(
-        sa.select(HelpRequest.id).where(HelpRequest.id == job_id, access.job_scope())
+        sa.select(HelpRequest.id).where(HelpRequest.id == job_id, job_scope())
     ).scalar_one_or_none()
     if found is None:
         raise InvalidInput(f"request #{job_id} is not one of your jobs", "bad_request")
@@ -425,7 +427,7 @@ def _field_team(raw: str | None) -> int | None:
     if team_id is None:
         return None
     found = db.session.execute(
-        sa.select(Team.id).where(Team.id == team_id, access.team_scope())
+        sa.select(Team.id).where(Team.id == team_id, team_scope())
     ).scalar_one_or_none()
     if found is None:
         raise InvalidInput("choose one of your teams", "bad_team")
@@ -457,7 +459,7 @@ def _hours_context() -> dict[str, Any]:
             ServiceRecord.volunteer_id.in_(visible),
             sa.or_(
                 ServiceRecord.team_id.is_(None),
-                ServiceRecord.team_id.in_(sa.select(Team.id).where(access.team_scope())),
+                ServiceRecord.team_id.in_(sa.select(Team.id).where(team_scope())),
             ),
         )
         .order_by(ServiceRecord.started_at)
@@ -478,7 +480,7 @@ def _hours_context() -> dict[str, Any]:
     ).scalars()
     jobs = db.session.execute(
         sa.select(HelpRequest)
-        .where(access.job_scope(), HelpRequest.status.in_(services.HOURS_REQUEST_STATES))
+        .where(job_scope(), HelpRequest.status.in_(services.HOURS_REQUEST_STATES))
         .order_by(HelpRequest.received_at.desc())
         .limit(100)
     ).scalars()
@@ -488,7 +490,7 @@ def _hours_context() -> dict[str, Any]:
     finished = db.session.execute(
         sa.select(HelpRequest)
         .where(
-            access.job_scope(),
+            job_scope(),
             HelpRequest.status.in_(services.DONE_STATES),
             HelpRequest.team_id.is_not(None),
             HelpRequest.id.not_in(recorded),
@@ -496,9 +498,7 @@ def _hours_context() -> dict[str, Any]:
         .order_by(HelpRequest.updated_at.desc())
         .limit(50)
     ).scalars()
-    teams = db.session.execute(
-        sa.select(Team).where(access.team_scope()).order_by(Team.name)
-    ).scalars()
+    teams = db.session.execute(sa.select(Team).where(team_scope()).order_by(Team.name)).scalars()
     can_decide = access.may(access.STAFF)
     return {
         "volunteers": volunteers,
@@ -576,7 +576,7 @@ def from_job() -> ResponseReturnValue:
         req = db.session.execute(
             sa.select(HelpRequest).where(
                 HelpRequest.id == _int(request.form.get("request"), "request", required=True),
-                access.job_scope(),
+                job_scope(),
             )
         ).scalar_one_or_none()
         if req is None:

@@ -134,7 +134,7 @@ def stored(app: Flask) -> dict[str, int]:
     from server.extensions import db
     from server.kiosks.models import Kiosk
     from server.requests.models import HelpRequest, RequestEvent
-    from server.syncapi.models import AppliedOp, Change, SyncConflict
+    from server.synclog.models import AppliedOp, Change, SyncConflict
 
     with app.app_context():
         counts = {

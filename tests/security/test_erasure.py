@@ -192,7 +192,7 @@ def test_the_retention_purge_leaves_no_copy_anywhere(
     from server.extensions import db
     from server.ops.nightly import purge
     from server.requests.models import HelpRequest
-    from server.syncapi.models import AppliedOp, SyncConflict
+    from server.synclog.models import AppliedOp, SyncConflict
     from server.timeutil import utcnow
 
     made = _copy_everywhere(app, world, None)

@@ -338,7 +338,7 @@ def test_server_pull_pages_decode_in_the_kiosk_and_match_golden_shapes(
     app: Flask, client: FlaskClient, enrolled: dict[str, Any], store: Store
 ) -> None:
     from server.extensions import db
-    from server.syncapi.changes import ChangeRow, record_changes
+    from server.synclog.changes import ChangeRow, record_changes
 
     token = enrolled["token"]
     community_id = enrolled["community"]["id"]

@@ -89,7 +89,7 @@ def server_rows(app: Flask) -> list[tuple[str, str]]:
 def conflicts(app: Flask) -> int:
     """Rows of sync_conflict."""
     from server.extensions import db
-    from server.syncapi.models import SyncConflict
+    from server.synclog.models import SyncConflict
 
     with app.app_context():
         n = db.session.execute(sa.select(sa.func.count()).select_from(SyncConflict)).scalar_one()

@@ -117,7 +117,7 @@ def test_backup_restore_gives_a_new_epoch(
 ) -> None:
     from server.extensions import db
     from server.ops.backup import make_backup, restore_backup
-    from server.syncapi.models import SyncState
+    from server.synclog.models import SyncState
 
     push(client, enrolled["token"], [op(1)])
     url = app.config["SQLALCHEMY_DATABASE_URI"]

@@ -55,7 +55,7 @@ def _events(rid: int) -> list[tuple[str | None, str | None, str]]:
 
 def test_full_loop_records_every_step_and_tells_the_kiosk(ctx: World) -> None:
     from server.extensions import db
-    from server.syncapi.models import Change
+    from server.synclog.models import Change
 
     with db.session.no_autoflush:
         pass

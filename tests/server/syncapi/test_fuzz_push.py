@@ -214,7 +214,7 @@ class Server:
         from server.extensions import db
         from server.kiosks.models import Kiosk
         from server.requests.models import HelpRequest, RequestEvent
-        from server.syncapi.models import AppliedOp, Change, SyncConflict
+        from server.synclog.models import AppliedOp, Change, SyncConflict
 
         with self.app.app_context():
             session = db.session

@@ -80,7 +80,7 @@ def test_same_id_different_content_is_a_recorded_conflict(
     items = staff_requests(client, api_token)
     assert [i["room"] for i in items] == ["3-2-301"]
     from server.extensions import db
-    from server.syncapi.models import SyncConflict
+    from server.synclog.models import SyncConflict
 
     with app.app_context():
         conflicts = db.session.execute(db.select(SyncConflict)).scalars().all()

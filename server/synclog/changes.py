@@ -9,8 +9,7 @@ import sqlalchemy as sa
 
 from server.dbutil import insert_for
 from server.extensions import db
-from server.requests.models import HelpRequest
-from server.syncapi.models import Change, SyncState
+from server.synclog.models import Change, SyncState
 from server.timeutil import utcnow
 
 
@@ -68,19 +67,3 @@ def record_changes(rows: list[ChangeRow]) -> None:
         },
     )
     db.session.execute(stmt, values)
-
-
-def request_change(request: HelpRequest) -> ChangeRow:
-    """What the kiosk that made a request learns of it: status and the public note only."""
-    return ChangeRow(
-        entity="request",
-        key=str(request.client_id),
-        community_id=request.community_id,
-        kiosk_id=request.kiosk_id,
-        data={
-            "status": request.status,
-            "note": request.public_note,
-            "cancel_requested": request.is_cancel_requested,
-            "updated_at": request.updated_at.isoformat(),
-        },
-    )

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.syncapi.models import AppliedOp, SyncConflict
+from server.synclog.models import AppliedOp, SyncConflict
 
 ADVICE: dict[str, str] = {
     "unknown_category": (
@@ -166,6 +166,14 @@ def conflicts(where: Any, after_id: int, limit: int) -> list[Refusal]:
             body=None if (row.body or {}).get("erased") else row.body,
         )
         for row in rows
+    ]
+
+
+def of_kiosk(kiosk_id: int, limit: int) -> list[Refusal]:
+    """One kiosk's rejected operations, then its conflicts, at most `limit` of each."""
+    return [
+        *rejected_ops(AppliedOp.kiosk_id == kiosk_id, 0, limit),
+        *conflicts(SyncConflict.kiosk_id == kiosk_id, 0, limit),
     ]
 
 

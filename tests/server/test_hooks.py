@@ -1,0 +1,31 @@
+"""Hooks: how a lower feature calls a higher one without importing it."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from server.hooks import Hook
+
+
+def test_a_hook_calls_what_the_app_installed() -> None:
+    app = Flask(__name__)
+    hook: Hook[str] = Hook("probe")
+    with app.app_context():
+        with pytest.raises(RuntimeError, match=r"linli\.hook\.probe was not installed"):
+            hook.get()
+        hook.install(app, "the implementation")
+        assert hook.get() == "the implementation"
+    with Flask(__name__).app_context(), pytest.raises(RuntimeError):
+        hook.get()  # installed per app, not per process
+
+
+def test_create_app_installs_every_hook(app: Flask) -> None:
+    from server.dispatch.services import DELIVERY_NOTES
+    from server.people.services import RESIDENT_RECORDS
+    from server.requests.erasure import RequestRecords
+    from server.requests.services import note_delivery
+
+    with app.app_context():
+        assert DELIVERY_NOTES.get() is note_delivery
+        assert isinstance(RESIDENT_RECORDS.get(), RequestRecords)
