@@ -125,6 +125,7 @@ class PgDatabase:
                         sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
                     ).scalar()
                 )
+                self.fingerprint = _schema_fingerprint(conn)
                 self.sequences = conn.execute(
                     sa.text(
                         "SELECT sequencename, coalesce(last_value, start_value), "
@@ -145,8 +146,19 @@ class PgDatabase:
         )
         if not _pg_exists(self.name):
             _pg_admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
+            return
         engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
         try:
+            with engine.connect() as conn:
+                changed = _schema_fingerprint(conn) != self.fingerprint
+            if changed:
+                # A test changed the schema or its migration record (a downgrade, a dropped
+                # alembic_version, a restore of an older dump): emptying tables cannot undo
+                # that, a fresh copy of the template can.
+                engine.dispose()
+                _pg_admin(f'DROP DATABASE "{self.name}" WITH (FORCE)')
+                _pg_admin(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
+                return
             with engine.begin() as conn:
                 if self.superuser:
                     conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
@@ -165,6 +177,24 @@ class PgDatabase:
                     )
         finally:
             engine.dispose()
+
+
+def _schema_fingerprint(conn: sa.Connection) -> str:
+    """The public schema's columns and its migration record, as one digest."""
+    found = conn.execute(
+        sa.text(
+            "SELECT md5(coalesce(string_agg(table_name || '.' || column_name || ':' || data_type"
+            " || ':' || is_nullable, ',' ORDER BY table_name, column_name), '')) "
+            "FROM information_schema.columns WHERE table_schema = 'public'"
+        )
+    ).scalar_one()
+    has_version = conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar()
+    version = (
+        conn.execute(sa.text("SELECT string_agg(version_num, ',') FROM alembic_version")).scalar()
+        if has_version
+        else None
+    )
+    return f"{found}/{version}"
 
 
 def _pg_exists(name: str) -> bool:
