@@ -26,6 +26,7 @@ from sync.client import Credentials, PendingOp, SyncOutcome
 from sync.ids import format_ticket, uuid7
 from sync.messages import (
     CancelRequestOp,
+    Change,
     CreateRequestOp,
     EnrollResponse,
     MissingRange,
@@ -1148,7 +1149,7 @@ class Store:
                 conn.execute("DELETE FROM rooms")
                 conn.execute("DELETE FROM community")
             for change in page.changes:
-                _apply_change(conn, change.entity, change.key, change.data)
+                _apply_change(conn, change)
             self._set_meta(conn, "cursor", page.cursor)
 
     def acked_ranges(self, size: int) -> list[SeqRange]:
@@ -1241,48 +1242,45 @@ class Store:
         return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def _apply_change(
-    conn: sqlite3.Connection, entity: str, key: str, data: dict[str, Any] | None
-) -> None:
-    if entity == "category":
-        if data is None:
+def _apply_change(conn: sqlite3.Connection, change: Change) -> None:
+    key = change.key
+    if change.entity == "category":
+        if change.data is None:
             conn.execute("DELETE FROM categories WHERE code = ?", (key,))
         else:
+            c = change.data
             conn.execute(
                 "INSERT OR REPLACE INTO categories VALUES (?, ?, ?, ?, ?)",
-                (
-                    data["code"],
-                    data["name_zh"],
-                    data["name_en"],
-                    int(data.get("sort", 0)),
-                    int(bool(data.get("urgent"))),
-                ),
+                (c.code, c.name_zh, c.name_en, c.sort, int(c.urgent)),
             )
-    elif entity == "room":
+    elif change.entity == "room":
         code = key.split(":", 1)[-1]
-        if data is None:
+        if change.data is None:
             conn.execute("DELETE FROM rooms WHERE code = ?", (code,))
         else:
+            room = change.data
             conn.execute(
                 "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?)",
-                (data["code"], data["building"], data["unit"], data["room"]),
+                (room.code, room.building, room.unit, room.room),
             )
-    elif entity == "community":
+    elif change.entity == "community":
         conn.execute("DELETE FROM community")
-        if data is not None:
+        if change.data is not None:
+            community = change.data
             conn.execute(
                 "INSERT INTO community VALUES (?, ?, ?)",
-                (data["slug"], data["name"], data.get("phone")),
+                (community.slug, community.name, community.phone),
             )
-    elif entity == "request" and data is not None:
+    elif change.entity == "request" and change.data is not None:
+        request = change.data
         conn.execute(
             "UPDATE requests SET status = ?, note = ?, cancel_requested = ?, updated_at = ? "
             "WHERE id = ?",
             (
-                data["status"],
-                data.get("note"),
-                int(bool(data.get("cancel_requested"))),
-                data.get("updated_at", ""),
+                request.status,
+                request.note,
+                int(request.cancel_requested),
+                request.updated_at.isoformat() if request.updated_at else "",
                 key,
             ),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,17 +11,23 @@ from server.extensions import db
 from server.requests.models import HelpRequest
 from server.syncapi.models import Change, SyncState
 from server.timeutil import utcnow
+from sync.messages import CHANGE, ChangeData, Entity, RequestData
+from sync.messages import Change as WireChange
 
 
 @dataclass(frozen=True)
 class ChangeRow:
     """The new state of one record and who may pull it (None: every kiosk)."""
 
-    entity: str
+    entity: Entity
     key: str
-    data: dict[str, Any] | None
+    data: ChangeData | None
     community_id: int | None = None
     kiosk_id: int | None = None
+
+    def wire(self) -> WireChange:
+        """The change as kiosks receive it; refuses data of another entity's type."""
+        return CHANGE.validate_python({"entity": self.entity, "key": self.key, "data": self.data})
 
 
 def record_changes(rows: list[ChangeRow]) -> None:
@@ -51,7 +56,7 @@ def record_changes(rows: list[ChangeRow]) -> None:
             "key": row.key,
             "community_id": row.community_id,
             "kiosk_id": row.kiosk_id,
-            "data": row.data,
+            "data": row.wire().model_dump(mode="json")["data"],
             "changed_at": now,
         }
         for i, row in enumerate(latest.values())
@@ -77,10 +82,10 @@ def request_change(request: HelpRequest) -> ChangeRow:
         key=str(request.client_id),
         community_id=request.community_id,
         kiosk_id=request.kiosk_id,
-        data={
-            "status": request.status,
-            "note": request.public_note,
-            "cancel_requested": request.is_cancel_requested,
-            "updated_at": request.updated_at.isoformat(),
-        },
+        data=RequestData(
+            status=request.status,
+            note=request.public_note,
+            cancel_requested=request.is_cancel_requested,
+            updated_at=request.updated_at,
+        ),
     )

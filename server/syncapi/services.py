@@ -23,6 +23,7 @@ from server.syncapi.changes import ChangeRow, record_changes, request_change
 from server.syncapi.models import AppliedOp, Change, SyncConflict, SyncState
 from server.timeutil import utcnow
 from sync.cursor import BadCursor, Cursor
+from sync.messages import CHANGE as WIRE_CHANGE
 from sync.messages import (
     CancelRequestOp,
     CreateRequestOp,
@@ -39,7 +40,6 @@ from sync.messages import (
     range_digest,
     seq_bound_digest,
 )
-from sync.messages import Change as WireChange
 from sync.statuses import FINAL
 
 Op = CreateRequestOp | CancelRequestOp
@@ -527,7 +527,10 @@ def pull(kiosk: Kiosk, cursor_text: str | None, limit: int) -> PullResponse:
     rows = rows[:limit]
     position = rows[-1].seq if more else last
     return PullResponse(
-        changes=[WireChange(entity=r.entity, key=r.key, data=r.data) for r in rows],
+        changes=[
+            WIRE_CHANGE.validate_python({"entity": r.entity, "key": r.key, "data": r.data})
+            for r in rows
+        ],
         cursor=Cursor(epoch=epoch, seq=position).encode(),
         more=more,
         reset=reset,
