@@ -67,7 +67,7 @@ WORDS = {
     "emergency": ["摔倒了，起不来", "闻到煤气味"],
     "other": ["想问问社区活动的时间", "窗户关不上"],
 }
-TARGETS = [
+TARGETS: list[statuses.RequestStatus] = [
     "received",
     "received",
     "triaged",
@@ -86,6 +86,7 @@ TARGETS = [
     "duplicate",
     "reopened",
 ]
+"""Where the demo's requests end up (some more often than others); every status at least once."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,7 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
             target = TARGETS[n % len(TARGETS)]
             team = next((t for t in teams if code in t.category_codes), teams[0])
             _walk(req, target, team, agency, previous, worker, categories[code], rng)
-            if req.status in ("completed", "followed_up", "closed_fixed", "closed_not_fixed"):
+            if req.status in statuses.DONE:
                 member = db.session.execute(
                     sa.select(Volunteer)
                     .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)

@@ -19,11 +19,9 @@ from server.inputs import INT32_MAX
 from server.requests.models import Category, HelpRequest
 from server.requests.services import overdue_clause
 from server.timeutil import utcnow
-from sync.statuses import FINAL
+from sync.statuses import FINAL, NEEDS_ACTION, UNTRIAGED
 
-NEEDS_ACTION_STATUSES = frozenset(
-    {"received", "reopened", "triaged", "completed", "external_feedback", "followed_up"}
-)
+NEEDS_ACTION_STATUSES = NEEDS_ACTION
 """Statuses waiting for a social worker (triage, dispatch, follow-up, close)."""
 
 
@@ -93,7 +91,7 @@ def queue_page(
     bucket = sa.case(
         (emergency, 0),
         (flagged, 1),
-        (HelpRequest.status.in_(("received", "reopened")), 2),
+        (HelpRequest.status.in_(UNTRIAGED), 2),
         else_=3,
     )
     stmt = (

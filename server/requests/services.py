@@ -20,7 +20,7 @@ from server.people.models import Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.syncapi.changes import record_changes, request_change
 from server.timeutil import utcnow
-from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, FINAL, OPEN
+from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, CLOSED, FINAL, NEW, OPEN, RequestStatus
 
 PRIORITIES = ("normal", "high", "emergency")
 OUTCOMES = ("fixed", "partly", "not_fixed")
@@ -28,25 +28,22 @@ ELDERLY_AGE = 80
 EMERGENCY_DEADLINE_MINUTES = 20
 """An emergency-priority request is overdue when nobody is on site 20 minutes after receipt."""
 
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "triage": (frozenset({"received", "reopened", "triaged"}), "triaged"),
-    "dispatch": (frozenset({"triaged"}), "dispatched"),
-    "accept": (frozenset({"dispatched"}), "accepted"),
-    "decline": (frozenset({"dispatched", "accepted"}), "triaged"),
-    "arrive": (frozenset({"accepted"}), "on_site"),
-    "complete": (frozenset({"on_site"}), "completed"),
-    "follow_up": (frozenset({"completed", "external_feedback"}), "followed_up"),
-    "close": (frozenset({"followed_up"}), "closed"),
-    "escalate": (
-        frozenset({"received", "reopened", "triaged", "dispatched", "accepted", "on_site"}),
-        "escalated",
-    ),
-    "external_feedback": (frozenset({"escalated"}), "external_feedback"),
-    "cancel": (OPEN, "cancelled"),
-    "merge": (OPEN, "duplicate"),
-    "reopen": (frozenset({"closed_fixed", "closed_not_fixed", "cancelled"}), "reopened"),
+TRANSITIONS: dict[str, tuple[frozenset[RequestStatus], frozenset[RequestStatus]]] = {
+    "triage": (NEW, frozenset({"triaged"})),
+    "dispatch": (frozenset({"triaged"}), frozenset({"dispatched"})),
+    "accept": (frozenset({"dispatched"}), frozenset({"accepted"})),
+    "decline": (frozenset({"dispatched", "accepted"}), frozenset({"triaged"})),
+    "arrive": (frozenset({"accepted"}), frozenset({"on_site"})),
+    "complete": (frozenset({"on_site"}), frozenset({"completed"})),
+    "follow_up": (frozenset({"completed", "external_feedback"}), frozenset({"followed_up"})),
+    "close": (frozenset({"followed_up"}), CLOSED),
+    "escalate": (NEW | ACTIVE_WORK, frozenset({"escalated"})),
+    "external_feedback": (frozenset({"escalated"}), frozenset({"external_feedback"})),
+    "cancel": (OPEN, frozenset({"cancelled"})),
+    "merge": (OPEN, frozenset({"duplicate"})),
+    "reopen": (CLOSED | {"cancelled"}, frozenset({"reopened"})),
 }
-"""action → (statuses it may start from, status it leads to); `close` picks fixed or not."""
+"""action → (statuses it may start from, statuses it may lead to); `close` picks fixed or not."""
 
 
 class IllegalTransition(LinliError):
@@ -69,15 +66,23 @@ def available_actions(req: HelpRequest) -> list[str]:
 
 
 def _transition(
-    req: HelpRequest, action: str, actor: Actor, note: str | None, to: str | None = None
+    req: HelpRequest,
+    action: str,
+    actor: Actor,
+    note: str | None,
+    to: RequestStatus | None = None,
 ) -> None:
-    sources, target = TRANSITIONS[action]
+    sources, targets = TRANSITIONS[action]
     if req.status not in sources:
         raise IllegalTransition(
             f"cannot {action.replace('_', ' ')} a request that is {req.status.replace('_', ' ')}"
         )
+    if to is None:
+        (to,) = targets  # an action with several targets is always told which one
+    if to not in targets:
+        raise ValueError(f"{action} leads to {sorted(targets)}, not {to}")
     before = req.status
-    req.status = to or target
+    req.status = to
     _event(req, actor, note, from_status=before, to_status=req.status)
 
 
@@ -360,7 +365,7 @@ def follow_up(
 
 def close(req: HelpRequest, actor: Actor, note: str | None) -> None:
     """Close after follow-up: fixed only when the resident said it was fixed."""
-    to = "closed_fixed" if req.outcome == "fixed" else "closed_not_fixed"
+    to: RequestStatus = "closed_fixed" if req.outcome == "fixed" else "closed_not_fixed"
     _transition(req, "close", actor, _clean(note, 2000, "note"), to=to)
     req.closed_at = utcnow()
 

@@ -40,11 +40,10 @@ from sync.messages import (
     range_digest,
     seq_bound_digest,
 )
-from sync.statuses import FINAL
+from sync.statuses import CANCELLABLE, FINAL
 
 Op = CreateRequestOp | CancelRequestOp
 
-CANCELLABLE = frozenset({"received", "triaged"})
 INSTANCES_KEPT = 8
 """Kiosk processes remembered per kiosk (the most recently seen)."""
 

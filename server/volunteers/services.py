@@ -31,13 +31,14 @@ from server.volunteers.models import (
     Volunteer,
     VolunteerNote,
 )
+from sync import statuses
 
 FORGOTTEN_AFTER = timedelta(hours=12)
 """An open check-in older than this is taken as a forgotten check-out."""
 MAX_MINUTES = 24 * 60
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a given check-in or check-out time may lie (clocks differ a little)."""
-HOURS_REQUEST_STATES = frozenset({"dispatched", "accepted", "on_site", "completed", "followed_up"})
+HOURS_REQUEST_STATES = statuses.ACTIVE_WORK | statuses.AWAITING_CLOSE
 """Statuses of a request that a volunteer may record service hours against."""
 
 
@@ -398,7 +399,7 @@ def add_manual(
     return record
 
 
-DONE_STATES = frozenset({"completed", "followed_up", "closed_fixed", "closed_not_fixed"})
+DONE_STATES = statuses.DONE
 """Statuses of a finished job whose claimed hours can be recorded for its volunteers."""
 
 
