@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.dispatch.models import Agency, Team
 from server.extensions import db
 from server.requests import services as life
@@ -112,13 +113,13 @@ def seed_people(slugs: list[str], rng: random.Random) -> list[DemoLogin]:
     from server.communities.models import Community, Room
     from server.dispatch.services import create_agency, create_team, set_team_lead
     from server.passbook.services import register_merchant
-    from server.people.services import ProfileInput, Who, add_consent, create_resident
+    from server.people.services import ProfileInput, add_consent, create_resident
     from server.volunteers.imports import ImportRow
     from server.volunteers.services import add_member, create_volunteer
 
     logins = [DemoLogin("admin", "admin", "all")]
     create_user("admin", DEMO_PASSWORD, "admin", [], "管理员", all_communities=True)
-    who = Who(label="demo", user_id=None)
+    who = Actor("demo")
     for slug in slugs:
         community = db.session.execute(
             sa.select(Community).where(Community.slug == slug)
@@ -188,7 +189,7 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
     from sync.ids import uuid7
 
     categories = {c.code: c for c in db.session.execute(sa.select(Category)).scalars()}
-    worker = life.Actor("社工 demo")
+    worker = Actor("社工 demo")
     made = 0
     now = utcnow()
     for slug in slugs:
@@ -259,12 +260,12 @@ def _walk(
     team: Team,
     agency: Agency,
     previous: HelpRequest | None,
-    worker: life.Actor,
+    worker: Actor,
     category: Category,
     rng: random.Random,
 ) -> None:
     """Take a request from received to `target` through the lifecycle services."""
-    lead = life.Actor("队长 demo")
+    lead = Actor("队长 demo")
     if target == "received":
         return
     if target == "cancelled":

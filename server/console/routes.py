@@ -37,6 +37,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Building, Community
 from server.console import forms, live, localtime
@@ -58,13 +59,8 @@ register_html_errors(bp)
 localtime.register(bp)
 
 
-def _actor() -> lifecycle.Actor:
-    return lifecycle.Actor(access.user().label)
-
-
-def _who() -> people.Who:
-    user = access.user()
-    return people.Who(user.label, user.id)
+def _actor() -> Actor:
+    return Actor.of_user(access.user())
 
 
 def load_request(request_id: int, for_update: bool = False) -> HelpRequest:
@@ -209,14 +205,14 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         )
         if req.resident_id is not None:
             context["resident"] = people.view_resident(
-                req.resident_id, access.community_scope(), _who(), f"request #{req.id}"
+                req.resident_id, access.community_scope(), _actor(), f"request #{req.id}"
             )
         else:
             context["candidates"] = people.candidates_for(req)
             if req.phone or context["candidates"]:
-                who = _who()
+                who = _actor()
                 audit.record(
-                    who.label, who.user_id, req.community_id, "view",
+                    who, req.community_id, "view",
                     f"request #{req.id}: phone and room's profiles", "request page",
                     request_id=req.id,
                 )  # fmt: skip
@@ -286,16 +282,15 @@ def _retry(req: HelpRequest, f: Any) -> None:
     escalation = db.session.get(Escalation, f.escalation.data)
     if escalation is None or escalation.request_id != req.id:
         raise InvalidInput("no such escalation on this request", "bad_escalation")
-    dispatch_services.retry(escalation, _actor().label)
+    dispatch_services.retry(escalation, _actor())
 
 
 def _link(req: HelpRequest, f: Any) -> None:
     resident = _resident(req, f.resident.data)
     lifecycle.link_resident(req, resident, _actor())
-    who = _who()
+    who = _actor()
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         req.community_id,
         "link",
         "request linked to profile",
@@ -500,11 +495,11 @@ def kiosk_rejections(kiosk_id: int) -> ResponseReturnValue:
         *rejections.rejected_ops(AppliedOp.kiosk_id == kiosk.id, 0, REFUSALS_SHOWN),
         *rejections.conflicts(SyncConflict.kiosk_id == kiosk.id, 0, REFUSALS_SHOWN),
     ]
-    who = _who()
+    who = _actor()
     for refusal in refusals:
         if refusal.body is not None:
             audit.record(
-                who.label, who.user_id, kiosk.community_id, "view",
+                who, kiosk.community_id, "view",
                 f"kiosk {kiosk.name}: body of {refusal.kind} operation seq {refusal.seq}",
                 f"kiosk rejections page ({refusal.reason})",
             )  # fmt: skip

@@ -8,6 +8,7 @@ import requests
 import sqlalchemy as sa
 from flask import current_app
 
+from server.audit.actor import SYSTEM, Actor
 from server.communities.services import community_by_slug
 from server.dispatch.models import AGENCY_KINDS, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput
@@ -72,7 +73,7 @@ def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escala
     return escalation
 
 
-def deliver(escalation: Escalation, actor: str) -> None:
+def deliver(escalation: Escalation, actor: Actor) -> None:
     """Try to deliver now; on failure schedule a retry, or flag it once attempts are used up."""
     config = current_app.config
     escalation.attempts += 1
@@ -107,7 +108,7 @@ def deliver(escalation: Escalation, actor: str) -> None:
         RequestEvent(
             request_id=escalation.request_id,
             at=now,
-            actor=actor,
+            actor=actor.label,
             note=note + (f" ({error})" if error else ""),
             kind="delivery",
         )
@@ -115,7 +116,7 @@ def deliver(escalation: Escalation, actor: str) -> None:
     db.session.flush()
 
 
-def retry(escalation: Escalation, actor: str) -> None:
+def retry(escalation: Escalation, actor: Actor) -> None:
     """Staff try a failed or pending delivery again now."""
     if escalation.delivery_status == "delivered":
         raise Conflict("this escalation was delivered already", "delivered")
@@ -125,7 +126,7 @@ def retry(escalation: Escalation, actor: str) -> None:
     deliver(escalation, actor)
 
 
-def deliver_due(actor: str = "system") -> int:
+def deliver_due(actor: Actor = SYSTEM) -> int:
     """Retry every pending delivery whose time has come (run by the nightly/periodic job)."""
     due = db.session.execute(
         sa.select(Escalation).where(

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
 from server.console.errors import register_html_errors
@@ -225,7 +226,7 @@ def deactivate_merchant(merchant_id: int) -> ResponseReturnValue:
     """Close a merchant: its page key stops working and nothing more is redeemed there."""
     found = _merchant(merchant_id)
     user = access.user()
-    services.deactivate_merchant(found, user.label, user.id, "merchants page")
+    services.deactivate_merchant(found, Actor.of_user(user), "merchants page")
     flash(f"{found.name}: deactivated; its page key no longer works")
     return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
 
@@ -236,7 +237,7 @@ def rotate_merchant_key(merchant_id: int) -> ResponseReturnValue:
     it stop working."""
     found = _merchant(merchant_id)
     user = access.user()
-    key = services.rotate_merchant_key(found, user.label, user.id, "merchants page")
+    key = services.rotate_merchant_key(found, Actor.of_user(user), "merchants page")
     page = url_for("passbook.merchant_home", _external=True)
     context = _merchant_context(found, new_page=page, new_key=key)
     return render_template("passbook/merchant.html", **context)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.dbutil import hash_secret, insert_for
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
@@ -376,32 +377,28 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     return merchant, key
 
 
-def _audit_merchant(
-    merchant: Merchant, what: str, actor: str, user_id: int | None, why: str
-) -> None:
-    audit.record(
-        actor, user_id, merchant.community_id, "change", f"merchant {merchant.name}: {what}", why
-    )
+def _audit_merchant(merchant: Merchant, what: str, actor: Actor, why: str) -> None:
+    audit.record(actor, merchant.community_id, "change", f"merchant {merchant.name}: {what}", why)
 
 
-def deactivate_merchant(merchant: Merchant, actor: str, user_id: int | None, why: str) -> None:
+def deactivate_merchant(merchant: Merchant, actor: Actor, why: str) -> None:
     """Close a merchant: its page key stops working and nothing more is redeemed there
     (audited; its past redemptions stay in the ledger)."""
     if not merchant.is_active:
         raise Conflict(f"merchant {merchant.name!r} is deactivated already", "inactive")
     merchant.is_active = False
     db.session.flush()
-    _audit_merchant(merchant, "deactivated", actor, user_id, why)
+    _audit_merchant(merchant, "deactivated", actor, why)
 
 
-def rotate_merchant_key(merchant: Merchant, actor: str, user_id: int | None, why: str) -> str:
+def rotate_merchant_key(merchant: Merchant, actor: Actor, why: str) -> str:
     """A new page key for the merchant (returned once); the old one stops working (audited)."""
     if not merchant.is_active:
         raise Conflict(f"merchant {merchant.name!r} is deactivated", "inactive")
     key = secrets.token_urlsafe(24)
     merchant.key_hash = hash_secret(key)
     db.session.flush()
-    _audit_merchant(merchant, "page key rotated", actor, user_id, why)
+    _audit_merchant(merchant, "page key rotated", actor, why)
     return key
 
 

@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, Form, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
+from server.audit.actor import Actor
 from server.auth import access
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
@@ -59,9 +60,8 @@ class ProfileForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
         )
 
 
-def _who() -> services.Who:
-    user = access.user()
-    return services.Who(user.label, user.id)
+def _who() -> Actor:
+    return Actor.of_user(access.user())
 
 
 def _load(resident_id: int) -> Resident:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.audit.models import AuditEntry
 from server.communities.models import Room
 from server.errors import InvalidInput, NotFound
@@ -31,14 +32,6 @@ FIELDS = (
     "emergency_contact_name",
     "emergency_contact_phone",
 )
-
-
-@dataclass(frozen=True)
-class Who:
-    """The staff member acting, for audit rows."""
-
-    label: str
-    user_id: int | None
 
 
 @dataclass
@@ -78,7 +71,7 @@ def _check(data: ProfileInput) -> None:
             raise InvalidInput("a phone number has digits, spaces and dashes only", "bad_phone")
 
 
-def create_resident(community_id: int, data: ProfileInput, who: Who, why: str) -> Resident:
+def create_resident(community_id: int, data: ProfileInput, who: Actor, why: str) -> Resident:
     """A new profile."""
     _check(data)
     room = _room(community_id, data.room_code)
@@ -86,9 +79,7 @@ def create_resident(community_id: int, data: ProfileInput, who: Who, why: str) -
     _assign(resident, data)
     db.session.add(resident)
     db.session.flush()
-    audit.record(
-        who.label, who.user_id, community_id, "create", "profile created", why, resident.id
-    )
+    audit.record(who, community_id, "create", "profile created", why, resident.id)
     return resident
 
 
@@ -102,7 +93,7 @@ def _assign(resident: Resident, data: ProfileInput) -> list[str]:
     return changed
 
 
-def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str) -> list[str]:
+def correct_resident(resident: Resident, data: ProfileInput, who: Actor, why: str) -> list[str]:
     """Correct a profile; the audit row names the fields changed (not their values)."""
     if not why.strip():
         raise InvalidInput("say why the profile is changed", "missing_reason")
@@ -114,8 +105,7 @@ def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str)
         changed.append("room")
     resident.updated_at = utcnow()
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         resident.community_id,
         "change",
         "changed: " + (", ".join(changed) or "nothing"),
@@ -125,16 +115,16 @@ def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str)
     return changed
 
 
-def view_resident(resident_id: int, scope: frozenset[int], who: Who, why: str) -> Resident:
+def view_resident(resident_id: int, scope: frozenset[int], who: Actor, why: str) -> Resident:
     """Open a profile (audited); out-of-scope or deleted profiles do not exist."""
     resident = db.session.get(Resident, resident_id)
     if resident is None or resident.community_id not in scope or resident.deleted_at:
         raise NotFound("no such resident")
-    audit.record(who.label, who.user_id, resident.community_id, "view", "profile", why, resident.id)
+    audit.record(who, resident.community_id, "view", "profile", why, resident.id)
     return resident
 
 
-def add_consent(resident: Resident, kind: str, version: str, who: Who) -> ConsentRecord:
+def add_consent(resident: Resident, kind: str, version: str, who: Actor) -> ConsentRecord:
     """Record a consent the resident gave (e.g. to handling health details)."""
     kind, version = kind.strip(), version.strip()
     if not kind or not version or len(kind) > 32 or len(version) > 32:
@@ -147,8 +137,7 @@ def add_consent(resident: Resident, kind: str, version: str, who: Who) -> Consen
     db.session.add(consent)
     db.session.flush()
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         resident.community_id,
         "change",
         f"consent {kind} {version}",
@@ -158,7 +147,7 @@ def add_consent(resident: Resident, kind: str, version: str, who: Who) -> Consen
     return consent
 
 
-def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
+def export_resident(resident: Resident, who: Actor, why: str) -> dict[str, Any]:
     """Everything held about one person (PIPL access right), audited."""
     if not why.strip():
         raise InvalidInput("say why the data is exported", "missing_reason")
@@ -168,9 +157,7 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
         .order_by(HelpRequest.id)
     ).scalars()
     trail = audit.for_resident(resident.id)
-    audit.record(
-        who.label, who.user_id, resident.community_id, "export", "full export", why, resident.id
-    )
+    audit.record(who, resident.community_id, "export", "full export", why, resident.id)
     return {
         "resident": {
             "id": resident.id,
@@ -213,7 +200,7 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
     }
 
 
-def delete_resident(resident: Resident, who: Who, why: str) -> None:
+def delete_resident(resident: Resident, who: Actor, why: str) -> None:
     """Erase a person's data (PIPL deletion): the profile becomes a tombstone; their requests
     (linked, or unlinked carrying their phone number) lose phone, words and notes, and so do
     their copies (events, escalations, kiosk change rows, rejected and conflicting operations);
@@ -260,8 +247,7 @@ def delete_resident(resident: Resident, who: Who, why: str) -> None:
     erasure.strip_requests(requests, needles, "(deleted at the resident's request)")
     elsewhere = erasure.scrub_community(resident.community_id, needles)
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         resident.community_id,
         "delete",
         f"profile erased; {len(requests)} requests stripped of phone and text; "
@@ -279,7 +265,7 @@ def candidates_for(req: HelpRequest) -> list[tuple[Resident, bool]]:
     return [(r, bool(req.phone) and r.phone == req.phone) for r in rows]
 
 
-def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list[Resident]:
+def search(scope: frozenset[int], text: str, who: Actor, limit: int = 100) -> list[Resident]:
     """Profiles by name, phone or room code in the user's communities (the listing is audited)."""
     stmt = (
         sa.select(Resident)
@@ -301,7 +287,7 @@ def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list
         shown[resident.community_id] = shown.get(resident.community_id, 0) + 1
     for community_id, count in shown.items():
         audit.record(
-            who.label, who.user_id, community_id, "view",
+            who, community_id, "view",
             f"residents list: {count} names and rooms",
             f"search {mask_phones(text)!r}" if text else "list",
         )  # fmt: skip

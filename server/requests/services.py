@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.dispatch.models import Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
@@ -51,13 +52,6 @@ class IllegalTransition(LinliError):
 
     status = 409
     code = "illegal_transition"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the label shown in timelines."""
-
-    label: str
 
 
 def available_actions(req: HelpRequest) -> list[str]:
@@ -427,7 +421,7 @@ def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -
     note = _clean(note, 2000, "note")
     _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
     escalation = new_escalation(req, agency, note)
-    deliver(escalation, actor.label)
+    deliver(escalation, actor)
     return escalation
 
 

@@ -270,7 +270,7 @@ def test_escalation_delivery_failure_is_retried_then_flagged(ctx: World, app: Fl
     thread.start()
     try:
         agency.endpoint_url = f"http://127.0.0.1:{server.server_port}/in"
-        ds.retry(escalation, "tester")
+        ds.retry(escalation, ME)
     finally:
         server.shutdown()
         server.server_close()
