@@ -244,9 +244,9 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
                     .where(TeamMember.team_id == team.id)
                     .limit(1)
                 ).scalar_one()
-                record = record_from_job(req, member, "demo")
+                record = record_from_job(req, member, Actor("demo"))
                 if rng.random() < 0.8:
-                    approve(record, "demo", 10)
+                    approve(record, Actor("demo"), 10)
             _spread(req, rng)
             if req.status not in statuses.FINAL:
                 previous = req

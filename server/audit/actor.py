@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-ActorKind = Literal["user", "kiosk", "api", "system"]
+ActorKind = Literal["user", "kiosk", "merchant", "api", "system"]
 
 LABEL_LENGTH = 100
 """The actor columns (request events, ledger entries, audit rows) hold this many characters."""
@@ -21,7 +21,7 @@ class _User(Protocol):
 
 @dataclass(frozen=True)
 class Actor:
-    """A staff user, a kiosk, an API client or the system (command line, timer, demo)."""
+    """A staff user, a kiosk, a merchant's page, an API client or the system (CLI, timer)."""
 
     label: str
     """How the actor appears in timelines and audit rows."""
@@ -38,6 +38,11 @@ class Actor:
     def kiosk(cls, name: str) -> Actor:
         """A kiosk, by name (its operations become request events)."""
         return cls(f"kiosk:{name}"[:LABEL_LENGTH], None, "kiosk")
+
+    @classmethod
+    def merchant(cls, name: str) -> Actor:
+        """A merchant redeeming points on its own page (signed in by its page key)."""
+        return cls(f"merchant:{name}"[:LABEL_LENGTH], None, "merchant")
 
     @classmethod
     def api(cls, token_name: str) -> Actor:

@@ -45,8 +45,8 @@ bp = Blueprint("passbook", __name__, template_folder="templates")
 register_html_errors(bp)
 
 
-def _actor() -> str:
-    return access.user().label
+def _actor() -> Actor:
+    return Actor.of_user(access.user())
 
 
 def _points(raw: str | None) -> int:
@@ -328,7 +328,7 @@ def _redeem_at(found: Merchant) -> ResponseReturnValue:
             request.form.get("code", ""),
             _points(request.form.get("points")),
             request.form.get("item"),
-            f"merchant:{found.name}",
+            Actor.merchant(found.name),
         )
     except LinliError as exc:
         db.session.rollback()

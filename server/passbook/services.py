@@ -192,7 +192,7 @@ def points_for(minutes: int, points_per_hour: int) -> int:
     return minutes * points_per_hour // 60
 
 
-def post_hours(record: ServiceRecord, points_per_hour: int, actor: str) -> LedgerEntry | None:
+def post_hours(record: ServiceRecord, points_per_hour: int, actor: Actor) -> LedgerEntry | None:
     """Post the points of an approved service record (None when they round down to 0)."""
     if record.status != "approved" or record.minutes is None:
         raise Conflict(f"record #{record.id} is not approved", "not_approved")
@@ -207,20 +207,20 @@ def post_hours(record: ServiceRecord, points_per_hour: int, actor: str) -> Ledge
         "hours",
         points,
         f"hours:{record.id}",
-        actor,
+        actor.label,
         reason=reason,
         service_record_id=record.id,
     ).entry
 
 
-def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor: str) -> Posting:
+def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor: Actor) -> Posting:
     """Bonus points, with the reason they were given."""
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give the reason for the bonus", "missing")
     if len(reason) > 300:
         raise InvalidInput("reason: at most 300 characters", "too_long")
-    return post(volunteer.id, "bonus", points, f"bonus:{key}", actor, reason=reason)
+    return post(volunteer.id, "bonus", points, f"bonus:{key}", actor.label, reason=reason)
 
 
 ITEM_MAX = 190
@@ -235,7 +235,7 @@ def _item(item: str | None) -> str:
 
 
 def redeem(
-    volunteer: Volunteer, merchant: Merchant, points: int, item: str | None, key: str, actor: str
+    volunteer: Volunteer, merchant: Merchant, points: int, item: str | None, key: str, actor: Actor
 ) -> Posting:
     """Redeem points at a merchant (recorded on the merchant page)."""
     if merchant.community_id != volunteer.community_id or not merchant.is_active:
@@ -245,7 +245,7 @@ def redeem(
         "redemption",
         -_whole_points(points),
         f"redeem:{key}",
-        actor,
+        actor.label,
         reason=f"{merchant.name}: {_item(item)}",
         merchant_id=merchant.id,
     )
@@ -257,7 +257,7 @@ def normalise_code(text: str) -> str:
 
 
 def issue_code(
-    volunteer: Volunteer, max_points: int, actor: str, days: int = CODE_DAYS
+    volunteer: Volunteer, max_points: int, actor: Actor, days: int = CODE_DAYS
 ) -> tuple[RedemptionCode, str]:
     """A one-time code for up to `max_points`, valid `days`; the code is shown only now."""
     if not volunteer.is_active:
@@ -272,7 +272,7 @@ def issue_code(
         volunteer_id=volunteer.id,
         code_hash=hash_secret(text),
         max_points=max_points,
-        issued_by=actor,
+        issued_by=actor.label,
         expires_at=utcnow() + timedelta(days=days),
     )
     db.session.add(code)
@@ -307,7 +307,7 @@ def _spend(code: RedemptionCode, merchant: Merchant) -> bool:
 
 
 def redeem_code(
-    merchant: Merchant, code_text: str, points: int, item: str | None, actor: str
+    merchant: Merchant, code_text: str, points: int, item: str | None, actor: Actor
 ) -> Posting:
     """Redeem with a code the volunteer shows: once, before it expires, up to its limit.
 
@@ -342,7 +342,7 @@ def redeem_code(
         "redemption",
         -points,
         f"code:{code.id}",
-        actor,
+        actor.label,
         reason=reason,
         merchant_id=merchant.id,
     )

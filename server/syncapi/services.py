@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.communities.models import Room
 from server.dbutil import hash_secret, insert_for
 from server.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -408,7 +409,7 @@ class _Applier:
 
     def finish(self, inserted: set[uuid.UUID]) -> list[ChangeRow]:
         """Write requests and events for the first copies; return the changes to publish."""
-        actor = f"kiosk:{self.kiosk.name}"[:100]  # the events' actor column holds 100
+        actor = Actor.kiosk(self.kiosk.name).label
         rows = [row for op_id, row in self.new_requests.items() if op_id in inserted]
         events: list[dict[str, Any]] = []
         if rows:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from server.audit.actor import Actor
 from server.communities.models import Community
 from server.dispatch.models import Team
 from server.errors import Conflict, InvalidInput, NotFound
@@ -201,7 +202,7 @@ def set_focus(team: Team, text: str | None) -> TeamFocus:
 
 
 def add_note(
-    volunteer: Volunteer, kind: str, noted_on: date | None, text: str | None, actor: str
+    volunteer: Volunteer, kind: str, noted_on: date | None, text: str | None, actor: Actor
 ) -> VolunteerNote:
     """A training, award or evaluation for the volunteer's service record."""
     if kind not in NOTE_KINDS:
@@ -213,7 +214,7 @@ def add_note(
         kind=kind,
         noted_on=noted_on,
         text=_text(text, 300, "text", required=True),
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     db.session.add(note)
     db.session.flush()
@@ -268,7 +269,7 @@ def _team_for_hours(
 
 def check_in(
     volunteer: Volunteer,
-    actor: str,
+    actor: Actor,
     *,
     at: datetime | None = None,
     request_id: int | None = None,
@@ -298,7 +299,7 @@ def check_in(
         started_at=started,
         status="open",
         is_auto_closed=False,
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     try:
         with db.session.begin_nested():
@@ -309,7 +310,7 @@ def check_in(
 
 
 def check_out(
-    record: ServiceRecord, actor: str, *, at: datetime | None = None, content: str | None = None
+    record: ServiceRecord, actor: Actor, *, at: datetime | None = None, content: str | None = None
 ) -> ServiceRecord:
     """Close an open record; it then waits for a social worker's decision."""
     if record.status != "open":
@@ -367,7 +368,7 @@ def close_forgotten(
 
 def add_manual(
     volunteer: Volunteer,
-    actor: str,
+    actor: Actor,
     *,
     started_at: datetime,
     minutes: int | None,
@@ -392,7 +393,7 @@ def add_manual(
         minutes=minutes,
         status="pending",
         is_auto_closed=False,
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     db.session.add(record)
     db.session.flush()
@@ -404,7 +405,7 @@ DONE_STATES = statuses.DONE
 
 
 def record_from_job(
-    req: HelpRequest, volunteer: Volunteer, actor: str, minutes: int | None = None
+    req: HelpRequest, volunteer: Volunteer, actor: Actor, minutes: int | None = None
 ) -> ServiceRecord:
     """Record a volunteer's hours on a finished job: from arrival, for the hours claimed at
     completion (or `minutes`); at most one record per job and volunteer unless declined."""
@@ -446,7 +447,7 @@ def record_from_job(
         minutes=minutes,
         status="pending",
         is_auto_closed=False,
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     db.session.add(record)
     db.session.flush()
@@ -465,7 +466,7 @@ def _undecided(record: ServiceRecord) -> None:
 
 def approve(
     record: ServiceRecord,
-    actor: str,
+    actor: Actor,
     points_per_hour: int,
     *,
     minutes: int | None = None,
@@ -487,19 +488,19 @@ def approve(
         note = f"minutes set to {minutes} (was {was})" + (f"; {note}" if note else "")
         record.minutes = minutes
     record.status = "approved"
-    record.decided_by = actor
+    record.decided_by = actor.label
     record.decided_at = utcnow()
     record.decision_note = note or record.decision_note
     db.session.flush()
     return post_hours(record, points_per_hour, actor)
 
 
-def decline(record: ServiceRecord, actor: str, reason: str | None) -> None:
+def decline(record: ServiceRecord, actor: Actor, reason: str | None) -> None:
     """Decline the hours, with a reason; no points are posted."""
     _undecided(record)
     record.decision_note = _text(reason, 300, "reason", required=True)
     record.status = "declined"
-    record.decided_by = actor
+    record.decided_by = actor.label
     record.decided_at = utcnow()
     db.session.flush()
 
