@@ -21,9 +21,6 @@ from server.requests.services import overdue_clause
 from server.timeutil import utcnow
 from sync.statuses import FINAL, NEEDS_ACTION, UNTRIAGED
 
-NEEDS_ACTION_STATUSES = NEEDS_ACTION
-"""Statuses waiting for a social worker (triage, dispatch, follow-up, close)."""
-
 
 @dataclass(frozen=True)
 class QueueFilter:
@@ -102,7 +99,7 @@ def queue_page(
         .options(so.joinedload(HelpRequest.room).joinedload(Room.building))
     )
     if filters.view == "action":
-        stmt = stmt.where(sa.or_(emergency, flagged, HelpRequest.status.in_(NEEDS_ACTION_STATUSES)))
+        stmt = stmt.where(sa.or_(emergency, flagged, HelpRequest.status.in_(NEEDS_ACTION)))
     if filters.community_id is not None:
         stmt = stmt.where(HelpRequest.community_id == filters.community_id)
     if filters.category:

@@ -83,10 +83,8 @@ def test_every_transition_moves_between_statuses_and_every_status_is_reached() -
 
 def test_the_server_groups_come_from_the_vocabulary() -> None:
     from server.reports.queries import NOT_SERVED, STATE_GROUPS
-    from server.requests.queries import NEEDS_ACTION_STATUSES
     from server.volunteers.services import DONE_STATES, HOURS_REQUEST_STATES
 
-    assert NEEDS_ACTION_STATUSES == statuses.NEEDS_ACTION
     assert DONE_STATES == statuses.DONE
     assert HOURS_REQUEST_STATES == statuses.ACTIVE_WORK | statuses.AWAITING_CLOSE
     assert set(NOT_SERVED) == statuses.NOT_SERVED
