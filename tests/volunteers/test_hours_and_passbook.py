@@ -187,7 +187,7 @@ def test_declined_hours_post_nothing_and_need_a_reason(ctx: None, seed: Seed) ->
 
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     record = services.add_manual(
-        volunteer, "社工", started_at=utcnow() - timedelta(hours=5), minutes=60, content="x"
+        volunteer, Actor("社工"), started_at=utcnow() - timedelta(hours=5), minutes=60, content="x"
     )
     with pytest.raises(InvalidInput, match="reason is required"):
         services.decline(record, Actor("社工"), "  ")
