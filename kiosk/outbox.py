@@ -28,6 +28,7 @@ from kiosk.schema import FINAL_STATES, OPERATION
 from sync.client import Credentials, PendingOp, SyncOutcome
 from sync.messages import (
     CancelRequestOp,
+    Change,
     CreateRequestOp,
     EnrollResponse,
     MissingRange,
@@ -445,7 +446,7 @@ class Outbox(Database):
                 conn.execute("DELETE FROM rooms")
                 conn.execute("DELETE FROM community")
             for change in page.changes:
-                _apply_change(conn, change.entity, change.key, change.data)
+                _apply_change(conn, change)
             set_meta(conn, "cursor", page.cursor)
 
     def acked_ranges(self, size: int) -> list[SeqRange]:
@@ -545,48 +546,45 @@ def check_headroom(conn: sqlite3.Connection, folder: Path, max_pages: int) -> No
         )
 
 
-def _apply_change(
-    conn: sqlite3.Connection, entity: str, key: str, data: dict[str, Any] | None
-) -> None:
-    if entity == "category":
-        if data is None:
+def _apply_change(conn: sqlite3.Connection, change: Change) -> None:
+    key = change.key
+    if change.entity == "category":
+        if change.data is None:
             conn.execute("DELETE FROM categories WHERE code = ?", (key,))
         else:
+            c = change.data
             conn.execute(
                 "INSERT OR REPLACE INTO categories VALUES (?, ?, ?, ?, ?)",
-                (
-                    data["code"],
-                    data["name_zh"],
-                    data["name_en"],
-                    int(data.get("sort", 0)),
-                    int(bool(data.get("urgent"))),
-                ),
+                (c.code, c.name_zh, c.name_en, c.sort, int(c.urgent)),
             )
-    elif entity == "room":
+    elif change.entity == "room":
         code = key.split(":", 1)[-1]
-        if data is None:
+        if change.data is None:
             conn.execute("DELETE FROM rooms WHERE code = ?", (code,))
         else:
+            room = change.data
             conn.execute(
                 "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?)",
-                (data["code"], data["building"], data["unit"], data["room"]),
+                (room.code, room.building, room.unit, room.room),
             )
-    elif entity == "community":
+    elif change.entity == "community":
         conn.execute("DELETE FROM community")
-        if data is not None:
+        if change.data is not None:
+            community = change.data
             conn.execute(
                 "INSERT INTO community VALUES (?, ?, ?)",
-                (data["slug"], data["name"], data.get("phone")),
+                (community.slug, community.name, community.phone),
             )
-    elif entity == "request" and data is not None:
+    elif change.entity == "request" and change.data is not None:
+        request = change.data
         conn.execute(
             "UPDATE requests SET status = ?, note = ?, cancel_requested = ?, updated_at = ? "
             "WHERE id = ?",
             (
-                data["status"],
-                data.get("note"),
-                int(bool(data.get("cancel_requested"))),
-                data.get("updated_at", ""),
+                request.status,
+                request.note,
+                int(request.cancel_requested),
+                request.updated_at.isoformat() if request.updated_at else "",
                 key,
             ),
         )

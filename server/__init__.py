@@ -26,6 +26,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = StrictIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    from sync import statuses
+
+    app.jinja_env.globals["request_statuses"] = statuses  # the status groups, in every page
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())
     if config:

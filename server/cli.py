@@ -246,10 +246,11 @@ def _merchant(slug: str, name: str) -> Any:
 @in_app
 def merchant_deactivate(slug: str, name: str) -> None:
     """Close a merchant: its page key stops working and nothing is redeemed there (audited)."""
+    from server.audit.actor import Actor
     from server.passbook.services import deactivate_merchant
 
     merchant = _merchant(slug, name)
-    deactivate_merchant(merchant, "command line", None, "linli server merchant deactivate")
+    deactivate_merchant(merchant, Actor("command line"), "linli server merchant deactivate")
     click.echo(f"merchant {merchant.name} deactivated")
 
 
@@ -260,10 +261,11 @@ def merchant_deactivate(slug: str, name: str) -> None:
 def merchant_rotate_key(slug: str, name: str) -> None:
     """Print a new page key for a merchant (typed once on its page, /merchant); the old key stops
     working (audited)."""
+    from server.audit.actor import Actor
     from server.passbook.services import rotate_merchant_key
 
     merchant = _merchant(slug, name)
-    key = rotate_merchant_key(merchant, "command line", None, "linli server merchant rotate-key")
+    key = rotate_merchant_key(merchant, Actor("command line"), "linli server merchant rotate-key")
     click.echo(f"merchant {merchant.name}: new page key (typed once on its page, /merchant):")
     click.echo(key)
 
@@ -322,9 +324,10 @@ def user_create(
 @in_app
 def user_unlock(username: str) -> None:
     """Lift a user's sign-in lockout and forget their failed sign-ins (audited)."""
+    from server.audit.actor import Actor
     from server.auth.services import unlock
 
-    failures = unlock(username, "command line", "linli server user unlock")
+    failures = unlock(username, Actor("command line"), "linli server user unlock")
     click.echo(f"unlocked {username} (forgot {failures} failed sign-ins)")
 
 

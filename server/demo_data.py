@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.dispatch.models import Agency, Team
 from server.extensions import db
 from server.requests import services as life
@@ -67,7 +68,7 @@ WORDS = {
     "emergency": ["摔倒了，起不来", "闻到煤气味"],
     "other": ["想问问社区活动的时间", "窗户关不上"],
 }
-TARGETS = [
+TARGETS: list[statuses.RequestStatus] = [
     "received",
     "received",
     "triaged",
@@ -86,6 +87,7 @@ TARGETS = [
     "duplicate",
     "reopened",
 ]
+"""Where the demo's requests end up (some more often than others); every status at least once."""
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,13 @@ def seed_people(slugs: list[str], rng: random.Random) -> list[DemoLogin]:
     from server.communities.models import Community, Room
     from server.dispatch.services import create_agency, create_team, set_team_lead
     from server.passbook.services import register_merchant
-    from server.people.services import ProfileInput, Who, add_consent, create_resident
+    from server.people.services import ProfileInput, add_consent, create_resident
     from server.volunteers.imports import ImportRow
     from server.volunteers.services import add_member, create_volunteer
 
     logins = [DemoLogin("admin", "admin", "all")]
     create_user("admin", DEMO_PASSWORD, "admin", [], "管理员", all_communities=True)
-    who = Who(label="demo", user_id=None)
+    who = Actor("demo")
     for slug in slugs:
         community = db.session.execute(
             sa.select(Community).where(Community.slug == slug)
@@ -187,7 +189,7 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
     from sync.ids import uuid7
 
     categories = {c.code: c for c in db.session.execute(sa.select(Category)).scalars()}
-    worker = life.Actor("社工 demo")
+    worker = Actor("社工 demo")
     made = 0
     now = utcnow()
     for slug in slugs:
@@ -235,16 +237,16 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
             target = TARGETS[n % len(TARGETS)]
             team = next((t for t in teams if code in t.category_codes), teams[0])
             _walk(req, target, team, agency, previous, worker, categories[code], rng)
-            if req.status in ("completed", "followed_up", "closed_fixed", "closed_not_fixed"):
+            if req.status in statuses.DONE:
                 member = db.session.execute(
                     sa.select(Volunteer)
                     .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)
                     .where(TeamMember.team_id == team.id)
                     .limit(1)
                 ).scalar_one()
-                record = record_from_job(req, member, "demo")
+                record = record_from_job(req, member, Actor("demo"))
                 if rng.random() < 0.8:
-                    approve(record, "demo", 10)
+                    approve(record, Actor("demo"), 10)
             _spread(req, rng)
             if req.status not in statuses.FINAL:
                 previous = req
@@ -258,12 +260,12 @@ def _walk(
     team: Team,
     agency: Agency,
     previous: HelpRequest | None,
-    worker: life.Actor,
+    worker: Actor,
     category: Category,
     rng: random.Random,
 ) -> None:
     """Take a request from received to `target` through the lifecycle services."""
-    lead = life.Actor("队长 demo")
+    lead = Actor("队长 demo")
     if target == "received":
         return
     if target == "cancelled":

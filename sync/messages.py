@@ -11,9 +11,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    TypeAdapter,
+    field_serializer,
+)
 
 from sync import codec
+from sync.statuses import RequestStatus
 
 PROTOCOL_HEADER = "Linli-Protocol"
 PROTOCOL_VERSION = 1
@@ -183,13 +194,104 @@ class PushResponse(Response):
 Entity = Literal["category", "room", "community", "request"]
 
 
-class Change(Response):
-    """The current state of one record; `data` is null when the record was removed."""
+def _iso(value: datetime) -> str:
+    return value.isoformat()
 
+
+IsoTime = Annotated[AwareDatetime, PlainSerializer(_iso, return_type=str)]
+"""An aware time written back exactly as `datetime.isoformat` writes it (`+00:00`, not `Z`)."""
+
+
+class CategoryData(Response):
+    """A category of help the kiosk offers."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    sort: int = 0
+    urgent: bool = False
+
+
+class RoomData(Response):
+    """A room residents may ask help for (its key is `<community id>:<code>`)."""
+
+    code: str
+    building: str
+    unit: str
+    room: str
+
+
+class CommunityData(Response):
+    """The kiosk's community: its name and the office's phone."""
+
+    slug: str
+    name: str
+    phone: str | None = None
+
+
+class RequestData(Response):
+    """What the kiosk that made a request learns of it: its status and the public note."""
+
+    status: RequestStatus
+    note: str | None = None
+    cancel_requested: bool = False
+    updated_at: IsoTime | None = None
+
+
+ChangeData = CategoryData | RoomData | CommunityData | RequestData
+"""The state of one record, typed by its entity."""
+
+
+class _Change(Response):
     entity: Entity
     key: str
-    data: dict[str, Any] | None = None
+    data: ChangeData | None = None
+
+    @field_serializer("data")
+    def _keep_nulls(self, data: ChangeData | None) -> dict[str, Any] | None:
+        # The record's own null fields stay on the wire (`"note": null`) even when the
+        # answer leaves out unset fields: the data is one record, written whole.
+        return None if data is None else data.model_dump(mode="json")
+
+
+class CategoryChange(_Change):
+    """A category's current state; `data` is null when the record was removed."""
+
+    entity: Literal["category"] = "category"
+    data: CategoryData | None = None
     """Absent or null: the record was removed (a tombstone)."""
+
+
+class RoomChange(_Change):
+    """A room's current state; `data` is null when the record was removed."""
+
+    entity: Literal["room"] = "room"
+    data: RoomData | None = None
+    """Absent or null: the record was removed (a tombstone)."""
+
+
+class CommunityChange(_Change):
+    """The community's current state; `data` is null when the record was removed."""
+
+    entity: Literal["community"] = "community"
+    data: CommunityData | None = None
+    """Absent or null: the record was removed (a tombstone)."""
+
+
+class RequestChange(_Change):
+    """One of this kiosk's requests as the server now holds it (null: removed)."""
+
+    entity: Literal["request"] = "request"
+    data: RequestData | None = None
+    """Absent or null: the record was removed (a tombstone)."""
+
+
+Change = Annotated[
+    CategoryChange | RoomChange | CommunityChange | RequestChange, Field(discriminator="entity")
+]
+"""The current state of one record, its data typed by `entity`."""
+CHANGE: TypeAdapter[Change] = TypeAdapter(Change)
+"""Validates one change from plain JSON data (the server's stored change log)."""
 
 
 class PullResponse(Response):

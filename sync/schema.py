@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from sync.messages import (
     CancelRequestOp,
-    Change,
+    CategoryChange,
+    CommunityChange,
     CreateRequestOp,
     EnrollRequest,
     EnrollResponse,
@@ -30,13 +31,18 @@ from sync.messages import (
     PushResponse,
     ReconcileRequest,
     ReconcileResponse,
+    RequestChange,
+    RoomChange,
 )
 
 MESSAGES: tuple[type[BaseModel], ...] = (
     PushRequest,
     PushResponse,
     PullResponse,
-    Change,
+    CategoryChange,
+    RoomChange,
+    CommunityChange,
+    RequestChange,
     OpResult,
     EnrollRequest,
     EnrollResponse,

@@ -28,9 +28,33 @@ RequestStatus = Literal[
 STATUSES: tuple[RequestStatus, ...] = get_args(RequestStatus)
 """Every status, in lifecycle order."""
 
-FINAL: frozenset[RequestStatus] = frozenset(
-    {"closed_fixed", "closed_not_fixed", "cancelled", "duplicate"}
+# --- stages: every status is in exactly one ----------------------------------------------
+
+NEW: frozenset[RequestStatus] = frozenset({"received", "reopened", "triaged"})
+"""Not yet handed to a team."""
+ACTIVE_WORK: frozenset[RequestStatus] = frozenset({"dispatched", "accepted", "on_site"})
+"""A team holds the job."""
+ESCALATED: frozenset[RequestStatus] = frozenset({"escalated", "external_feedback"})
+"""With an outside agency."""
+AWAITING_CLOSE: frozenset[RequestStatus] = frozenset({"completed", "followed_up"})
+"""The work is done; the social worker still follows up and closes."""
+CLOSED: frozenset[RequestStatus] = frozenset({"closed_fixed", "closed_not_fixed"})
+"""Closed after the work (fixed or not)."""
+NOT_SERVED: frozenset[RequestStatus] = frozenset({"cancelled", "duplicate"})
+"""Closed without any work."""
+STAGES: tuple[frozenset[RequestStatus], ...] = (
+    NEW,
+    ACTIVE_WORK,
+    ESCALATED,
+    AWAITING_CLOSE,
+    CLOSED,
+    NOT_SERVED,
 )
+"""The stages in lifecycle order: every status is in exactly one."""
+
+# --- groups made of stages and statuses -----------------------------------------------------
+
+FINAL: frozenset[RequestStatus] = CLOSED | NOT_SERVED
 """Closed for good (only a reopen moves it again)."""
 OPEN: frozenset[RequestStatus] = frozenset(STATUSES) - FINAL
 """Everything not final: the community still owes the resident something."""
@@ -38,11 +62,20 @@ BEFORE_ARRIVAL: frozenset[RequestStatus] = frozenset(
     {"received", "reopened", "triaged", "dispatched", "accepted"}
 )
 """Nobody is on site yet: the category's deadline can still be missed."""
-ACTIVE_WORK: frozenset[RequestStatus] = frozenset({"dispatched", "accepted", "on_site"})
-"""A team holds the job."""
-DONE: frozenset[RequestStatus] = frozenset(
-    {"completed", "followed_up", "closed_fixed", "closed_not_fixed"}
+UNTRIAGED: frozenset[RequestStatus] = frozenset({"received", "reopened"})
+"""Nobody has looked at it since it came in (or came back)."""
+NEEDS_ACTION: frozenset[RequestStatus] = NEW | frozenset(
+    {"completed", "external_feedback", "followed_up"}
 )
+"""Waiting for a social worker: triage, dispatch, follow-up or close."""
+CANCELLABLE: frozenset[RequestStatus] = frozenset({"received", "triaged"})
+"""A kiosk's cancellation takes effect at once; in any other open status staff decide."""
+DONE: frozenset[RequestStatus] = AWAITING_CLOSE | CLOSED
 """The work was done (fixed or not)."""
 SETTLED: frozenset[RequestStatus] = DONE | FINAL
 """Nothing more is needed from the resident: no cancellation, no waiting."""
+
+
+def in_order(group: frozenset[RequestStatus]) -> tuple[RequestStatus, ...]:
+    """The statuses of `group` in lifecycle order (for lists people read)."""
+    return tuple(status for status in STATUSES if status in group)

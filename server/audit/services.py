@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import g
 
+from server.audit.actor import Actor
 from server.audit.models import AuditEntry
 from server.extensions import db
 from server.timeutil import utcnow
@@ -15,8 +16,7 @@ ACTIONS = ("view", "export", "change", "create", "delete", "link")
 
 
 def record(
-    actor: str,
-    user_id: int | None,
+    actor: Actor,
     community_id: int,
     action: str,
     what: str,
@@ -29,8 +29,8 @@ def record(
         raise ValueError(f"unknown audit action {action!r}")
     row: dict[str, Any] = {
         "at": utcnow(),
-        "actor": actor,
-        "user_id": user_id,
+        "actor": actor.label,
+        "user_id": actor.user_id,
         "community_id": community_id,
         "action": action,
         "resident_id": resident_id,

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.auth.models import ROLES, Membership, SignInFailure, User
 from server.communities.services import community_by_slug
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
@@ -223,7 +224,7 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
-def unlock(username: str, actor: str, why: str) -> int:
+def unlock(username: str, actor: Actor, why: str) -> int:
     """Lift a user's sign-in lock and forget their failures (audited); the failures it had."""
     user = db.session.execute(
         sa.select(User).where(User.username == username.strip())
@@ -238,7 +239,6 @@ def unlock(username: str, actor: str, why: str) -> int:
     for community_id in sorted(user.community_ids):
         audit.record(
             actor,
-            None,
             community_id,
             "change",
             f"user {user.username}: sign-in lock lifted after {failures} failed sign-ins",
@@ -275,7 +275,7 @@ def end_sessions(user: User) -> None:
 def _audit_user_change(admin: User, community_ids: set[int], what: str) -> None:
     """One audit row per community the change concerns, so each one's trail shows it."""
     for community_id in sorted(community_ids):
-        audit.record(admin.label, admin.id, community_id, "change", what, "users page")
+        audit.record(Actor.of_user(admin), community_id, "change", what, "users page")
 
 
 def deactivate(admin: User, user: User) -> None:

@@ -13,6 +13,7 @@ from server.communities.models import Building, Community, Room
 from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
 from server.synclog.changes import ChangeRow, record_changes
+from sync.messages import CommunityData, RoomData
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 PART = re.compile(r"^[^-\s,]{1,16}$")
@@ -34,7 +35,7 @@ def community_change(community: Community) -> ChangeRow:
         entity="community",
         key=community.slug,
         community_id=community.id,
-        data={"slug": community.slug, "name": community.name, "phone": community.phone},
+        data=CommunityData(slug=community.slug, name=community.name, phone=community.phone),
     )
 
 
@@ -151,12 +152,9 @@ def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
                 entity="room",
                 key=f"{community.id}:{room.code}",
                 community_id=community.id,
-                data={
-                    "code": room.code,
-                    "building": room.building.code,
-                    "unit": room.unit,
-                    "room": room.number,
-                },
+                data=RoomData(
+                    code=room.code, building=room.building.code, unit=room.unit, room=room.number
+                ),
             )
             for room in added
         ]

@@ -36,6 +36,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.auth import access
 from server.console import forms, live
 from server.dispatch import services as dispatch_services
@@ -62,13 +63,8 @@ from sync import statuses
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 
-def _actor() -> lifecycle.Actor:
-    return lifecycle.Actor(access.user().label)
-
-
-def _who() -> people.Who:
-    user = access.user()
-    return people.Who(user.label, user.id)
+def _actor() -> Actor:
+    return Actor.of_user(access.user())
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -167,14 +163,14 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         context["agencies"] = agencies_of(req.community_id)
         if req.resident_id is not None:
             context["resident"] = people.view_resident(
-                req.resident_id, access.community_scope(), _who(), f"request #{req.id}"
+                req.resident_id, access.community_scope(), _actor(), f"request #{req.id}"
             )
         else:
             context["candidates"] = people.candidates_for(req.room_id, req.phone)
             if req.phone or context["candidates"]:
-                who = _who()
+                who = _actor()
                 audit.record(
-                    who.label, who.user_id, req.community_id, "view",
+                    who, req.community_id, "view",
                     f"request #{req.id}: phone and room's profiles", "request page",
                     request_id=req.id,
                 )  # fmt: skip
@@ -202,16 +198,15 @@ def _hours(value: Decimal | None) -> float | None:
 
 
 def _retry(req: HelpRequest, f: Any) -> None:
-    dispatch_services.retry(queries.escalation_for(req, f.escalation.data), _actor().label)
+    dispatch_services.retry(queries.escalation_for(req, f.escalation.data), _actor())
 
 
 def _link(req: HelpRequest, f: Any) -> None:
     resident = queries.resident_for(req, f.resident.data)
     lifecycle.link_resident(req, resident, _actor())
-    who = _who()
+    who = _actor()
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         req.community_id,
         "link",
         "request linked to profile",
@@ -386,11 +381,11 @@ def kiosk_rejections(kiosk_id: int) -> ResponseReturnValue:
     kiosk = kiosk_by_id(kiosk_id)
     access.require_community(kiosk.community_id)
     refusals = rejections.of_kiosk(kiosk.id, REFUSALS_SHOWN)
-    who = _who()
+    who = _actor()
     for refusal in refusals:
         if refusal.body is not None:
             audit.record(
-                who.label, who.user_id, kiosk.community_id, "view",
+                who, kiosk.community_id, "view",
                 f"kiosk {kiosk.name}: body of {refusal.kind} operation seq {refusal.seq}",
                 f"kiosk rejections page ({refusal.reason})",
             )  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from server.audit.actor import SYSTEM, Actor
 from server.auth.models import User
 from server.communities.services import community_by_slug
 from server.dispatch.models import AGENCY_KINDS, ESCALATION_KIND, Agency, Escalation, Team
@@ -53,7 +54,7 @@ def create_agency(community_slug: str, name: str, kind: str, endpoint_url: str) 
     return agency
 
 
-def retry(escalation: Escalation, actor: str) -> None:
+def retry(escalation: Escalation, actor: Actor) -> None:
     """Staff try a failed or pending delivery again (to the agency's current endpoint), sent
     once this transaction commits."""
     if escalation.delivery_status == "delivered":
@@ -68,7 +69,7 @@ def retry(escalation: Escalation, actor: str) -> None:
     escalation.attempts = message.attempts
     escalation.next_attempt_at = message.next_attempt_at
     note = f"delivery to {escalation.agency.name} to be tried again"
-    DELIVERY_NOTES.get()(escalation, actor, utcnow(), note)
+    DELIVERY_NOTES.get()(escalation, actor.label, utcnow(), note)
     db.session.flush()
 
 
@@ -91,7 +92,7 @@ def _delivery_attempted(message: OutboxMessage, error: str | None) -> None:
     else:
         escalation.delivery_status = "pending"
         note = f"delivery attempt {message.attempts} to {name} failed ({error})"
-    DELIVERY_NOTES.get()(escalation, "system", utcnow(), note)
+    DELIVERY_NOTES.get()(escalation, SYSTEM.label, utcnow(), note)
 
 
 outbox.register_kind(ESCALATION_KIND, outbox.Kind("ESCALATION", _delivery_attempted))

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.communities.models import Community, Room
 from server.dispatch.models import Agency, Escalation
 from server.extensions import db
@@ -222,7 +223,7 @@ def create_request(
         RequestEvent(
             request_id=req.id,
             at=now,
-            actor=f"open311:{scope.token_name}"[:100],  # the actor column holds 100
+            actor=Actor.api(scope.token_name).label,
             to_status="received",
         )
     )

@@ -28,7 +28,7 @@ from server.ops.backup import make_backup
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.timeutil import utcnow
 from sync.jobs import JobReport
-from sync.statuses import FINAL
+from sync.statuses import CLOSED, FINAL
 
 LOCK_KEY = 0x4C494E4C49  # "LINLI": the advisory lock every host's nightly job takes
 
@@ -120,10 +120,7 @@ def rollup(days: int, zone: ZoneInfo, now: datetime) -> str:
                     received=count,
                     urgent=urgent,
                     completed=finished.get((community_id, code, "completed"), 0),
-                    closed=sum(
-                        finished.get((community_id, code, s), 0)
-                        for s in ("closed_fixed", "closed_not_fixed")
-                    ),
+                    closed=sum(finished.get((community_id, code, s), 0) for s in CLOSED),
                     cancelled=finished.get((community_id, code, "cancelled"), 0),
                 )
             )

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
 from server.errors import InvalidInput, LinliError, NotFound
@@ -42,8 +43,8 @@ from server.volunteers.services import volunteer_in
 bp = Blueprint("passbook", __name__, template_folder="templates")
 
 
-def _actor() -> str:
-    return access.user().label
+def _actor() -> Actor:
+    return Actor.of_user(access.user())
 
 
 def _points(raw: str | None) -> int:
@@ -223,7 +224,7 @@ def deactivate_merchant(merchant_id: int) -> ResponseReturnValue:
     """Close a merchant: its page key stops working and nothing more is redeemed there."""
     found = _merchant(merchant_id)
     user = access.user()
-    services.deactivate_merchant(found, user.label, user.id, "merchants page")
+    services.deactivate_merchant(found, Actor.of_user(user), "merchants page")
     flash(f"{found.name}: deactivated; its page key no longer works")
     return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
 
@@ -234,7 +235,7 @@ def rotate_merchant_key(merchant_id: int) -> ResponseReturnValue:
     it stop working."""
     found = _merchant(merchant_id)
     user = access.user()
-    key = services.rotate_merchant_key(found, user.label, user.id, "merchants page")
+    key = services.rotate_merchant_key(found, Actor.of_user(user), "merchants page")
     page = url_for("passbook.merchant_home", _external=True)
     context = _merchant_context(found, new_page=page, new_key=key)
     return render_template("passbook/merchant.html", **context)
@@ -325,7 +326,7 @@ def _redeem_at(found: Merchant) -> ResponseReturnValue:
             request.form.get("code", ""),
             _points(request.form.get("points")),
             request.form.get("item"),
-            f"merchant:{found.name}",
+            Actor.merchant(found.name),
         )
     except LinliError as exc:
         db.session.rollback()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.dbutil import hash_secret, insert_for
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
@@ -191,7 +192,7 @@ def points_for(minutes: int, points_per_hour: int) -> int:
     return minutes * points_per_hour // 60
 
 
-def post_hours(record: ServiceRecord, points_per_hour: int, actor: str) -> LedgerEntry | None:
+def post_hours(record: ServiceRecord, points_per_hour: int, actor: Actor) -> LedgerEntry | None:
     """Post the points of an approved service record (None when they round down to 0)."""
     if record.status != "approved" or record.minutes is None:
         raise Conflict(f"record #{record.id} is not approved", "not_approved")
@@ -206,20 +207,20 @@ def post_hours(record: ServiceRecord, points_per_hour: int, actor: str) -> Ledge
         "hours",
         points,
         f"hours:{record.id}",
-        actor,
+        actor.label,
         reason=reason,
         service_record_id=record.id,
     ).entry
 
 
-def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor: str) -> Posting:
+def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor: Actor) -> Posting:
     """Bonus points, with the reason they were given."""
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give the reason for the bonus", "missing")
     if len(reason) > 300:
         raise InvalidInput("reason: at most 300 characters", "too_long")
-    return post(volunteer.id, "bonus", points, f"bonus:{key}", actor, reason=reason)
+    return post(volunteer.id, "bonus", points, f"bonus:{key}", actor.label, reason=reason)
 
 
 ITEM_MAX = 190
@@ -234,7 +235,7 @@ def _item(item: str | None) -> str:
 
 
 def redeem(
-    volunteer: Volunteer, merchant: Merchant, points: int, item: str | None, key: str, actor: str
+    volunteer: Volunteer, merchant: Merchant, points: int, item: str | None, key: str, actor: Actor
 ) -> Posting:
     """Redeem points at a merchant (recorded on the merchant page)."""
     if merchant.community_id != volunteer.community_id or not merchant.is_active:
@@ -244,7 +245,7 @@ def redeem(
         "redemption",
         -_whole_points(points),
         f"redeem:{key}",
-        actor,
+        actor.label,
         reason=f"{merchant.name}: {_item(item)}",
         merchant_id=merchant.id,
     )
@@ -256,7 +257,7 @@ def normalise_code(text: str) -> str:
 
 
 def issue_code(
-    volunteer: Volunteer, max_points: int, actor: str, days: int = CODE_DAYS
+    volunteer: Volunteer, max_points: int, actor: Actor, days: int = CODE_DAYS
 ) -> tuple[RedemptionCode, str]:
     """A one-time code for up to `max_points`, valid `days`; the code is shown only now."""
     if not volunteer.is_active:
@@ -271,7 +272,7 @@ def issue_code(
         volunteer_id=volunteer.id,
         code_hash=hash_secret(text),
         max_points=max_points,
-        issued_by=actor,
+        issued_by=actor.label,
         expires_at=utcnow() + timedelta(days=days),
     )
     db.session.add(code)
@@ -306,7 +307,7 @@ def _spend(code: RedemptionCode, merchant: Merchant) -> bool:
 
 
 def redeem_code(
-    merchant: Merchant, code_text: str, points: int, item: str | None, actor: str
+    merchant: Merchant, code_text: str, points: int, item: str | None, actor: Actor
 ) -> Posting:
     """Redeem with a code the volunteer shows: once, before it expires, up to its limit.
 
@@ -341,7 +342,7 @@ def redeem_code(
         "redemption",
         -points,
         f"code:{code.id}",
-        actor,
+        actor.label,
         reason=reason,
         merchant_id=merchant.id,
     )
@@ -376,32 +377,28 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     return merchant, key
 
 
-def _audit_merchant(
-    merchant: Merchant, what: str, actor: str, user_id: int | None, why: str
-) -> None:
-    audit.record(
-        actor, user_id, merchant.community_id, "change", f"merchant {merchant.name}: {what}", why
-    )
+def _audit_merchant(merchant: Merchant, what: str, actor: Actor, why: str) -> None:
+    audit.record(actor, merchant.community_id, "change", f"merchant {merchant.name}: {what}", why)
 
 
-def deactivate_merchant(merchant: Merchant, actor: str, user_id: int | None, why: str) -> None:
+def deactivate_merchant(merchant: Merchant, actor: Actor, why: str) -> None:
     """Close a merchant: its page key stops working and nothing more is redeemed there
     (audited; its past redemptions stay in the ledger)."""
     if not merchant.is_active:
         raise Conflict(f"merchant {merchant.name!r} is deactivated already", "inactive")
     merchant.is_active = False
     db.session.flush()
-    _audit_merchant(merchant, "deactivated", actor, user_id, why)
+    _audit_merchant(merchant, "deactivated", actor, why)
 
 
-def rotate_merchant_key(merchant: Merchant, actor: str, user_id: int | None, why: str) -> str:
+def rotate_merchant_key(merchant: Merchant, actor: Actor, why: str) -> str:
     """A new page key for the merchant (returned once); the old one stops working (audited)."""
     if not merchant.is_active:
         raise Conflict(f"merchant {merchant.name!r} is deactivated", "inactive")
     key = secrets.token_urlsafe(24)
     merchant.key_hash = hash_secret(key)
     db.session.flush()
-    _audit_merchant(merchant, "page key rotated", actor, user_id, why)
+    _audit_merchant(merchant, "page key rotated", actor, why)
     return key
 
 

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from server.audit.actor import Actor
 from server.auth import access
 from server.errors import InvalidInput, LinliError
 from server.inputs import parse_int
@@ -30,9 +31,8 @@ from server.people.queries import load_resident
 bp = Blueprint("people", __name__, url_prefix="/console/residents")
 
 
-def _who() -> services.Who:
-    user = access.user()
-    return services.Who(user.label, user.id)
+def _who() -> Actor:
+    return Actor.of_user(access.user())
 
 
 @bp.get("")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from server.audit import services as audit
+from server.audit.actor import Actor
 from server.audit.models import AuditEntry
 from server.communities.models import Room
 from server.errors import InvalidInput, NotFound
@@ -58,14 +59,6 @@ RESIDENT_RECORDS: Hook[ResidentRecords] = Hook("resident_records")
 """Implemented by the requests feature (above this one), installed by the app factory."""
 
 
-@dataclass(frozen=True)
-class Who:
-    """The staff member acting, for audit rows."""
-
-    label: str
-    user_id: int | None
-
-
 @dataclass
 class ProfileInput:
     """Validated profile fields."""
@@ -103,7 +96,7 @@ def _check(data: ProfileInput) -> None:
             raise InvalidInput("a phone number has digits, spaces and dashes only", "bad_phone")
 
 
-def create_resident(community_id: int, data: ProfileInput, who: Who, why: str) -> Resident:
+def create_resident(community_id: int, data: ProfileInput, who: Actor, why: str) -> Resident:
     """A new profile."""
     _check(data)
     room = _room(community_id, data.room_code)
@@ -111,9 +104,7 @@ def create_resident(community_id: int, data: ProfileInput, who: Who, why: str) -
     _assign(resident, data)
     db.session.add(resident)
     db.session.flush()
-    audit.record(
-        who.label, who.user_id, community_id, "create", "profile created", why, resident.id
-    )
+    audit.record(who, community_id, "create", "profile created", why, resident.id)
     return resident
 
 
@@ -127,7 +118,7 @@ def _assign(resident: Resident, data: ProfileInput) -> list[str]:
     return changed
 
 
-def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str) -> list[str]:
+def correct_resident(resident: Resident, data: ProfileInput, who: Actor, why: str) -> list[str]:
     """Correct a profile; the audit row names the fields changed (not their values)."""
     if not why.strip():
         raise InvalidInput("say why the profile is changed", "missing_reason")
@@ -139,8 +130,7 @@ def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str)
         changed.append("room")
     resident.updated_at = utcnow()
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         resident.community_id,
         "change",
         "changed: " + (", ".join(changed) or "nothing"),
@@ -150,16 +140,16 @@ def correct_resident(resident: Resident, data: ProfileInput, who: Who, why: str)
     return changed
 
 
-def view_resident(resident_id: int, scope: frozenset[int], who: Who, why: str) -> Resident:
+def view_resident(resident_id: int, scope: frozenset[int], who: Actor, why: str) -> Resident:
     """Open a profile (audited); out-of-scope or deleted profiles do not exist."""
     resident = db.session.get(Resident, resident_id)
     if resident is None or resident.community_id not in scope or resident.deleted_at:
         raise NotFound("no such resident")
-    audit.record(who.label, who.user_id, resident.community_id, "view", "profile", why, resident.id)
+    audit.record(who, resident.community_id, "view", "profile", why, resident.id)
     return resident
 
 
-def add_consent(resident: Resident, kind: str, version: str, who: Who) -> ConsentRecord:
+def add_consent(resident: Resident, kind: str, version: str, who: Actor) -> ConsentRecord:
     """Record a consent the resident gave (e.g. to handling health details)."""
     kind, version = kind.strip(), version.strip()
     if not kind or not version or len(kind) > 32 or len(version) > 32:
@@ -172,8 +162,7 @@ def add_consent(resident: Resident, kind: str, version: str, who: Who) -> Consen
     db.session.add(consent)
     db.session.flush()
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         resident.community_id,
         "change",
         f"consent {kind} {version}",
@@ -183,15 +172,13 @@ def add_consent(resident: Resident, kind: str, version: str, who: Who) -> Consen
     return consent
 
 
-def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
+def export_resident(resident: Resident, who: Actor, why: str) -> dict[str, Any]:
     """Everything held about one person (PIPL access right), audited."""
     if not why.strip():
         raise InvalidInput("say why the data is exported", "missing_reason")
     requests = RESIDENT_RECORDS.get().export(resident)
     trail = audit.for_resident(resident.id)
-    audit.record(
-        who.label, who.user_id, resident.community_id, "export", "full export", why, resident.id
-    )
+    audit.record(who, resident.community_id, "export", "full export", why, resident.id)
     return {
         "resident": {
             "id": resident.id,
@@ -223,7 +210,7 @@ def export_resident(resident: Resident, who: Who, why: str) -> dict[str, Any]:
     }
 
 
-def delete_resident(resident: Resident, who: Who, why: str) -> None:
+def delete_resident(resident: Resident, who: Actor, why: str) -> None:
     """Erase a person's data (PIPL deletion): the profile becomes a tombstone; their requests
     (linked, or unlinked carrying their phone number) lose phone, words and notes, and so do
     their copies (events, escalations, kiosk change rows, rejected and conflicting operations);
@@ -243,8 +230,7 @@ def delete_resident(resident: Resident, who: Who, why: str) -> None:
     for consent in resident.consents:
         db.session.delete(consent)
     audit.record(
-        who.label,
-        who.user_id,
+        who,
         resident.community_id,
         "delete",
         f"profile erased; {erased.requests} requests stripped of phone and text; "
@@ -262,7 +248,7 @@ def candidates_for(room_id: int, phone: str | None) -> list[tuple[Resident, bool
     return [(r, bool(phone) and r.phone == phone) for r in rows]
 
 
-def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list[Resident]:
+def search(scope: frozenset[int], text: str, who: Actor, limit: int = 100) -> list[Resident]:
     """Profiles by name, phone or room code in the user's communities (the listing is audited)."""
     stmt = (
         sa.select(Resident)
@@ -284,7 +270,7 @@ def search(scope: frozenset[int], text: str, who: Who, limit: int = 100) -> list
         shown[resident.community_id] = shown.get(resident.community_id, 0) + 1
     for community_id, count in shown.items():
         audit.record(
-            who.label, who.user_id, community_id, "view",
+            who, community_id, "view",
             f"residents list: {count} names and rooms",
             f"search {mask_phones(text)!r}" if text else "list",
         )  # fmt: skip

@@ -24,24 +24,26 @@ from server.requests.models import Category, HelpRequest, RequestEvent
 from server.requests.services import overdue_clause
 from server.timeutil import utcnow
 from server.volunteers.models import ServiceRecord, Volunteer
-from sync.statuses import OPEN
+from sync import statuses
+from sync.statuses import OPEN, RequestStatus, in_order
 
 MIN_COUNT = 5
 """Below this many values a median or percentile is not shown per group, and never ranked."""
 ELDER_AGE = 60
 """Age from which a resident counts as an elder (老年人权益保障法: 60 and over)."""
 COMPLEX_DAYS = 7
-STATE_GROUPS: dict[str, tuple[str, ...]] = {
-    "new": ("received", "reopened", "triaged"),
-    "in progress": ("dispatched", "accepted", "on_site"),
-    "escalated": ("escalated", "external_feedback"),
-    "awaiting close": ("completed", "followed_up"),
+STATE_GROUPS: dict[str, tuple[RequestStatus, ...]] = {
+    "new": in_order(statuses.NEW),
+    "in progress": in_order(statuses.ACTIVE_WORK),
+    "escalated": in_order(statuses.ESCALATED),
+    "awaiting close": in_order(statuses.AWAITING_CLOSE),
     "closed fixed": ("closed_fixed",),
     "closed not fixed": ("closed_not_fixed",),
     "cancelled": ("cancelled",),
     "duplicate": ("duplicate",),
 }
-NOT_SERVED = ("cancelled", "duplicate")
+"""The stages of `sync.statuses`, closed and not served split by status."""
+NOT_SERVED = in_order(statuses.NOT_SERVED)
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ def response_measures(community_id: int, period: Period) -> ResponseMeasures:
     for request_id, category_id, received_at, arrived_at in requests:
         received = _aware(received_at)
         steps = first.get(request_id, {})
-        closed = [steps[s] for s in ("closed_fixed", "closed_not_fixed") if s in steps]
+        closed = [steps[s] for s in in_order(statuses.CLOSED) if s in steps]
         found = {
             "acknowledge": acknowledged.get(request_id),
             "queue": steps.get("dispatched"),

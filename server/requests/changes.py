@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.requests.models import HelpRequest
 from server.synclog.changes import ChangeRow
+from sync.messages import RequestData
 
 
 def request_change(request: HelpRequest) -> ChangeRow:
@@ -13,10 +14,10 @@ def request_change(request: HelpRequest) -> ChangeRow:
         key=str(request.client_id),
         community_id=request.community_id,
         kiosk_id=request.kiosk_id,
-        data={
-            "status": request.status,
-            "note": request.public_note,
-            "cancel_requested": request.is_cancel_requested,
-            "updated_at": request.updated_at.isoformat(),
-        },
+        data=RequestData(
+            status=request.status,
+            note=request.public_note,
+            cancel_requested=request.is_cancel_requested,
+            updated_at=request.updated_at,
+        ),
     )

@@ -12,6 +12,7 @@ from server.communities.models import Room
 from server.dispatch.models import Team
 from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
+from sync.statuses import RequestStatus
 
 
 class Category(db.Model):  # type: ignore[name-defined,misc]
@@ -49,7 +50,7 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     details: so.Mapped[str | None] = so.mapped_column(sa.Text)
     is_on_behalf: so.Mapped[bool] = so.mapped_column(default=False)
     consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
-    status: so.Mapped[str] = so.mapped_column(sa.String(24), index=True)
+    status: so.Mapped[RequestStatus] = so.mapped_column(sa.String(24), index=True)
     is_urgent: so.Mapped[bool] = so.mapped_column(default=False)
     is_cancel_requested: so.Mapped[bool] = so.mapped_column(default=False)
     public_note: so.Mapped[str | None] = so.mapped_column(sa.Text)
@@ -98,8 +99,8 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: so.Mapped[str] = so.mapped_column(sa.String(120))
     """Who: a user, a job, or `kiosk:<name>` (a kiosk name has up to 100 characters)."""
-    from_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
-    to_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
+    from_status: so.Mapped[RequestStatus | None] = so.mapped_column(sa.String(24))
+    to_status: so.Mapped[RequestStatus | None] = so.mapped_column(sa.String(24))
     note: so.Mapped[str | None] = so.mapped_column(sa.Text)
     kind: so.Mapped[str] = so.mapped_column(
         sa.String(16), default="status", server_default="status"

@@ -22,12 +22,7 @@ from server.people.models import Resident
 from server.requests.models import Category, HelpRequest
 from server.requests.services import overdue_clause
 from server.timeutil import utcnow
-from sync.statuses import ACTIVE_WORK, FINAL
-
-NEEDS_ACTION_STATUSES = frozenset(
-    {"received", "reopened", "triaged", "completed", "external_feedback", "followed_up"}
-)
-"""Statuses waiting for a social worker (triage, dispatch, follow-up, close)."""
+from sync.statuses import ACTIVE_WORK, FINAL, NEEDS_ACTION, UNTRIAGED
 
 
 @dataclass(frozen=True)
@@ -96,7 +91,7 @@ def queue_page(
     bucket = sa.case(
         (emergency, 0),
         (flagged, 1),
-        (HelpRequest.status.in_(("received", "reopened")), 2),
+        (HelpRequest.status.in_(UNTRIAGED), 2),
         else_=3,
     )
     stmt = (
@@ -107,7 +102,7 @@ def queue_page(
         .options(so.joinedload(HelpRequest.room).joinedload(Room.building))
     )
     if filters.view == "action":
-        stmt = stmt.where(sa.or_(emergency, flagged, HelpRequest.status.in_(NEEDS_ACTION_STATUSES)))
+        stmt = stmt.where(sa.or_(emergency, flagged, HelpRequest.status.in_(NEEDS_ACTION)))
     if filters.community_id is not None:
         stmt = stmt.where(HelpRequest.community_id == filters.community_id)
     if filters.category:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.dispatch.models import ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
@@ -22,7 +23,7 @@ from server.requests.changes import request_change
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.synclog.changes import record_changes
 from server.timeutil import utcnow
-from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, FINAL, OPEN
+from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, CLOSED, FINAL, NEW, OPEN, RequestStatus
 
 PRIORITIES = ("normal", "high", "emergency")
 OUTCOMES = ("fixed", "partly", "not_fixed")
@@ -30,25 +31,22 @@ ELDERLY_AGE = 80
 EMERGENCY_DEADLINE_MINUTES = 20
 """An emergency-priority request is overdue when nobody is on site 20 minutes after receipt."""
 
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "triage": (frozenset({"received", "reopened", "triaged"}), "triaged"),
-    "dispatch": (frozenset({"triaged"}), "dispatched"),
-    "accept": (frozenset({"dispatched"}), "accepted"),
-    "decline": (frozenset({"dispatched", "accepted"}), "triaged"),
-    "arrive": (frozenset({"accepted"}), "on_site"),
-    "complete": (frozenset({"on_site"}), "completed"),
-    "follow_up": (frozenset({"completed", "external_feedback"}), "followed_up"),
-    "close": (frozenset({"followed_up"}), "closed"),
-    "escalate": (
-        frozenset({"received", "reopened", "triaged", "dispatched", "accepted", "on_site"}),
-        "escalated",
-    ),
-    "external_feedback": (frozenset({"escalated"}), "external_feedback"),
-    "cancel": (OPEN, "cancelled"),
-    "merge": (OPEN, "duplicate"),
-    "reopen": (frozenset({"closed_fixed", "closed_not_fixed", "cancelled"}), "reopened"),
+TRANSITIONS: dict[str, tuple[frozenset[RequestStatus], frozenset[RequestStatus]]] = {
+    "triage": (NEW, frozenset({"triaged"})),
+    "dispatch": (frozenset({"triaged"}), frozenset({"dispatched"})),
+    "accept": (frozenset({"dispatched"}), frozenset({"accepted"})),
+    "decline": (frozenset({"dispatched", "accepted"}), frozenset({"triaged"})),
+    "arrive": (frozenset({"accepted"}), frozenset({"on_site"})),
+    "complete": (frozenset({"on_site"}), frozenset({"completed"})),
+    "follow_up": (frozenset({"completed", "external_feedback"}), frozenset({"followed_up"})),
+    "close": (frozenset({"followed_up"}), CLOSED),
+    "escalate": (NEW | ACTIVE_WORK, frozenset({"escalated"})),
+    "external_feedback": (frozenset({"escalated"}), frozenset({"external_feedback"})),
+    "cancel": (OPEN, frozenset({"cancelled"})),
+    "merge": (OPEN, frozenset({"duplicate"})),
+    "reopen": (CLOSED | {"cancelled"}, frozenset({"reopened"})),
 }
-"""action → (statuses it may start from, status it leads to); `close` picks fixed or not."""
+"""action → (statuses it may start from, statuses it may lead to); `close` picks fixed or not."""
 
 
 class IllegalTransition(LinliError):
@@ -58,28 +56,29 @@ class IllegalTransition(LinliError):
     code = "illegal_transition"
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the label shown in timelines."""
-
-    label: str
-
-
 def available_actions(req: HelpRequest) -> list[str]:
     """The lifecycle actions allowed from the request's current status."""
     return [name for name, (sources, _) in TRANSITIONS.items() if req.status in sources]
 
 
 def _transition(
-    req: HelpRequest, action: str, actor: Actor, note: str | None, to: str | None = None
+    req: HelpRequest,
+    action: str,
+    actor: Actor,
+    note: str | None,
+    to: RequestStatus | None = None,
 ) -> None:
-    sources, target = TRANSITIONS[action]
+    sources, targets = TRANSITIONS[action]
     if req.status not in sources:
         raise IllegalTransition(
             f"cannot {action.replace('_', ' ')} a request that is {req.status.replace('_', ' ')}"
         )
+    if to is None:
+        (to,) = targets  # an action with several targets is always told which one
+    if to not in targets:
+        raise ValueError(f"{action} leads to {sorted(targets)}, not {to}")
     before = req.status
-    req.status = to or target
+    req.status = to
     _event(req, actor, note, from_status=before, to_status=req.status)
 
 
@@ -362,7 +361,7 @@ def follow_up(
 
 def close(req: HelpRequest, actor: Actor, note: str | None) -> None:
     """Close after follow-up: fixed only when the resident said it was fixed."""
-    to = "closed_fixed" if req.outcome == "fixed" else "closed_not_fixed"
+    to: RequestStatus = "closed_fixed" if req.outcome == "fixed" else "closed_not_fixed"
     _transition(req, "close", actor, _clean(note, 2000, "note"), to=to)
     req.closed_at = utcnow()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from server.audit.actor import Actor
 from server.communities.models import Room
 from server.dbutil import insert_for
 from server.errors import Conflict, InvalidInput
@@ -33,11 +34,10 @@ from sync.messages import (
     op_digest,
     seq_bound_digest,
 )
-from sync.statuses import FINAL
+from sync.statuses import CANCELLABLE, FINAL
 
 Op = CreateRequestOp | CancelRequestOp
 
-CANCELLABLE = frozenset({"received", "triaged"})
 INSTANCES_KEPT = 8
 """Kiosk processes remembered per kiosk (the most recently seen)."""
 
@@ -347,7 +347,7 @@ class _Applier:
 
     def finish(self, inserted: set[uuid.UUID]) -> list[ChangeRow]:
         """Write requests and events for the first copies; return the changes to publish."""
-        actor = f"kiosk:{self.kiosk.name}"[:100]  # the events' actor column holds 100
+        actor = Actor.kiosk(self.kiosk.name).label
         rows = [row for op_id, row in self.new_requests.items() if op_id in inserted]
         events: list[dict[str, Any]] = []
         if rows:

@@ -19,7 +19,7 @@ from server.syncapi.push import last_ticket
 from server.synclog.models import AppliedOp, Change, SyncState
 from server.timeutil import utcnow
 from sync.cursor import BadCursor, Cursor
-from sync.messages import Change as WireChange
+from sync.messages import CHANGE as WIRE_CHANGE
 from sync.messages import (
     EnrollResponse,
     HealthAck,
@@ -82,7 +82,10 @@ def pull(kiosk: Kiosk, cursor_text: str | None, limit: int) -> PullResponse:
     rows = rows[:limit]
     position = rows[-1].seq if more else last
     return PullResponse(
-        changes=[WireChange(entity=r.entity, key=r.key, data=r.data) for r in rows],
+        changes=[
+            WIRE_CHANGE.validate_python({"entity": r.entity, "key": r.key, "data": r.data})
+            for r in rows
+        ],
         cursor=Cursor(epoch=epoch, seq=position).encode(),
         more=more,
         reset=reset,

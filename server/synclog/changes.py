@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,17 +10,23 @@ from server.dbutil import insert_for
 from server.extensions import db
 from server.synclog.models import Change, SyncState
 from server.timeutil import utcnow
+from sync.messages import CHANGE, ChangeData, Entity
+from sync.messages import Change as WireChange
 
 
 @dataclass(frozen=True)
 class ChangeRow:
     """The new state of one record and who may pull it (None: every kiosk)."""
 
-    entity: str
+    entity: Entity
     key: str
-    data: dict[str, Any] | None
+    data: ChangeData | None
     community_id: int | None = None
     kiosk_id: int | None = None
+
+    def wire(self) -> WireChange:
+        """The change as kiosks receive it; refuses data of another entity's type."""
+        return CHANGE.validate_python({"entity": self.entity, "key": self.key, "data": self.data})
 
 
 def record_changes(rows: list[ChangeRow]) -> None:
@@ -50,7 +55,7 @@ def record_changes(rows: list[ChangeRow]) -> None:
             "key": row.key,
             "community_id": row.community_id,
             "kiosk_id": row.kiosk_id,
-            "data": row.data,
+            "data": row.wire().model_dump(mode="json")["data"],
             "changed_at": now,
         }
         for i, row in enumerate(latest.values())

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
 from server.dispatch.models import Team
@@ -57,8 +58,8 @@ from server.volunteers.models import (
 bp = Blueprint("volunteers", __name__, url_prefix="/volunteers", template_folder="templates")
 
 
-def _actor() -> str:
-    return access.user().label
+def _actor() -> Actor:
+    return Actor.of_user(access.user())
 
 
 def _community_arg(field: str = "community") -> Community:
@@ -245,7 +246,7 @@ def service_record(volunteer_id: int) -> ResponseReturnValue:
         approved=approved,
         recorded_minutes=recorded,
         manual_minutes=manual,
-        issued_by=_actor(),
+        issued_by=_actor().label,
         issued_on=local_today(),
         **context,
     )

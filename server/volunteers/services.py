@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from server.audit.actor import Actor
 from server.communities.models import Community
 from server.dispatch.models import Team
 from server.errors import Conflict, InvalidInput, NotFound
@@ -31,13 +32,14 @@ from server.volunteers.models import (
     Volunteer,
     VolunteerNote,
 )
+from sync import statuses
 
 FORGOTTEN_AFTER = timedelta(hours=12)
 """An open check-in older than this is taken as a forgotten check-out."""
 MAX_MINUTES = 24 * 60
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a given check-in or check-out time may lie (clocks differ a little)."""
-HOURS_REQUEST_STATES = frozenset({"dispatched", "accepted", "on_site", "completed", "followed_up"})
+HOURS_REQUEST_STATES = statuses.ACTIVE_WORK | statuses.AWAITING_CLOSE
 """Statuses of a request that a volunteer may record service hours against."""
 
 
@@ -200,7 +202,7 @@ def set_focus(team: Team, text: str | None) -> TeamFocus:
 
 
 def add_note(
-    volunteer: Volunteer, kind: str, noted_on: date | None, text: str | None, actor: str
+    volunteer: Volunteer, kind: str, noted_on: date | None, text: str | None, actor: Actor
 ) -> VolunteerNote:
     """A training, award or evaluation for the volunteer's service record."""
     if kind not in NOTE_KINDS:
@@ -212,7 +214,7 @@ def add_note(
         kind=kind,
         noted_on=noted_on,
         text=_text(text, 300, "text", required=True),
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     db.session.add(note)
     db.session.flush()
@@ -267,7 +269,7 @@ def _team_for_hours(
 
 def check_in(
     volunteer: Volunteer,
-    actor: str,
+    actor: Actor,
     *,
     at: datetime | None = None,
     request_id: int | None = None,
@@ -297,7 +299,7 @@ def check_in(
         started_at=started,
         status="open",
         is_auto_closed=False,
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     try:
         with db.session.begin_nested():
@@ -308,7 +310,7 @@ def check_in(
 
 
 def check_out(
-    record: ServiceRecord, actor: str, *, at: datetime | None = None, content: str | None = None
+    record: ServiceRecord, actor: Actor, *, at: datetime | None = None, content: str | None = None
 ) -> ServiceRecord:
     """Close an open record; it then waits for a social worker's decision."""
     if record.status != "open":
@@ -366,7 +368,7 @@ def close_forgotten(
 
 def add_manual(
     volunteer: Volunteer,
-    actor: str,
+    actor: Actor,
     *,
     started_at: datetime,
     minutes: int | None,
@@ -391,19 +393,19 @@ def add_manual(
         minutes=minutes,
         status="pending",
         is_auto_closed=False,
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     db.session.add(record)
     db.session.flush()
     return record
 
 
-DONE_STATES = frozenset({"completed", "followed_up", "closed_fixed", "closed_not_fixed"})
+DONE_STATES = statuses.DONE
 """Statuses of a finished job whose claimed hours can be recorded for its volunteers."""
 
 
 def record_from_job(
-    req: HelpRequest, volunteer: Volunteer, actor: str, minutes: int | None = None
+    req: HelpRequest, volunteer: Volunteer, actor: Actor, minutes: int | None = None
 ) -> ServiceRecord:
     """Record a volunteer's hours on a finished job: from arrival, for the hours claimed at
     completion (or `minutes`); at most one record per job and volunteer unless declined."""
@@ -445,7 +447,7 @@ def record_from_job(
         minutes=minutes,
         status="pending",
         is_auto_closed=False,
-        recorded_by=actor,
+        recorded_by=actor.label,
     )
     db.session.add(record)
     db.session.flush()
@@ -464,7 +466,7 @@ def _undecided(record: ServiceRecord) -> None:
 
 def approve(
     record: ServiceRecord,
-    actor: str,
+    actor: Actor,
     points_per_hour: int,
     *,
     minutes: int | None = None,
@@ -486,19 +488,19 @@ def approve(
         note = f"minutes set to {minutes} (was {was})" + (f"; {note}" if note else "")
         record.minutes = minutes
     record.status = "approved"
-    record.decided_by = actor
+    record.decided_by = actor.label
     record.decided_at = utcnow()
     record.decision_note = note or record.decision_note
     db.session.flush()
     return post_hours(record, points_per_hour, actor)
 
 
-def decline(record: ServiceRecord, actor: str, reason: str | None) -> None:
+def decline(record: ServiceRecord, actor: Actor, reason: str | None) -> None:
     """Decline the hours, with a reason; no points are posted."""
     _undecided(record)
     record.decision_note = _text(reason, 300, "reason", required=True)
     record.status = "declined"
-    record.decided_by = actor
+    record.decided_by = actor.label
     record.decided_at = utcnow()
     db.session.flush()
 

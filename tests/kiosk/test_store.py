@@ -14,7 +14,14 @@ import pytest
 
 from kiosk.store import StorageFull, Store
 from sync.client import Credentials
-from sync.messages import Change, EnrollResponse, OpResult, PullResponse, PushResponse
+from sync.messages import (
+    CategoryChange,
+    EnrollResponse,
+    OpResult,
+    PullResponse,
+    PushResponse,
+    RoomChange,
+)
 
 ROOM = "3-2-301"
 
@@ -33,14 +40,14 @@ def enrolment(device_id: int = 1, number: int = 1) -> EnrollResponse:
 def first_pull() -> PullResponse:
     """A first page of changes: two categories and one room."""
     categories = [
-        Change(
+        CategoryChange(
             entity="category",
             key=f"category:{code}",
             data={"code": code, "name_zh": code, "name_en": code, "sort": 10, "urgent": False},
         )
         for code in ("electrical", "plumbing")
     ]
-    room = Change(
+    room = RoomChange(
         entity="room",
         key=f"room:{ROOM}",
         data={"code": ROOM, "building": "3", "unit": "2", "room": "301"},

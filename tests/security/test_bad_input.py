@@ -770,7 +770,7 @@ class LocalKiosk:
 def _local_kiosk(folder: Path, enrolled: bool) -> tuple[Any, LocalKiosk]:
     from kiosk.app import create_kiosk_app
     from kiosk.store import Store
-    from sync.messages import Change, EnrollResponse, PullResponse
+    from sync.messages import CategoryChange, EnrollResponse, PullResponse, RoomChange
 
     path = folder / "kiosk.sqlite3"
     store = Store(path)
@@ -783,7 +783,7 @@ def _local_kiosk(folder: Path, enrolled: bool) -> tuple[Any, LocalKiosk]:
             ),
         )
         changes = [
-            Change(
+            CategoryChange(
                 entity="category",
                 key=code,
                 data={"code": code, "name_zh": zh, "name_en": code, "sort": 1, "urgent": False},
@@ -791,7 +791,7 @@ def _local_kiosk(folder: Path, enrolled: bool) -> tuple[Any, LocalKiosk]:
             for code, zh in (("electrical", "照明/电路"), ("plumbing", "水暖"))
         ]
         changes += [
-            Change(
+            RoomChange(
                 entity="room",
                 key=f"1:{code}",
                 data={"code": code, "building": code[0], "unit": code[2], "room": code[4:]},

@@ -150,8 +150,9 @@ def _copy_everywhere(app: Flask, world: World, resident_id: int | None) -> dict[
 def test_erasing_a_resident_leaves_no_copy_anywhere(
     app: Flask, world: World, database_url: str
 ) -> None:
+    from server.audit.actor import Actor
     from server.extensions import db
-    from server.people.services import ProfileInput, Who, create_resident
+    from server.people.services import ProfileInput, create_resident
 
     with app.app_context():
         profile = ProfileInput(
@@ -164,7 +165,7 @@ def test_erasing_a_resident_leaves_no_copy_anywhere(
             emergency_contact_name=None,
             emergency_contact_phone=None,
         )
-        resident_id = create_resident(world.community["lanqiao"], profile, Who("t", None), "t").id
+        resident_id = create_resident(world.community["lanqiao"], profile, Actor("t"), "t").id
         db.session.commit()
     made = _copy_everywhere(app, world, resident_id)
     worker = made["worker"]

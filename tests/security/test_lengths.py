@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.audit.actor import Actor
 from tests.server.conftest import World, csrf_token, login, world
 
 __all__ = ["world"]  # fixtures shared with the console's tests
@@ -195,8 +196,8 @@ def test_labels_made_from_long_names_fit_their_columns(
 
     with app.app_context():
         volunteer = db.session.get_one(Volunteer, ids["volunteer"])
-        award_bonus(volunteer, 50, "thanks", "seed", "setup")
-        _, code = issue_code(volunteer, 10, "setup")
+        award_bonus(volunteer, 50, "thanks", "seed", Actor("setup"))
+        _, code = issue_code(volunteer, 10, Actor("setup"))
         _, token = create_api_token("t" * 100, [])
         db.session.commit()
     client.get(f"/merchant/{ids['key']}")

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.audit.actor import Actor
 from tests.cli import invoke
 
 CLIENTS_PER_MERCHANT = 3
@@ -55,7 +56,7 @@ def _issue(app: Flask, volunteer_id: int, points: int) -> str:
     from server.volunteers.models import Volunteer
 
     with app.app_context():
-        _, text = issue_code(db.session.get_one(Volunteer, volunteer_id), points, "社工")
+        _, text = issue_code(db.session.get_one(Volunteer, volunteer_id), points, Actor("社工"))
         db.session.commit()
         return text
 

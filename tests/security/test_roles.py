@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
+from server.audit.actor import Actor
 from tests.conftest import _pg_admin, _pg_url, _postgres_reason
 from tests.procs import linli
 from tests.server.conftest import PASSWORD, World, csrf_token, login
@@ -507,7 +508,7 @@ def test_team_lead_cannot_book_hours_under_a_team_they_do_not_lead(
     # A check-in under another team (by a social worker) is not the lead's to check out.
     with app.app_context():
         volunteer = db.session.get_one(Volunteer, member)
-        record = services.check_in(volunteer, "社工", team_id=other_id)
+        record = services.check_in(volunteer, Actor("社工"), team_id=other_id)
         db.session.commit()
         record_id = record.id
     before = _records(app)
@@ -515,7 +516,7 @@ def test_team_lead_cannot_book_hours_under_a_team_they_do_not_lead(
     assert refused.status_code in (400, 403, 404)
     assert _records(app) == before
     with app.app_context():
-        services.check_out(db.session.get_one(ServiceRecord, record_id), "社工")
+        services.check_out(db.session.get_one(ServiceRecord, record_id), Actor("社工"))
         db.session.commit()
     own = client.post(
         "/volunteers/hours/check-in",

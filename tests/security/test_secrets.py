@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.audit.actor import Actor
 from tests.cli import invoke
 from tests.server.conftest import World, csrf_token, login, world
 
@@ -90,7 +91,7 @@ def merchant(app: Flask, world: World) -> dict[str, Any]:
         )
         db.session.add(volunteer)
         db.session.flush()
-        award_bonus(volunteer, 100, "thanks", "seed", "setup")
+        award_bonus(volunteer, 100, "thanks", "seed", Actor("setup"))
         found, key = register_merchant(world.community["lanqiao"], "面包房", "1号楼")
         db.session.commit()
         return {"id": found.id, "key": key, "volunteer": volunteer.id}
@@ -103,7 +104,7 @@ def _code(app: Flask, volunteer_id: int, points: int = 10) -> str:
     from server.volunteers.models import Volunteer
 
     with app.app_context():
-        _, text = issue_code(db.session.get_one(Volunteer, volunteer_id), points, "setup")
+        _, text = issue_code(db.session.get_one(Volunteer, volunteer_id), points, Actor("setup"))
         db.session.commit()
         return text
 

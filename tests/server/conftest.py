@@ -88,11 +88,12 @@ def make_request(
 def world(app: Flask, community: dict[str, Any]) -> World:
     """Communities lanqiao and feicui, each with a user per role, a team led by its team
     lead, an agency whose endpoint refuses connections, a resident and one request."""
+    from server.audit.actor import Actor
     from server.auth.services import create_user
     from server.communities.services import create_community, import_rooms, parse_rooms_csv
     from server.dispatch.services import create_agency, create_team, set_team_lead
     from server.extensions import db
-    from server.people.services import ProfileInput, Who, create_resident
+    from server.people.services import ProfileInput, create_resident
     from server.requests.models import HelpRequest
     from server.staffapi.services import create_api_token
 
@@ -122,7 +123,7 @@ def world(app: Flask, community: dict[str, Any]) -> World:
                 emergency_contact_name=None,
                 emergency_contact_phone=None,
             )
-            w.residents[slug] = create_resident(cid, profile, Who("setup", None), "setup").id
+            w.residents[slug] = create_resident(cid, profile, Actor("setup"), "setup").id
             rid = make_request(cid, rooms[slug], details=f"SECRET-{slug.upper()} 灯坏了")
             w.requests[slug] = rid
             w.client_ids[slug] = str(db.session.get_one(HelpRequest, rid).client_id)

@@ -180,12 +180,12 @@ def test_schema_check_names_missing_and_stale_files(
     assert schema.main(["--check", str(tmp_path)]) == 0
     capsys.readouterr()
     (tmp_path / "OpResult.json").unlink()
-    change = tmp_path / "Change.json"
+    change = tmp_path / "RoomChange.json"
     change.write_text(change.read_text().replace('"entity"', '"kind"'))
     assert schema.main(["--check", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "OpResult.json: missing" in err
-    assert "Change.json: stale" in err
+    assert "RoomChange.json: stale" in err
     assert "PushRequest.json" not in err
 
 

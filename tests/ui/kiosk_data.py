@@ -17,7 +17,16 @@ from kiosk.config import KioskSettings
 from kiosk.store import DEFAULT_CATEGORIES, Store
 from kiosk.voice import Voice
 from sync.client import SyncOutcome
-from sync.messages import Change, EnrollResponse, OpResult, PullResponse, PushResponse
+from sync.messages import (
+    CategoryChange,
+    CommunityChange,
+    EnrollResponse,
+    OpResult,
+    PullResponse,
+    PushResponse,
+    RequestChange,
+    RoomChange,
+)
 
 ROOMS = [
     ("3", "2", "301"),
@@ -56,7 +65,7 @@ def seed_store(
             ),
         )
         changes = [
-            Change(
+            CategoryChange(
                 entity="category",
                 key=code,
                 data={"code": code, "name_zh": zh, "name_en": en, "sort": sort, "urgent": bool(u)},
@@ -64,7 +73,7 @@ def seed_store(
             for code, zh, en, sort, u in DEFAULT_CATEGORIES
         ]
         changes += [
-            Change(
+            RoomChange(
                 entity="room",
                 key=f"room:{b}-{u}-{r}",
                 data={"code": f"{b}-{u}-{r}", "building": b, "unit": u, "room": r},
@@ -72,7 +81,7 @@ def seed_store(
             for b, u, r in ROOMS
         ]
         changes.append(
-            Change(
+            CommunityChange(
                 entity="community",
                 key="lanqiao",
                 data={"slug": "lanqiao", "name": "蓝桥社区", "phone": COMMUNITY_PHONE},
@@ -95,7 +104,7 @@ def server_update(store: Store, request_id: str, status: str, **extra: object) -
     data = {"status": status, "updated_at": datetime.now(UTC).isoformat(), **extra}
     store.apply_pull(
         PullResponse(
-            changes=[Change(entity="request", key=request_id, data=data)],
+            changes=[RequestChange(entity="request", key=request_id, data=data)],
             cursor=f"c-{request_id}-{status}",
             more=False,
         )

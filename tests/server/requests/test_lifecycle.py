@@ -278,7 +278,7 @@ def test_escalation_delivery_failure_is_retried_then_flagged(ctx: World, app: Fl
     thread.start()
     try:
         agency.endpoint_url = f"http://127.0.0.1:{server.server_port}/in"
-        ds.retry(escalation, "tester")
+        ds.retry(escalation, ME)
         lc.db.session.commit()
         assert delivery.send_committed() == 1
     finally:

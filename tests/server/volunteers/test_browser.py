@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.audit.actor import Actor
 from tests.server.seed import Seed, Served, add_request, browser_login
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -22,8 +23,8 @@ def _pending_hours(served: Served, volunteer_id: int, minutes: int) -> int:
     with served.app.app_context():
         volunteer = db.session.get_one(Volunteer, volunteer_id)
         start = utcnow() - timedelta(minutes=minutes + 5)
-        record = services.check_in(volunteer, "队长", at=start, content="修理楼道灯")
-        services.check_out(record, "队长", at=start + timedelta(minutes=minutes))
+        record = services.check_in(volunteer, Actor("队长"), at=start, content="修理楼道灯")
+        services.check_out(record, Actor("队长"), at=start + timedelta(minutes=minutes))
         db.session.commit()
         return int(record.id)
 

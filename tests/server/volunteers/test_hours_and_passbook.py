@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.audit.actor import Actor
 from tests.server.seed import Seed, csrf_token, form_post, login
 
 
@@ -68,17 +69,17 @@ def test_check_in_out_and_approval_post_points_once(ctx: None, seed: Seed) -> No
 
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     start = utcnow() - timedelta(hours=2, minutes=30)
-    record = services.check_in(volunteer, "lead", at=start, content="修灯")
+    record = services.check_in(volunteer, Actor("lead"), at=start, content="修灯")
     with pytest.raises(Conflict, match="checked in already"):
-        services.check_in(volunteer, "lead")
-    services.check_out(record, "lead", at=start + timedelta(minutes=150))
+        services.check_in(volunteer, Actor("lead"))
+    services.check_out(record, Actor("lead"), at=start + timedelta(minutes=150))
     assert (record.status, record.minutes) == ("pending", 150)
-    entry = services.approve(record, "社工", 10)
+    entry = services.approve(record, Actor("社工"), 10)
     assert entry is not None
     assert entry.points == 25  # floor(150 * 10 / 60)
     assert entry.posting_key == f"hours:{record.id}"
     with pytest.raises(Conflict, match="approved already"):
-        services.approve(record, "社工", 10)
+        services.approve(record, Actor("社工"), 10)
     assert balance(volunteer.id) == 25
     assert len(statement(volunteer.id)) == 1
 
@@ -93,7 +94,7 @@ def test_a_check_out_before_the_check_in_is_refused_and_changes_nothing(
 
     with app.app_context():
         volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
-        record = services.check_in(volunteer, "lead", at=utcnow() - timedelta(minutes=30))
+        record = services.check_in(volunteer, Actor("lead"), at=utcnow() - timedelta(minutes=30))
         db.session.commit()
         record_id = record.id
     before = _state(app)
@@ -123,13 +124,13 @@ def test_a_check_out_without_a_check_in_is_refused(ctx: None, seed: Seed) -> Non
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     record = services.add_manual(
         volunteer,
-        "社工",
+        Actor("社工"),
         started_at=services.utcnow() - timedelta(days=1),
         minutes=60,
         content="paper sheet",
     )
     with pytest.raises(Conflict, match="no check-in to check out from"):
-        services.check_out(record, "lead")
+        services.check_out(record, Actor("lead"))
 
 
 def test_a_forgotten_check_out_is_closed_flagged_and_needs_minutes(ctx: None, seed: Seed) -> None:
@@ -141,16 +142,16 @@ def test_a_forgotten_check_out_is_closed_flagged_and_needs_minutes(ctx: None, se
 
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][1])
     fresh = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
-    stale = services.check_in(volunteer, "lead", at=utcnow() - timedelta(hours=13))
-    recent = services.check_in(fresh, "lead", at=utcnow() - timedelta(hours=1))
+    stale = services.check_in(volunteer, Actor("lead"), at=utcnow() - timedelta(hours=13))
+    recent = services.check_in(fresh, Actor("lead"), at=utcnow() - timedelta(hours=1))
     assert services.close_forgotten() == 1
     assert (stale.status, stale.is_auto_closed, stale.minutes) == ("pending", True, None)
     assert "closed automatically" in (stale.decision_note or "")
     assert recent.status == "open"
     with pytest.raises(InvalidInput, match="enter the minutes actually served"):
-        services.approve(stale, "社工", 10)
+        services.approve(stale, Actor("社工"), 10)
     assert stale.status == "pending"
-    entry = services.approve(stale, "社工", 10, minutes=90)
+    entry = services.approve(stale, Actor("社工"), 10, minutes=90)
     assert entry is not None
     assert entry.points == 15
     assert "minutes set to 90 (was unknown)" in (stale.decision_note or "")
@@ -165,13 +166,13 @@ def test_hours_added_by_hand_are_kept_apart(ctx: None, seed: Seed) -> None:
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     record = services.add_manual(
         volunteer,
-        "社工",
+        Actor("社工"),
         started_at=utcnow() - timedelta(days=2),
         minutes=120,
         content="敬老院 paper sheet",
         team_id=seed.team["lanqiao"],
     )
-    entry = services.approve(record, "社工", 10)
+    entry = services.approve(record, Actor("社工"), 10)
     assert entry is not None
     assert "(added by hand)" in entry.reason
     assert db.session.get_one(ServiceRecord, record.id).source == "manual"
@@ -187,11 +188,11 @@ def test_declined_hours_post_nothing_and_need_a_reason(ctx: None, seed: Seed) ->
 
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     record = services.add_manual(
-        volunteer, "社工", started_at=utcnow() - timedelta(hours=5), minutes=60, content="x"
+        volunteer, Actor("社工"), started_at=utcnow() - timedelta(hours=5), minutes=60, content="x"
     )
     with pytest.raises(InvalidInput, match="reason is required"):
-        services.decline(record, "社工", "  ")
-    services.decline(record, "社工", "no such event that day")
+        services.decline(record, Actor("社工"), "  ")
+    services.decline(record, Actor("社工"), "no such event that day")
     assert record.status == "declined"
     assert balance(volunteer.id) == 0
 
@@ -401,18 +402,18 @@ def test_the_whole_chain_from_a_request_to_a_redemption(ctx: None, seed: Seed) -
     lifecycle.accept(req, actor)
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     with pytest.raises(InvalidInput, match="only finished jobs"):
-        services.record_from_job(req, volunteer, "队长")
+        services.record_from_job(req, volunteer, Actor("队长"))
     lifecycle.arrive(req, actor)
     lifecycle.complete(req, actor, "换了灯泡", 1.5)
-    record = services.record_from_job(req, volunteer, "队长")
+    record = services.record_from_job(req, volunteer, Actor("队长"))
     assert (record.minutes, record.team_id, record.status) == (90, seed.team["lanqiao"], "pending")
     with pytest.raises(Conflict, match="recorded already"):
-        services.record_from_job(req, volunteer, "队长")
-    entry = services.approve(record, "社工", 10)
+        services.record_from_job(req, volunteer, Actor("队长"))
+    entry = services.approve(record, Actor("社工"), 10)
     assert entry is not None
     assert entry.points == 15
     merchant = db.session.get_one(Merchant, seed.merchant["lanqiao"])
-    redeem(volunteer, merchant, 10, "面包", "form-1", "社工")
+    redeem(volunteer, merchant, 10, "面包", "form-1", Actor("社工"))
     assert balance(volunteer.id) == 5
     assert str(verify_chain(volunteer.id)) == "1 accounts, 2 entries"
 
@@ -429,7 +430,9 @@ def test_the_hours_page_closes_forgotten_check_outs_of_its_communities(
         ids = {}
         for slug in ("lanqiao", "feicui"):
             volunteer = db.session.get_one(Volunteer, seed.volunteers[slug][0])
-            ids[slug] = services.check_in(volunteer, "队长", at=utcnow() - timedelta(hours=20)).id
+            ids[slug] = services.check_in(
+                volunteer, Actor("队长"), at=utcnow() - timedelta(hours=20)
+            ).id
         db.session.commit()
     login(client, "social_worker_lanqiao")
     page = client.get("/volunteers/hours").get_data(as_text=True)
