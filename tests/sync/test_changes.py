@@ -51,7 +51,7 @@ def test_the_server_answer_is_byte_for_byte_the_golden_page() -> None:
 
 
 def test_the_server_refuses_to_publish_data_of_another_entity() -> None:
-    from server.syncapi.changes import ChangeRow
+    from server.synclog.changes import ChangeRow
 
     with pytest.raises(ValidationError):
         ChangeRow("category", "3-2-301", RoomData(code="3-2-301", building="3", unit="2",
