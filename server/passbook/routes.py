@@ -25,23 +25,34 @@ import time
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from server.auth import access
-from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
-from server.extensions import db
 from server.inputs import parse_int
-from server.passbook import services
-from server.passbook.models import LedgerEntry, Merchant
+from server.pages import form_failed
+from server.passbook import queries, services
+from server.passbook.models import Merchant
 from server.volunteers.models import Volunteer
-from server.volunteers.services import volunteer_in
+from server.volunteers.services import POST_HOURS, volunteer_in
 
 bp = Blueprint("passbook", __name__, template_folder="templates")
 register_html_errors(bp)
+
+
+@bp.record_once
+def _post_approved_hours(state: BlueprintSetupState) -> None:
+    """Approved service hours are posted to the passbook (volunteers asks; it cannot import)."""
+    state.app.extensions[POST_HOURS] = services.post_hours
+
+
+@bp.app_template_global("points_balance")
+def points_balance(volunteer_id: int) -> int:
+    """A volunteer's points, for any page that shows them (the volunteer's profile)."""
+    return services.balance(volunteer_id)
 
 
 def _actor() -> str:
@@ -60,12 +71,10 @@ def _form_key() -> str:
 
 
 def _passbook_context(volunteer: Volunteer, **extra: Any) -> dict[str, Any]:
-    entries = services.statement(volunteer.id)
-    community = db.session.get_one(Community, volunteer.community_id)
     return {
         "volunteer": volunteer,
-        "community": community,
-        "entries": entries,
+        "community": queries.community(volunteer.community_id),
+        "entries": services.statement(volunteer.id),
         "balance": services.balance(volunteer.id),
         "chain_ok": services.check_chain(volunteer.id).ok,
         "form_key": uuid.uuid4().hex,
@@ -93,9 +102,7 @@ def bonus(volunteer_id: int) -> ResponseReturnValue:
             _actor(),
         )
     except LinliError as exc:
-        db.session.rollback()
-        context = _passbook_context(volunteer, error=exc.detail)
-        return render_template("passbook/passbook.html", **context), exc.status
+        return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
     flash("already recorded" if posting.replayed else f"{posting.entry.points} bonus points")
     return redirect(url_for("passbook.passbook", volunteer_id=volunteer.id), 303)
 
@@ -107,9 +114,7 @@ def issue_code(volunteer_id: int) -> ResponseReturnValue:
     try:
         code, text = services.issue_code(volunteer, _points(request.form.get("points")), _actor())
     except LinliError as exc:
-        db.session.rollback()
-        context = _passbook_context(volunteer, error=exc.detail)
-        return render_template("passbook/passbook.html", **context), exc.status
+        return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
     context = _passbook_context(volunteer, new_code=text, code=code)
     return render_template("passbook/passbook.html", **context)
 
@@ -118,14 +123,7 @@ def issue_code(volunteer_id: int) -> ResponseReturnValue:
 
 
 def _merchants_context(**extra: Any) -> dict[str, Any]:
-    scope = access.community_scope()
-    merchants = db.session.execute(
-        sa.select(Merchant).where(Merchant.community_id.in_(scope)).order_by(Merchant.name)
-    ).scalars()
-    communities = db.session.execute(
-        sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
-    ).scalars()
-    return {"merchants": list(merchants), "communities": list(communities), **extra}
+    return {**queries.merchants_context(access.community_scope()), **extra}
 
 
 @bp.get("/passbook/merchants")
@@ -146,16 +144,14 @@ def register_merchant() -> ResponseReturnValue:
             community_id, request.form.get("name", ""), request.form.get("address")
         )
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template("passbook/merchants.html", **_merchants_context(error=exc.detail))
-        return page, exc.status
+        return form_failed(exc, "passbook/merchants.html", _merchants_context)
     page = url_for("passbook.merchant_home", _external=True)
     context = _merchants_context(new_merchant=merchant, new_page=page, new_key=key)
     return render_template("passbook/merchants.html", **context)
 
 
 def _merchant(merchant_id: int) -> Merchant:
-    merchant = db.session.get(Merchant, merchant_id)
+    merchant = queries.merchant(merchant_id)
     if merchant is None:
         raise NotFound("no such merchant")
     access.require_community(merchant.community_id)
@@ -163,22 +159,9 @@ def _merchant(merchant_id: int) -> Merchant:
 
 
 def _merchant_context(merchant: Merchant, **extra: Any) -> dict[str, Any]:
-    volunteers = db.session.execute(
-        sa.select(Volunteer)
-        .where(Volunteer.community_id == merchant.community_id)
-        .order_by(Volunteer.name)
-    ).scalars()
-    recent = db.session.execute(
-        sa.select(LedgerEntry, Volunteer.name)
-        .join(Volunteer, Volunteer.id == LedgerEntry.volunteer_id)
-        .where(LedgerEntry.merchant_id == merchant.id)
-        .order_by(LedgerEntry.id.desc())
-        .limit(50)
-    ).all()
     return {
         "merchant": merchant,
-        "volunteers": list(volunteers),
-        "recent": recent,
+        **queries.merchant_context(merchant),
         "form_key": uuid.uuid4().hex,
         **extra,
     }
@@ -209,9 +192,7 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
             volunteer = volunteer_in(frozenset({found.community_id}), volunteer_id)
             posting = services.redeem(volunteer, found, points, item, _form_key(), _actor())
     except LinliError as exc:
-        db.session.rollback()
-        context = _merchant_context(found, error=exc.detail)
-        return render_template("passbook/merchant.html", **context), exc.status
+        return form_failed(exc, "passbook/merchant.html", lambda: _merchant_context(found))
     flash(
         "already recorded"
         if posting.replayed
@@ -263,7 +244,7 @@ def _signed_in_merchant() -> Merchant | None:
     held = session.get("merchant")
     if not isinstance(held, dict) or not isinstance(held.get("id"), int):
         return None
-    found = db.session.get(Merchant, held["id"])
+    found = queries.merchant(held["id"])
     if (
         found is None
         or not found.is_active
@@ -330,8 +311,7 @@ def _redeem_at(found: Merchant) -> ResponseReturnValue:
             f"merchant:{found.name}",
         )
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template("passbook/merchant_public.html", merchant=found, error=exc.detail)
-        return page, exc.status if exc.status in (404, 409) else 400
+        page, status = form_failed(exc, "passbook/merchant_public.html", {"merchant": found})
+        return page, status if status in (404, 409) else 400
     done = f"{-posting.entry.points} points redeemed 已兑换"
     return render_template("passbook/merchant_public.html", merchant=found, done=done)

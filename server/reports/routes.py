@@ -19,7 +19,6 @@ import io
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -35,7 +34,6 @@ from server.auth import access
 from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, NotFound
-from server.extensions import db
 from server.inputs import safe_cell
 from server.reports import queries
 from server.reports.queries import Period
@@ -68,7 +66,7 @@ def _period() -> Period:
 
 
 def _community(community_id: int) -> Community:
-    community = db.session.get(Community, community_id)
+    community = queries.community(community_id)
     if community is None:
         raise NotFound("no such community")
     access.require_community(community.id)
@@ -78,13 +76,7 @@ def _community(community_id: int) -> Community:
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Pick a community and period (one community: straight to its report)."""
-    communities = list(
-        db.session.execute(
-            sa.select(Community)
-            .where(Community.id.in_(access.community_scope()))
-            .order_by(Community.name)
-        ).scalars()
-    )
+    communities = queries.communities(access.community_scope())
     if len(communities) == 1:
         return redirect(url_for("reports.overview", community_id=communities[0].id))
     return render_template("reports/index.html", communities=communities, period=_period())

@@ -8,10 +8,12 @@ Every change appends a RequestEvent; a change the kiosk can see goes to the sync
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from server.dispatch.models import Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
@@ -253,6 +255,27 @@ def dispatch(
 
 
 @dataclass(frozen=True)
+class Roster:
+    """Who serves in the teams, answered by the volunteers feature (registered on the app under
+    `ROSTER`), which sits above requests and is not imported here."""
+
+    skilled: Callable[[list[int], set[str]], dict[int, int]]
+    """Per team id: its active members whose skills name one of the words."""
+    names: Callable[[int], list[str]]
+    """Names of a community's active volunteers who are in a team."""
+
+
+ROSTER = "linli.roster"
+
+
+def _roster() -> Roster:
+    roster: Roster | None = current_app.extensions.get(ROSTER)
+    if roster is None:
+        raise RuntimeError("no team roster registered: the volunteers blueprint is missing")
+    return roster
+
+
+@dataclass(frozen=True)
 class TeamSuggestion:
     """A team for a dispatch, with what its rank is based on."""
 
@@ -266,8 +289,6 @@ class TeamSuggestion:
 
 def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
     """The community's teams ranked: takes this category, most skilled members, least load."""
-    from server.volunteers.models import TeamMember, Volunteer
-
     load = (
         sa.select(HelpRequest.team_id, sa.func.count().label("n"))
         .where(HelpRequest.status.in_(ACTIVE_WORK))
@@ -280,15 +301,7 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
         .where(Team.community_id == req.community_id, Team.is_active)
     ).all()
     words = {req.category.code, req.category.name_zh, req.category.name_en}
-    skilled: dict[int, int] = {}
-    members = db.session.execute(
-        sa.select(TeamMember.team_id, Volunteer.skills)
-        .join(Volunteer, TeamMember.volunteer_id == Volunteer.id)
-        .where(TeamMember.team_id.in_([team.id for team, _ in rows]), Volunteer.is_active)
-    )
-    for team_id, skills in members:
-        if words & set(skills or []):
-            skilled[team_id] = skilled.get(team_id, 0) + 1
+    skilled = _roster().skilled([team.id for team, _ in rows], words)
     ranked = [
         TeamSuggestion(
             team, req.category.code in (team.category_codes or []), skilled.get(team.id, 0), n
@@ -301,16 +314,7 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
 
 def member_names(community_id: int) -> list[str]:
     """Names of the active volunteers in the community's teams (to name them on a dispatch)."""
-    from server.volunteers.models import TeamMember, Volunteer
-
-    names = db.session.execute(
-        sa.select(Volunteer.name)
-        .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)
-        .where(Volunteer.community_id == community_id, Volunteer.is_active)
-        .distinct()
-        .order_by(Volunteer.name)
-    ).scalars()
-    return list(names)
+    return _roster().names(community_id)
 
 
 def accept(req: HelpRequest, actor: Actor) -> None:

@@ -1,0 +1,191 @@
+"""The volunteer pages' forms (CSRF is checked for every form by the access policy).
+
+A bad field is an `InvalidInput` naming it, with the same message and code everywhere: see
+`checked`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from flask import request
+from wtforms import Field, Form, StringField, TextAreaField
+from wtforms.validators import StopValidation
+
+from server.console.localtime import local_zone
+from server.errors import InvalidInput
+from server.inputs import INT32_MAX, optional_int
+
+F = TypeVar("F", bound="VolunteerForm")
+
+
+class VolunteerForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
+    """Base of the volunteer pages' forms."""
+
+
+def checked(form_class: type[F]) -> F:
+    """The posted form, or `InvalidInput` for its first bad field (a missing required field:
+    "<field> is required", code `missing`)."""
+    form = form_class(request.form)
+    if not form.validate():
+        name, messages = next(iter(form.errors.items()))
+        failure: InvalidInput | None = getattr(form[name], "failure", None)
+        raise failure or InvalidInput(messages[0], "missing")
+    return form
+
+
+def required(name: str) -> Callable[[Form, Field], None]:
+    """A field that must not be blank: "<name> is required"."""
+
+    def check(_form: Form, field: Field) -> None:
+        if not (field.raw_data and field.raw_data[0].strip()):
+            raise StopValidation(f"{name} is required")
+
+    return check
+
+
+class _Parsed(Field):  # type: ignore[misc]  # wtforms ships no type hints
+    """A field whose text is parsed by `parse`; the `InvalidInput` it raises is kept."""
+
+    failure: InvalidInput | None = None
+
+    def parse(self, text: str) -> Any:
+        """The value of `text` (not blank)."""
+        raise NotImplementedError
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Blank is None; otherwise `parse`, whose refusal becomes this field's error."""
+        text = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        try:
+            self.data = self.parse(text)
+        except InvalidInput as exc:
+            self.failure = exc
+            raise ValueError(exc.detail) from exc
+
+    def _value(self) -> str:
+        return self.raw_data[0] if self.raw_data else ""
+
+
+class WholeNumberField(_Parsed):
+    """A whole number in the database's range (ASCII digits), or None."""
+
+    def parse(self, text: str) -> int | None:
+        """The number, or `InvalidInput` (code `bad_number`)."""
+        return optional_int(text, self.label.text, low=-INT32_MAX)
+
+
+class LocalDateTimeField(_Parsed):
+    """A `datetime-local` value in the app's local zone, as UTC; blank is None (now)."""
+
+    def parse(self, text: str) -> datetime:
+        """The moment, or `InvalidInput` (code `bad_time`)."""
+        try:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=local_zone())
+            return parsed.astimezone(UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidInput(
+                f"{self.label.text} {text!r} is not a date and time", "bad_time"
+            ) from exc
+
+
+class DayField(_Parsed):
+    """A date like 2026-03-01, or None."""
+
+    def parse(self, text: str) -> date:
+        """The date, or `InvalidInput` (code `bad_date`)."""
+        try:
+            return date.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{self.label.text} {text!r} is not a date like 2026-03-01", "bad_date"
+            ) from exc
+
+
+class DetailsForm(VolunteerForm):
+    """A volunteer's details, checked by the same rules as a row of an imported list."""
+
+    name = StringField("name", default="")
+    phone = StringField("phone", default="")
+    gender = StringField("gender", default="")
+    birth_year = StringField("birth_year", default="")
+    registration_no = StringField("registration_no", default="")
+    skills = StringField("skills", default="")
+    availability = StringField("availability", default="")
+    joined = StringField("joined", default="")
+
+
+class NoteForm(VolunteerForm):
+    """A training, award or evaluation."""
+
+    kind = StringField("kind", default="")
+    noted_on = DayField("date")
+    text = TextAreaField("text")
+
+
+class FocusForm(VolunteerForm):
+    """A team's focus list, one item per line."""
+
+    focus = TextAreaField("focus")
+
+
+class MemberForm(VolunteerForm):
+    """The volunteer to add to or remove from a team."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer")])
+    is_lead = StringField("is_lead")
+
+
+class CheckInForm(VolunteerForm):
+    """Check a volunteer in."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer")])
+    at = LocalDateTimeField("check-in time")
+    request = WholeNumberField("request")
+    team = WholeNumberField("team")
+    content = StringField("content")
+
+
+class CheckOutForm(VolunteerForm):
+    """Check out."""
+
+    at = LocalDateTimeField("check-out time")
+    content = StringField("content")
+
+
+class FromJobForm(VolunteerForm):
+    """A volunteer's hours on a finished job."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer")])
+    request = WholeNumberField("request", [required("request")])
+    minutes = WholeNumberField("minutes")
+
+
+class ManualForm(VolunteerForm):
+    """Hours added by hand."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer")])
+    started_at = LocalDateTimeField("service time")
+    minutes = WholeNumberField("minutes", [required("minutes")])
+    content = StringField("content")
+    team = WholeNumberField("team")
+    request = WholeNumberField("request")
+
+
+class ApproveForm(VolunteerForm):
+    """Approve hours (the minutes may be corrected)."""
+
+    minutes = WholeNumberField("minutes")
+    note = StringField("note")
+
+
+class DeclineForm(VolunteerForm):
+    """Decline hours."""
+
+    reason = StringField("reason")
