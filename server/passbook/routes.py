@@ -32,9 +32,8 @@ from flask.typing import ResponseReturnValue
 from server.auth import access
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, LinliError, NotFound
-from server.inputs import parse_int
 from server.pages import form_failed
-from server.passbook import queries, services
+from server.passbook import forms, queries, services
 from server.passbook.models import Merchant
 from server.volunteers.models import Volunteer
 from server.volunteers.services import POST_HOURS, volunteer_in
@@ -57,17 +56,6 @@ def points_balance(volunteer_id: int) -> int:
 
 def _actor() -> str:
     return access.user().label
-
-
-def _points(raw: str | None) -> int:
-    return parse_int(raw, "points", code="bad_points")
-
-
-def _form_key() -> str:
-    key = (request.form.get("key") or "").strip()
-    if not key or len(key) > 64:
-        raise InvalidInput("the form is missing its key; reload the page", "bad_key")
-    return key
 
 
 def _passbook_context(volunteer: Volunteer, **extra: Any) -> dict[str, Any]:
@@ -94,12 +82,9 @@ def bonus(volunteer_id: int) -> ResponseReturnValue:
     """Award bonus points with a reason."""
     volunteer = volunteer_in(access.community_scope(), volunteer_id)
     try:
+        form = forms.checked(forms.BonusForm)
         posting = services.award_bonus(
-            volunteer,
-            _points(request.form.get("points")),
-            request.form.get("reason", ""),
-            _form_key(),
-            _actor(),
+            volunteer, form.points.data, form.reason.data, forms.form_key(form.key.data), _actor()
         )
     except LinliError as exc:
         return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
@@ -112,7 +97,8 @@ def issue_code(volunteer_id: int) -> ResponseReturnValue:
     """Issue a one-time code for the volunteer to show a merchant; shown on this page only."""
     volunteer = volunteer_in(access.community_scope(), volunteer_id)
     try:
-        code, text = services.issue_code(volunteer, _points(request.form.get("points")), _actor())
+        points = forms.checked(forms.CodeForm).points.data
+        code, text = services.issue_code(volunteer, points, _actor())
     except LinliError as exc:
         return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
     context = _passbook_context(volunteer, new_code=text, code=code)
@@ -135,13 +121,12 @@ def merchants() -> ResponseReturnValue:
 @bp.post("/passbook/merchants")
 def register_merchant() -> ResponseReturnValue:
     """Register a merchant; the link to its own page is shown once."""
-    raw = request.form.get("community", "")
     try:
-        community_id = parse_int(raw, "community", code="bad_community")
-        if community_id not in access.community_scope():
+        form = forms.checked(forms.MerchantForm)
+        if form.community.data not in access.community_scope():
             raise InvalidInput("choose one of your communities", "bad_community")
         merchant, key = services.register_merchant(
-            community_id, request.form.get("name", ""), request.form.get("address")
+            form.community.data, form.name.data, form.address.data
         )
     except LinliError as exc:
         return form_failed(exc, "passbook/merchants.html", _merchants_context)
@@ -179,18 +164,16 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
     """Redeem a volunteer's points at this merchant (chosen volunteer, or a code)."""
     found = _merchant(merchant_id)
     try:
-        points = _points(request.form.get("points"))
-        item = request.form.get("item")
-        code = (request.form.get("code") or "").strip()
+        form = forms.checked(forms.RedeemForm)
+        points, item, code = form.points.data, form.item.data, form.code.data.strip()
         if code:
             posting = services.redeem_code(found, code, points, item, _actor())
         else:
-            raw = request.form.get("volunteer", "")
-            if not raw.strip():
+            if form.volunteer.data is None:
                 raise InvalidInput("choose a volunteer or enter a code", "missing")
-            volunteer_id = parse_int(raw, "volunteer", code="bad_volunteer")
-            volunteer = volunteer_in(frozenset({found.community_id}), volunteer_id)
-            posting = services.redeem(volunteer, found, points, item, _form_key(), _actor())
+            volunteer = volunteer_in(frozenset({found.community_id}), form.volunteer.data)
+            key = forms.form_key(form.key.data)
+            posting = services.redeem(volunteer, found, points, item, key, _actor())
     except LinliError as exc:
         return form_failed(exc, "passbook/merchant.html", lambda: _merchant_context(found))
     flash(
@@ -303,12 +286,9 @@ def merchant_redeem() -> ResponseReturnValue:
 def _redeem_at(found: Merchant) -> ResponseReturnValue:
     """Redeem the code in the form at this merchant; the page again with the outcome."""
     try:
+        form = forms.checked(forms.CodeRedeemForm)
         posting = services.redeem_code(
-            found,
-            request.form.get("code", ""),
-            _points(request.form.get("points")),
-            request.form.get("item"),
-            f"merchant:{found.name}",
+            found, form.code.data, form.points.data, form.item.data, f"merchant:{found.name}"
         )
     except LinliError as exc:
         page, status = form_failed(exc, "passbook/merchant_public.html", {"merchant": found})

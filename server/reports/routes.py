@@ -34,8 +34,9 @@ from server.auth import access
 from server.communities.models import Community
 from server.console.errors import register_html_errors
 from server.errors import InvalidInput, NotFound
-from server.inputs import safe_cell
+from server.inputs import checked, safe_cell
 from server.reports import queries
+from server.reports.forms import PeriodForm
 from server.reports.queries import Period
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
@@ -44,20 +45,11 @@ register_html_errors(bp)
 MAX_DAYS = 3 * 366
 
 
-def _date(name: str, default: date) -> date:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{name} {raw!r} is not a date like 2026-03-31", "bad_date") from exc
-
-
 def _period() -> Period:
     today = queries.local_today()
-    start = _date("start", today.replace(day=1))
-    end = _date("end", today)
+    form = checked(PeriodForm, request.args)
+    start: date = form.start.data or today.replace(day=1)
+    end: date = form.end.data or today
     if end < start:
         raise InvalidInput("the period ends before it starts", "bad_period")
     if (end - start).days > MAX_DAYS:

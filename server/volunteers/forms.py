@@ -1,77 +1,36 @@
 """The volunteer pages' forms (CSRF is checked for every form by the access policy).
 
-A bad field is an `InvalidInput` naming it, with the same message and code everywhere: see
-`checked`.
+A bad field is an `InvalidInput` naming it, with the message and code the pages always gave
+(see `server.inputs.checked`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import request
-from wtforms import Field, Form, StringField, TextAreaField
-from wtforms.validators import StopValidation
+from wtforms import Form, StringField, TextAreaField
 
+from server import inputs
 from server.console.localtime import local_zone
 from server.errors import InvalidInput
-from server.inputs import INT32_MAX, optional_int
-
-F = TypeVar("F", bound="VolunteerForm")
+from server.inputs import INT32_MAX, optional_int, required
 
 
 class VolunteerForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
     """Base of the volunteer pages' forms."""
 
 
+F = TypeVar("F", bound=VolunteerForm)
+
+
 def checked(form_class: type[F]) -> F:
-    """The posted form, or `InvalidInput` for its first bad field (a missing required field:
-    "<field> is required", code `missing`)."""
-    form = form_class(request.form)
-    if not form.validate():
-        name, messages = next(iter(form.errors.items()))
-        failure: InvalidInput | None = getattr(form[name], "failure", None)
-        raise failure or InvalidInput(messages[0], "missing")
-    return form
+    """The posted form, or `InvalidInput` for its first bad field."""
+    return inputs.checked(form_class, request.form)
 
 
-def required(name: str) -> Callable[[Form, Field], None]:
-    """A field that must not be blank: "<name> is required"."""
-
-    def check(_form: Form, field: Field) -> None:
-        if not (field.raw_data and field.raw_data[0].strip()):
-            raise StopValidation(f"{name} is required")
-
-    return check
-
-
-class _Parsed(Field):  # type: ignore[misc]  # wtforms ships no type hints
-    """A field whose text is parsed by `parse`; the `InvalidInput` it raises is kept."""
-
-    failure: InvalidInput | None = None
-
-    def parse(self, text: str) -> Any:
-        """The value of `text` (not blank)."""
-        raise NotImplementedError
-
-    def process_formdata(self, valuelist: list[str]) -> None:
-        """Blank is None; otherwise `parse`, whose refusal becomes this field's error."""
-        text = valuelist[0].strip() if valuelist else ""
-        self.data = None
-        if not text:
-            return
-        try:
-            self.data = self.parse(text)
-        except InvalidInput as exc:
-            self.failure = exc
-            raise ValueError(exc.detail) from exc
-
-    def _value(self) -> str:
-        return self.raw_data[0] if self.raw_data else ""
-
-
-class WholeNumberField(_Parsed):
+class WholeNumberField(inputs.ParsedField):
     """A whole number in the database's range (ASCII digits), or None."""
 
     def parse(self, text: str) -> int | None:
@@ -79,7 +38,7 @@ class WholeNumberField(_Parsed):
         return optional_int(text, self.label.text, low=-INT32_MAX)
 
 
-class LocalDateTimeField(_Parsed):
+class LocalDateTimeField(inputs.ParsedField):
     """A `datetime-local` value in the app's local zone, as UTC; blank is None (now)."""
 
     def parse(self, text: str) -> datetime:
@@ -95,7 +54,7 @@ class LocalDateTimeField(_Parsed):
             ) from exc
 
 
-class DayField(_Parsed):
+class DayField(inputs.ParsedField):
     """A date like 2026-03-01, or None."""
 
     def parse(self, text: str) -> date:
@@ -138,14 +97,14 @@ class FocusForm(VolunteerForm):
 class MemberForm(VolunteerForm):
     """The volunteer to add to or remove from a team."""
 
-    volunteer = WholeNumberField("volunteer", [required("volunteer")])
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
     is_lead = StringField("is_lead")
 
 
 class CheckInForm(VolunteerForm):
     """Check a volunteer in."""
 
-    volunteer = WholeNumberField("volunteer", [required("volunteer")])
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
     at = LocalDateTimeField("check-in time")
     request = WholeNumberField("request")
     team = WholeNumberField("team")
@@ -162,17 +121,19 @@ class CheckOutForm(VolunteerForm):
 class FromJobForm(VolunteerForm):
     """A volunteer's hours on a finished job."""
 
-    volunteer = WholeNumberField("volunteer", [required("volunteer")])
-    request = WholeNumberField("request", [required("request")])
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
+    request = WholeNumberField("request", [required("request is required")])
     minutes = WholeNumberField("minutes")
 
 
 class ManualForm(VolunteerForm):
     """Hours added by hand."""
 
-    volunteer = WholeNumberField("volunteer", [required("volunteer")])
-    started_at = LocalDateTimeField("service time")
-    minutes = WholeNumberField("minutes", [required("minutes")])
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
+    started_at = LocalDateTimeField(
+        "service time", [required("give the date and time of the service")]
+    )
+    minutes = WholeNumberField("minutes", [required("minutes is required")])
     content = StringField("content")
     team = WholeNumberField("team")
     request = WholeNumberField("request")

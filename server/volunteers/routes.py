@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -405,13 +404,10 @@ def add_manual() -> ResponseReturnValue:
     def run() -> str:
         form = forms.checked(forms.ManualForm)
         volunteer = services.volunteer_in(access.community_scope(), form.volunteer.data or 0)
-        started: datetime | None = form.started_at.data
-        if started is None:
-            raise InvalidInput("give the date and time of the service", "missing")
         services.add_manual(
             volunteer,
             _actor(),
-            started_at=started,
+            started_at=form.started_at.data,
             minutes=form.minutes.data,
             content=form.content.data,
             team_id=form.team.data,
