@@ -184,8 +184,10 @@ def required(message: str, code: str = "missing") -> Callable[[Form, Field], Non
 
 
 def checked(form_class: type[FormT], formdata: Any) -> FormT:
-    """The form filled from `formdata`, or the `InvalidInput` of its first bad field (a field
-    without a `failure` of its own: its first message, code `bad_input`)."""
+    """The form filled from `formdata`, or the `InvalidInput` of its first bad field.
+
+    A field without a `failure` of its own fails with its first message and code `bad_input`.
+    """
     form: FormT = form_class(formdata)
     if not form.validate():
         name, messages = next(iter(form.errors.items()))

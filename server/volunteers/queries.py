@@ -80,8 +80,7 @@ def phones(community_id: int) -> set[str]:
 
 
 def teams_context(scope: frozenset[int]) -> dict[str, Any]:
-    """Teams of these communities with their members and focus lists, and the active
-    volunteers who may join them."""
+    """Teams of these communities, their members and focus lists, and the active volunteers."""
     teams = list(
         db.session.execute(
             sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
@@ -141,8 +140,7 @@ def member_names(community_id: int) -> list[str]:
 def field_volunteers(
     team_scope: sa.ColumnElement[bool], whole: frozenset[int]
 ) -> sa.ColumnElement[bool]:
-    """Whose hours the user may record: every volunteer of the `whole` communities, and the
-    members of the teams in `team_scope` (a team lead: the teams they lead)."""
+    """Volunteers of the `whole` communities and members of the teams in `team_scope`."""
     teams = sa.select(Team.id).where(team_scope)
     members = sa.select(TeamMember.volunteer_id).where(TeamMember.team_id.in_(teams))
     return sa.or_(Volunteer.community_id.in_(whole), Volunteer.id.in_(members))
@@ -183,10 +181,14 @@ def hours_context(
     job_scope: sa.ColumnElement[bool],
     forgotten_before: datetime,
 ) -> dict[str, Any]:
-    """What the hours page lists: the volunteers whose hours the user records (`allowed`),
-    their open check-ins, the records of the `scope` communities awaiting a decision (with the
-    check-ins started before `forgotten_before`, whose check-out was forgotten) and decided
-    lately, the jobs hours may be recorded on, finished jobs without hours, and the teams."""
+    """What the hours page lists; check-ins older than `forgotten_before` await a decision.
+
+    The volunteers whose hours the user records (`allowed`) and their open check-ins; the
+    records of the `scope` communities awaiting a decision (a forgotten check-out among them,
+    still open) and decided lately; the jobs hours may be recorded on, finished jobs without
+    hours, and the teams. Reads only: a forgotten check-out is closed by the nightly job or
+    when it is decided.
+    """
     volunteers = list(
         db.session.execute(
             sa.select(Volunteer).where(allowed, Volunteer.is_active).order_by(Volunteer.name)

@@ -383,19 +383,16 @@ def _close_as_forgotten(record: ServiceRecord) -> None:
 
 
 def close_forgotten(now: datetime | None = None) -> int:
-    """Close every check-in left open longer than `FORGOTTEN_AFTER`, flagged for review (the
-    nightly job)."""
+    """Close every check-in open longer than `FORGOTTEN_AFTER`, flagged (the nightly job)."""
     stale = db.session.execute(
         sa.select(ServiceRecord).where(
             ServiceRecord.status == "open", ServiceRecord.started_at < forgotten_before(now)
         )
     ).scalars()
-    count = 0
-    for record in stale:
+    records = list(stale)
+    for record in records:
         _close_as_forgotten(record)
-        count += 1
-    db.session.flush()
-    return count
+    return len(records)
 
 
 def add_manual(
