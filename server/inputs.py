@@ -10,21 +10,24 @@ spreadsheet cells in exports.
   and `check_columns` checks every bounded text column before a flush, so an over-long value is
   a 400 naming the column on SQLite and PostgreSQL alike.
 - `safe_cell` neutralises CSV cells a spreadsheet would run as a formula.
+- `checked` fills a WTForms form whose `ParsedField`s and `required` fields fail with the
+  same `InvalidInput` (message and code) a hand-written parser would raise.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
-from wtforms import IntegerField
+from wtforms import Field, Form, IntegerField
+from wtforms.validators import StopValidation
 
 from server.errors import InvalidInput
 
@@ -137,3 +140,57 @@ def safe_cell(value: object) -> object:
         return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+FormT = TypeVar("FormT", bound=Form)
+
+
+class ParsedField(Field):  # type: ignore[misc]  # wtforms ships no type hints
+    """A form field whose text is parsed by `parse`; blank is None. The `InvalidInput` a
+    refusal raises is kept as the field's `failure`, so `checked` answers it unchanged."""
+
+    data: Any
+    failure: InvalidInput | None = None
+
+    def parse(self, text: str) -> Any:
+        """The value of `text` (not blank), or `InvalidInput`."""
+        raise NotImplementedError
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Blank is None; otherwise `parse`, whose refusal becomes this field's error."""
+        text = valuelist[0].strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        try:
+            self.data = self.parse(text)
+        except InvalidInput as exc:
+            self.failure = exc
+            raise ValueError(exc.detail) from exc
+
+    def _value(self) -> str:
+        return self.raw_data[0] if self.raw_data else ""
+
+
+def required(message: str, code: str = "missing") -> Callable[[Form, Field], None]:
+    """A validator: the field must not be blank, else `InvalidInput(message, code)`."""
+
+    def check(_form: Form, field: Field) -> None:
+        if not (field.raw_data and field.raw_data[0].strip()):
+            field.failure = InvalidInput(message, code)
+            raise StopValidation(message)
+
+    return check
+
+
+def checked(form_class: type[FormT], formdata: Any) -> FormT:
+    """The form filled from `formdata`, or the `InvalidInput` of its first bad field.
+
+    A field without a `failure` of its own fails with its first message and code `bad_input`.
+    """
+    form: FormT = form_class(formdata)
+    if not form.validate():
+        name, messages = next(iter(form.errors.items()))
+        failure: InvalidInput | None = getattr(form[name], "failure", None)
+        raise failure or InvalidInput(messages[0], "bad_input")
+    return form

@@ -25,46 +25,36 @@ import time
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from server.audit.actor import Actor
 from server.auth import access
-from server.communities.models import Community
 from server.errors import InvalidInput, LinliError, NotFound
-from server.extensions import db
-from server.inputs import parse_int
-from server.passbook import services
-from server.passbook.models import LedgerEntry, Merchant
+from server.pages import form_failed
+from server.passbook import forms, queries, services
+from server.passbook.models import Merchant
 from server.volunteers.models import Volunteer
 from server.volunteers.services import volunteer_in
 
 bp = Blueprint("passbook", __name__, template_folder="templates")
 
 
+@bp.app_template_global("points_balance")
+def points_balance(volunteer_id: int) -> int:
+    """A volunteer's points, for any page that shows them (the volunteer's profile)."""
+    return services.balance(volunteer_id)
+
+
 def _actor() -> Actor:
     return Actor.of_user(access.user())
 
 
-def _points(raw: str | None) -> int:
-    return parse_int(raw, "points", code="bad_points")
-
-
-def _form_key() -> str:
-    key = (request.form.get("key") or "").strip()
-    if not key or len(key) > 64:
-        raise InvalidInput("the form is missing its key; reload the page", "bad_key")
-    return key
-
-
 def _passbook_context(volunteer: Volunteer, **extra: Any) -> dict[str, Any]:
-    entries = services.statement(volunteer.id)
-    community = db.session.get_one(Community, volunteer.community_id)
     return {
         "volunteer": volunteer,
-        "community": community,
-        "entries": entries,
+        "community": queries.community(volunteer.community_id),
+        "entries": services.statement(volunteer.id),
         "balance": services.balance(volunteer.id),
         "chain_ok": services.check_chain(volunteer.id).ok,
         "form_key": uuid.uuid4().hex,
@@ -84,17 +74,12 @@ def bonus(volunteer_id: int) -> ResponseReturnValue:
     """Award bonus points with a reason."""
     volunteer = volunteer_in(access.community_scope(), volunteer_id)
     try:
+        form = forms.checked(forms.BonusForm)
         posting = services.award_bonus(
-            volunteer,
-            _points(request.form.get("points")),
-            request.form.get("reason", ""),
-            _form_key(),
-            _actor(),
+            volunteer, form.points.data, form.reason.data, forms.form_key(form.key.data), _actor()
         )
     except LinliError as exc:
-        db.session.rollback()
-        context = _passbook_context(volunteer, error=exc.detail)
-        return render_template("passbook/passbook.html", **context), exc.status
+        return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
     flash("already recorded" if posting.replayed else f"{posting.entry.points} bonus points")
     return redirect(url_for("passbook.passbook", volunteer_id=volunteer.id), 303)
 
@@ -104,11 +89,10 @@ def issue_code(volunteer_id: int) -> ResponseReturnValue:
     """Issue a one-time code for the volunteer to show a merchant; shown on this page only."""
     volunteer = volunteer_in(access.community_scope(), volunteer_id)
     try:
-        code, text = services.issue_code(volunteer, _points(request.form.get("points")), _actor())
+        points = forms.checked(forms.CodeForm).points.data
+        code, text = services.issue_code(volunteer, points, _actor())
     except LinliError as exc:
-        db.session.rollback()
-        context = _passbook_context(volunteer, error=exc.detail)
-        return render_template("passbook/passbook.html", **context), exc.status
+        return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
     context = _passbook_context(volunteer, new_code=text, code=code)
     return render_template("passbook/passbook.html", **context)
 
@@ -117,14 +101,7 @@ def issue_code(volunteer_id: int) -> ResponseReturnValue:
 
 
 def _merchants_context(**extra: Any) -> dict[str, Any]:
-    scope = access.community_scope()
-    merchants = db.session.execute(
-        sa.select(Merchant).where(Merchant.community_id.in_(scope)).order_by(Merchant.name)
-    ).scalars()
-    communities = db.session.execute(
-        sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
-    ).scalars()
-    return {"merchants": list(merchants), "communities": list(communities), **extra}
+    return {**queries.merchants_context(access.community_scope()), **extra}
 
 
 @bp.get("/passbook/merchants")
@@ -136,25 +113,22 @@ def merchants() -> ResponseReturnValue:
 @bp.post("/passbook/merchants")
 def register_merchant() -> ResponseReturnValue:
     """Register a merchant; the link to its own page is shown once."""
-    raw = request.form.get("community", "")
     try:
-        community_id = parse_int(raw, "community", code="bad_community")
-        if community_id not in access.community_scope():
+        form = forms.checked(forms.MerchantForm)
+        if form.community.data not in access.community_scope():
             raise InvalidInput("choose one of your communities", "bad_community")
         merchant, key = services.register_merchant(
-            community_id, request.form.get("name", ""), request.form.get("address")
+            form.community.data, form.name.data, form.address.data
         )
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template("passbook/merchants.html", **_merchants_context(error=exc.detail))
-        return page, exc.status
+        return form_failed(exc, "passbook/merchants.html", _merchants_context)
     page = url_for("passbook.merchant_home", _external=True)
     context = _merchants_context(new_merchant=merchant, new_page=page, new_key=key)
     return render_template("passbook/merchants.html", **context)
 
 
 def _merchant(merchant_id: int) -> Merchant:
-    merchant = db.session.get(Merchant, merchant_id)
+    merchant = queries.merchant(merchant_id)
     if merchant is None:
         raise NotFound("no such merchant")
     access.require_community(merchant.community_id)
@@ -162,22 +136,9 @@ def _merchant(merchant_id: int) -> Merchant:
 
 
 def _merchant_context(merchant: Merchant, **extra: Any) -> dict[str, Any]:
-    volunteers = db.session.execute(
-        sa.select(Volunteer)
-        .where(Volunteer.community_id == merchant.community_id)
-        .order_by(Volunteer.name)
-    ).scalars()
-    recent = db.session.execute(
-        sa.select(LedgerEntry, Volunteer.name)
-        .join(Volunteer, Volunteer.id == LedgerEntry.volunteer_id)
-        .where(LedgerEntry.merchant_id == merchant.id)
-        .order_by(LedgerEntry.id.desc())
-        .limit(50)
-    ).all()
     return {
         "merchant": merchant,
-        "volunteers": list(volunteers),
-        "recent": recent,
+        **queries.merchant_context(merchant),
         "form_key": uuid.uuid4().hex,
         **extra,
     }
@@ -195,22 +156,18 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
     """Redeem a volunteer's points at this merchant (chosen volunteer, or a code)."""
     found = _merchant(merchant_id)
     try:
-        points = _points(request.form.get("points"))
-        item = request.form.get("item")
-        code = (request.form.get("code") or "").strip()
+        form = forms.checked(forms.RedeemForm)
+        points, item, code = form.points.data, form.item.data, form.code.data.strip()
         if code:
             posting = services.redeem_code(found, code, points, item, _actor())
         else:
-            raw = request.form.get("volunteer", "")
-            if not raw.strip():
+            if form.volunteer.data is None:
                 raise InvalidInput("choose a volunteer or enter a code", "missing")
-            volunteer_id = parse_int(raw, "volunteer", code="bad_volunteer")
-            volunteer = volunteer_in(frozenset({found.community_id}), volunteer_id)
-            posting = services.redeem(volunteer, found, points, item, _form_key(), _actor())
+            volunteer = volunteer_in(frozenset({found.community_id}), form.volunteer.data)
+            key = forms.form_key(form.key.data)
+            posting = services.redeem(volunteer, found, points, item, key, _actor())
     except LinliError as exc:
-        db.session.rollback()
-        context = _merchant_context(found, error=exc.detail)
-        return render_template("passbook/merchant.html", **context), exc.status
+        return form_failed(exc, "passbook/merchant.html", lambda: _merchant_context(found))
     flash(
         "already recorded"
         if posting.replayed
@@ -262,7 +219,7 @@ def _signed_in_merchant() -> Merchant | None:
     held = session.get("merchant")
     if not isinstance(held, dict) or not isinstance(held.get("id"), int):
         return None
-    found = db.session.get(Merchant, held["id"])
+    found = queries.merchant(held["id"])
     if (
         found is None
         or not found.is_active
@@ -321,16 +278,12 @@ def merchant_redeem() -> ResponseReturnValue:
 def _redeem_at(found: Merchant) -> ResponseReturnValue:
     """Redeem the code in the form at this merchant; the page again with the outcome."""
     try:
+        form = forms.checked(forms.CodeRedeemForm)
         posting = services.redeem_code(
-            found,
-            request.form.get("code", ""),
-            _points(request.form.get("points")),
-            request.form.get("item"),
-            Actor.merchant(found.name),
+            found, form.code.data, form.points.data, form.item.data, Actor.merchant(found.name)
         )
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template("passbook/merchant_public.html", merchant=found, error=exc.detail)
-        return page, exc.status if exc.status in (404, 409) else 400
+        page, status = form_failed(exc, "passbook/merchant_public.html", {"merchant": found})
+        return page, status if status in (404, 409) else 400
     done = f"{-posting.entry.points} points redeemed 已兑换"
     return render_template("passbook/merchant_public.html", merchant=found, done=done)

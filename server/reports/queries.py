@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from server.communities.models import Building, Room
+from server.communities.models import Building, Community, Room
 from server.dispatch.models import Escalation, Team
 from server.extensions import db
 from server.localtime import local_midnight
@@ -604,3 +604,17 @@ def hours_rows(community_id: int, period: Period) -> Iterator[list[object]]:
             "" if record.minutes is None else record.minutes,
             "yes" if record.is_auto_closed else "", record.content, record.decided_by or "",
         ]  # fmt: skip
+
+
+def communities(scope: frozenset[int]) -> list[Community]:
+    """The communities of `scope`, by name (to choose one for a report)."""
+    return list(
+        db.session.execute(
+            sa.select(Community).where(Community.id.in_(scope)).order_by(Community.name)
+        ).scalars()
+    )
+
+
+def community(community_id: int) -> Community | None:
+    """The community of this id, if any."""
+    return db.session.get(Community, community_id)

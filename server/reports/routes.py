@@ -19,7 +19,6 @@ import io
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -34,9 +33,9 @@ from flask.typing import ResponseReturnValue
 from server.auth import access
 from server.communities.models import Community
 from server.errors import InvalidInput, NotFound
-from server.extensions import db
-from server.inputs import safe_cell
+from server.inputs import checked, safe_cell
 from server.reports import queries
+from server.reports.forms import PeriodForm
 from server.reports.queries import Period
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
@@ -44,20 +43,11 @@ bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="temp
 MAX_DAYS = 3 * 366
 
 
-def _date(name: str, default: date) -> date:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{name} {raw!r} is not a date like 2026-03-31", "bad_date") from exc
-
-
 def _period() -> Period:
     today = queries.local_today()
-    start = _date("start", today.replace(day=1))
-    end = _date("end", today)
+    form = checked(PeriodForm, request.args)
+    start: date = form.start.data or today.replace(day=1)
+    end: date = form.end.data or today
     if end < start:
         raise InvalidInput("the period ends before it starts", "bad_period")
     if (end - start).days > MAX_DAYS:
@@ -66,7 +56,7 @@ def _period() -> Period:
 
 
 def _community(community_id: int) -> Community:
-    community = db.session.get(Community, community_id)
+    community = queries.community(community_id)
     if community is None:
         raise NotFound("no such community")
     access.require_community(community.id)
@@ -76,13 +66,7 @@ def _community(community_id: int) -> Community:
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Pick a community and period (one community: straight to its report)."""
-    communities = list(
-        db.session.execute(
-            sa.select(Community)
-            .where(Community.id.in_(access.community_scope()))
-            .order_by(Community.name)
-        ).scalars()
-    )
+    communities = queries.communities(access.community_scope())
     if len(communities) == 1:
         return redirect(url_for("reports.overview", community_id=communities[0].id))
     return render_template("reports/index.html", communities=communities, period=_period())

@@ -8,6 +8,7 @@ Every change appends a RequestEvent; a change the kiosk can see goes to the sync
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from server.audit.actor import Actor
 from server.dispatch.models import ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
+from server.hooks import Hook
 from server.outbox import services as outbox
 from server.people.models import Resident
 from server.requests.changes import request_change
@@ -254,6 +256,24 @@ def dispatch(
 
 
 @dataclass(frozen=True)
+class Roster:
+    """Who serves in the teams, answered by the volunteers feature (installed in `ROSTER` by
+    the app factory), which sits above requests and is not imported here."""
+
+    skilled: Callable[[list[int], set[str]], dict[int, int]]
+    """Per team id: its active members whose skills name one of the words."""
+    names: Callable[[int], list[str]]
+    """Names of a community's active volunteers who are in a team."""
+
+
+ROSTER: Hook[Roster] = Hook("roster")
+
+
+def _roster() -> Roster:
+    return ROSTER.get()
+
+
+@dataclass(frozen=True)
 class TeamSuggestion:
     """A team for a dispatch, with what its rank is based on."""
 
@@ -267,8 +287,6 @@ class TeamSuggestion:
 
 def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
     """The community's teams ranked: takes this category, most skilled members, least load."""
-    from server.volunteers.models import TeamMember, Volunteer
-
     load = (
         sa.select(HelpRequest.team_id, sa.func.count().label("n"))
         .where(HelpRequest.status.in_(ACTIVE_WORK))
@@ -281,15 +299,7 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
         .where(Team.community_id == req.community_id, Team.is_active)
     ).all()
     words = {req.category.code, req.category.name_zh, req.category.name_en}
-    skilled: dict[int, int] = {}
-    members = db.session.execute(
-        sa.select(TeamMember.team_id, Volunteer.skills)
-        .join(Volunteer, TeamMember.volunteer_id == Volunteer.id)
-        .where(TeamMember.team_id.in_([team.id for team, _ in rows]), Volunteer.is_active)
-    )
-    for team_id, skills in members:
-        if words & set(skills or []):
-            skilled[team_id] = skilled.get(team_id, 0) + 1
+    skilled = _roster().skilled([team.id for team, _ in rows], words)
     ranked = [
         TeamSuggestion(
             team, req.category.code in (team.category_codes or []), skilled.get(team.id, 0), n
@@ -302,16 +312,7 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
 
 def member_names(community_id: int) -> list[str]:
     """Names of the active volunteers in the community's teams (to name them on a dispatch)."""
-    from server.volunteers.models import TeamMember, Volunteer
-
-    names = db.session.execute(
-        sa.select(Volunteer.name)
-        .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)
-        .where(Volunteer.community_id == community_id, Volunteer.is_active)
-        .distinct()
-        .order_by(Volunteer.name)
-    ).scalars()
-    return list(names)
+    return _roster().names(community_id)
 
 
 def accept(req: HelpRequest, actor: Actor) -> None:

@@ -26,34 +26,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, date, datetime
+from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
-from server.dispatch.models import Team
 from server.dispatch.queries import team_scope
 from server.errors import InvalidInput, LinliError
-from server.extensions import db
 from server.inputs import INT32_MAX, optional_int
-from server.localtime import local_today, local_zone
-from server.passbook.services import balance
-from server.requests.models import HelpRequest
+from server.localtime import local_today
+from server.pages import form_failed
 from server.requests.queries import job_scope
-from server.volunteers import imports, services
-from server.volunteers.models import (
-    NOTE_KINDS,
-    ServiceRecord,
-    TeamFocus,
-    TeamMember,
-    Volunteer,
-    VolunteerNote,
-)
+from server.volunteers import forms, imports, queries, services
+from server.volunteers.models import NOTE_KINDS, ServiceRecord, Volunteer
 
 bp = Blueprint("volunteers", __name__, url_prefix="/volunteers", template_folder="templates")
 
@@ -73,61 +62,18 @@ def _community_arg(field: str = "community") -> Community:
     raise InvalidInput("choose one of your communities", "bad_community")
 
 
-def _int(raw: str | None, field: str, required: bool = False) -> int | None:
-    if required and not (raw or "").strip():
-        raise InvalidInput(f"{field} is required", "missing")
-    return optional_int(raw, field, low=-INT32_MAX)
-
-
-def _when(raw: str | None, field: str) -> datetime | None:
-    """A `datetime-local` value (the user's local time, LINLI_TIMEZONE) as UTC; empty: now."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=local_zone())
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise InvalidInput(f"{field} {raw!r} is not a date and time", "bad_time") from exc
-
-
-def _date(raw: str | None, field: str) -> date | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{field} {raw!r} is not a date like 2026-03-01", "bad_date") from exc
-
-
 # --- volunteers ------------------------------------------------------------------------------
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """Volunteers of the user's communities, optionally one community."""
-    scope = access.community_scope()
-    query = sa.select(Volunteer).where(Volunteer.community_id.in_(scope))
-    community_id = _int(request.args.get("community"), "community")
-    if community_id is not None:
-        query = query.where(Volunteer.community_id == community_id)
-    volunteers = db.session.execute(query.order_by(Volunteer.name, Volunteer.id)).scalars()
+    community_id = optional_int(request.args.get("community"), "community", low=-INT32_MAX)
     return render_template(
         "volunteers/index.html",
-        volunteers=list(volunteers),
+        volunteers=queries.volunteers_in(access.community_scope(), community_id),
         communities=access.scoped_communities(),
     )
-
-
-FORM_FIELDS = ("name", "phone", "gender", "birth_year", "registration_no", "skills")
-FORM_FIELDS_MORE = ("availability", "joined")
-
-
-def _fields() -> dict[str, str]:
-    return {name: request.form.get(name, "") for name in FORM_FIELDS + FORM_FIELDS_MORE}
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -137,18 +83,16 @@ def new() -> ResponseReturnValue:
         return render_template(
             "volunteers/new.html", communities=access.scoped_communities(), values={}
         )
+    form = forms.DetailsForm(request.form)
     try:
         community = _community_arg()
-        volunteer = services.create_volunteer(community, imports.check_fields(_fields()))
+        volunteer = services.create_volunteer(community, imports.check_fields(form.data))
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template(
+        return form_failed(
+            exc,
             "volunteers/new.html",
-            communities=access.scoped_communities(),
-            values=_fields(),
-            error=exc.detail,
+            lambda: {"communities": access.scoped_communities(), "values": form.data},
         )
-        return page, exc.status
     flash(f"{volunteer.name} added")
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
@@ -157,40 +101,20 @@ def new() -> ResponseReturnValue:
 def edit(volunteer_id: int) -> ResponseReturnValue:
     """Correct a volunteer's details."""
     volunteer = services.volunteer_in(access.community_scope(), volunteer_id)
+    form = forms.DetailsForm(request.form)
     try:
-        services.update_volunteer(volunteer, imports.check_fields(_fields()))
+        services.update_volunteer(volunteer, imports.check_fields(form.data))
     except LinliError as exc:
-        db.session.rollback()
-        context = _volunteer_context(volunteer)
-        return render_template("volunteers/profile.html", error=exc.detail, **context), exc.status
+        return form_failed(exc, "volunteers/profile.html", lambda: _volunteer_context(volunteer))
     flash(f"{volunteer.name}: saved")
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
 def _volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
-    teams = db.session.execute(
-        sa.select(Team, TeamMember.is_lead)
-        .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.volunteer_id == volunteer.id)
-        .order_by(Team.name)
-    ).all()
-    records = db.session.execute(
-        sa.select(ServiceRecord)
-        .where(ServiceRecord.volunteer_id == volunteer.id)
-        .order_by(ServiceRecord.started_at.desc())
-    ).scalars()
-    notes = db.session.execute(
-        sa.select(VolunteerNote)
-        .where(VolunteerNote.volunteer_id == volunteer.id)
-        .order_by(VolunteerNote.noted_on, VolunteerNote.id)
-    ).scalars()
     return {
         "volunteer": volunteer,
-        "teams": teams,
-        "records": list(records),
-        "notes": list(notes),
         "note_kinds": NOTE_KINDS,
-        "balance": balance(volunteer.id),
+        **queries.volunteer_context(volunteer),
     }
 
 
@@ -215,17 +139,10 @@ def add_note(volunteer_id: int) -> ResponseReturnValue:
     """A training, award or evaluation on the service record."""
     volunteer = services.volunteer_in(access.community_scope(), volunteer_id)
     try:
-        services.add_note(
-            volunteer,
-            request.form.get("kind", ""),
-            _date(request.form.get("noted_on"), "date"),
-            request.form.get("text"),
-            _actor(),
-        )
+        form = forms.checked(forms.NoteForm)
+        services.add_note(volunteer, form.kind.data, form.noted_on.data, form.text.data, _actor())
     except LinliError as exc:
-        db.session.rollback()
-        context = _volunteer_context(volunteer)
-        return render_template("volunteers/profile.html", error=exc.detail, **context), exc.status
+        return form_failed(exc, "volunteers/profile.html", lambda: _volunteer_context(volunteer))
     flash("added to the service record")
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
@@ -237,12 +154,11 @@ def service_record(volunteer_id: int) -> ResponseReturnValue:
     context = _volunteer_context(volunteer)
     approved = [r for r in context["records"] if r.status == "approved"]
     approved.sort(key=lambda r: r.started_at)
-    community = db.session.get_one(Community, volunteer.community_id)
     recorded = sum(r.minutes or 0 for r in approved if r.source == "recorded")
     manual = sum(r.minutes or 0 for r in approved if r.source == "manual")
     return render_template(
         "volunteers/record.html",
-        community=community,
+        community=queries.community(volunteer.community_id),
         approved=approved,
         recorded_minutes=recorded,
         manual_minutes=manual,
@@ -253,12 +169,6 @@ def service_record(volunteer_id: int) -> ResponseReturnValue:
 
 
 # --- import ----------------------------------------------------------------------------------
-
-
-def _team_names(community: Community) -> set[str]:
-    return set(
-        db.session.execute(sa.select(Team.name).where(Team.community_id == community.id)).scalars()
-    )
 
 
 @bp.get("/import")
@@ -288,18 +198,13 @@ def import_preview() -> ResponseReturnValue:
     """Check the file and show every row and every error; nothing is saved."""
     community = _community_arg()
     filename, data = _upload()
-    parsed = imports.parse_volunteers(filename, data, _team_names(community))
-    existing = set(
-        db.session.execute(
-            sa.select(Volunteer.phone).where(Volunteer.community_id == community.id)
-        ).scalars()
-    )
+    parsed = imports.parse_volunteers(filename, data, queries.team_names(community.id))
     return render_template(
         "volunteers/import.html",
         communities=access.scoped_communities(),
         community=community,
         parsed=parsed,
-        existing=existing,
+        existing=queries.phones(community.id),
         content=base64.b64encode(data).decode(),
     ), (200 if parsed.ok else 400)
 
@@ -309,7 +214,7 @@ def import_confirm() -> ResponseReturnValue:
     """Import the previewed file: checked again, then every row or none."""
     community = _community_arg()
     filename, data = _upload()
-    parsed = imports.parse_volunteers(filename, data, _team_names(community))
+    parsed = imports.parse_volunteers(filename, data, queries.team_names(community.id))
     if not parsed.ok:
         return render_template(
             "volunteers/import.html",
@@ -328,39 +233,12 @@ def import_confirm() -> ResponseReturnValue:
 # --- teams -----------------------------------------------------------------------------------
 
 
-def _teams_context() -> dict[str, Any]:
-    scope = access.community_scope()
-    teams = list(
-        db.session.execute(
-            sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
-        ).scalars()
-    )
-    ids = [t.id for t in teams]
-    members: dict[int, list[TeamMember]] = {t.id: [] for t in teams}
-    for member in db.session.execute(
-        sa.select(TeamMember).where(TeamMember.team_id.in_(ids))
-    ).scalars():
-        members[member.team_id].append(member)
-    focus = {
-        f.team_id: f
-        for f in db.session.execute(
-            sa.select(TeamFocus).where(TeamFocus.team_id.in_(ids))
-        ).scalars()
-    }
-    volunteers = list(
-        db.session.execute(
-            sa.select(Volunteer)
-            .where(Volunteer.community_id.in_(scope), Volunteer.is_active)
-            .order_by(Volunteer.name)
-        ).scalars()
-    )
-    return {"teams": teams, "members": members, "focus": focus, "volunteers": volunteers}
-
-
 @bp.get("/teams")
 def teams() -> ResponseReturnValue:
     """Teams with their service scope, focus list and members."""
-    return render_template("volunteers/teams.html", **_teams_context())
+    return render_template(
+        "volunteers/teams.html", **queries.teams_context(access.community_scope())
+    )
 
 
 @bp.post("/teams/<int:team_id>/<action>")
@@ -370,20 +248,18 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
     team = services.team_in(scope, team_id)
     try:
         if action == "focus":
-            services.set_focus(team, request.form.get("focus"))
+            services.set_focus(team, forms.checked(forms.FocusForm).focus.data)
         elif action in ("add", "remove"):
-            vid = _int(request.form.get("volunteer"), "volunteer", required=True)
-            volunteer = services.volunteer_in(scope, vid or 0)
+            form = forms.checked(forms.MemberForm)
+            volunteer = services.volunteer_in(scope, form.volunteer.data or 0)
             if action == "add":
-                services.add_member(team, volunteer, request.form.get("is_lead") == "yes")
+                services.add_member(team, volunteer, form.is_lead.data == "yes")
             else:
                 services.remove_member(team, volunteer)
         else:
             raise InvalidInput(f"no team action {action!r}", "bad_action")
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template("volunteers/teams.html", error=exc.detail, **_teams_context())
-        return page, exc.status
+        return form_failed(exc, "volunteers/teams.html", lambda: queries.teams_context(scope))
     flash(f"{team.name}: saved")
     return redirect(url_for("volunteers.teams"), 303)
 
@@ -391,143 +267,75 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
 # --- service hours ---------------------------------------------------------------------------
 
 
-def _field_volunteers() -> sa.ColumnElement[bool]:
+def _field_volunteers() -> queries.Clause:
     """Whose hours the user may record: a team lead only the members of teams they lead."""
-    teams = sa.select(Team.id).where(team_scope())
-    members = sa.select(TeamMember.volunteer_id).where(TeamMember.team_id.in_(teams))
     whole = access.community_scope() & access.community_scope(access.STAFF)
-    return sa.or_(Volunteer.community_id.in_(whole), Volunteer.id.in_(members))
+    return queries.field_volunteers(team_scope(), whole)
 
 
-def _field_volunteer(raw: str | None) -> Volunteer:
-    vid = _int(raw, "volunteer", required=True)
-    volunteer = db.session.execute(
-        sa.select(Volunteer).where(Volunteer.id == vid, _field_volunteers())
-    ).scalar_one_or_none()
+def _field_volunteer(volunteer_id: int | None) -> Volunteer:
+    volunteer = queries.field_volunteer(volunteer_id, _field_volunteers())
     if volunteer is None:
         raise InvalidInput("choose one of your volunteers", "bad_volunteer")
     return volunteer
 
 
-def _field_job(raw: str | None) -> int | None:
+def _field_job(job_id: int | None) -> int | None:
     """A job id the user may record hours against (team leads: their teams' jobs), or None."""
-    job_id = _int(raw, "request")
     if job_id is None:
         return None
-    found = db.session.execute(
-        sa.select(HelpRequest.id).where(HelpRequest.id == job_id, job_scope())
-    ).scalar_one_or_none()
-    if found is None:
+    if queries.job_id_in(job_id, job_scope()) is None:
         raise InvalidInput(f"request #{job_id} is not one of your jobs", "bad_request")
     return job_id
 
 
-def _field_team(raw: str | None) -> int | None:
+def _field_team(team_id: int | None) -> int | None:
     """A team the user may book hours under (team leads: teams they lead), or None."""
-    team_id = _int(raw, "team")
     if team_id is None:
         return None
-    found = db.session.execute(
-        sa.select(Team.id).where(Team.id == team_id, team_scope())
-    ).scalar_one_or_none()
-    if found is None:
+    if queries.team_id_in(team_id, team_scope()) is None:
         raise InvalidInput("choose one of your teams", "bad_team")
     return team_id
 
 
 def _field_record(record_id: int) -> ServiceRecord:
     record = services.record_in(access.community_scope(), record_id)
-    _field_volunteer(str(record.volunteer_id))
+    _field_volunteer(record.volunteer_id)
     if record.team_id is not None:
-        _field_team(str(record.team_id))
+        _field_team(record.team_id)
     return record
 
 
 def _hours_context() -> dict[str, Any]:
-    scope = access.community_scope(access.STAFF)
-    volunteers = list(
-        db.session.execute(
-            sa.select(Volunteer)
-            .where(_field_volunteers(), Volunteer.is_active)
-            .order_by(Volunteer.name)
-        ).scalars()
+    context = queries.hours_context(
+        _field_volunteers(),
+        access.community_scope(access.STAFF),
+        team_scope(),
+        job_scope(),
+        services.forgotten_before(),
     )
-    visible = [v.id for v in volunteers]
-    open_records = db.session.execute(
-        sa.select(ServiceRecord)
-        .where(
-            ServiceRecord.status == "open",
-            ServiceRecord.volunteer_id.in_(visible),
-            sa.or_(
-                ServiceRecord.team_id.is_(None),
-                ServiceRecord.team_id.in_(sa.select(Team.id).where(team_scope())),
-            ),
-        )
-        .order_by(ServiceRecord.started_at)
-    ).scalars()
-    pending = db.session.execute(
-        sa.select(ServiceRecord)
-        .where(ServiceRecord.status == "pending", ServiceRecord.community_id.in_(scope))
-        .order_by(ServiceRecord.source, ServiceRecord.started_at)
-    ).scalars()
-    decided = db.session.execute(
-        sa.select(ServiceRecord)
-        .where(
-            ServiceRecord.status.in_(("approved", "declined")),
-            ServiceRecord.community_id.in_(scope),
-        )
-        .order_by(ServiceRecord.decided_at.desc())
-        .limit(20)
-    ).scalars()
-    jobs = db.session.execute(
-        sa.select(HelpRequest)
-        .where(job_scope(), HelpRequest.status.in_(services.HOURS_REQUEST_STATES))
-        .order_by(HelpRequest.received_at.desc())
-        .limit(100)
-    ).scalars()
-    recorded = sa.select(ServiceRecord.request_id).where(
-        ServiceRecord.request_id.is_not(None), ServiceRecord.status != "declined"
-    )
-    finished = db.session.execute(
-        sa.select(HelpRequest)
-        .where(
-            job_scope(),
-            HelpRequest.status.in_(services.DONE_STATES),
-            HelpRequest.team_id.is_not(None),
-            HelpRequest.id.not_in(recorded),
-        )
-        .order_by(HelpRequest.updated_at.desc())
-        .limit(50)
-    ).scalars()
-    teams = db.session.execute(sa.select(Team).where(team_scope()).order_by(Team.name)).scalars()
     can_decide = access.may(access.STAFF)
+    if not can_decide:
+        context.update(pending=[], decided=[])
     return {
-        "volunteers": volunteers,
-        "open_records": list(open_records),
-        "pending": list(pending) if can_decide else [],
-        "decided": list(decided) if can_decide else [],
-        "jobs": list(jobs),
-        "finished": list(finished),
-        "teams": list(teams),
+        **context,
         "can_decide": can_decide,
+        "forgotten_hours": f"{services.FORGOTTEN_AFTER.total_seconds() / 3600:g}",
         "rate": current_app.config["LINLI_POINTS_PER_HOUR"],
     }
 
 
 @bp.get("/hours")
 def hours() -> ResponseReturnValue:
-    """Check in and out; approve or decline hours (closing forgotten check-outs first)."""
-    services.close_forgotten(community_ids=access.community_scope())
+    """Check in and out; approve or decline hours (forgotten check-outs shown as such)."""
     return render_template("volunteers/hours.html", **_hours_context())
 
 
-def _hours_step(run: Any, done: str) -> ResponseReturnValue:
+def _hours_step(run: Callable[[], str], done: str) -> ResponseReturnValue:
     try:
         message = run()
     except LinliError as exc:
-        db.session.rollback()
-        page = render_template("volunteers/hours.html", error=exc.detail, **_hours_context())
-        return page, exc.status
+        return form_failed(exc, "volunteers/hours.html", _hours_context)
     flash(message or done)
     return redirect(url_for("volunteers.hours"), 303)
 
@@ -537,14 +345,15 @@ def check_in() -> ResponseReturnValue:
     """Check a volunteer in (now, or at the time given)."""
 
     def run() -> str:
-        volunteer = _field_volunteer(request.form.get("volunteer"))
+        form = forms.checked(forms.CheckInForm)
+        volunteer = _field_volunteer(form.volunteer.data)
         services.check_in(
             volunteer,
             _actor(),
-            at=_when(request.form.get("at"), "check-in time"),
-            request_id=_field_job(request.form.get("request")),
-            team_id=_field_team(request.form.get("team")),
-            content=request.form.get("content"),
+            at=form.at.data,
+            request_id=_field_job(form.request.data),
+            team_id=_field_team(form.team.data),
+            content=form.content.data,
         )
         return f"{volunteer.name} checked in"
 
@@ -557,12 +366,8 @@ def check_out(record_id: int) -> ResponseReturnValue:
 
     def run() -> str:
         record = _field_record(record_id)
-        services.check_out(
-            record,
-            _actor(),
-            at=_when(request.form.get("at"), "check-out time"),
-            content=request.form.get("content"),
-        )
+        form = forms.checked(forms.CheckOutForm)
+        services.check_out(record, _actor(), at=form.at.data, content=form.content.data)
         return f"{record.volunteer.name} checked out: {record.minutes} min, awaiting approval"
 
     return _hours_step(run, "checked out")
@@ -573,18 +378,12 @@ def from_job() -> ResponseReturnValue:
     """Record a volunteer's hours on a finished job (the hours claimed at completion)."""
 
     def run() -> str:
-        volunteer = _field_volunteer(request.form.get("volunteer"))
-        req = db.session.execute(
-            sa.select(HelpRequest).where(
-                HelpRequest.id == _int(request.form.get("request"), "request", required=True),
-                job_scope(),
-            )
-        ).scalar_one_or_none()
+        form = forms.checked(forms.FromJobForm)
+        volunteer = _field_volunteer(form.volunteer.data)
+        req = queries.job_in(form.request.data, job_scope())
         if req is None:
             raise InvalidInput("choose one of your finished jobs", "bad_request")
-        record = services.record_from_job(
-            req, volunteer, _actor(), _int(request.form.get("minutes"), "minutes")
-        )
+        record = services.record_from_job(req, volunteer, _actor(), form.minutes.data)
         return f"{volunteer.name}: {record.minutes} min on #{req.id}, awaiting approval"
 
     return _hours_step(run, "recorded")
@@ -595,20 +394,16 @@ def add_manual() -> ResponseReturnValue:
     """Hours added by hand, e.g. from a paper sheet."""
 
     def run() -> str:
-        volunteer = services.volunteer_in(
-            access.community_scope(), _int(request.form.get("volunteer"), "volunteer", True) or 0
-        )
-        started = _when(request.form.get("started_at"), "service time")
-        if started is None:
-            raise InvalidInput("give the date and time of the service", "missing")
+        form = forms.checked(forms.ManualForm)
+        volunteer = services.volunteer_in(access.community_scope(), form.volunteer.data or 0)
         services.add_manual(
             volunteer,
             _actor(),
-            started_at=started,
-            minutes=_int(request.form.get("minutes"), "minutes", required=True),
-            content=request.form.get("content"),
-            team_id=_int(request.form.get("team"), "team"),
-            request_id=_int(request.form.get("request"), "request"),
+            started_at=form.started_at.data,
+            minutes=form.minutes.data,
+            content=form.content.data,
+            team_id=form.team.data,
+            request_id=form.request.data,
         )
         return f"hours added by hand for {volunteer.name}, awaiting approval"
 
@@ -621,12 +416,13 @@ def approve(record_id: int) -> ResponseReturnValue:
 
     def run() -> str:
         record = services.record_in(access.community_scope(), record_id)
+        form = forms.checked(forms.ApproveForm)
         entry = services.approve(
             record,
             _actor(),
             current_app.config["LINLI_POINTS_PER_HOUR"],
-            minutes=_int(request.form.get("minutes"), "minutes"),
-            note=request.form.get("note"),
+            minutes=form.minutes.data,
+            note=form.note.data,
         )
         points = f", {entry.points} points posted" if entry is not None else ", no points"
         return f"#{record.id} {record.volunteer.name}: approved{points}"
@@ -640,7 +436,7 @@ def decline(record_id: int) -> ResponseReturnValue:
 
     def run() -> str:
         record = services.record_in(access.community_scope(), record_id)
-        services.decline(record, _actor(), request.form.get("reason"))
+        services.decline(record, _actor(), forms.checked(forms.DeclineForm).reason.data)
         return f"#{record.id} {record.volunteer.name}: declined"
 
     return _hours_step(run, "declined")

@@ -2,15 +2,19 @@
 
 Service hours: a check-in opens a record, a check-out closes it (pending), a social worker
 approves it (points are posted to the passbook in the same transaction) or declines it with a
-reason. Records are never deleted. An open record older than `FORGOTTEN_AFTER` is closed by
-`close_forgotten()` and flagged; its hours must be entered by the social worker who approves
-it. Hours added by hand are `source="manual"` and kept apart from recorded hours everywhere.
+reason. Records are never deleted. An open record older than `FORGOTTEN_AFTER` is a forgotten
+check-out: the nightly job (`close_forgotten()`), or the next check-in, approval or decline of
+it, closes it flagged; its hours must be entered by the social worker who approves it. Pages
+only show it as forgotten. Hours added by hand are `source="manual"` and kept apart from
+recorded hours everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +24,7 @@ from server.communities.models import Community
 from server.dispatch.models import Team
 from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
-from server.passbook.models import LedgerEntry
+from server.hooks import Hook
 from server.requests.models import HelpRequest
 from server.timeutil import utcnow
 from server.volunteers.imports import ImportRow
@@ -41,6 +45,21 @@ CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a given check-in or check-out time may lie (clocks differ a little)."""
 HOURS_REQUEST_STATES = statuses.ACTIVE_WORK | statuses.AWAITING_CLOSE
 """Statuses of a request that a volunteer may record service hours against."""
+
+
+class PostedPoints(Protocol):
+    """What posting approved hours answers (the passbook's ledger entry)."""
+
+    @property
+    def points(self) -> int:
+        """The points posted."""
+        ...
+
+
+PostHours = Callable[[ServiceRecord, int, Actor], PostedPoints | None]
+"""Posts an approved record's points: (record, points per hour, actor) → what was posted."""
+POST_HOURS: Hook[PostHours] = Hook("post_hours")
+"""Implemented by the passbook (it sits above volunteers), installed by the app factory."""
 
 
 def _text(value: str | None, limit: int, field: str, required: bool = False) -> str:
@@ -280,6 +299,9 @@ def check_in(
     if not volunteer.is_active:
         raise Conflict(f"{volunteer.name} is not an active volunteer", "inactive")
     current = open_record(volunteer.id)
+    if current is not None and is_forgotten(current):
+        _close_as_forgotten(current)
+        current = None
     if current is not None:
         raise Conflict(
             f"{volunteer.name} is checked in already since {_fmt(current.started_at)}; "
@@ -343,27 +365,35 @@ def check_out(
     return record
 
 
-def close_forgotten(
-    now: datetime | None = None, community_ids: frozenset[int] | None = None
-) -> int:
-    """Close every check-in left open longer than `FORGOTTEN_AFTER` (in these communities, or
-    all), flagged for review; for the hours page and for a periodic job."""
-    cutoff = (now or utcnow()) - FORGOTTEN_AFTER
+def forgotten_before(now: datetime | None = None) -> datetime:
+    """An open check-in started before this time is a forgotten check-out."""
+    return (now or utcnow()) - FORGOTTEN_AFTER
+
+
+def is_forgotten(record: ServiceRecord, now: datetime | None = None) -> bool:
+    """Whether the record is an open check-in whose check-out was forgotten."""
+    return record.status == "open" and record.started_at < forgotten_before(now)
+
+
+def _close_as_forgotten(record: ServiceRecord) -> None:
     limit = FORGOTTEN_AFTER.total_seconds() / 3600
-    query = sa.select(ServiceRecord).where(
-        ServiceRecord.status == "open", ServiceRecord.started_at < cutoff
-    )
-    if community_ids is not None:
-        query = query.where(ServiceRecord.community_id.in_(community_ids))
-    stale = db.session.execute(query).scalars()
-    count = 0
-    for record in stale:
-        record.status = "pending"
-        record.is_auto_closed = True
-        record.decision_note = f"closed automatically: no check-out within {limit:g} h"
-        count += 1
+    record.status = "pending"
+    record.is_auto_closed = True
+    record.decision_note = f"closed automatically: no check-out within {limit:g} h"
     db.session.flush()
-    return count
+
+
+def close_forgotten(now: datetime | None = None) -> int:
+    """Close every check-in open longer than `FORGOTTEN_AFTER`, flagged (the nightly job)."""
+    stale = db.session.execute(
+        sa.select(ServiceRecord).where(
+            ServiceRecord.status == "open", ServiceRecord.started_at < forgotten_before(now)
+        )
+    ).scalars()
+    records = list(stale)
+    for record in records:
+        _close_as_forgotten(record)
+    return len(records)
 
 
 def add_manual(
@@ -455,6 +485,8 @@ def record_from_job(
 
 
 def _undecided(record: ServiceRecord) -> None:
+    if is_forgotten(record):
+        _close_as_forgotten(record)
     if record.status == "open":
         raise Conflict(f"record #{record.id} is still open: check out first", "still_open")
     if record.status != "pending":
@@ -471,10 +503,9 @@ def approve(
     *,
     minutes: int | None = None,
     note: str | None = None,
-) -> LedgerEntry | None:
+) -> PostedPoints | None:
     """Approve the hours and post their points to the volunteer's passbook."""
-    from server.passbook.services import post_hours
-
+    post_hours = POST_HOURS.get()
     _undecided(record)
     note = _text(note, 300, "note")
     if minutes is not None and not 0 < minutes <= MAX_MINUTES:

@@ -418,32 +418,6 @@ def test_the_whole_chain_from_a_request_to_a_redemption(ctx: None, seed: Seed) -
     assert str(verify_chain(volunteer.id)) == "1 accounts, 2 entries"
 
 
-def test_the_hours_page_closes_forgotten_check_outs_of_its_communities(
-    app: Flask, client: FlaskClient, seed: Seed
-) -> None:
-    from server.extensions import db
-    from server.timeutil import utcnow
-    from server.volunteers import services
-    from server.volunteers.models import ServiceRecord, Volunteer
-
-    with app.app_context():
-        ids = {}
-        for slug in ("lanqiao", "feicui"):
-            volunteer = db.session.get_one(Volunteer, seed.volunteers[slug][0])
-            ids[slug] = services.check_in(
-                volunteer, Actor("队长"), at=utcnow() - timedelta(hours=20)
-            ).id
-        db.session.commit()
-    login(client, "social_worker_lanqiao")
-    page = client.get("/volunteers/hours").get_data(as_text=True)
-    assert "check-out forgotten: closed automatically" in page
-    with app.app_context():
-        ours = db.session.get_one(ServiceRecord, ids["lanqiao"])
-        theirs = db.session.get_one(ServiceRecord, ids["feicui"])
-        assert (ours.status, ours.is_auto_closed) == ("pending", True)
-        assert (theirs.status, theirs.is_auto_closed) == ("open", False)
-
-
 def test_registering_a_merchant_shows_its_page_link_once(
     app: Flask, client: FlaskClient, seed: Seed
 ) -> None:

@@ -1,0 +1,152 @@
+"""The volunteer pages' forms (CSRF is checked for every form by the access policy).
+
+A bad field is an `InvalidInput` naming it, with the message and code the pages always gave
+(see `server.inputs.checked`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+from flask import request
+from wtforms import Form, StringField, TextAreaField
+
+from server import inputs
+from server.errors import InvalidInput
+from server.inputs import INT32_MAX, optional_int, required
+from server.localtime import local_zone
+
+
+class VolunteerForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
+    """Base of the volunteer pages' forms."""
+
+
+F = TypeVar("F", bound=VolunteerForm)
+
+
+def checked(form_class: type[F]) -> F:
+    """The posted form, or `InvalidInput` for its first bad field."""
+    return inputs.checked(form_class, request.form)
+
+
+class WholeNumberField(inputs.ParsedField):
+    """A whole number in the database's range (ASCII digits), or None."""
+
+    def parse(self, text: str) -> int | None:
+        """The number, or `InvalidInput` (code `bad_number`)."""
+        return optional_int(text, self.label.text, low=-INT32_MAX)
+
+
+class LocalDateTimeField(inputs.ParsedField):
+    """A `datetime-local` value in the app's local zone, as UTC; blank is None (now)."""
+
+    def parse(self, text: str) -> datetime:
+        """The moment, or `InvalidInput` (code `bad_time`)."""
+        try:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=local_zone())
+            return parsed.astimezone(UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidInput(
+                f"{self.label.text} {text!r} is not a date and time", "bad_time"
+            ) from exc
+
+
+class DayField(inputs.ParsedField):
+    """A date like 2026-03-01, or None."""
+
+    def parse(self, text: str) -> date:
+        """The date, or `InvalidInput` (code `bad_date`)."""
+        try:
+            return date.fromisoformat(text)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{self.label.text} {text!r} is not a date like 2026-03-01", "bad_date"
+            ) from exc
+
+
+class DetailsForm(VolunteerForm):
+    """A volunteer's details, checked by the same rules as a row of an imported list."""
+
+    name = StringField("name", default="")
+    phone = StringField("phone", default="")
+    gender = StringField("gender", default="")
+    birth_year = StringField("birth_year", default="")
+    registration_no = StringField("registration_no", default="")
+    skills = StringField("skills", default="")
+    availability = StringField("availability", default="")
+    joined = StringField("joined", default="")
+
+
+class NoteForm(VolunteerForm):
+    """A training, award or evaluation."""
+
+    kind = StringField("kind", default="")
+    noted_on = DayField("date")
+    text = TextAreaField("text")
+
+
+class FocusForm(VolunteerForm):
+    """A team's focus list, one item per line."""
+
+    focus = TextAreaField("focus")
+
+
+class MemberForm(VolunteerForm):
+    """The volunteer to add to or remove from a team."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
+    is_lead = StringField("is_lead")
+
+
+class CheckInForm(VolunteerForm):
+    """Check a volunteer in."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
+    at = LocalDateTimeField("check-in time")
+    request = WholeNumberField("request")
+    team = WholeNumberField("team")
+    content = StringField("content")
+
+
+class CheckOutForm(VolunteerForm):
+    """Check out."""
+
+    at = LocalDateTimeField("check-out time")
+    content = StringField("content")
+
+
+class FromJobForm(VolunteerForm):
+    """A volunteer's hours on a finished job."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
+    request = WholeNumberField("request", [required("request is required")])
+    minutes = WholeNumberField("minutes")
+
+
+class ManualForm(VolunteerForm):
+    """Hours added by hand."""
+
+    volunteer = WholeNumberField("volunteer", [required("volunteer is required")])
+    started_at = LocalDateTimeField(
+        "service time", [required("give the date and time of the service")]
+    )
+    minutes = WholeNumberField("minutes", [required("minutes is required")])
+    content = StringField("content")
+    team = WholeNumberField("team")
+    request = WholeNumberField("request")
+
+
+class ApproveForm(VolunteerForm):
+    """Approve hours (the minutes may be corrected)."""
+
+    minutes = WholeNumberField("minutes")
+    note = StringField("note")
+
+
+class DeclineForm(VolunteerForm):
+    """Decline hours."""
+
+    reason = StringField("reason")

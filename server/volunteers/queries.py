@@ -1,0 +1,264 @@
+"""What the volunteer pages read: volunteers, teams, service records and the jobs hours are
+recorded on. Reads only; the signed-in user's scope comes in as arguments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.communities.models import Community
+from server.dispatch.models import Team
+from server.extensions import db
+from server.requests.models import HelpRequest
+from server.volunteers.models import (
+    ServiceRecord,
+    TeamFocus,
+    TeamMember,
+    Volunteer,
+    VolunteerNote,
+)
+from server.volunteers.services import DONE_STATES, HOURS_REQUEST_STATES
+
+Clause = sa.ColumnElement[bool]
+"""A condition, such as the signed-in user's scope."""
+
+
+# --- volunteers and teams -------------------------------------------------------------------
+
+
+def volunteers_in(scope: frozenset[int], community_id: int | None) -> list[Volunteer]:
+    """Volunteers of these communities (or of one of them), by name."""
+    query = sa.select(Volunteer).where(Volunteer.community_id.in_(scope))
+    if community_id is not None:
+        query = query.where(Volunteer.community_id == community_id)
+    volunteers = db.session.execute(query.order_by(Volunteer.name, Volunteer.id)).scalars()
+    return list(volunteers)
+
+
+def community(community_id: int) -> Community:
+    """The community of this id (it exists: a volunteer's or a team's)."""
+    return db.session.get_one(Community, community_id)
+
+
+def volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
+    """A volunteer's teams (with the lead flag), service records (newest first) and notes."""
+    teams = db.session.execute(
+        sa.select(Team, TeamMember.is_lead)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.volunteer_id == volunteer.id)
+        .order_by(Team.name)
+    ).all()
+    records = db.session.execute(
+        sa.select(ServiceRecord)
+        .where(ServiceRecord.volunteer_id == volunteer.id)
+        .order_by(ServiceRecord.started_at.desc())
+    ).scalars()
+    notes = db.session.execute(
+        sa.select(VolunteerNote)
+        .where(VolunteerNote.volunteer_id == volunteer.id)
+        .order_by(VolunteerNote.noted_on, VolunteerNote.id)
+    ).scalars()
+    return {"teams": teams, "records": list(records), "notes": list(notes)}
+
+
+def team_names(community_id: int) -> set[str]:
+    """Names of the community's teams (an import row names its team)."""
+    return set(
+        db.session.execute(sa.select(Team.name).where(Team.community_id == community_id)).scalars()
+    )
+
+
+def phones(community_id: int) -> set[str]:
+    """Phone numbers of the community's volunteers (registered already)."""
+    return set(
+        db.session.execute(
+            sa.select(Volunteer.phone).where(Volunteer.community_id == community_id)
+        ).scalars()
+    )
+
+
+def teams_context(scope: frozenset[int]) -> dict[str, Any]:
+    """Teams of these communities, their members and focus lists, and the active volunteers."""
+    teams = list(
+        db.session.execute(
+            sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
+        ).scalars()
+    )
+    ids = [t.id for t in teams]
+    members: dict[int, list[TeamMember]] = {t.id: [] for t in teams}
+    for member in db.session.execute(
+        sa.select(TeamMember).where(TeamMember.team_id.in_(ids))
+    ).scalars():
+        members[member.team_id].append(member)
+    focus = {
+        f.team_id: f
+        for f in db.session.execute(
+            sa.select(TeamFocus).where(TeamFocus.team_id.in_(ids))
+        ).scalars()
+    }
+    volunteers = list(
+        db.session.execute(
+            sa.select(Volunteer)
+            .where(Volunteer.community_id.in_(scope), Volunteer.is_active)
+            .order_by(Volunteer.name)
+        ).scalars()
+    )
+    return {"teams": teams, "members": members, "focus": focus, "volunteers": volunteers}
+
+
+def skilled_members(team_ids: list[int], words: set[str]) -> dict[int, int]:
+    """Per team: its active members whose skills name one of `words` (for dispatch)."""
+    skilled: dict[int, int] = {}
+    members = db.session.execute(
+        sa.select(TeamMember.team_id, Volunteer.skills)
+        .join(Volunteer, TeamMember.volunteer_id == Volunteer.id)
+        .where(TeamMember.team_id.in_(team_ids), Volunteer.is_active)
+    )
+    for team_id, skills in members:
+        if words & set(skills or []):
+            skilled[team_id] = skilled.get(team_id, 0) + 1
+    return skilled
+
+
+def member_names(community_id: int) -> list[str]:
+    """Names of the active volunteers in the community's teams (to name them on a dispatch)."""
+    names = db.session.execute(
+        sa.select(Volunteer.name)
+        .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)
+        .where(Volunteer.community_id == community_id, Volunteer.is_active)
+        .distinct()
+        .order_by(Volunteer.name)
+    ).scalars()
+    return list(names)
+
+
+# --- service hours ---------------------------------------------------------------------------
+
+
+def field_volunteers(
+    team_scope: sa.ColumnElement[bool], whole: frozenset[int]
+) -> sa.ColumnElement[bool]:
+    """Volunteers of the `whole` communities and members of the teams in `team_scope`."""
+    teams = sa.select(Team.id).where(team_scope)
+    members = sa.select(TeamMember.volunteer_id).where(TeamMember.team_id.in_(teams))
+    return sa.or_(Volunteer.community_id.in_(whole), Volunteer.id.in_(members))
+
+
+def field_volunteer(volunteer_id: int | None, allowed: sa.ColumnElement[bool]) -> Volunteer | None:
+    """The volunteer of this id when `allowed` lets the user record their hours."""
+    return db.session.execute(
+        sa.select(Volunteer).where(Volunteer.id == volunteer_id, allowed)
+    ).scalar_one_or_none()
+
+
+def job_id_in(job_id: int, job_scope: sa.ColumnElement[bool]) -> int | None:
+    """The id of the job when it is in `job_scope`."""
+    return db.session.execute(
+        sa.select(HelpRequest.id).where(HelpRequest.id == job_id, job_scope)
+    ).scalar_one_or_none()
+
+
+def job_in(job_id: int | None, job_scope: sa.ColumnElement[bool]) -> HelpRequest | None:
+    """The job of this id when it is in `job_scope`."""
+    return db.session.execute(
+        sa.select(HelpRequest).where(HelpRequest.id == job_id, job_scope)
+    ).scalar_one_or_none()
+
+
+def team_id_in(team_id: int, team_scope: sa.ColumnElement[bool]) -> int | None:
+    """The id of the team when it is in `team_scope`."""
+    return db.session.execute(
+        sa.select(Team.id).where(Team.id == team_id, team_scope)
+    ).scalar_one_or_none()
+
+
+def hours_context(
+    allowed: sa.ColumnElement[bool],
+    scope: frozenset[int],
+    team_scope: sa.ColumnElement[bool],
+    job_scope: sa.ColumnElement[bool],
+    forgotten_before: datetime,
+) -> dict[str, Any]:
+    """What the hours page lists; check-ins older than `forgotten_before` await a decision.
+
+    The volunteers whose hours the user records (`allowed`) and their open check-ins; the
+    records of the `scope` communities awaiting a decision (a forgotten check-out among them,
+    still open) and decided lately; the jobs hours may be recorded on, finished jobs without
+    hours, and the teams. Reads only: a forgotten check-out is closed by the nightly job or
+    when it is decided.
+    """
+    volunteers = list(
+        db.session.execute(
+            sa.select(Volunteer).where(allowed, Volunteer.is_active).order_by(Volunteer.name)
+        ).scalars()
+    )
+    visible = [v.id for v in volunteers]
+    open_records = db.session.execute(
+        sa.select(ServiceRecord)
+        .where(
+            ServiceRecord.status == "open",
+            ServiceRecord.started_at >= forgotten_before,
+            ServiceRecord.volunteer_id.in_(visible),
+            sa.or_(
+                ServiceRecord.team_id.is_(None),
+                ServiceRecord.team_id.in_(sa.select(Team.id).where(team_scope)),
+            ),
+        )
+        .order_by(ServiceRecord.started_at)
+    ).scalars()
+    pending = db.session.execute(
+        sa.select(ServiceRecord)
+        .where(ServiceRecord.status == "pending", ServiceRecord.community_id.in_(scope))
+        .order_by(ServiceRecord.source, ServiceRecord.started_at)
+    ).scalars()
+    forgotten = db.session.execute(
+        sa.select(ServiceRecord)
+        .where(
+            ServiceRecord.status == "open",
+            ServiceRecord.started_at < forgotten_before,
+            ServiceRecord.community_id.in_(scope),
+        )
+        .order_by(ServiceRecord.started_at)
+    ).scalars()
+    decided = db.session.execute(
+        sa.select(ServiceRecord)
+        .where(
+            ServiceRecord.status.in_(("approved", "declined")),
+            ServiceRecord.community_id.in_(scope),
+        )
+        .order_by(ServiceRecord.decided_at.desc())
+        .limit(20)
+    ).scalars()
+    jobs = db.session.execute(
+        sa.select(HelpRequest)
+        .where(job_scope, HelpRequest.status.in_(HOURS_REQUEST_STATES))
+        .order_by(HelpRequest.received_at.desc())
+        .limit(100)
+    ).scalars()
+    recorded = sa.select(ServiceRecord.request_id).where(
+        ServiceRecord.request_id.is_not(None), ServiceRecord.status != "declined"
+    )
+    finished = db.session.execute(
+        sa.select(HelpRequest)
+        .where(
+            job_scope,
+            HelpRequest.status.in_(DONE_STATES),
+            HelpRequest.team_id.is_not(None),
+            HelpRequest.id.not_in(recorded),
+        )
+        .order_by(HelpRequest.updated_at.desc())
+        .limit(50)
+    ).scalars()
+    teams = db.session.execute(sa.select(Team).where(team_scope).order_by(Team.name)).scalars()
+    awaiting = sorted([*pending, *forgotten], key=lambda r: (r.source, r.started_at))
+    return {
+        "volunteers": volunteers,
+        "open_records": list(open_records),
+        "pending": awaiting,
+        "decided": list(decided),
+        "jobs": list(jobs),
+        "finished": list(finished),
+        "teams": list(teams),
+    }
