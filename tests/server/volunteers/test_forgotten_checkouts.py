@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.audit.actor import Actor
 from tests.server.seed import Seed, form_post, login
 
 
@@ -38,7 +39,7 @@ def _check_ins(app: Flask, seed: Seed, hours_ago: dict[str, float]) -> dict[str,
             volunteer_id = seed.volunteers[slug][int(nth or 1) - 1]
             volunteer = db.session.get_one(Volunteer, volunteer_id)
             at = utcnow() - timedelta(hours=hours)
-            ids[key] = services.check_in(volunteer, "队长", at=at).id
+            ids[key] = services.check_in(volunteer, Actor("队长"), at=at).id
         db.session.commit()
     return ids
 
@@ -148,7 +149,7 @@ def test_checking_in_again_closes_the_forgotten_check_out(ctx: None, seed: Seed)
     from server.volunteers.models import Volunteer
 
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
-    forgotten = services.check_in(volunteer, "队长", at=utcnow() - timedelta(hours=13))
-    again = services.check_in(volunteer, "队长")
+    forgotten = services.check_in(volunteer, Actor("队长"), at=utcnow() - timedelta(hours=13))
+    again = services.check_in(volunteer, Actor("队长"))
     assert (forgotten.status, forgotten.is_auto_closed) == ("pending", True)
     assert (again.status, again.is_auto_closed) == ("open", False)
