@@ -38,6 +38,11 @@ FUZZ = settings(
 )
 
 
+def free_text(max_size: int) -> st.SearchStrategy[str]:
+    """Free text a valid operation may carry: anything but NUL, which the contract refuses."""
+    return st.text(st.characters(exclude_characters="\x00"), max_size=max_size)
+
+
 @pytest.fixture
 def backend() -> str:
     """Fuzz on SQLite only: the properties belong to the server, not to the database."""
@@ -104,7 +109,7 @@ def valid_ops(
                     "at": iso(at),
                     "payload": {
                         "request_id": target,
-                        "reason": draw(st.none() | st.text(max_size=20)),
+                        "reason": draw(st.none() | free_text(max_size=20)),
                     },
                 }
             )
@@ -116,7 +121,7 @@ def valid_ops(
         }
         optional = {
             "phone": st.sampled_from(["13800138000", "+8624123456", "12345"]),
-            "details": st.text(max_size=40),
+            "details": free_text(max_size=40),
             "on_behalf": st.booleans(),
             "consent_version": st.sampled_from(["2026-01", "v1"]),
         }
