@@ -26,6 +26,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -50,7 +51,8 @@ from server.people import services as people
 from server.people.models import Resident
 from server.requests import services as lifecycle
 from server.requests.models import Category, HelpRequest
-from server.requests.queries import QueueFilter, queue_page
+from server.requests.queries import QueueFilter, live_cursor, queue_changes, queue_page
+from server.timeutil import utcnow
 from sync import statuses
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -115,10 +117,11 @@ def index() -> ResponseReturnValue:
 def _queue_context() -> dict[str, Any]:
     scope = access.community_scope()
     filters = _filters()
+    since = live_cursor(utcnow())
     rows, next_cursor = queue_page(
         scope, filters, request.args.get("cursor"), current_app.config["LINLI_QUEUE_PAGE_SIZE"]
     )
-    return {"rows": rows, "next_cursor": next_cursor, "filters": filters}
+    return {"rows": rows, "next_cursor": next_cursor, "filters": filters, "since": since}
 
 
 @bp.get("/queue")
@@ -157,8 +160,24 @@ def queue() -> ResponseReturnValue:
 
 @bp.get("/queue/rows")
 def queue_rows() -> ResponseReturnValue:
-    """The queue's rows alone, for the live refresh."""
-    return render_template("console/_rows.html", **_queue_context())
+    """The queue's rows alone, for the live refresh; with `since` (the live cursor of the
+    page's last refresh) only the rows changed since then, and the ids gone from the view."""
+    since = request.args.get("since")
+    filters = _filters()
+    cursor = live_cursor(utcnow())
+    changes = queue_changes(access.community_scope(), filters, since) if since else None
+    if changes is None or changes.too_many:
+        context = _queue_context()
+        answer = make_response(render_template("console/_rows.html", **context))
+        answer.headers["X-Live-Cursor"] = context["since"]
+        return answer
+    page = render_template(
+        "console/_rows.html", rows=changes.rows, gone=changes.gone, filters=filters, delta=True
+    )
+    answer = make_response(page)
+    answer.headers["X-Live-Cursor"] = cursor
+    answer.headers["X-Live-Delta"] = "1"
+    return answer
 
 
 @bp.get("/queue/stream")
