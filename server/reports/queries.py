@@ -175,9 +175,69 @@ def _minutes(later: datetime | None, earlier: datetime) -> float | None:
     return (later - earlier).total_seconds() / 60
 
 
+_Values = defaultdict[int | None, defaultdict[str, list[float]]]
+"""Minutes of each measure, per category id (None: all categories)."""
+MILESTONES = {
+    "acknowledge": HelpRequest.acknowledged_at,
+    "queue": HelpRequest.first_dispatched_at,
+    "response": HelpRequest.arrived_at,
+    "resolve": HelpRequest.first_completed_at,
+    "close": HelpRequest.first_closed_at,
+}
+"""The request's column holding the end of each measure (kept by a trigger on its events)."""
+
+
+def _measures(values: _Values) -> ResponseMeasures:
+    categories = db.session.execute(
+        sa.select(Category).order_by(Category.sort_order, Category.id)
+    ).scalars()
+    return ResponseMeasures(
+        overall=[_measure(name, values[None][name]) for name in MEASURES],
+        by_category=[
+            (c, [_measure(name, values[c.id][name]) for name in MEASURES])
+            for c in categories
+            if c.id in values
+        ],
+    )
+
+
 def response_measures(community_id: int, period: Period) -> ResponseMeasures:
     """For requests received in the period: each measure's median and 90th percentile, in
     minutes, over the requests that reached that step (the count n says how many did)."""
+    values: _Values = defaultdict(lambda: defaultdict(list))
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Exact microseconds from the database (numeric epoch), one narrow row per request
+        # read from the index that carries the milestones: no event, no timestamp parsing.
+        spans = [
+            sa.cast(sa.extract("epoch", end - HelpRequest.received_at) * 1_000_000, sa.BigInteger)
+            for end in MILESTONES.values()
+        ]
+        rows = db.session.execute(
+            sa.select(HelpRequest.category_id, *spans).where(_in_period(community_id, period))
+        ).all()
+        for category_id, *micros in rows:
+            for name, span in zip(MILESTONES, micros, strict=True):
+                if span is not None:
+                    minutes = span / 10**6 / 60
+                    values[None][name].append(minutes)
+                    values[category_id][name].append(minutes)
+        return _measures(values)
+    for category_id, received_at, *ends in db.session.execute(
+        sa.select(HelpRequest.category_id, HelpRequest.received_at, *MILESTONES.values()).where(
+            _in_period(community_id, period)
+        )
+    ):
+        received = _aware(received_at)
+        for name, at in zip(MILESTONES, ends, strict=True):
+            minutes = _minutes(_aware(at) if at is not None else None, received)
+            if minutes is not None:
+                values[None][name].append(minutes)
+                values[category_id][name].append(minutes)
+    return _measures(values)
+
+
+def response_measures_from_events(community_id: int, period: Period) -> ResponseMeasures:
+    """`response_measures` the slow way, from every status event of the period's requests."""
     requests = db.session.execute(
         sa.select(
             HelpRequest.id, HelpRequest.category_id, HelpRequest.received_at, HelpRequest.arrived_at
@@ -204,7 +264,7 @@ def response_measures(community_id: int, period: Period) -> ResponseMeasures:
             changed = _aware(changed_at)
             if request_id not in acknowledged or changed < acknowledged[request_id]:
                 acknowledged[request_id] = changed
-    values: dict[int | None, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    values: _Values = defaultdict(lambda: defaultdict(list))
     for request_id, category_id, received_at, arrived_at in requests:
         received = _aware(received_at)
         steps = first.get(request_id, {})
@@ -221,17 +281,7 @@ def response_measures(community_id: int, period: Period) -> ResponseMeasures:
             if minutes is not None:
                 values[None][name].append(minutes)
                 values[category_id][name].append(minutes)
-    categories = db.session.execute(
-        sa.select(Category).order_by(Category.sort_order, Category.id)
-    ).scalars()
-    return ResponseMeasures(
-        overall=[_measure(name, values[None][name]) for name in MEASURES],
-        by_category=[
-            (c, [_measure(name, values[c.id][name]) for name in MEASURES])
-            for c in categories
-            if c.id in values
-        ],
-    )
+    return _measures(values)
 
 
 def _aware(at: datetime) -> datetime:

@@ -70,6 +70,13 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     device_created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """First change of status by staff; this and the three below are kept by a database
+    trigger on request_event (migration 0010_city), never written by the app."""
+    first_dispatched_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    first_completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    first_closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """First closed, fixed or not."""
     overdue_marked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     """When the nightly job recorded that the category's deadline was missed."""
     personal_data_purged_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

@@ -8,6 +8,10 @@
   set of a few ids instead of a probe per open request).
 - help_request.updated_at: the live refresh's rows changed since the page's cursor, and the
   hours page's latest finished jobs.
+- help_request's milestones (acknowledged_at, first_dispatched_at, first_completed_at,
+  first_closed_at): the first time of each step of a request's life, kept by a trigger on
+  request_event in the transaction that records the step (and filled in from the events here),
+  so the report's response measures read one row per request instead of all its events.
 - help_request (community_id, received_at) with the report's columns: a year's report by an
   index-only scan.
 
@@ -37,10 +41,84 @@ QUEUE_COLUMNS = [
     "team_id",
     "room_id",
 ]
-REPORT_COLUMNS = ["category_id", "status", "arrived_at", "resident_id"]
+MILESTONES = ["acknowledged_at", "first_dispatched_at", "first_completed_at", "first_closed_at"]
+REPORT_COLUMNS = ["id", "category_id", "status", "arrived_at", "resident_id", *MILESTONES]
+STEPS = {
+    "acknowledged_at": "NEW.from_status IS NOT NULL",
+    "first_dispatched_at": "NEW.to_status = 'dispatched'",
+    "first_completed_at": "NEW.to_status = 'completed'",
+    "first_closed_at": "NEW.to_status IN ('closed_fixed', 'closed_not_fixed')",
+}
+"""Each milestone and the status events that reach it (the report's MEASURES)."""
+MILESTONES_PG = [
+    """
+CREATE FUNCTION linli_request_milestones() RETURNS trigger AS $$
+BEGIN
+    UPDATE help_request SET
+"""
+    + ",\n".join(
+        f"        {column} = CASE WHEN {when} THEN LEAST({column}, NEW.at) ELSE {column} END"
+        for column, when in STEPS.items()
+    )
+    + """
+    WHERE id = NEW.request_id AND ("""
+    + " OR ".join(STEPS.values())
+    + """);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql
+""",
+    """
+CREATE TRIGGER request_event_milestones AFTER INSERT ON request_event
+FOR EACH ROW WHEN (NEW.kind = 'status') EXECUTE FUNCTION linli_request_milestones()
+""",
+]
+MILESTONES_SQLITE = [
+    """
+CREATE TRIGGER request_event_milestones AFTER INSERT ON request_event
+WHEN NEW.kind = 'status'
+BEGIN
+    UPDATE help_request SET
+"""
+    + ",\n".join(
+        f"        {column} = CASE WHEN ({when}) AND ({column} IS NULL OR NEW.at < {column}) "
+        f"THEN NEW.at ELSE {column} END"
+        for column, when in STEPS.items()
+    )
+    + """
+    WHERE id = NEW.request_id AND ("""
+    + " OR ".join(STEPS.values())
+    + """);
+END
+""",
+]
+FIRSTS = ", ".join(
+    f"min(at) FILTER (WHERE {when.replace('NEW.', '')}) AS {column}"
+    for column, when in STEPS.items()
+)
+BACKFILL_PG = f"""
+UPDATE help_request h SET {", ".join(f"{c} = m.{c}" for c in STEPS)}
+FROM (SELECT request_id, {FIRSTS} FROM request_event WHERE kind = 'status' GROUP BY request_id) m
+WHERE h.id = m.request_id
+"""
+BACKFILL_SQLITE = "UPDATE help_request SET " + ", ".join(
+    f"{column} = (SELECT min(at) FROM request_event e WHERE e.request_id = help_request.id "
+    f"AND e.kind = 'status' AND {when.replace('NEW.', 'e.')})"
+    for column, when in STEPS.items()
+)
 
 
 def upgrade() -> None:
+    for column in MILESTONES:
+        op.add_column("help_request", sa.Column(column, sa.DateTime(timezone=True)))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(BACKFILL_PG)
+        for statement in MILESTONES_PG:
+            op.execute(statement)
+    else:
+        op.execute(BACKFILL_SQLITE)
+        for statement in MILESTONES_SQLITE:
+            op.execute(statement)
     op.create_index(
         "ix_help_request_open",
         "help_request",
@@ -70,3 +148,11 @@ def downgrade() -> None:
     op.drop_index("ix_help_request_updated", table_name="help_request")
     op.drop_index("ix_escalation_failed", table_name="escalation")
     op.drop_index("ix_help_request_open", table_name="help_request")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER request_event_milestones ON request_event")
+        op.execute("DROP FUNCTION linli_request_milestones()")
+    else:
+        op.execute("DROP TRIGGER request_event_milestones")
+    with op.batch_alter_table("help_request") as batch:
+        for column in reversed(MILESTONES):
+            batch.drop_column(column)
