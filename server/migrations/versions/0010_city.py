@@ -13,7 +13,9 @@
   request_event in the transaction that records the step (and filled in from the events here),
   so the report's response measures read one row per request instead of all its events.
 - help_request (community_id, received_at) with the report's columns: a year's report by an
-  index-only scan.
+  index-only scan (it replaces 0008's ix_help_request_community_received, the same key);
+  service_record's approved records by (community_id, started_at) with the columns of the
+  report's service and retention figures, likewise.
 
 Revision ID: 0010_city
 Revises: 0008
@@ -43,6 +45,8 @@ QUEUE_COLUMNS = [
 ]
 MILESTONES = ["acknowledged_at", "first_dispatched_at", "first_completed_at", "first_closed_at"]
 REPORT_COLUMNS = ["id", "category_id", "status", "arrived_at", "resident_id", *MILESTONES]
+SERVICE_COLUMNS = ["id", "volunteer_id", "team_id", "source", "minutes"]
+APPROVED = "status = 'approved'"
 STEPS = {
     "acknowledged_at": "NEW.from_status IS NOT NULL",
     "first_dispatched_at": "NEW.to_status = 'dispatched'",
@@ -141,9 +145,22 @@ def upgrade() -> None:
         ["community_id", "received_at"],
         postgresql_include=REPORT_COLUMNS,
     )
+    op.drop_index("ix_help_request_community_received", table_name="help_request")
+    op.create_index(
+        "ix_service_record_approved",
+        "service_record",
+        ["community_id", "started_at"],
+        postgresql_where=sa.text(APPROVED),
+        sqlite_where=sa.text(APPROVED),
+        postgresql_include=SERVICE_COLUMNS,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_service_record_approved", table_name="service_record")
+    op.create_index(
+        "ix_help_request_community_received", "help_request", ["community_id", "received_at"]
+    )
     op.drop_index("ix_help_request_report", table_name="help_request")
     op.drop_index("ix_help_request_updated", table_name="help_request")
     op.drop_index("ix_escalation_failed", table_name="escalation")
