@@ -74,6 +74,24 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
                 "room_id",
             ],
         ),
+        # The same for a social worker's few communities.
+        sa.Index(
+            "ix_help_request_open_community",
+            "community_id",
+            "received_at",
+            "id",
+            postgresql_where=sa.text(OPEN_SQL),
+            sqlite_where=sa.text(OPEN_SQL),
+            postgresql_include=[
+                "status",
+                "category_id",
+                "priority",
+                "is_urgent",
+                "is_cancel_requested",
+                "team_id",
+                "room_id",
+            ],
+        ),
         # The live refresh's changed rows and the hours page's latest finished jobs.
         sa.Index("ix_help_request_updated", "updated_at"),
     )
