@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,7 +90,7 @@ OPEN_CLAUSE = HelpRequest.status.not_in(sorted(FINAL))
 class _Keys:
     """The queue's narrow key statement and its bucket expressions."""
 
-    stmt: sa.Select[Any]
+    stmt: sa.Select[int, datetime, bool, bool]
     """id, received_at, overdue and failed of the scope's requests matching the filters."""
     bucket: sa.ColumnElement[int]
     """The bucket of a row (0 emergency, 1 flagged, 2 new, 3 other), as one expression."""
@@ -153,7 +154,7 @@ def _keys(scope: frozenset[int], filters: QueueFilter, now: datetime) -> _Keys:
     return _Keys(stmt, bucket, buckets)
 
 
-def _rows(keys: list[sa.Row[Any]]) -> list[QueueRow]:
+def _rows(keys: Sequence[sa.Row[Any]]) -> list[QueueRow]:
     """The requests of `keys` (with room, building, category and team), in the keys' order."""
     ids = [k.id for k in keys]
     loaded = {
