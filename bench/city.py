@@ -330,6 +330,19 @@ def bench_pages(url: str, facts: Facts, tries: int, out: Results, only: str) -> 
     for label, session, path, kw in pages:
         if re.search(only, label):
             run(label, session, path, **kw)
+    delta = "queue rows, live refresh since the page's cursor (admin)"
+    if re.search(only, delta):
+        # Like the page: each refresh sends the cursor the previous answer gave.
+        since = [admin.get(url + "/console/queue/rows", timeout=600).headers["X-Live-Cursor"]]
+
+        def refresh() -> requests.Response:
+            answer = admin.get(url + "/console/queue/rows", params={"since": since[0]}, timeout=600)
+            since[0] = answer.headers.get("X-Live-Cursor", since[0])
+            return answer
+
+        timing = measure(refresh, tries)
+        out.cells[delta] = timing.cell()
+        print(f"    {delta}: {timing.cell()} ({timing.size:,} bytes)", flush=True)
 
 
 def _pull_all(url: str, token: str) -> tuple[int, int, float]:

@@ -560,6 +560,20 @@ class _Builder:
             "sync counter", "UPDATE sync_state SET last_change_seq = (SELECT max(seq) FROM change)"
         )
 
+    def milestones(self) -> None:
+        # The bulk load runs without triggers: fill in what request_event_milestones keeps.
+        self.run("request milestones", """
+            UPDATE help_request h SET acknowledged_at = m.ack, first_dispatched_at = m.dispatched,
+                   first_completed_at = m.completed, first_closed_at = m.closed
+            FROM (SELECT request_id,
+                         min(at) FILTER (WHERE from_status IS NOT NULL) AS ack,
+                         min(at) FILTER (WHERE to_status = 'dispatched') AS dispatched,
+                         min(at) FILTER (WHERE to_status = 'completed') AS completed,
+                         min(at) FILTER (WHERE to_status IN ('closed_fixed', 'closed_not_fixed'))
+                             AS closed
+                  FROM request_event WHERE kind = 'status' GROUP BY request_id) m
+            WHERE h.id = m.request_id""")  # fmt: skip
+
     def rollups(self) -> None:
         self.run("daily statistics", """
             INSERT INTO daily_stat (day, community_id, category, received, urgent, completed,
@@ -614,6 +628,7 @@ def build_city(
         builder = _Builder(conn, requests, communities, say)
         builder.places()
         builder.requests()
+        builder.milestones()
         builder.hours()
         builder.passbook()
         builder.sync_log()

@@ -25,6 +25,9 @@ class Settings:
     """How long a kiosk enrolment code stays valid."""
     PULL_PAGE_SIZE: int = 1000
     """Changes per pull page."""
+    PULL_SETTLED_DAYS: int = 30
+    """A pull from nothing brings a kiosk's settled requests changed in this many last days
+    (and every open one); older settled ones it already shows as settled."""
     API_PAGE_SIZE: int = 100
     """Default page size of the staff read API (at most 1000)."""
     SQLITE_BUSY_TIMEOUT: int = 30

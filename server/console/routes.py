@@ -25,6 +25,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -52,12 +53,15 @@ from server.requests.models import HelpRequest
 from server.requests.queries import (
     QueueFilter,
     active_jobs,
+    live_cursor,
     load_job,
     load_request,
+    queue_changes,
     queue_choices,
     queue_page,
 )
 from server.synclog import rejections
+from server.timeutil import utcnow
 from sync import statuses
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -102,10 +106,11 @@ def index() -> ResponseReturnValue:
 def _queue_context() -> dict[str, Any]:
     scope = access.community_scope()
     filters = _filters()
+    since = live_cursor(utcnow())
     rows, next_cursor = queue_page(
         scope, filters, request.args.get("cursor"), current_app.config["LINLI_QUEUE_PAGE_SIZE"]
     )
-    return {"rows": rows, "next_cursor": next_cursor, "filters": filters}
+    return {"rows": rows, "next_cursor": next_cursor, "filters": filters, "since": since}
 
 
 @bp.get("/queue")
@@ -129,8 +134,24 @@ def queue() -> ResponseReturnValue:
 
 @bp.get("/queue/rows")
 def queue_rows() -> ResponseReturnValue:
-    """The queue's rows alone, for the live refresh."""
-    return render_template("console/_rows.html", **_queue_context())
+    """The queue's rows alone, for the live refresh; with `since` (the live cursor of the
+    page's last refresh) only the rows changed since then, and the ids gone from the view."""
+    since = request.args.get("since")
+    filters = _filters()
+    cursor = live_cursor(utcnow())
+    changes = queue_changes(access.community_scope(), filters, since) if since else None
+    if changes is None or changes.too_many:
+        context = _queue_context()
+        answer = make_response(render_template("console/_rows.html", **context))
+        answer.headers["X-Live-Cursor"] = context["since"]
+        return answer
+    page = render_template(
+        "console/_rows.html", rows=changes.rows, gone=changes.gone, filters=filters, delta=True
+    )
+    answer = make_response(page)
+    answer.headers["X-Live-Cursor"] = cursor
+    answer.headers["X-Live-Delta"] = "1"
+    return answer
 
 
 @bp.get("/queue/stream")

@@ -30,14 +30,71 @@ class Category(db.Model):  # type: ignore[name-defined,misc]
     """Minutes from receipt to a helper on site before the request is overdue (None: no limit)."""
 
 
+OPEN_SQL = "status NOT IN ('cancelled', 'closed_fixed', 'closed_not_fixed', 'duplicate')"
+"""Not final (sync.statuses.FINAL): the predicate of the partial index on open requests."""
+
+
 class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     """A resident's request; `client_id` is the kiosk-made id of the operation that created it."""
 
     __tablename__ = "help_request"
     __table_args__ = (
         sa.Index("ix_help_request_received", "received_at", "id"),
-        # A community's requests in a report period.
-        sa.Index("ix_help_request_community_received", "community_id", "received_at"),
+        # A community's requests in a report period, with the report's columns (0010_city).
+        sa.Index(
+            "ix_help_request_report",
+            "community_id",
+            "received_at",
+            postgresql_include=[
+                "id",
+                "category_id",
+                "status",
+                "arrived_at",
+                "resident_id",
+                "acknowledged_at",
+                "first_dispatched_at",
+                "first_completed_at",
+                "first_closed_at",
+            ],
+        ),
+        # The queue's needs-action keys: open requests only (0010_city).
+        sa.Index(
+            "ix_help_request_open",
+            "received_at",
+            "id",
+            postgresql_where=sa.text(OPEN_SQL),
+            sqlite_where=sa.text(OPEN_SQL),
+            postgresql_include=[
+                "community_id",
+                "status",
+                "category_id",
+                "priority",
+                "is_urgent",
+                "is_cancel_requested",
+                "team_id",
+                "room_id",
+            ],
+        ),
+        # The same for a social worker's few communities.
+        sa.Index(
+            "ix_help_request_open_community",
+            "community_id",
+            "received_at",
+            "id",
+            postgresql_where=sa.text(OPEN_SQL),
+            sqlite_where=sa.text(OPEN_SQL),
+            postgresql_include=[
+                "status",
+                "category_id",
+                "priority",
+                "is_urgent",
+                "is_cancel_requested",
+                "team_id",
+                "room_id",
+            ],
+        ),
+        # The live refresh's changed rows and the hours page's latest finished jobs.
+        sa.Index("ix_help_request_updated", "updated_at"),
     )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     client_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, unique=True)
@@ -71,6 +128,13 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     device_created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """First change of status by staff; this and the three below are kept by a database
+    trigger on request_event (migration 0010_city), never written by the app."""
+    first_dispatched_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    first_completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    first_closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """First closed, fixed or not."""
     overdue_marked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     """When the nightly job recorded that the category's deadline was missed."""
     personal_data_purged_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

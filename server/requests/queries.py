@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,8 @@ from server.requests.models import Category, HelpRequest
 from server.requests.services import overdue_clause
 from server.timeutil import utcnow
 from sync.statuses import ACTIVE_WORK, FINAL, NEEDS_ACTION, UNTRIAGED
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,13 @@ class QueueRow:
     bucket: int
     is_overdue: bool
     delivery_failed: bool
+
+    def sort_key(self, view: str) -> str:
+        """Where the row sorts in `view`, as three numbers a page compares in ascending order."""
+        micros = (self.request.received_at - EPOCH) // timedelta(microseconds=1)
+        if view == "action":
+            return f"{self.bucket} {micros} {self.request.id}"
+        return f"0 {-micros} {-self.request.id}"
 
 
 def _encode(key: list[Any]) -> str:
@@ -71,38 +81,57 @@ def _decode(text: str) -> list[Any]:
         ) from exc
 
 
-def queue_page(
-    scope: frozenset[int], filters: QueueFilter, cursor: str | None, limit: int
-) -> tuple[list[QueueRow], str | None]:
-    """One page of requests in the user's communities, needs-action first, and the next cursor."""
-    now = utcnow()
+OPEN_CLAUSE = HelpRequest.status.not_in(sorted(FINAL))
+"""Not final, in the words of the partial index ix_help_request_open (migration 0010_city)."""
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The queue's narrow key statement and its bucket expressions."""
+
+    stmt: sa.Select[int, datetime, bool, bool]
+    """id, received_at, overdue and failed of the scope's requests matching the filters."""
+    bucket: sa.ColumnElement[int]
+    """The bucket of a row (0 emergency, 1 flagged, 2 new, 3 other), as one expression."""
+    buckets: tuple[sa.ColumnElement[bool], ...]
+    """For the needs-action view: the rows of bucket 0, 1, 2 and 3 among open requests."""
+
+
+def _keys(scope: frozenset[int], filters: QueueFilter, now: datetime) -> _Keys:
+    """The queue's keys and flags for the scope and filters: no join, no ORDER BY.
+
+    Every needs-action row is open; asking for open requests in the words of the partial
+    index on them (ix_help_request_open) lets the planner read them, never the history.
+    """
     categories = list(db.session.execute(sa.select(Category)).scalars())
     overdue = overdue_clause(categories, now)
-    failed = (
-        sa.select(Escalation.id)
-        .where(Escalation.request_id == HelpRequest.id, Escalation.delivery_status == "failed")
-        .exists()
+    failed = HelpRequest.id.in_(
+        sa.select(Escalation.request_id).where(Escalation.delivery_status == "failed")
     )
     not_final = HelpRequest.status.not_in(FINAL)
-    emergency = sa.and_(
-        not_final, sa.or_(HelpRequest.priority == "emergency", HelpRequest.is_urgent)
-    )
-    flagged = sa.and_(not_final, sa.or_(overdue, failed, HelpRequest.is_cancel_requested))
+    urgent = sa.or_(HelpRequest.priority == "emergency", HelpRequest.is_urgent)
+    flags = sa.or_(overdue, failed, HelpRequest.is_cancel_requested)
+    new = HelpRequest.status.in_(UNTRIAGED)
     bucket = sa.case(
-        (emergency, 0),
-        (flagged, 1),
-        (HelpRequest.status.in_(UNTRIAGED), 2),
+        (sa.and_(not_final, urgent), 0),
+        (sa.and_(not_final, flags), 1),
+        (new, 2),
         else_=3,
     )
-    stmt = (
-        sa.select(
-            HelpRequest, bucket.label("bucket"), overdue.label("overdue"), failed.label("failed")
-        )
-        .where(HelpRequest.community_id.in_(scope))
-        .options(so.joinedload(HelpRequest.room).joinedload(Room.building))
+    calm = sa.and_(sa.not_(urgent), sa.not_(flags))
+    waiting = sorted(NEEDS_ACTION - UNTRIAGED)
+    buckets = (
+        urgent,
+        sa.and_(sa.not_(urgent), flags),
+        sa.and_(calm, new),
+        sa.and_(calm, HelpRequest.status.in_(waiting)),
     )
-    if filters.view == "action":
-        stmt = stmt.where(sa.or_(emergency, flagged, HelpRequest.status.in_(NEEDS_ACTION)))
+    stmt = sa.select(
+        HelpRequest.id,
+        HelpRequest.received_at,
+        overdue.label("overdue"),
+        failed.label("failed"),
+    ).where(HelpRequest.community_id.in_(scope))
     if filters.community_id is not None:
         stmt = stmt.where(HelpRequest.community_id == filters.community_id)
     if filters.category:
@@ -121,29 +150,84 @@ def queue_page(
         )
     if filters.team_id is not None:
         stmt = stmt.where(HelpRequest.team_id == filters.team_id)
+    return _Keys(stmt, bucket, buckets)
+
+
+def _rows(keys: Sequence[sa.Row[Any]]) -> list[QueueRow]:
+    """The requests of `keys` (with room, building, category and team), in the keys' order."""
+    ids = [k.id for k in keys]
+    loaded = {
+        r.id: r
+        for r in db.session.execute(
+            sa.select(HelpRequest)
+            .where(HelpRequest.id.in_(ids))
+            .options(so.joinedload(HelpRequest.room).joinedload(Room.building))
+        )
+        .unique()
+        .scalars()
+    }
+    return [
+        QueueRow(
+            request=loaded[k.id],
+            bucket=int(k.bucket),
+            is_overdue=bool(k.overdue),
+            delivery_failed=bool(k.failed),
+        )
+        for k in keys
+        if k.id in loaded
+    ]
+
+
+def _needs_action(keys: _Keys, cursor: str | None, limit: int) -> list[sa.Row[Any]]:
+    """Up to `limit` needs-action keys after `cursor`, in (bucket, received_at, id) order.
+
+    One query per bucket, from the cursor's bucket on, each a keyset on (received_at, id) over
+    the open requests of that bucket, so a page reads about as many index entries as it shows
+    however deep it is (no bucket is computed for rows that are not returned).
+    """
+    first, after = 0, None
+    if cursor:
+        first, at, rid = _decode(cursor)
+        after = sa.tuple_(HelpRequest.received_at, HelpRequest.id) > sa.tuple_(
+            datetime.fromisoformat(at), rid
+        )
+    found: list[sa.Row[Any]] = []
+    for b in range(first, len(keys.buckets)):
+        stmt = keys.stmt.add_columns(sa.literal(b, sa.Integer).label("bucket")).where(
+            OPEN_CLAUSE, keys.buckets[b]
+        )
+        if after is not None and b == first:
+            stmt = stmt.where(after)
+        stmt = stmt.order_by(HelpRequest.received_at, HelpRequest.id).limit(limit - len(found))
+        found += db.session.execute(stmt).all()
+        if len(found) >= limit:
+            break
+    return found
+
+
+def queue_page(
+    scope: frozenset[int], filters: QueueFilter, cursor: str | None, limit: int
+) -> tuple[list[QueueRow], str | None]:
+    """One page of requests in the user's communities, needs-action first, and the next cursor."""
+    keys = _keys(scope, filters, utcnow())
     if filters.view == "action":
-        key_cols = (bucket, HelpRequest.received_at, HelpRequest.id)
-        stmt = stmt.order_by(*key_cols)
-        if cursor:
-            b, at, rid = _decode(cursor)
-            stmt = stmt.where(sa.tuple_(*key_cols) > sa.tuple_(b, datetime.fromisoformat(at), rid))
+        found = _needs_action(keys, cursor, limit + 1)
     else:
-        stmt = stmt.order_by(HelpRequest.received_at.desc(), HelpRequest.id.desc())
+        stmt = keys.stmt.add_columns(keys.bucket.label("bucket")).order_by(
+            HelpRequest.received_at.desc(), HelpRequest.id.desc()
+        )
         if cursor:
             _, at, rid = _decode(cursor)
             stmt = stmt.where(
                 sa.tuple_(HelpRequest.received_at, HelpRequest.id)
                 < sa.tuple_(datetime.fromisoformat(at), rid)
             )
-    rows = db.session.execute(stmt.limit(limit + 1)).unique().all()
-    items = [
-        QueueRow(request=r[0], bucket=r[1], is_overdue=bool(r[2]), delivery_failed=bool(r[3]))
-        for r in rows[:limit]
-    ]
+        found = list(db.session.execute(stmt.limit(limit + 1)).all())
+    items = _rows(found[:limit])
     next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = _encode([last.bucket, last.request.received_at.isoformat(), last.request.id])
+    if len(found) > limit:
+        last = found[limit - 1]
+        next_cursor = _encode([int(last.bucket), last.received_at.isoformat(), last.id])
     return items, next_cursor
 
 
@@ -299,3 +383,62 @@ def escalation_for(req: HelpRequest, escalation_id: int) -> Escalation:
     if escalation is None or escalation.request_id != req.id:
         raise InvalidInput("no such escalation on this request", "bad_escalation")
     return escalation
+
+
+LIVE_OVERLAP = timedelta(seconds=5)
+"""A live cursor reads back this far: a change whose transaction committed late is sent again."""
+LIVE_MOST = 200
+"""More changed requests than this since a cursor: the page reloads its rows instead."""
+
+
+def live_cursor(now: datetime) -> str:
+    """The cursor a live page sends back to learn what changed after `now`."""
+    return now.isoformat()
+
+
+def _since(cursor: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(cursor)
+    except ValueError as exc:
+        raise InvalidInput("this live cursor is broken; reload the page", "bad_cursor") from exc
+    if at.tzinfo is None:
+        raise InvalidInput("this live cursor is broken; reload the page", "bad_cursor")
+    return at
+
+
+@dataclass(frozen=True)
+class QueueChanges:
+    """Requests changed since a live cursor: those the view shows (keys in the view's order)
+    and the ids of those it no longer shows; `too_many` when the page should reload instead."""
+
+    rows: list[QueueRow]
+    gone: list[int]
+    too_many: bool = False
+
+
+def queue_changes(scope: frozenset[int], filters: QueueFilter, cursor: str) -> QueueChanges:
+    """What changed in the queue since `cursor` (a change cursor, not a page): read from the
+    requests updated since then, however long the queue."""
+    since = _since(cursor) - LIVE_OVERLAP
+    changed = list(
+        db.session.execute(
+            sa.select(HelpRequest.id)
+            .where(HelpRequest.community_id.in_(scope), HelpRequest.updated_at >= since)
+            .limit(LIVE_MOST + 1)
+        ).scalars()
+    )
+    if len(changed) > LIVE_MOST:
+        return QueueChanges([], [], too_many=True)
+    if not changed:
+        return QueueChanges([], [])
+    parts = _keys(scope, filters, utcnow())
+    stmt = parts.stmt.add_columns(parts.bucket.label("bucket")).where(HelpRequest.id.in_(changed))
+    if filters.view == "action":
+        stmt = stmt.where(OPEN_CLAUSE, sa.or_(*parts.buckets)).order_by(
+            parts.bucket, HelpRequest.received_at, HelpRequest.id
+        )
+    else:
+        stmt = stmt.order_by(HelpRequest.received_at.desc(), HelpRequest.id.desc())
+    keys = db.session.execute(stmt).all()
+    shown = {k.id for k in keys}
+    return QueueChanges(_rows(keys), sorted(set(changed) - shown))

@@ -30,17 +30,75 @@
     } catch (e) { /* no audio device: the red row still shows */ }
   }
 
+  // The live cursor: with it the server sends only the rows changed since the last refresh
+  // (and the ids that left the view); a full reload every minute catches deadlines passing.
+  var since = table.getAttribute("data-since");
+  var firstPage = table.getAttribute("data-first-page") === "1";
+  var lastPage = table.getAttribute("data-last-page") === "1";
+  var lastFull = Date.now();
+  var FULL_EVERY = 60000;
+
+  function sortKey(tr) {
+    return (tr.getAttribute("data-sort") || "").split(" ").map(Number);
+  }
+
+  function compare(a, b) {
+    for (var i = 0; i < a.length; i++) {
+      if (a[i] !== b[i]) { return a[i] < b[i] ? -1 : 1; }
+    }
+    return 0;
+  }
+
+  // Put changed rows in place: a row already shown is replaced or removed, a new one goes
+  // where its sort key says if that falls inside the rows this page shows.
+  function applyDelta(html) {
+    var parsed = document.createElement("tbody");
+    parsed.innerHTML = html;
+    var shown = body.querySelectorAll("tr[data-sort]");
+    var first = shown.length ? sortKey(shown[0]) : null;
+    var last = shown.length ? sortKey(shown[shown.length - 1]) : null;
+    Array.prototype.slice.call(parsed.querySelectorAll("tr[data-id]")).forEach(function (tr) {
+      var old = body.querySelector("tr[data-id='" + tr.getAttribute("data-id") + "']");
+      if (old) { old.parentNode.removeChild(old); }
+      if (tr.getAttribute("data-gone")) { return; }
+      var key = sortKey(tr);
+      var inside = (firstPage || (first && compare(key, first) >= 0)) &&
+        (lastPage || (last && compare(key, last) <= 0));
+      if (!inside && !old) { return; }
+      var placeholder = body.querySelector("tr:not([data-sort])");
+      if (placeholder) { placeholder.parentNode.removeChild(placeholder); }
+      var after = Array.prototype.slice.call(body.querySelectorAll("tr[data-sort]")).filter(
+        function (row) { return compare(sortKey(row), key) > 0; })[0];
+      body.insertBefore(tr, after || null);
+    });
+  }
+
   function refresh() {
     if (busy) { return; }
     busy = true;
-    fetch(rowsUrl, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    var full = !since || Date.now() - lastFull > FULL_EVERY;
+    var url = full ? rowsUrl : rowsUrl + (rowsUrl.indexOf("?") < 0 ? "?" : "&") +
+      "since=" + encodeURIComponent(since);
+    var delta = false;
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) {
         if (r.status === 401 || r.redirected) { window.location.reload(); return null; }
-        return r.ok ? r.text() : null;
+        if (!r.ok) { return null; }
+        since = r.headers.get("X-Live-Cursor") || null;
+        delta = r.headers.get("X-Live-Delta") === "1";
+        return r.text();
       })
       .then(function (html) {
         if (html === null || html === undefined) { return; }
-        body.innerHTML = html;
+        if (delta) {
+          applyDelta(html);
+          if (!body.querySelector("tr")) { since = null; }
+        } else {
+          body.innerHTML = html;
+          lastFull = Date.now();
+          firstPage = true;
+          lastPage = false;
+        }
         var now = emergencyIds();
         var fresh = Object.keys(now).some(function (id) { return !seenEmergencies[id]; });
         seenEmergencies = now;

@@ -9,6 +9,7 @@ POST /api/sync/v1/health      the kiosk's nightly health report
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
@@ -19,6 +20,7 @@ from server.inputs import parse_int
 from server.kiosks.services import kiosk_for_token
 from server.syncapi import push as pushing
 from server.syncapi import services
+from server.timeutil import utcnow
 from sync import codec
 from sync.messages import (
     PROTOCOL_HEADER,
@@ -118,7 +120,8 @@ def pull() -> Response:
     kiosk = kiosk_for_token(_token())
     limit_arg: Any = request.args.get("limit", current_app.config["LINLI_PULL_PAGE_SIZE"])
     limit = max(1, min(parse_int(str(limit_arg), "limit", high=2**63 - 1, code="bad_limit"), 5000))
-    return _answer(services.pull(kiosk, request.args.get("cursor") or None, limit))
+    settled = utcnow() - timedelta(days=current_app.config["LINLI_PULL_SETTLED_DAYS"])
+    return _answer(services.pull(kiosk, request.args.get("cursor") or None, limit, settled))
 
 
 @bp.post("/reconcile")

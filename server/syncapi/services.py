@@ -6,6 +6,7 @@ Services flush but never commit: the request handler commits once.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -30,6 +31,7 @@ from sync.messages import (
     ReconcileResponse,
     range_digest,
 )
+from sync.statuses import SETTLED
 
 
 def enroll(code: str) -> EnrollResponse:
@@ -51,8 +53,15 @@ def enroll(code: str) -> EnrollResponse:
 # --- pull ---------------------------------------------------------------------------------
 
 
-def pull(kiosk: Kiosk, cursor_text: str | None, limit: int) -> PullResponse:
-    """A page of changes visible to `kiosk` after `cursor_text` (None: from the start)."""
+def pull(
+    kiosk: Kiosk, cursor_text: str | None, limit: int, settled_since: datetime | None = None
+) -> PullResponse:
+    """A page of changes visible to `kiosk` after `cursor_text` (None: from the start).
+
+    From the start (no cursor, or a reset) with `settled_since`, requests already settled
+    before that instant are left out: the kiosk shows them settled already, and a kiosk's
+    whole history is not what it needs to display. A later change to one is pulled as usual.
+    """
     epoch, last = db.session.execute(
         sa.select(SyncState.epoch, SyncState.last_change_seq).where(SyncState.id == 1)
     ).one()
@@ -67,17 +76,21 @@ def pull(kiosk: Kiosk, cursor_text: str | None, limit: int) -> PullResponse:
                 reset = True
             else:
                 start = cursor.seq
-    rows = db.session.execute(
-        sa.select(Change.seq, Change.entity, Change.key, Change.data)
-        .where(
-            Change.seq > start,
-            Change.seq <= last,
-            sa.or_(Change.community_id.is_(None), Change.community_id == kiosk.community_id),
-            sa.or_(Change.kiosk_id.is_(None), Change.kiosk_id == kiosk.id),
+    stmt = sa.select(Change.seq, Change.entity, Change.key, Change.data).where(
+        Change.seq > start,
+        Change.seq <= last,
+        sa.or_(Change.community_id.is_(None), Change.community_id == kiosk.community_id),
+        sa.or_(Change.kiosk_id.is_(None), Change.kiosk_id == kiosk.id),
+    )
+    if start == 0 and settled_since is not None:
+        stmt = stmt.where(
+            sa.or_(
+                Change.entity != "request",
+                Change.changed_at >= settled_since,
+                sa.func.coalesce(Change.data["status"].as_string(), "").not_in(sorted(SETTLED)),
+            )
         )
-        .order_by(Change.seq)
-        .limit(limit + 1)
-    ).all()
+    rows = db.session.execute(stmt.order_by(Change.seq).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     position = rows[-1].seq if more else last

@@ -237,8 +237,12 @@ def hours_context(
         .order_by(HelpRequest.received_at.desc())
         .limit(100)
     ).scalars()
-    recorded = sa.select(ServiceRecord.request_id).where(
-        ServiceRecord.request_id.is_not(None), ServiceRecord.status != "declined"
+    # An anti-join (NOT EXISTS, one probe of ix_service_record_request_id per candidate)
+    # walking the latest changed requests, not a NOT IN over every service record.
+    recorded = (
+        sa.select(ServiceRecord.id)
+        .where(ServiceRecord.request_id == HelpRequest.id, ServiceRecord.status != "declined")
+        .exists()
     )
     finished = db.session.execute(
         sa.select(HelpRequest)
@@ -246,7 +250,7 @@ def hours_context(
             job_scope,
             HelpRequest.status.in_(DONE_STATES),
             HelpRequest.team_id.is_not(None),
-            HelpRequest.id.not_in(recorded),
+            ~recorded,
         )
         .order_by(HelpRequest.updated_at.desc())
         .limit(50)
