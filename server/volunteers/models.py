@@ -74,6 +74,16 @@ class ServiceRecord(db.Model):  # type: ignore[name-defined,misc]
             sqlite_where=sa.text("status = 'open'"),
             postgresql_where=sa.text("status = 'open'"),
         ),
+        # Approved hours of a community in a report period, with what the report sums
+        # (0010_city).
+        sa.Index(
+            "ix_service_record_approved",
+            "community_id",
+            "started_at",
+            postgresql_where=sa.text("status = 'approved'"),
+            sqlite_where=sa.text("status = 'approved'"),
+            postgresql_include=["id", "volunteer_id", "team_id", "source", "minutes"],
+        ),
         sa.CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_not_negative"),
     )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import World, login, make_request
+from tests.server.conftest import World, login, make_request
 
 
 def _ids(html: str, gone: bool = False) -> set[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
-from tests.volunteers.conftest import Seed, add_request
+from tests.server.seed import Seed, add_request
 
 PATHS = [
     ["triaged", "dispatched", "accepted", "on_site", "completed", "followed_up", "closed_fixed"],

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from sync.cursor import Cursor
 from sync.ids import uuid7
-from tests.test_server_sync_api import op, pull_all, push
+from tests.server.syncapi.test_sync_api import op, pull_all, push
 
 
 def _cancel(seq: int, request_id: str) -> dict:
@@ -27,11 +27,11 @@ def _cancel(seq: int, request_id: str) -> dict:
 def test_a_pull_from_nothing_leaves_out_requests_settled_long_ago(
     app: Any, client: FlaskClient, enrolled: dict
 ) -> None:
-    from server.syncapi.changes import record_changes, request_change
-    from server.syncapi.models import Change
-
     from server.extensions import db
+    from server.requests.changes import request_change
     from server.requests.models import HelpRequest
+    from server.synclog.changes import record_changes
+    from server.synclog.models import Change
 
     token = enrolled["token"]
     _, before, _ = pull_all(client, token)
