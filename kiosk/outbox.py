@@ -438,6 +438,19 @@ class Outbox(Database):
         """The cursor stored with the last applied page of changes."""
         return self._meta("cursor")
 
+    def oldest_unsettled(self) -> datetime | None:
+        """When the oldest request not settled here was made (None: none is open)."""
+        marks = ", ".join("?" for _ in FINAL_STATES)
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT min(created_at) FROM requests WHERE status NOT IN ({marks})",  # noqa: S608  (placeholders only)
+                sorted(FINAL_STATES),
+            )
+            .fetchone()
+        )
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def apply_pull(self, page: PullResponse) -> None:
         """Apply a page of changes and store its cursor in the same transaction."""
         with self._write() as conn:

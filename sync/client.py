@@ -85,6 +85,10 @@ class SyncStore(Protocol):
     def cursor(self) -> str | None:
         """The last pull cursor stored with the data it brought."""
 
+    def oldest_unsettled(self) -> datetime | None:
+        """When the oldest request still shown unsettled on this device was made (None: none);
+        a download from nothing brings the fate of every request since, however old."""
+
     def apply_pull(self, page: PullResponse) -> None:
         """Apply a page of changes and store its cursor in the same transaction."""
 
@@ -366,7 +370,10 @@ class SyncEngine:
         applied = 0
         while True:
             cursor = self.store.cursor()
-            params = {"cursor": cursor} if cursor else None
+            params: dict[str, str] = {"cursor": cursor} if cursor else {}
+            oldest = self.store.oldest_unsettled()
+            if oldest is not None:
+                params["open_since"] = oldest.isoformat()
             data = self._send(creds.server_url, creds.token, "GET", "/pull", params=params)
             try:
                 page = PullResponse.model_validate(data)

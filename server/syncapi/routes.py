@@ -9,7 +9,7 @@ POST /api/sync/v1/health      the kiosk's nightly health report
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
@@ -121,7 +121,26 @@ def pull() -> Response:
     limit_arg: Any = request.args.get("limit", current_app.config["LINLI_PULL_PAGE_SIZE"])
     limit = max(1, min(parse_int(str(limit_arg), "limit", high=2**63 - 1, code="bad_limit"), 5000))
     settled = utcnow() - timedelta(days=current_app.config["LINLI_PULL_SETTLED_DAYS"])
+    # A kiosk names when its oldest request still unsettled on its screen was made (restored
+    # from an old image, or back after a long time offline): their fates come however old.
+    open_since = _open_since(request.args.get("open_since"))
+    if open_since is not None:
+        settled = min(settled, open_since)
     return _answer(services.pull(kiosk, request.args.get("cursor") or None, limit, settled))
+
+
+def _open_since(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise InvalidInput(
+            f"open_since {raw[:40]!r} is not a time with its UTC offset", "bad_open_since"
+        )
+    return at
 
 
 @bp.post("/reconcile")

@@ -58,14 +58,17 @@ def pull(
 ) -> PullResponse:
     """A page of changes visible to `kiosk` after `cursor_text` (None: from the start).
 
-    From the start (no cursor, or a reset) with `settled_since`, requests already settled
-    before that instant are left out: the kiosk shows them settled already, and a kiosk's
-    whole history is not what it needs to display. A later change to one is pulled as usual.
+    A download from nothing (no cursor, or a reset) with `settled_since` leaves out requests
+    settled before that instant: the kiosk shows them settled already, and a kiosk's whole
+    history is not what it needs to display. Every page of that download keeps the same bound
+    (its cursor carries it); afterwards every change is pulled as usual.
     """
     epoch, last = db.session.execute(
         sa.select(SyncState.epoch, SyncState.last_change_seq).where(SyncState.id == 1)
     ).one()
     start, reset = 0, False
+    until: int | None = None
+    since = settled_since
     if cursor_text:
         try:
             cursor = Cursor.decode(cursor_text)
@@ -76,17 +79,22 @@ def pull(
                 reset = True
             else:
                 start = cursor.seq
+                until = cursor.until
+                since = _parse_bound(cursor.since)
+    if start == 0 and since is not None:
+        until = last
     stmt = sa.select(Change.seq, Change.entity, Change.key, Change.data).where(
         Change.seq > start,
         Change.seq <= last,
         sa.or_(Change.community_id.is_(None), Change.community_id == kiosk.community_id),
         sa.or_(Change.kiosk_id.is_(None), Change.kiosk_id == kiosk.id),
     )
-    if start == 0 and settled_since is not None:
+    if until is not None and since is not None and start < until:
         stmt = stmt.where(
             sa.or_(
+                Change.seq > until,
                 Change.entity != "request",
-                Change.changed_at >= settled_since,
+                Change.changed_at >= since,
                 sa.func.coalesce(Change.data["status"].as_string(), "").not_in(sorted(SETTLED)),
             )
         )
@@ -99,13 +107,29 @@ def pull(
             WIRE_CHANGE.validate_python({"entity": r.entity, "key": r.key, "data": r.data})
             for r in rows
         ],
-        cursor=Cursor(epoch=epoch, seq=position).encode(),
+        cursor=_next_cursor(epoch, position, until, since),
         more=more,
         reset=reset,
     )
 
 
 # --- reconcile ----------------------------------------------------------------------------
+
+
+def _parse_bound(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _next_cursor(epoch: str, position: int, until: int | None, since: datetime | None) -> str:
+    """The cursor after `position`; it keeps a download's bound until the download ends."""
+    if until is not None and since is not None and position < until:
+        return Cursor(epoch, position, until, since.isoformat()).encode()
+    return Cursor(epoch, position).encode()
 
 
 def reconcile(kiosk: Kiosk, req: ReconcileRequest) -> ReconcileResponse:

@@ -20,6 +20,7 @@ from sync.messages import (
     OpResult,
     PullResponse,
     PushResponse,
+    RequestChange,
     RoomChange,
 )
 
@@ -215,3 +216,32 @@ def test_resend_from_puts_operations_back_in_the_queue(store: Store) -> None:
         )
     )
     assert [op.seq for op in store.pending_ops(10)] == [2, 3]
+
+
+def test_the_oldest_unsettled_request_is_what_a_pull_names(tmp_path: Path) -> None:
+    """A pull names when the oldest request still open on this screen was made, so a kiosk
+    restored from an old image learns the fate of every request it still shows open."""
+    path = tmp_path / "kiosk.sqlite3"
+    store = open_enrolled(path)
+    try:
+        assert store.oldest_unsettled() is None
+        first = store.create_request("electrical", ROOM)
+        second = store.create_request("plumbing", ROOM)
+        made = dict(rows(path, "SELECT id, created_at FROM requests"))
+        assert store.oldest_unsettled() == datetime.fromisoformat(made[first.id])
+        store.apply_pull(
+            PullResponse(
+                changes=[
+                    RequestChange(
+                        entity="request",
+                        key=first.id,
+                        data={"status": "cancelled", "updated_at": datetime.now(UTC).isoformat()},
+                    )
+                ],
+                cursor="after-cancel",
+                more=False,
+            )
+        )
+        assert store.oldest_unsettled() == datetime.fromisoformat(made[second.id])
+    finally:
+        store.close()

@@ -504,6 +504,10 @@ class FakeStore:
         """The last page's cursor."""
         return self.pages[-1].cursor if self.pages else None
 
+    def oldest_unsettled(self) -> datetime | None:
+        """The fake holds no requests."""
+        return None
+
     def apply_pull(self, page: PullResponse) -> None:
         """Keep the page."""
         self.pages.append(page)
