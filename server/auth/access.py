@@ -86,6 +86,10 @@ POLICY: dict[str, Rule] = {
     "console.queue_stream": Rule("session", READERS, keeps_alive=False),
     "console.request_page": Rule("session", READERS),
     "console.request_action": Rule("session", STAFF),
+    # The 派工单 carries the resident's name and phone: staff, and a team lead for the jobs of
+    # the teams they lead (the route loads it through the job scope); never a viewer.
+    "console.work_order": Rule("session", FIELD),
+    "console.transfer_order": Rule("session", STAFF),
     "console.jobs": Rule("session", FIELD),
     "console.job_page": Rule("session", FIELD),
     "console.job_action": Rule("session", FIELD),

@@ -6,6 +6,8 @@ GET  /console/queue/rows                     the queue's rows alone (live refres
 GET  /console/queue/stream                   server-sent events: "changed" when requests change
 GET  /console/requests/<id>                  one request: words, profile card, timeline, actions
 POST /console/requests/<id>/<action>         a lifecycle action or a note
+GET  /console/requests/<id>/work-order       the team's 派工单, one A4 page (audited)
+GET  /console/requests/<id>/escalations/<e>/transfer-order   an agency's 转办单 (audited)
 GET  /console/jobs                           a team lead's jobs (phone-sized)
 GET  /console/jobs/<id>                      one job (phone-sized)
 POST /console/jobs/<id>/<action>             accept, decline, arrive, complete
@@ -203,6 +205,34 @@ def request_page(request_id: int) -> ResponseReturnValue:
     """One request."""
     req = load_request(request_id)
     return render_template("console/request.html", **_request_context(req))
+
+
+@bp.get("/requests/<int:request_id>/work-order")
+def work_order(request_id: int) -> ResponseReturnValue:
+    """The team's 派工单, one printable page; it carries the resident's contact, so each
+    print is a view of personal data in the audit trail."""
+    order = queries.work_order(load_job(request_id))
+    req = order.request
+    audit.record(
+        _actor(), req.community_id, "view",
+        f"request #{req.id}: 派工单 printed (name, phone, emergency contact)",
+        "print work order 派工单", resident_id=req.resident_id, request_id=req.id,
+    )  # fmt: skip
+    return render_template("console/work_order.html", order=order, printed_at=utcnow())
+
+
+@bp.get("/requests/<int:request_id>/escalations/<int:escalation_id>/transfer-order")
+def transfer_order(request_id: int, escalation_id: int) -> ResponseReturnValue:
+    """An escalation's 转办单 for the agency, one printable page (no name or phone), audited."""
+    order = queries.transfer_order(load_request(request_id), escalation_id)
+    req, escalation = order.request, order.escalation
+    audit.record(
+        _actor(), req.community_id, "view",
+        f"request #{req.id}: 转办单 printed for {escalation.agency.name} "
+        f"(escalation #{escalation.id})",
+        "print transfer order 转办单", resident_id=req.resident_id, request_id=req.id,
+    )  # fmt: skip
+    return render_template("console/transfer_order.html", order=order, printed_at=utcnow())
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from server.timeutil import UTCDateTime, utcnow
 AGENCY_KINDS = ("department", "charity", "property")
 ESCALATION_KIND = "escalation"
 """The outbox kind of escalation deliveries (settings LINLI_ESCALATION_*)."""
+AGENCY_REPLY_DAYS = 3
+"""Days an agency has to reply to an escalation: the 转办单's reply due date is the escalation's
+creation plus this (one number for every agency; no per-agency setting yet)."""
 
 
 class Team(db.Model):  # type: ignore[name-defined,misc]

@@ -14,14 +14,15 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from server.auth import access
-from server.communities.models import Building, Room
-from server.dispatch.models import Agency, Escalation, Team
+from server.auth.models import User
+from server.communities.models import Building, Community, Room
+from server.dispatch.models import AGENCY_REPLY_DAYS, Agency, Escalation, Team
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
 from server.inputs import INT32_MAX, as_id
 from server.people.models import Resident
-from server.requests.models import Category, HelpRequest
-from server.requests.services import overdue_clause
+from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.services import due_at, overdue_clause
 from server.timeutil import utcnow
 from sync.statuses import ACTIVE_WORK, FINAL, NEEDS_ACTION, UNTRIAGED
 
@@ -442,3 +443,88 @@ def queue_changes(scope: frozenset[int], filters: QueueFilter, cursor: str) -> Q
     keys = db.session.execute(stmt).all()
     shown = {k.id for k in keys}
     return QueueChanges(_rows(keys), sorted(set(changed) - shown))
+
+
+# --- printable work orders ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    """What a team's 派工单 prints: the request, where, who is sent, when, and whom to call."""
+
+    request: HelpRequest
+    community: Community
+    reference: str
+    """`<community slug>-<request id>`: read and typed back by hand (no QR code needed)."""
+    lead: str | None
+    """The display name of the dispatched team's lead."""
+    dispatched_at: datetime | None
+    """The latest dispatch (a re-dispatch after a decline counts from then)."""
+    due_at: datetime | None
+    resident: Resident | None
+    """The linked profile (name, emergency contact), None when unlinked or erased."""
+
+
+def reference_of(req: HelpRequest, community: Community) -> str:
+    """A request's reference on paper: the community's slug and the request's number."""
+    return f"{community.slug}-{req.id}"
+
+
+def work_order(req: HelpRequest) -> WorkOrder:
+    """The facts of a request's 派工单 (the caller checked the user may see it)."""
+    community = db.session.get_one(Community, req.community_id)
+    lead = None
+    if req.team is not None and req.team.lead_user_id is not None:
+        lead = db.session.get_one(User, req.team.lead_user_id).label
+    dispatched_at = db.session.scalar(
+        sa.select(sa.func.max(RequestEvent.at)).where(
+            RequestEvent.request_id == req.id, RequestEvent.to_status == "dispatched"
+        )
+    )
+    resident = db.session.get(Resident, req.resident_id) if req.resident_id else None
+    if resident is not None and resident.deleted_at is not None:
+        resident = None
+    return WorkOrder(
+        request=req,
+        community=community,
+        reference=reference_of(req, community),
+        lead=lead,
+        dispatched_at=dispatched_at,
+        due_at=due_at(req),
+        resident=resident,
+    )
+
+
+@dataclass(frozen=True)
+class TransferOrder:
+    """What an agency's 转办单 prints: the escalation's payload (no name, no phone), the
+    address, the reference the agency quotes back, and when its reply is due."""
+
+    request: HelpRequest
+    escalation: Escalation
+    community: Community
+    reference: str
+    category: Category | None
+    """The category the payload names (None if it no longer exists)."""
+    reply_due: datetime
+    reply_days: int
+
+
+def transfer_order(req: HelpRequest, escalation_id: int) -> TransferOrder:
+    """The facts of one escalation's 转办单, or 404 if it is not one of the request's."""
+    escalation = db.session.get(Escalation, escalation_id)
+    if escalation is None or escalation.request_id != req.id:
+        raise NotFound("no such escalation")
+    community = db.session.get_one(Community, req.community_id)
+    category = db.session.execute(
+        sa.select(Category).where(Category.code == escalation.payload.get("category"))
+    ).scalar_one_or_none()
+    return TransferOrder(
+        request=req,
+        escalation=escalation,
+        community=community,
+        reference=reference_of(req, community),
+        category=category,
+        reply_due=escalation.created_at + timedelta(days=AGENCY_REPLY_DAYS),
+        reply_days=AGENCY_REPLY_DAYS,
+    )

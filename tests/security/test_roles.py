@@ -22,6 +22,7 @@ from server.audit.actor import Actor
 from tests.conftest import _pg_admin, _pg_url, _postgres_reason
 from tests.procs import linli
 from tests.server.conftest import PASSWORD, World, csrf_token, login
+from tests.server.console.test_work_orders import _prints, _world_ready
 from tests.server.seed import Seed
 
 NEW_PASSWORD = "the attacker's new passphrase"
@@ -359,6 +360,59 @@ def test_admin_in_a_viewer_in_b_writes_nothing_in_b(
     assert matrix._snapshot(app, world) == before
     # The same person administers A: A's users are theirs.
     assert 'data-user="viewer_lanqiao"' in client.get("/console/users").get_data(as_text=True)
+
+
+# --- printed orders: personal data on paper only for those who may handle it ----------------
+
+
+def test_a_viewer_prints_no_personal_data(app: Flask, client: FlaskClient, world: World) -> None:
+    ready = _world_ready(app, world)
+    login(client, "viewer_lanqiao")
+    page = client.get(f"/console/requests/{ready.request}").get_data(as_text=True)
+    assert "work-order" not in page, "no print links"
+    assert "transfer-order" not in page
+    answer = client.get(f"/console/requests/{ready.request}/work-order")
+    assert answer.status_code == 403
+    assert "13800000001" not in answer.get_data(as_text=True)
+    transfer = f"/console/requests/{ready.request}/escalations/{ready.escalation}/transfer-order"
+    assert client.get(transfer).status_code == 403
+    assert _prints(app, ready.request) == []
+
+
+def test_a_team_lead_prints_the_work_orders_of_their_teams_jobs_only(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    from server.dispatch.services import create_team
+    from server.extensions import db
+    from server.requests import services as lifecycle
+    from server.requests.models import HelpRequest
+    from tests.server.conftest import make_request
+
+    with app.app_context():
+        waiting = make_request(world.community["lanqiao"], "3-2-302")
+        elsewhere = make_request(world.community["lanqiao"], "3-2-302", phone="13800000002")
+        req = db.session.get_one(HelpRequest, elsewhere)
+        req.status = "triaged"
+        lifecycle.dispatch(req, Actor("社工"), create_team("lanqiao", "红马甲", []), None, None)
+        db.session.commit()
+    ready = _world_ready(app, world)
+    login(client, "team_lead_lanqiao")
+    job = client.get(f"/console/jobs/{ready.request}").get_data(as_text=True)
+    assert f'href="/console/requests/{ready.request}/work-order"' in job
+    answer = client.get(f"/console/requests/{ready.request}/work-order")
+    assert answer.status_code == 200
+    assert "13800000001" in answer.get_data(as_text=True)
+    assert _prints(app, ready.request)[0][0] == "team_lead lanqiao"
+    for not_theirs in (waiting, elsewhere):  # not dispatched; dispatched to a team they do not lead
+        assert client.get(f"/console/requests/{not_theirs}/work-order").status_code == 404
+    transfer = f"/console/requests/{ready.request}/escalations/{ready.escalation}/transfer-order"
+    assert client.get(transfer).status_code == 403, "a 转办单 is staff's to print"
+    other = app.test_client()
+    login(other, "team_lead_feicui")
+    assert other.get(f"/console/requests/{ready.request}/work-order").status_code == 404
+    assert [row[0] for row in _prints(app, ready.request)] == ["team_lead lanqiao"]
+    assert _prints(app, elsewhere) == []
+    assert _prints(app, waiting) == []
 
 
 # --- the migration carries today's users over ----------------------------------------------
