@@ -85,6 +85,7 @@ POLICY: dict[str, Rule] = {
     "console.queue_rows": Rule("session", READERS),
     "console.queue_stream": Rule("session", READERS, keeps_alive=False),
     "console.request_page": Rule("session", READERS),
+    "console.possible_duplicates": Rule("session", STAFF),
     "console.request_action": Rule("session", STAFF),
     "console.jobs": Rule("session", FIELD),
     "console.job_page": Rule("session", FIELD),
