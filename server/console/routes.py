@@ -206,9 +206,12 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
 @bp.get("/requests/duplicates")
 def possible_duplicates() -> ResponseReturnValue:
     """Open requests that may be the need being entered for `room` and `category` (and
-    `community` when the room code is in several), as JSON for the intake form."""
-    room_code = request.args.get("room", "")
-    category = queries.category_for(request.args.get("category", ""))
+    `community` when the room code is in several), as JSON for the intake form; none until
+    both are chosen."""
+    room_code, code = request.args.get("room", ""), request.args.get("category", "")
+    if not room_code.strip() or not code.strip():
+        return jsonify([])
+    category = queries.category_for(code)
     rooms = queries.rooms_coded(room_code, access.community_scope(), _int_arg("community"))
     if not rooms:
         raise NotFound(f"no room {room_code!r} in your communities")

@@ -284,6 +284,9 @@ def test_json_endpoint_is_scoped_to_the_users_communities(
     assert "details" not in first
     unknown = lanqiao.get("/console/requests/duplicates?room=9-9-999&category=electrical")
     assert unknown.status_code == 404
+    for half in (f"room={LANQIAO_ROOM}", "category=electrical", ""):
+        chosen = lanqiao.get(f"/console/requests/duplicates?{half}")
+        assert (chosen.status_code, chosen.get_json()) == (200, []), "none until both are chosen"
     bad = lanqiao.get(f"/console/requests/duplicates?room={LANQIAO_ROOM}&category=nonsense")
     assert bad.status_code == 400
     # A social worker of feicui: the same room code is feicui's own room, with its request.
