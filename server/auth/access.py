@@ -85,6 +85,7 @@ POLICY: dict[str, Rule] = {
     "console.queue_rows": Rule("session", READERS),
     "console.queue_stream": Rule("session", READERS, keeps_alive=False),
     "console.request_page": Rule("session", READERS),
+    "console.possible_duplicates": Rule("session", STAFF),
     "console.request_action": Rule("session", STAFF),
     # The 派工单 carries the resident's name and phone: staff, and a team lead for the jobs of
     # the teams they lead (the route loads it through the job scope); never a viewer.

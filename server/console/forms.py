@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 from wtforms import (
     DecimalField,
     Form,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
-from server.inputs import StrictIntegerField
+from server.inputs import StrictIntegerField, as_id
 from server.requests.services import OUTCOMES, PRIORITIES
 
 
@@ -101,11 +111,32 @@ class FeedbackForm(ConsoleForm):
     note = TextAreaField("feedback", [DataRequired("write the feedback"), Length(max=2000)])
 
 
-class MergeForm(ConsoleForm):
-    """Merge into another request."""
+TICKET = re.compile(r"#?[A-Za-z]{1,2}-[0-9A-Za-z]{1,5}")
+"""A kiosk's ticket such as A-0012 (an Open311 one: O-3F2A); a pasted leading # is allowed."""
 
-    into = StrictIntegerField("request number", [InputRequired("give the request number")])
+
+class MergeForm(ConsoleForm):
+    """Merge into another request, named by its number (#12 or 12) or its ticket (A-0012)."""
+
+    into = StringField(
+        "request number or ticket",
+        [DataRequired("give the request number or ticket"), Length(max=12)],
+    )
     note = TextAreaField("note", [Optional(), Length(max=2000)])
+
+    def validate_into(self, field: StringField) -> None:
+        """A number within the id range, or the shape of a ticket."""
+        text = field.data.strip()
+        if as_id(text.removeprefix("#")) is None and not TICKET.fullmatch(text):
+            raise ValidationError(
+                f"{text!r} is neither a request number nor a ticket such as A-0012"
+            )
+
+    def target(self) -> int | str:
+        """The request number, or the ticket (upper case, without a #)."""
+        text = str(self.into.data).strip().removeprefix("#")
+        number = as_id(text)
+        return number if number is not None else text.upper()
 
 
 class LinkForm(ConsoleForm):

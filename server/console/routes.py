@@ -4,6 +4,7 @@ GET  /console/                               start page (the queue, or jobs for 
 GET  /console/queue                          the live queue: needs action first, filters, pages
 GET  /console/queue/rows                     the queue's rows alone (live refresh)
 GET  /console/queue/stream                   server-sent events: "changed" when requests change
+GET  /console/requests/duplicates            possible duplicates of a room and category (JSON)
 GET  /console/requests/<id>                  one request: words, profile card, timeline, actions
 POST /console/requests/<id>/<action>         a lifecycle action or a note
 GET  /console/requests/<id>/work-order       the team's 派工单, one A4 page (audited)
@@ -27,6 +28,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     make_response,
     redirect,
     render_template,
@@ -44,7 +46,7 @@ from server.auth import access
 from server.console import forms, live
 from server.dispatch import services as dispatch_services
 from server.dispatch.queries import agencies_of
-from server.errors import InvalidInput, LinliError
+from server.errors import InvalidInput, LinliError, NotFound
 from server.inputs import optional_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
 from server.pages import form_failed
@@ -62,6 +64,7 @@ from server.requests.queries import (
     queue_choices,
     queue_page,
 )
+from server.requests.words import status_words
 from server.synclog import rejections
 from server.timeutil import utcnow
 from sync import statuses
@@ -176,6 +179,8 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         "due_at": lifecycle.due_at(req),
         "escalations": queries.escalations_of(req),
         "duplicates": queries.duplicates_of(req),
+        "possible_duplicates": queries.possible_duplicates_of(req),
+        "status_words": status_words,
         "resident": None,
         "candidates": [],
     }
@@ -198,6 +203,36 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
                     request_id=req.id,
                 )  # fmt: skip
     return context
+
+
+@bp.get("/requests/duplicates")
+def possible_duplicates() -> ResponseReturnValue:
+    """Open requests that may be the need being entered for `room` and `category` (and
+    `community` when the room code is in several), as JSON for the intake form; none until
+    both are chosen."""
+    room_code, code = request.args.get("room", ""), request.args.get("category", "")
+    if not room_code.strip() or not code.strip():
+        return jsonify([])
+    category = queries.category_for(code)
+    rooms = queries.rooms_coded(room_code, access.community_scope(), _int_arg("community"))
+    if not rooms:
+        raise NotFound(f"no room {room_code!r} in your communities")
+    found = [d for room in rooms for d in queries.possible_duplicates(room, category.id)]
+    return jsonify(
+        [
+            {
+                "id": d.request.id,
+                "ticket": d.request.ticket,
+                "status": d.request.status,
+                "status_words": status_words(d.request.status),
+                "room": d.request.room.code,
+                "received_at": d.request.received_at.isoformat(),
+                "why": d.why,
+                "url": url_for("console.request_page", request_id=d.request.id),
+            }
+            for d in found
+        ]
+    )
 
 
 @bp.get("/requests/<int:request_id>")
@@ -327,7 +362,7 @@ ACTIONS: dict[str, Action] = {
     "merge": Action(
         forms.MergeForm,
         lambda r, f: lifecycle.merge_duplicate(
-            r, queries.other_request(f.into.data, access.community_scope()), _actor(), f.note.data
+            r, queries.merge_target(r, f.target(), access.community_scope()), _actor(), f.note.data
         ),
         "merged",
     ),

@@ -95,6 +95,8 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
         ),
         # The live refresh's changed rows and the hours page's latest finished jobs.
         sa.Index("ix_help_request_updated", "updated_at"),
+        # A merge naming the request it goes into by ticket (0012_duplicates).
+        sa.Index("ix_help_request_ticket", "ticket"),
     )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     client_id: so.Mapped[uuid.UUID] = so.mapped_column(sa.Uuid, unique=True)

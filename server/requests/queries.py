@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -24,7 +24,7 @@ from server.people.models import Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.requests.services import due_at, overdue_clause
 from server.timeutil import utcnow
-from sync.statuses import ACTIVE_WORK, FINAL, NEEDS_ACTION, UNTRIAGED
+from sync.statuses import ACTIVE_WORK, FINAL, NEEDS_ACTION, OPEN, UNTRIAGED
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -49,6 +49,8 @@ class QueueRow:
     bucket: int
     is_overdue: bool
     delivery_failed: bool
+    may_be_duplicate: bool = False
+    """Open, with another open request that may be the same need (`possible_duplicates`)."""
 
     def sort_key(self, view: str) -> str:
         """Where the row sorts in `view`, as three numbers a page compares in ascending order."""
@@ -167,12 +169,14 @@ def _rows(keys: Sequence[sa.Row[Any]]) -> list[QueueRow]:
         .unique()
         .scalars()
     }
+    flagged = with_possible_duplicates([r.id for r in loaded.values() if r.status in OPEN])
     return [
         QueueRow(
             request=loaded[k.id],
             bucket=int(k.bucket),
             is_overdue=bool(k.overdue),
             delivery_failed=bool(k.failed),
+            may_be_duplicate=k.id in flagged,
         )
         for k in keys
         if k.id in loaded
@@ -322,6 +326,122 @@ def duplicates_of(req: HelpRequest) -> list[HelpRequest]:
     )
 
 
+DUPLICATE_WINDOW = timedelta(hours=24)
+"""Two requests for one building and category, both received this recently, may be one need."""
+DUPLICATES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    """An open request that may be the same need, and why: `same_room` or `same_building`."""
+
+    request: HelpRequest
+    why: Literal["same_room", "same_building"]
+
+
+def possible_duplicates(
+    room: Room,
+    category_id: int,
+    exclude: HelpRequest | None = None,
+    limit: int = DUPLICATES_SHOWN,
+) -> list[PossibleDuplicate]:
+    """Open requests (sync.statuses.OPEN) for the room and category, and for its building and
+    category received within the last day, newest first, at most `limit`; `exclude` is the
+    request asked about (a building's requests only while it is itself within the last day).
+
+    Two bounded reads, each through an index: the room's requests (ix_help_request_room_id:
+    a room has few), and the community's open requests of the last day
+    (ix_help_request_open_community: partial on open requests, with room and category).
+    """
+    since = utcnow() - DUPLICATE_WINDOW
+    newest = (HelpRequest.received_at.desc(), HelpRequest.id.desc())
+    mine = [HelpRequest.id != exclude.id] if exclude is not None else []
+    same_room = (
+        sa.select(HelpRequest)
+        .where(
+            HelpRequest.room_id == room.id,
+            HelpRequest.category_id == category_id,
+            OPEN_CLAUSE,
+            *mine,
+        )
+        .order_by(*newest)
+        .limit(limit)
+    )
+    found = [PossibleDuplicate(r, "same_room") for r in db.session.execute(same_room).scalars()]
+    if exclude is None or exclude.received_at >= since:
+        building = (
+            sa.select(HelpRequest)
+            .where(
+                HelpRequest.community_id == room.community_id,
+                HelpRequest.received_at >= since,
+                OPEN_CLAUSE,
+                HelpRequest.category_id == category_id,
+                HelpRequest.room_id != room.id,
+                HelpRequest.room_id.in_(
+                    sa.select(Room.id).where(Room.building_id == room.building_id)
+                ),
+                *mine,
+            )
+            .order_by(*newest)
+            .limit(limit)
+        )
+        found += [
+            PossibleDuplicate(r, "same_building") for r in db.session.execute(building).scalars()
+        ]
+    found.sort(key=lambda d: (d.request.received_at, d.request.id), reverse=True)
+    return found[:limit]
+
+
+def possible_duplicates_of(req: HelpRequest) -> list[PossibleDuplicate]:
+    """Open requests that may be the same need as `req` (none once `req` is final)."""
+    if req.status not in OPEN:
+        return []
+    return possible_duplicates(req.room, req.category_id, exclude=req)
+
+
+def rooms_coded(code: str, scope: frozenset[int], community_id: int | None = None) -> list[Room]:
+    """The rooms with this code (`3-2-301`) in the user's communities (or in one of them)."""
+    stmt = sa.select(Room).where(Room.code == code.strip(), Room.community_id.in_(scope))
+    if community_id is not None:
+        stmt = stmt.where(Room.community_id == community_id)
+    return list(db.session.execute(stmt.order_by(Room.community_id)).scalars())
+
+
+def with_possible_duplicates(ids: Sequence[int]) -> set[int]:
+    """Which of the open requests `ids` have a possible duplicate (`possible_duplicates`):
+    one statement, at most two EXISTS per row, each an index probe (the queue's flag)."""
+    if not ids:
+        return set()
+    since = utcnow() - DUPLICATE_WINDOW
+    other = so.aliased(HelpRequest)
+    near = so.aliased(Room)
+    mine = so.aliased(Room)
+    alike = (
+        other.category_id == HelpRequest.category_id,
+        other.id != HelpRequest.id,
+        other.status.not_in(sorted(FINAL)),
+    )
+    same_room = sa.select(other.id).where(other.room_id == HelpRequest.room_id, *alike).exists()
+    same_building = (
+        sa.select(other.id)
+        .join(near, near.id == other.room_id)
+        .join(mine, mine.building_id == near.building_id)
+        .where(
+            mine.id == HelpRequest.room_id,
+            other.community_id == HelpRequest.community_id,
+            other.received_at >= since,
+            *alike,
+        )
+        .exists()
+    )
+    recent = sa.and_(HelpRequest.received_at >= since, same_building)
+    return set(
+        db.session.execute(
+            sa.select(HelpRequest.id).where(HelpRequest.id.in_(ids), sa.or_(same_room, recent))
+        ).scalars()
+    )
+
+
 def active_categories() -> list[Category]:
     """The categories a request may be triaged to, in their order."""
     return list(
@@ -368,6 +488,37 @@ def other_request(number: int, scope: frozenset[int]) -> HelpRequest:
     if other is None or other.community_id not in scope:
         raise InvalidInput(f"no request #{number}", "bad_merge")
     return other
+
+
+def merge_target(req: HelpRequest, named: int | str, scope: frozenset[int]) -> HelpRequest:
+    """The request a merge form names, by number or by ticket, or `InvalidInput`.
+
+    A ticket is unique per kiosk prefix, not per city: it is looked up in the user's
+    communities, the request's own community first; another request holding it there as well
+    (two kiosks with one prefix) is named in the error instead of guessed.
+    """
+    if isinstance(named, int):
+        return other_request(named, scope)
+    ticket = named.strip().upper()
+    found = [
+        r
+        for r in db.session.execute(
+            sa.select(HelpRequest)
+            .where(HelpRequest.ticket == ticket, HelpRequest.community_id.in_(scope))
+            .order_by(HelpRequest.id)
+        ).scalars()
+        if r.id != req.id
+    ]
+    here = [r for r in found if r.community_id == req.community_id]
+    if len(here) == 1 or (not here and len(found) == 1):
+        return (here or found)[0]
+    if not found:
+        raise InvalidInput(f"no request with ticket {ticket}", "bad_merge")
+    numbers = ", ".join(f"#{r.id}" for r in (here or found))
+    raise InvalidInput(
+        f"ticket {ticket} is held by several requests ({numbers}); give the request number",
+        "ambiguous_ticket",
+    )
 
 
 def resident_for(req: HelpRequest, resident_id: int) -> Resident:

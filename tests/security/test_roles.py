@@ -333,6 +333,40 @@ def test_social_worker_in_a_viewer_in_b_triages_in_a_and_only_reads_in_b(
     assert noted.status_code == 303
 
 
+def test_possible_duplicates_and_merge_by_ticket_reach_only_where_the_role_acts(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A social worker in A who is a viewer in B: B's rooms are not found by the intake's
+    duplicates lookup, and a ticket B also holds names A's request, never B's."""
+    from server.extensions import db
+    from server.requests.models import HelpRequest
+    from tests.server.conftest import make_request
+
+    _mixed_user(app, "mixed", {"lanqiao": "social_worker", "feicui": "viewer"})
+    with app.app_context():
+        again = make_request(world.community["lanqiao"], "3-2-301")  # ticket A-0001, as B's
+        db.session.commit()
+    login(client, "mixed")
+    own = client.get("/console/requests/duplicates?room=3-2-301&category=electrical")
+    assert [i["id"] for i in own.get_json()] == [again, world.requests["lanqiao"]]
+    theirs = client.get("/console/requests/duplicates?room=7-1-101&category=electrical")
+    assert theirs.status_code == 404
+    assert "SECRET-FEICUI" not in theirs.get_data(as_text=True)
+    stranger = app.test_client()
+    login(stranger, "social_worker_feicui")
+    elsewhere = stranger.get("/console/requests/duplicates?room=3-2-301&category=electrical")
+    assert elsewhere.status_code == 404
+    before = _request_state(app, world.requests["feicui"])
+    token = csrf_token(client, "/console/queue")
+    merged = client.post(
+        f"/console/requests/{again}/merge", data={"into": "A-0001", "csrf_token": token}
+    )
+    assert merged.status_code == 303
+    with app.app_context():
+        assert db.session.get_one(HelpRequest, again).duplicate_of_id == world.requests["lanqiao"]
+    assert _request_state(app, world.requests["feicui"]) == before
+
+
 def test_admin_in_a_viewer_in_b_writes_nothing_in_b(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
