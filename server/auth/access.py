@@ -86,6 +86,8 @@ POLICY: dict[str, Rule] = {
     "console.queue_stream": Rule("session", READERS, keeps_alive=False),
     "console.request_page": Rule("session", READERS),
     "console.request_action": Rule("session", STAFF),
+    "console.new_request": Rule("session", STAFF),
+    "console.rooms": Rule("session", STAFF),
     "console.jobs": Rule("session", FIELD),
     "console.job_page": Rule("session", FIELD),
     "console.job_action": Rule("session", FIELD),

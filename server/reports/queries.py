@@ -20,7 +20,7 @@ from server.extensions import db
 from server.localtime import local_midnight
 from server.localtime import local_today as local_today  # the periods' today, for the routes
 from server.people.models import Resident
-from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.models import CHANNELS, Category, HelpRequest, RequestEvent
 from server.requests.services import overdue_clause
 from server.timeutil import utcnow
 from server.volunteers.models import ServiceRecord, Volunteer
@@ -124,6 +124,20 @@ def _in_period(community_id: int, period: Period) -> sa.ColumnElement[bool]:
         HelpRequest.received_at >= period.lo,
         HelpRequest.received_at < period.hi,
     )
+
+
+def requests_by_channel(community_id: int, period: Period) -> list[tuple[str, int]]:
+    """Requests received in the period, counted by the channel they came in by (every channel
+    of CHANNELS, in its order, zero included; a count per request, not per event)."""
+    counts = dict(
+        db.session.execute(
+            sa.select(HelpRequest.channel, sa.func.count())
+            .where(_in_period(community_id, period))
+            .group_by(HelpRequest.channel)
+        ).tuples()
+    )
+    known = [(channel, counts.pop(channel, 0)) for channel in CHANNELS]
+    return known + sorted(counts.items())
 
 
 @dataclass

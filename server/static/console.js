@@ -137,3 +137,45 @@
     startPolling();
   }
 })();
+
+// 新建求助: the room field's type-ahead. As staff type a room code, a name or a phone number,
+// the datalist fills with the community's rooms and known residents (their room as the value).
+(function () {
+  "use strict";
+  var form = document.getElementById("intake");
+  if (!form) { return; }
+  var room = document.getElementById("intake-room");
+  var list = document.getElementById("intake-rooms");
+  var community = document.getElementById("intake-community");
+  var url = form.getAttribute("data-rooms-url");
+  var timer = null;
+  var asked = "";
+
+  function fill(choices) {
+    list.textContent = "";
+    choices.forEach(function (c) {
+      var option = document.createElement("option");
+      option.value = c.value;
+      option.label = c.label;
+      option.textContent = c.label;
+      list.appendChild(option);
+    });
+  }
+
+  function ask() {
+    var text = room.value.trim();
+    if (!text || text === asked) { return; }
+    asked = text;
+    var query = "?community=" + encodeURIComponent(community ? community.value : "") +
+      "&q=" + encodeURIComponent(text);
+    fetch(url + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (choices) { if (asked === text) { fill(choices); } })
+      .catch(function () { /* typing the room code still works */ });
+  }
+
+  room.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(ask, 150);
+  });
+})();
