@@ -129,13 +129,14 @@ def _in_period(community_id: int, period: Period) -> sa.ColumnElement[bool]:
 def requests_by_channel(community_id: int, period: Period) -> list[tuple[str, int]]:
     """Requests received in the period, counted by the channel they came in by (every channel
     of CHANNELS, in its order, zero included; a count per request, not per event)."""
-    counts = dict(
-        db.session.execute(
+    counts: dict[str, int] = {
+        channel: n
+        for channel, n in db.session.execute(
             sa.select(HelpRequest.channel, sa.func.count())
             .where(_in_period(community_id, period))
             .group_by(HelpRequest.channel)
-        ).tuples()
-    )
+        )
+    }
     known = [(channel, counts.pop(channel, 0)) for channel in CHANNELS]
     return known + sorted(counts.items())
 
