@@ -655,7 +655,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
     """Requests received in the period, one row each, read in batches."""
     yield [
         "id", "ticket", "category", "status", "building", "unit", "room",
-        "received_at", "arrived_at", "closed_at", "response_minutes", "team",
+        "received_at", "arrived_at", "closed_at", "response_minutes", "team", "channel",
     ]  # fmt: skip
     query = (
         sa.select(
@@ -670,6 +670,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
             HelpRequest.arrived_at,
             HelpRequest.closed_at,
             Team.name,
+            HelpRequest.channel,
         )
         .join(Category, Category.id == HelpRequest.category_id)
         .join(Room, Room.id == HelpRequest.room_id)
@@ -679,15 +680,26 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
         .order_by(HelpRequest.received_at, HelpRequest.id)
         .execution_options(yield_per=1000)
     )
-    for rid, ticket, cat, status, b, u, r, received, arrived, closed, team in db.session.execute(
-        query
-    ):
+    for (
+        rid,
+        ticket,
+        cat,
+        status,
+        b,
+        u,
+        r,
+        received,
+        arrived,
+        closed,
+        team,
+        channel,
+    ) in db.session.execute(query):
         response = _minutes(arrived, received) if arrived else None
         yield [
             rid, ticket, cat, status, b, u, r,
             received.isoformat(), arrived.isoformat() if arrived else "",
             closed.isoformat() if closed else "",
-            round(response, 1) if response is not None else "", team or "",
+            round(response, 1) if response is not None else "", team or "", channel,
         ]  # fmt: skip
 
 

@@ -267,3 +267,18 @@ def test_the_migration_marks_stored_requests_by_where_they_came_from(
         ("B-0007", "kiosk", None),
     ]
     assert counter == 0
+
+
+def test_the_requests_export_names_each_requests_channel(client: FlaskClient, world: World) -> None:
+    import csv
+    import io
+
+    login(client, "social_worker_lanqiao")
+    assert post(client, NEW, _form(world, channel="suggestion_box"), NEW).status_code == 303
+    answer = client.get(f"/reports/{world.community['lanqiao']}/requests.csv")
+    header, *rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
+    assert header[-1] == "channel"
+    assert sorted((row[1], row[-1]) for row in rows) == [
+        ("A-0001", "kiosk"),
+        ("O-0001", "suggestion_box"),
+    ]
