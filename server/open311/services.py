@@ -187,8 +187,8 @@ def create_request(
     first_name: str | None = None,
     last_name: str | None = None,
 ) -> dict[str, Any]:
-    """File a request for a room (address_id `building-unit-room`) of the key's communities,
-    channel `open311`; the phone and the reporter's name are kept (never shown by Open311)."""
+    """File a request for a room (`building-unit-room`) of the key's communities, by `open311`."""
+    # The phone and the reporter's name are kept for staff; Open311 output never shows them.
     category = _category(service_code) if service_code else None
     if category is None:
         raise Open311Error(400, "service_code is required")

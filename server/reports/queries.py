@@ -127,8 +127,7 @@ def _in_period(community_id: int, period: Period) -> sa.ColumnElement[bool]:
 
 
 def requests_by_channel(community_id: int, period: Period) -> list[tuple[str, int]]:
-    """Requests received in the period, counted by the channel they came in by (every channel
-    of CHANNELS, in its order, zero included; a count per request, not per event)."""
+    """Requests received in the period, counted by channel (each of CHANNELS, zero included)."""
     counts: dict[str, int] = {
         channel: n
         for channel, n in db.session.execute(

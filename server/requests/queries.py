@@ -457,8 +457,8 @@ def _masked(phone: str | None) -> str:
 
 
 def room_choices(community_id: int, text: str, limit: int = 20) -> list[RoomChoice]:
-    """Rooms of the community whose code starts with `text`, and known residents whose name or
-    phone holds it (their room, the name and the phone's last four digits)."""
+    """Rooms whose code starts with `text` and known residents whose name or phone holds it."""
+    # A resident's choice is labelled with the name and the phone's last four digits only.
     text = text.strip()[:50]
     if not text:
         return []

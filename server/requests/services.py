@@ -162,11 +162,8 @@ class Intake:
 
 
 def next_staff_ticket(community_id: int) -> str:
-    """The community's next `O-` ticket; the counter's row lock orders concurrent intakes.
-
-    Skips a number an older request of the community already holds (Open311 once gave random
-    `O-` tickets), so a ticket names one request.
-    """
+    """The community's next `O-` ticket, skipping one an older request already holds."""
+    # The counter's row lock orders concurrent intakes; Open311 once gave random `O-` tickets.
     for _ in range(100):
         number = db.session.execute(
             sa.update(Community)
@@ -194,11 +191,9 @@ def _intake_field(value: str, allowed: tuple[str, ...], field: str) -> str:
 
 
 def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
-    """A request entered for a caller (console or staff API); then the kiosk's lifecycle.
-
-    Channels are the ones of CHANNELS but `kiosk` (a kiosk's own come by sync). Linked to the
-    resident when exactly one profile has the room and phone; audited.
-    """
+    """A request entered for a caller (console, staff API, Open311), audited; then as a kiosk's."""
+    # Any channel but `kiosk` (a kiosk's own come by sync); linked to the resident when exactly
+    # one profile has the room and phone, as triage would.
     channel = _intake_field(intake.channel, CHANNELS[1:], "channel")
     kind = intake.reporter_kind or None
     if kind is not None:

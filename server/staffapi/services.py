@@ -328,8 +328,8 @@ def _replay(stored: IdempotencyKey, digest: str) -> tuple[int, dict[str, Any]]:
 
 
 def create_request(scope: Scope, key: str | None, body: Any) -> tuple[int, dict[str, Any]]:
-    """File a request once per `Idempotency-Key`: 201 and the request; a retry with the same
-    key and body answers 200 and the first answer, another body under the key 409."""
+    """File a request once per `Idempotency-Key`: 201, then 200 and the same answer on a retry."""
+    # Another body under a used key is 409; a refused body does not use the key up.
     key = (key or "").strip()
     if not key or len(key) > KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise InvalidInput(
