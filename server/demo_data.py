@@ -180,6 +180,10 @@ def seed_people(slugs: list[str], rng: random.Random) -> list[DemoLogin]:
     return logins
 
 
+DEMO_CHANNELS = ("phone", "walk_in", "phone", "building_captain", "hotline", "phone")
+"""How the demo's requests came in (they are made here, not at a kiosk)."""
+
+
 def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24) -> int:
     """A few weeks of requests, every community's walked through the lifecycle to every state."""
     from server.communities.models import Community
@@ -218,7 +222,8 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
                 kiosk_id=None,
                 category_id=categories[code].id,
                 room_id=resident.room_id,
-                ticket=f"P-{n + 1:04d}",
+                ticket=life.next_staff_ticket(community.id),
+                channel=DEMO_CHANNELS[n % len(DEMO_CHANNELS)],
                 phone=resident.phone,
                 details=rng.choice(WORDS[code]),
                 is_on_behalf=rng.random() < 0.2,

@@ -10,7 +10,7 @@ from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
 from server.people.models import ConsentRecord, Resident
 from server.requests.models import Category, HelpRequest, RequestEvent
-from server.staffapi.models import ApiToken
+from server.staffapi.models import ApiToken, IdempotencyKey
 from server.synclog.models import AppliedOp, Change, SyncConflict, SyncState
 from server.volunteers.models import (
     ServiceRecord,
@@ -33,6 +33,7 @@ __all__ = [
     "DailyStat",
     "Escalation",
     "HelpRequest",
+    "IdempotencyKey",
     "Kiosk",
     "LedgerEntry",
     "Merchant",

@@ -91,6 +91,8 @@ POLICY: dict[str, Rule] = {
     # the teams they lead (the route loads it through the job scope); never a viewer.
     "console.work_order": Rule("session", FIELD),
     "console.transfer_order": Rule("session", STAFF),
+    "console.new_request": Rule("session", STAFF),
+    "console.rooms": Rule("session", STAFF),
     "console.jobs": Rule("session", FIELD),
     "console.job_page": Rule("session", FIELD),
     "console.job_action": Rule("session", FIELD),

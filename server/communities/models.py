@@ -19,6 +19,8 @@ class Community(db.Model):  # type: ignore[name-defined,misc]
     slug: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(200))
     phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    last_staff_ticket: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    """The number of the last `O-` ticket given to a request not made at a kiosk."""
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -21,7 +21,8 @@ from wtforms.validators import (
 )
 
 from server.inputs import StrictIntegerField, as_id
-from server.requests.services import OUTCOMES, PRIORITIES
+from server.requests.models import CHANNELS, REPORTER_KINDS
+from server.requests.services import OUTCOMES, PRIORITIES, Intake
 
 
 class ConsoleForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
@@ -153,3 +154,31 @@ class RetryForm(ConsoleForm):
 
 class EmptyForm(ConsoleForm):
     """Actions without fields (accept, arrive)."""
+
+
+class IntakeForm(ConsoleForm):
+    """新建求助: a request told to staff (by phone, at the desk, by a building captain...)."""
+
+    community = StringField("community", [DataRequired("choose a community")])
+    room = StringField("room", [DataRequired("type the room"), Length(max=50)])
+    category = StringField("category", [DataRequired("choose a category")])
+    details = TextAreaField("words", [Optional(), Length(max=2000)])
+    phone = StringField("phone", [Optional(), Length(max=20)])
+    channel = StringField("channel", [AnyOf(CHANNELS[1:], "choose how the request came in")])
+    reporter_kind = StringField("reporter", [Optional(), AnyOf(REPORTER_KINDS)])
+    reporter_name = StringField("reporter's name", [Optional(), Length(max=100)])
+    on_behalf = StringField("on behalf", [Optional(), AnyOf(("yes", "no"))])
+
+    def to_intake(self, community_id: int) -> Intake:
+        """The checked fields as the service's input."""
+        return Intake(
+            community_id=community_id,
+            room=self.room.data,
+            category=self.category.data,
+            channel=self.channel.data,
+            details=self.details.data,
+            phone=self.phone.data,
+            reporter_kind=self.reporter_kind.data or None,
+            reporter_name=self.reporter_name.data,
+            on_behalf=self.on_behalf.data == "yes",
+        )

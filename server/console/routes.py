@@ -5,6 +5,9 @@ GET  /console/queue                          the live queue: needs action first,
 GET  /console/queue/rows                     the queue's rows alone (live refresh)
 GET  /console/queue/stream                   server-sent events: "changed" when requests change
 GET  /console/requests/duplicates            possible duplicates of a room and category (JSON)
+GET  /console/requests/new                   新建求助: enter a request told by phone, at the desk...
+POST /console/requests/new                   make it (then the request page)
+GET  /console/rooms?community=&q=            the intake's room type-ahead (rooms, known residents)
 GET  /console/requests/<id>                  one request: words, profile card, timeline, actions
 POST /console/requests/<id>/<action>         a lifecycle action or a note
 GET  /console/requests/<id>/work-order       the team's 派工单, one A4 page (audited)
@@ -25,6 +28,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -47,13 +51,14 @@ from server.console import forms, live
 from server.dispatch import services as dispatch_services
 from server.dispatch.queries import agencies_of
 from server.errors import InvalidInput, LinliError, NotFound
-from server.inputs import optional_int
+from server.inputs import optional_int, parse_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
 from server.pages import form_failed
 from server.people import services as people
+from server.people.forms import invalid
 from server.requests import queries
 from server.requests import services as lifecycle
-from server.requests.models import HelpRequest
+from server.requests.models import CHANNELS, REPORTER_KINDS, HelpRequest
 from server.requests.queries import (
     QueueFilter,
     active_jobs,
@@ -63,6 +68,7 @@ from server.requests.queries import (
     queue_changes,
     queue_choices,
     queue_page,
+    room_choices,
 )
 from server.requests.words import status_words
 from server.synclog import rejections
@@ -163,6 +169,54 @@ def queue_rows() -> ResponseReturnValue:
 def queue_stream() -> ResponseReturnValue:
     """Server-sent events telling the page to refresh its rows (429: poll instead)."""
     return live.stream(access.community_scope(), session.get("sid") or access.user().get_id())
+
+
+# --- intake by staff ----------------------------------------------------------------------
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+def new_request() -> ResponseReturnValue:
+    """新建求助: a request told to staff, entered while the caller is on the line."""
+    form = forms.IntakeForm(MultiDict(request.form) if request.method == "POST" else None)
+    communities = access.scoped_communities()
+    if request.method == "GET":
+        form.channel.data = "phone"
+        form.on_behalf.data = "no"
+        form.community.data = str(communities[0].id) if communities else ""
+
+    def context() -> dict[str, Any]:
+        return {
+            "form": form,
+            "communities": communities,
+            "categories": queries.active_categories(),
+            "channels": CHANNELS[1:],
+            "reporter_kinds": REPORTER_KINDS,
+        }
+
+    if request.method == "GET":
+        return render_template("console/new_request.html", **context())
+    if not form.validate():
+        return form_failed(invalid(form), "console/new_request.html", context)
+    community_id = parse_int(form.community.data, "community", code="bad_community")
+    access.require_community(community_id)
+    try:
+        req = lifecycle.create_by_staff(form.to_intake(community_id), _actor())
+    except LinliError as exc:
+        return form_failed(exc, "console/new_request.html", context)
+    flash(f"#{req.id} {req.ticket}: 已登记 entered")
+    return redirect(url_for("console.request_page", request_id=req.id), 303)
+
+
+@bp.get("/rooms")
+def rooms() -> Response:
+    """The intake's type-ahead: rooms by code, known residents by name or phone."""
+    raw = request.args.get("community")
+    if not raw:
+        return jsonify([])
+    community_id = parse_int(raw, "community", code="bad_community")
+    access.require_community(community_id)
+    choices = room_choices(community_id, request.args.get("q", ""))
+    return jsonify([{"value": c.value, "label": c.label} for c in choices])
 
 
 # --- one request --------------------------------------------------------------------------

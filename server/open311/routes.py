@@ -5,7 +5,8 @@ GET  /open311/v2/services.<fmt>            the categories
 GET  /open311/v2/services/<code>.<fmt>     a service's definition (no extra attributes)
 GET  /open311/v2/requests.<fmt>            requests (service_request_id, service_code, status,
                                            start_date, end_date), newest first
-POST /open311/v2/requests.<fmt>            file a request (api_key, service_code, address_id)
+POST /open311/v2/requests.<fmt>            file a request (api_key, service_code, address_id;
+                                           phone, first_name, last_name are kept, not shown)
 GET  /open311/v2/requests/<id>.<fmt>       one request, as a one-element list
 GET  /open311/v2/tokens/<token>.<fmt>      the request id a POST's token became
 
@@ -145,6 +146,9 @@ def requests_create(fmt: str) -> ResponseReturnValue:
         address_id=request.form.get("address_id", ""),
         description=request.form.get("description"),
         jurisdiction_id=request.form.get("jurisdiction_id"),
+        phone=request.form.get("phone") or None,
+        first_name=request.form.get("first_name"),
+        last_name=request.form.get("last_name"),
     )
     return render([created], "service_requests", "request", fmt, 201)
 

@@ -6,7 +6,6 @@ Output never carries a name or phone number; phone numbers in free text are mask
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,11 +17,10 @@ from server.communities.models import Community, Room
 from server.dispatch.models import Agency, Escalation
 from server.extensions import db
 from server.inputs import as_id
-from server.requests.models import Category, HelpRequest, RequestEvent
-from server.requests.services import due_at
+from server.requests.models import Category, HelpRequest
+from server.requests.services import Intake, create_by_staff, due_at
 from server.staffapi.services import Scope
 from server.timeutil import utcnow
-from sync.ids import uuid7
 from sync.statuses import FINAL
 
 PAGE_LIMIT = 1000
@@ -185,8 +183,12 @@ def create_request(
     address_id: str,
     description: str | None,
     jurisdiction_id: str | None,
+    phone: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
 ) -> dict[str, Any]:
-    """File a request for a room (address_id `building-unit-room`) of the key's communities."""
+    """File a request for a room (`building-unit-room`) of the key's communities, by `open311`."""
+    # The phone and the reporter's name are kept for staff; Open311 output never shows them.
     category = _category(service_code) if service_code else None
     if category is None:
         raise Open311Error(400, "service_code is required")
@@ -202,32 +204,19 @@ def create_request(
         raise Open311Error(
             400, "address_id must be a room code (building-unit-room) of the community"
         )
-    now = utcnow()
-    req = HelpRequest(
-        client_id=uuid7(),
-        community_id=community.id,
-        kiosk_id=None,
-        category_id=category.id,
-        room_id=room.id,
-        ticket=f"O-{secrets.token_hex(2).upper()}",
-        details=(description or "").strip() or None,
-        status="received",
-        is_urgent=category.is_urgent,
-        device_created_at=now,
-        received_at=now,
-        updated_at=now,
+    name = " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
+    req = create_by_staff(
+        Intake(
+            community_id=community.id,
+            room=room.code,
+            category=category.code,
+            channel="open311",
+            details=description,
+            phone=phone,
+            reporter_name=name or None,
+        ),
+        Actor.api(scope.token_name),
     )
-    db.session.add(req)
-    db.session.flush()
-    db.session.add(
-        RequestEvent(
-            request_id=req.id,
-            at=now,
-            actor=Actor.api(scope.token_name).label,
-            to_status="received",
-        )
-    )
-    db.session.flush()
     return {
         "service_request_id": str(req.id),
         "token": str(req.client_id),

@@ -20,7 +20,7 @@ from server.extensions import db
 from server.localtime import local_midnight
 from server.localtime import local_today as local_today  # the periods' today, for the routes
 from server.people.models import Resident
-from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.models import CHANNELS, Category, HelpRequest, RequestEvent
 from server.requests.services import overdue_clause
 from server.timeutil import utcnow
 from server.volunteers.models import ServiceRecord, Volunteer
@@ -124,6 +124,20 @@ def _in_period(community_id: int, period: Period) -> sa.ColumnElement[bool]:
         HelpRequest.received_at >= period.lo,
         HelpRequest.received_at < period.hi,
     )
+
+
+def requests_by_channel(community_id: int, period: Period) -> list[tuple[str, int]]:
+    """Requests received in the period, counted by channel (each of CHANNELS, zero included)."""
+    counts: dict[str, int] = {
+        channel: n
+        for channel, n in db.session.execute(
+            sa.select(HelpRequest.channel, sa.func.count())
+            .where(_in_period(community_id, period))
+            .group_by(HelpRequest.channel)
+        )
+    }
+    known = [(channel, counts.pop(channel, 0)) for channel in CHANNELS]
+    return known + sorted(counts.items())
 
 
 @dataclass
@@ -640,7 +654,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
     """Requests received in the period, one row each, read in batches."""
     yield [
         "id", "ticket", "category", "status", "building", "unit", "room",
-        "received_at", "arrived_at", "closed_at", "response_minutes", "team",
+        "received_at", "arrived_at", "closed_at", "response_minutes", "team", "channel",
     ]  # fmt: skip
     query = (
         sa.select(
@@ -655,6 +669,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
             HelpRequest.arrived_at,
             HelpRequest.closed_at,
             Team.name,
+            HelpRequest.channel,
         )
         .join(Category, Category.id == HelpRequest.category_id)
         .join(Room, Room.id == HelpRequest.room_id)
@@ -664,15 +679,26 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
         .order_by(HelpRequest.received_at, HelpRequest.id)
         .execution_options(yield_per=1000)
     )
-    for rid, ticket, cat, status, b, u, r, received, arrived, closed, team in db.session.execute(
-        query
-    ):
+    for (
+        rid,
+        ticket,
+        cat,
+        status,
+        b,
+        u,
+        r,
+        received,
+        arrived,
+        closed,
+        team,
+        channel,
+    ) in db.session.execute(query):
         response = _minutes(arrived, received) if arrived else None
         yield [
             rid, ticket, cat, status, b, u, r,
             received.isoformat(), arrived.isoformat() if arrived else "",
             closed.isoformat() if closed else "",
-            round(response, 1) if response is not None else "", team or "",
+            round(response, 1) if response is not None else "", team or "", channel,
         ]  # fmt: skip
 
 

@@ -95,6 +95,7 @@ def overview(community_id: int) -> ResponseReturnValue:
         community=community,
         period=period,
         states=states,
+        channels=queries.requests_by_channel(community.id, period),
         measures=queries.response_measures(community.id, period),
         service=service,
         retention=queries.retention(community.id, period),
@@ -110,6 +111,7 @@ def _formulas() -> dict[str, str]:
     """Each figure's formula, from the docstring of the function that computes it."""
     functions: dict[str, Callable[..., object]] = {
         "states": queries.requests_by_category_and_state,
+        "channels": queries.requests_by_channel,
         "measures": queries.response_measures,
         "median": queries.median,
         "p90": queries.p90,

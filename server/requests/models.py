@@ -30,6 +30,24 @@ class Category(db.Model):  # type: ignore[name-defined,misc]
     """Minutes from receipt to a helper on site before the request is overdue (None: no limit)."""
 
 
+CHANNELS = (
+    "kiosk",
+    "phone",
+    "walk_in",
+    "building_captain",
+    "suggestion_box",
+    "residents_meeting",
+    "hotline",
+    "open311",
+    "other",
+)
+"""How a request came in (`hotline` is the city's 12345); the kiosk's own are `kiosk`."""
+REPORTER_KINDS = ("resident", "family", "building_captain", "volunteer", "staff", "other")
+"""Who told the community about the need (None: not recorded, as on the kiosk)."""
+STAFF_TICKET_PREFIX = "O"
+"""Tickets of requests not made at a kiosk (console, staff API, Open311): `O-0001`, numbered per
+community. Kiosk prefixes never hold an I or an O (sync.ids.ticket_prefix), so they never meet."""
+
 OPEN_SQL = "status NOT IN ('cancelled', 'closed_fixed', 'closed_not_fixed', 'duplicate')"
 """Not final (sync.statuses.FINAL): the predicate of the partial index on open requests."""
 
@@ -55,6 +73,7 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
                 "first_dispatched_at",
                 "first_completed_at",
                 "first_closed_at",
+                "channel",
             ],
         ),
         # The queue's needs-action keys: open requests only (0010_city).
@@ -108,6 +127,13 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     phone: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     details: so.Mapped[str | None] = so.mapped_column(sa.Text)
     is_on_behalf: so.Mapped[bool] = so.mapped_column(default=False)
+    channel: so.Mapped[str] = so.mapped_column(
+        sa.String(20), default="kiosk", server_default="kiosk"
+    )
+    """One of CHANNELS."""
+    reporter_kind: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    """One of REPORTER_KINDS."""
+    reporter_name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     status: so.Mapped[RequestStatus] = so.mapped_column(sa.String(24), index=True)
     is_urgent: so.Mapped[bool] = so.mapped_column(default=False)

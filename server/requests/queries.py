@@ -679,3 +679,52 @@ def transfer_order(req: HelpRequest, escalation_id: int) -> TransferOrder:
         reply_due=escalation.created_at + timedelta(days=AGENCY_REPLY_DAYS),
         reply_days=AGENCY_REPLY_DAYS,
     )
+
+
+@dataclass(frozen=True)
+class RoomChoice:
+    """A type-ahead choice of the intake page: a room code and what names it."""
+
+    value: str
+    label: str
+
+
+def _masked(phone: str | None) -> str:
+    return f"…{phone[-4:]}" if phone else ""
+
+
+def room_choices(community_id: int, text: str, limit: int = 20) -> list[RoomChoice]:
+    """Rooms whose code starts with `text` and known residents whose name or phone holds it."""
+    # A resident's choice is labelled with the name and the phone's last four digits only.
+    text = text.strip()[:50]
+    if not text:
+        return []
+    pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    residents = db.session.execute(
+        sa.select(Room.code, Resident.name, Resident.phone)
+        .join(Room, Resident.room_id == Room.id)
+        .where(
+            Resident.community_id == community_id,
+            Resident.deleted_at.is_(None),
+            sa.or_(
+                Resident.name.like(f"%{pattern}%", escape="\\"),
+                Resident.phone.like(f"%{pattern}%", escape="\\"),
+                Room.code.like(f"{pattern}%", escape="\\"),
+            ),
+        )
+        .order_by(Room.code, Resident.name)
+        .limit(limit)
+    ).all()
+    choices = [
+        RoomChoice(code, f"{code} {name} {_masked(phone)}".strip())
+        for code, name, phone in residents
+    ]
+    named = {c.value for c in choices}
+    rooms = db.session.execute(
+        sa.select(Room.code)
+        .where(Room.community_id == community_id, Room.code.like(f"{pattern}%", escape="\\"))
+        .order_by(Room.code)
+        .limit(limit)
+    ).scalars()
+    choices += [RoomChoice(code, code) for code in rooms if code not in named]
+    return choices[:limit]

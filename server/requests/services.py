@@ -8,13 +8,16 @@ Every change appends a RequestEvent; a change the kiosk can see goes to the sync
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from server.audit import services as audit
 from server.audit.actor import Actor
+from server.communities.models import Community, Room
 from server.dispatch.models import ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
@@ -22,9 +25,17 @@ from server.hooks import Hook
 from server.outbox import services as outbox
 from server.people.models import Resident
 from server.requests.changes import request_change
-from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.models import (
+    CHANNELS,
+    REPORTER_KINDS,
+    STAFF_TICKET_PREFIX,
+    Category,
+    HelpRequest,
+    RequestEvent,
+)
 from server.synclog.changes import record_changes
 from server.timeutil import utcnow
+from sync.ids import format_ticket, uuid7
 from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, CLOSED, FINAL, NEW, OPEN, RequestStatus
 
 PRIORITIES = ("normal", "high", "emergency")
@@ -115,7 +126,7 @@ def _event(
 def _clean(text: str | None, limit: int, field: str) -> str | None:
     text = (text or "").strip()
     if len(text) > limit:
-        raise InvalidInput(f"{field} may have at most {limit} characters", "too_long")
+        raise InvalidInput(f"{field} may have at most {limit} characters", "too_long", field=field)
     return text or None
 
 
@@ -124,6 +135,142 @@ def _required(text: str | None, limit: int, field: str) -> str:
     if value is None:
         raise InvalidInput(f"{field} is required", "missing")
     return value
+
+
+# --- intake by staff and integrations ----------------------------------------------------
+
+PHONE = re.compile(r"^\+?[0-9]{5,15}$")
+"""The kiosk's phone rule (sync.messages.Phone): digits, an optional leading +."""
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A request told to staff (phone, walk-in, a building captain...) or sent by an
+    integration; every text is as typed, checked by `create_by_staff`."""
+
+    community_id: int
+    room: str
+    """The room code, `building-unit-room`."""
+    category: str
+    """The category code."""
+    channel: str
+    details: str | None = None
+    phone: str | None = None
+    reporter_kind: str | None = None
+    reporter_name: str | None = None
+    on_behalf: bool = False
+
+
+def next_staff_ticket(community_id: int) -> str:
+    """The community's next `O-` ticket, skipping one an older request already holds."""
+    # The counter's row lock orders concurrent intakes; Open311 once gave random `O-` tickets.
+    for _ in range(100):
+        number = db.session.execute(
+            sa.update(Community)
+            .where(Community.id == community_id)
+            .values(last_staff_ticket=Community.last_staff_ticket + 1)
+            .returning(Community.last_staff_ticket)
+        ).scalar_one()
+        ticket = format_ticket(STAFF_TICKET_PREFIX, number)
+        taken = db.session.execute(
+            sa.select(HelpRequest.id).where(
+                HelpRequest.community_id == community_id, HelpRequest.ticket == ticket
+            )
+        ).first()
+        if taken is None:
+            return ticket
+    return ticket  # a full round of 10,000 numbers: reuse, as a kiosk's ticket does
+
+
+def _intake_field(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise InvalidInput(
+            f"{field} must be one of {', '.join(allowed)}", f"bad_{field}", field=field
+        )
+    return value
+
+
+def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
+    """A request entered for a caller (console, staff API, Open311), audited; then as a kiosk's."""
+    # Any channel but `kiosk` (a kiosk's own come by sync); linked to the resident when exactly
+    # one profile has the room and phone, as triage would.
+    channel = _intake_field(intake.channel, CHANNELS[1:], "channel")
+    kind = intake.reporter_kind or None
+    if kind is not None:
+        _intake_field(kind, REPORTER_KINDS, "reporter_kind")
+    category = db.session.execute(
+        sa.select(Category).where(Category.code == intake.category, Category.is_active)
+    ).scalar_one_or_none()
+    if category is None:
+        raise InvalidInput(
+            f"category: no active category {intake.category!r}", "bad_category", field="category"
+        )
+    room = db.session.execute(
+        sa.select(Room).where(
+            Room.community_id == intake.community_id, Room.code == (intake.room or "").strip()
+        )
+    ).scalar_one_or_none()
+    if room is None:
+        raise InvalidInput(
+            "room must be a room code (building-unit-room) of the community",
+            "bad_room",
+            field="room",
+        )
+    phone = _clean(intake.phone, 20, "phone")
+    if phone is not None:
+        phone = phone.replace(" ", "").replace("-", "")
+        if not PHONE.match(phone):
+            raise InvalidInput(
+                "phone must be 5 to 15 digits, an optional + first", "bad_phone", field="phone"
+            )
+    details = _clean(intake.details, 2000, "details")
+    if details is not None and "\x00" in details:
+        raise InvalidInput(
+            "details may not contain a NUL character", "bad_details", field="details"
+        )
+    now = utcnow()
+    req = HelpRequest(
+        client_id=uuid7(),
+        community_id=intake.community_id,
+        kiosk_id=None,
+        category_id=category.id,
+        room_id=room.id,
+        ticket=next_staff_ticket(intake.community_id),
+        phone=phone,
+        details=details,
+        is_on_behalf=intake.on_behalf,
+        channel=channel,
+        reporter_kind=kind,
+        reporter_name=_clean(intake.reporter_name, 100, "reporter_name"),
+        status="received",
+        is_urgent=category.is_urgent,
+        device_created_at=now,
+        received_at=now,
+        updated_at=now,
+    )
+    db.session.add(req)
+    db.session.flush()
+    db.session.add(
+        RequestEvent(
+            request_id=req.id,
+            at=now,
+            actor=actor.label,
+            to_status="received",
+            note=f"channel {channel}",
+        )
+    )
+    db.session.flush()
+    auto_link_resident(req, actor)
+    audit.record(
+        actor,
+        req.community_id,
+        "create",
+        f"request {req.ticket} ({channel})",
+        "intake for a caller",
+        resident_id=req.resident_id,
+        request_id=req.id,
+    )
+    return req
 
 
 # --- deadlines --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -31,3 +32,18 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     communities: so.Mapped[list[Community]] = so.relationship(secondary=api_token_community)
+
+
+class IdempotencyKey(db.Model):  # type: ignore[name-defined,misc]
+    """A staff API POST's `Idempotency-Key`: the body it came with and the answer it got."""
+
+    __tablename__ = "api_idempotency_key"
+    __table_args__ = (sa.UniqueConstraint("token_id", "key"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("api_token.id"))
+    key: so.Mapped[str] = so.mapped_column(sa.String(200))
+    body_digest: so.Mapped[str] = so.mapped_column(sa.String(64))
+    """SHA-256 of the canonical JSON body."""
+    response: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON)
+    request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -1,7 +1,8 @@
 """Staff read API for integrations (API token in the Authorization header).
 
-GET /api/v1/requests     requests, filtered by community, status and time; keyset pages
-GET /api/v1/rejections   operations not applied (rejected, conflicting), without personal data
+GET  /api/v1/requests    requests, filtered by community, status and time; keyset pages
+POST /api/v1/requests    file a request (phone, hotline...) once per Idempotency-Key
+GET  /api/v1/rejections   operations not applied (rejected, conflicting), without personal data
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def requests_index() -> Response:
         scope, filters, request.args.get("cursor"), _limit()
     )
     return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+@bp.post("/requests")
+def requests_create() -> tuple[Response, int]:
+    """File a request for a room of the token's communities; a retry is answered, not redone."""
+    scope = _scope()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidInput("send a JSON object (Content-Type: application/json)", "bad_body")
+    status, answer = services.create_request(scope, request.headers.get("Idempotency-Key"), body)
+    return jsonify(answer), status
 
 
 @bp.get("/rejections")

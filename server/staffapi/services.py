@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import heapq
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
+from server.audit.actor import Actor
 from server.communities.models import Community, Room
 from server.communities.services import community_by_slug
 from server.dbutil import hash_secret
@@ -19,7 +23,8 @@ from server.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.models import Category, HelpRequest
-from server.staffapi.models import ApiToken
+from server.requests.services import Intake, create_by_staff
+from server.staffapi.models import ApiToken, IdempotencyKey
 from server.synclog import rejections
 from server.synclog.models import AppliedOp, SyncConflict
 from server.timeutil import utcnow
@@ -31,6 +36,7 @@ class Scope:
 
     token_name: str
     community_ids: frozenset[int] | None
+    token_id: int | None = None
 
     def allows(self, community_id: int) -> bool:
         """Whether records of this community are visible."""
@@ -86,7 +92,7 @@ def scope_for_token(secret: str | None) -> Scope:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("this API token is unknown or revoked", "unknown_token")
     ids = frozenset(c.id for c in token.communities)
-    return Scope(token_name=token.name, community_ids=ids or None)
+    return Scope(token_name=token.name, community_ids=ids or None, token_id=token.id)
 
 
 def encode_page_cursor(last_id: int) -> str:
@@ -165,6 +171,7 @@ def list_requests(
             "status": req.status,
             "is_urgent": req.is_urgent,
             "is_on_behalf": req.is_on_behalf,
+            "channel": req.channel,
             "cancel_requested": req.is_cancel_requested,
             "created_at": req.device_created_at.isoformat(),
             "received_at": req.received_at.isoformat(),
@@ -236,3 +243,135 @@ def touch_token(scope: Scope) -> None:
     db.session.execute(
         sa.update(ApiToken).where(ApiToken.name == scope.token_name).values(last_used_at=utcnow())
     )
+
+
+# --- intake: POST /api/v1/requests ------------------------------------------------------------
+
+INTAKE_FIELDS = frozenset(
+    {"community", "room", "category", "channel", "details", "phone", "reporter", "on_behalf"}
+)
+KEY_LENGTH = 200
+
+
+def _bad(field: str, detail: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {detail}", "bad_field", field=field)
+
+
+def _text(body: dict[str, Any], field: str, required: bool) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _bad(field, "a string is required" if required else "must be a string")
+    return value
+
+
+def _intake(scope: Scope, body: Any) -> tuple[Intake, str]:
+    """The checked intake of a POST body and its community's slug, or a 400 naming the field."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", "bad_body")
+    unknown = sorted(set(body) - INTAKE_FIELDS)
+    if unknown:
+        raise _bad(unknown[0], "unknown field")
+    slug = _text(body, "community", True) or ""
+    community = db.session.execute(
+        sa.select(Community).where(Community.slug == slug)
+    ).scalar_one_or_none()
+    if community is None or not scope.allows(community.id):
+        raise NotFound(f"no community with slug {slug!r}", "unknown_community", field="community")
+    reporter = body.get("reporter")
+    if reporter is not None and (
+        not isinstance(reporter, dict) or set(reporter) - {"kind", "name"}
+    ):
+        raise _bad("reporter", "an object with kind and name")
+    reporter = reporter or {}
+    for part in ("kind", "name"):
+        if reporter.get(part) is not None and not isinstance(reporter[part], str):
+            raise _bad(f"reporter.{part}", "must be a string")
+    on_behalf = body.get("on_behalf", False)
+    if not isinstance(on_behalf, bool):
+        raise _bad("on_behalf", "must be true or false")
+    intake = Intake(
+        community_id=community.id,
+        room=_text(body, "room", True) or "",
+        category=_text(body, "category", True) or "",
+        channel=_text(body, "channel", True) or "",
+        details=_text(body, "details", False),
+        phone=_text(body, "phone", False),
+        reporter_kind=reporter.get("kind"),
+        reporter_name=reporter.get("name"),
+        on_behalf=on_behalf,
+    )
+    return intake, community.slug
+
+
+def _digest(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _stored(token_id: int, key: str) -> IdempotencyKey | None:
+    return db.session.execute(
+        sa.select(IdempotencyKey).where(
+            IdempotencyKey.token_id == token_id, IdempotencyKey.key == key
+        )
+    ).scalar_one_or_none()
+
+
+def _replay(stored: IdempotencyKey, digest: str) -> tuple[int, dict[str, Any]]:
+    if stored.body_digest != digest:
+        raise Conflict(
+            "this Idempotency-Key was used with another body; use a new key for a new request",
+            "idempotency_conflict",
+        )
+    return 200, stored.response
+
+
+def create_request(scope: Scope, key: str | None, body: Any) -> tuple[int, dict[str, Any]]:
+    """File a request once per `Idempotency-Key`: 201, then 200 and the same answer on a retry."""
+    # Another body under a used key is 409; a refused body does not use the key up.
+    key = (key or "").strip()
+    if not key or len(key) > KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise InvalidInput(
+            f"send an Idempotency-Key header of 1 to {KEY_LENGTH} printable ASCII characters",
+            "bad_idempotency_key",
+            field="Idempotency-Key",
+        )
+    if scope.token_id is None:
+        raise Unauthorized("this API token is unknown or revoked", "unknown_token")
+    digest = _digest(body)
+    stored = _stored(scope.token_id, key)
+    if stored is not None:
+        return _replay(stored, digest)
+    intake, slug = _intake(scope, body)
+    actor = Actor(f"api:{scope.token_name}"[:100], None, "api")
+    try:
+        with db.session.begin_nested():
+            req = create_by_staff(intake, actor)
+            answer = {
+                "id": req.id,
+                "client_id": str(req.client_id),
+                "ticket": req.ticket,
+                "community": slug,
+                "room": req.room.code,
+                "category": req.category.code,
+                "channel": req.channel,
+                "status": req.status,
+                "received_at": req.received_at.isoformat(),
+            }
+            db.session.add(
+                IdempotencyKey(
+                    token_id=scope.token_id,
+                    key=key,
+                    body_digest=digest,
+                    response=answer,
+                    request_id=req.id,
+                )
+            )
+            db.session.flush()
+    except IntegrityError:
+        stored = _stored(scope.token_id, key)  # a concurrent retry committed first
+        if stored is None:
+            raise
+        return _replay(stored, digest)
+    return 201, answer

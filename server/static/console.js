@@ -137,3 +137,71 @@
     startPolling();
   }
 })();
+
+// 新建求助: the room field's type-ahead. As staff type a room code, a name or a phone number,
+// the datalist fills with the community's rooms and known residents (their room as the value).
+// Leaving the field with words that name exactly one room puts that room's code in it.
+(function () {
+  "use strict";
+  var form = document.getElementById("intake");
+  if (!form) { return; }
+  var room = document.getElementById("intake-room");
+  var list = document.getElementById("intake-rooms");
+  var picked = document.getElementById("intake-picked");
+  var community = document.getElementById("intake-community");
+  var url = form.getAttribute("data-rooms-url");
+  var timer = null;
+  var asked = "";
+  var choices = [];
+  var pending = null;
+  var settleWhenAnswered = false;
+
+  function settle() {
+    var text = room.value.trim();
+    var exact = choices.filter(function (c) { return c.value === text; });
+    var rooms = {};
+    choices.forEach(function (c) { rooms[c.value] = c; });
+    var distinct = Object.keys(rooms);
+    if (!exact.length && distinct.length === 1) {
+      room.value = distinct[0];
+      exact = [rooms[distinct[0]]];
+    }
+    picked.textContent = exact.length ? exact[0].label : "";
+  }
+
+  function fill(found) {
+    choices = found;
+    list.textContent = "";
+    found.forEach(function (c) {
+      var option = document.createElement("option");
+      option.value = c.value;
+      option.label = c.label;
+      option.textContent = c.label;
+      list.appendChild(option);
+    });
+    if (settleWhenAnswered) { settleWhenAnswered = false; settle(); }
+  }
+
+  function ask() {
+    var text = room.value.trim();
+    timer = null;
+    if (!text || text === asked) { return; }
+    asked = text;
+    var query = "?community=" + encodeURIComponent(community ? community.value : "") +
+      "&q=" + encodeURIComponent(text);
+    pending = fetch(url + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (found) { if (asked === text) { pending = null; fill(found); } })
+      .catch(function () { pending = null; /* typing the room code still works */ });
+  }
+
+  room.addEventListener("input", function () {
+    clearTimeout(timer);
+    picked.textContent = "";
+    timer = setTimeout(ask, 150);
+  });
+  room.addEventListener("change", function () {
+    if (timer !== null) { clearTimeout(timer); ask(); }
+    if (pending) { settleWhenAnswered = true; } else { settle(); }
+  });
+})();

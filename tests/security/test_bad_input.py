@@ -726,7 +726,8 @@ def test_wrong_methods_are_405_with_a_json_body(
         ("POST", f"{SYNC}/pull"),
         ("DELETE", f"{SYNC}/pull"),
         ("GET", f"{SYNC}/reconcile"),
-        ("POST", "/api/v1/requests"),
+        ("PUT", "/api/v1/requests"),  # POST files a request (issue 13)
+        ("DELETE", "/api/v1/requests"),
         ("DELETE", "/api/v1/rejections"),
         ("POST", "/healthz"),
         ("PUT", "/healthz"),

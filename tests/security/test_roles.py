@@ -628,3 +628,35 @@ def test_only_a_team_lead_of_the_teams_community_leads_it(app: Flask, seed: Seed
                 set_team_lead(team, username)
         set_team_lead(team, "team_lead_lanqiao")
         db.session.rollback()
+
+
+def test_intake_is_offered_and_made_only_where_the_role_may_make_it(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """A social worker in A who is a viewer in B enters requests for A only."""
+    from server.extensions import db
+    from server.requests.models import HelpRequest
+
+    _mixed_user(app, "mixed", {"lanqiao": "social_worker", "feicui": "viewer"})
+    login(client, "mixed")
+    token = csrf_token(client, "/console/requests/new")
+    page = client.get("/console/requests/new").get_data(as_text=True)
+    assert f'value="{world.community["lanqiao"]}"' in page
+    assert f'value="{world.community["feicui"]}"' not in page
+    form = {"room": "7-1-101", "category": "electrical", "channel": "phone", "csrf_token": token}
+    refused = client.post(
+        "/console/requests/new", data={**form, "community": str(world.community["feicui"])}
+    )
+    assert refused.status_code == 404
+    rooms = client.get(f"/console/rooms?community={world.community['feicui']}&q=7")
+    assert rooms.status_code == 404
+    made = client.post(
+        "/console/requests/new",
+        data={**form, "room": "3-2-301", "community": str(world.community["lanqiao"])},
+    )
+    assert made.status_code == 303
+    with app.app_context():
+        entered = db.session.execute(
+            sa.select(HelpRequest.community_id).where(HelpRequest.channel == "phone")
+        ).scalars()
+        assert list(entered) == [world.community["lanqiao"]]

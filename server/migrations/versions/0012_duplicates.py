@@ -4,14 +4,14 @@ communities. Possible duplicates need no new index: they read the room's request
 community's open requests of the last day (ix_help_request_room_id, ix_help_request_open_community).
 
 Revision ID: 0012_duplicates
-Revises: 0010_city
+Revises: 0011_channels
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
 revision = "0012_duplicates"
-down_revision = "0010_city"
+down_revision = "0011_channels"
 branch_labels = None
 depends_on = None
 

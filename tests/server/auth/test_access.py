@@ -19,7 +19,7 @@ OTHER_COMMUNITY_MARKERS = ("SECRET-FEICUI", "RESIDENT-FEICUI")
 SCOPED_ARGS = {"request_id", "resident_id", "token_id", "user_id"}
 """Arguments pointing at the other community's records (see `_url`)."""
 PLAIN_ARGS = {"action", "fmt", "code", "filename"}
-FORM_RECORDS = {"people.new", "auth.user_create"}
+FORM_RECORDS = {"people.new", "auth.user_create", "console.new_request"}
 """Endpoints naming their community in the form rather than the URL."""
 ACTION_FOR = {"console.request_action": "note", "console.job_action": "accept"}
 
@@ -90,6 +90,13 @@ def _form(rule: Rule, world: World, slug: str) -> dict[str, str]:
             "mobility": "independent",
         },
         "console.request_action": {"text": "hello"},
+        "console.new_request": {
+            "community": str(world.community[slug]),
+            "room": "7-1-101",
+            "category": "electrical",
+            "channel": "phone",
+            "details": "INTRUDER",
+        },
         "console.job_action": {},
         "people.consent": {"kind": "health", "version": "v1"},
         "people.export": {"reason": "the resident asked"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from xml.etree import ElementTree as ET
 
 from flask.testing import FlaskClient
@@ -168,3 +169,46 @@ def test_old_requests_need_a_start_date_and_agency_is_named(
     assert [(r["service_request_id"], r["agency_responsible"]) for r in since] == [
         (str(rid), "供电所 lanqiao")
     ]
+
+
+def test_post_records_its_channel_phone_and_reporter_but_never_shows_them(
+    client: FlaskClient, world: World, app
+) -> None:
+    from server.extensions import db
+    from server.requests.models import HelpRequest
+
+    key = world.tokens["lanqiao"]
+    created = client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": key,
+            "service_code": "electrical",
+            "address_id": "3-2-301",
+            "description": "灯不亮，请回电 13912345678",
+            "phone": "13800000001",
+            "first_name": "秀英",
+            "last_name": "王",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    rid = int(created.get_json()[0]["service_request_id"])
+    with app.app_context():
+        req = db.session.get_one(HelpRequest, rid)
+        assert (req.channel, req.phone, req.reporter_name) == ("open311", "13800000001", "秀英 王")
+        assert req.ticket == "O-0001"
+        assert req.status == "received"
+        assert req.resident_id == world.residents["lanqiao"]  # room and phone match a profile
+    for path in (f"requests/{rid}", "requests"):
+        as_json = client.get(f"/open311/v2/{path}.json?api_key={key}").get_json()
+        as_xml = client.get(f"/open311/v2/{path}.xml?api_key={key}").get_data(as_text=True)
+        for text in (json.dumps(as_json, ensure_ascii=False), as_xml):
+            assert "灯不亮" in text  # the words are there, masked
+            for secret in ("13800000001", "13912345678", "秀英", "王"):
+                assert secret not in text, (secret, text)
+    bad_phone = client.post(
+        "/open311/v2/requests.json",
+        data={"api_key": key, "service_code": "electrical", "address_id": "3-2-301",
+              "phone": "ring me"},
+    )  # fmt: skip
+    assert bad_phone.status_code == 400
+    assert "phone" in bad_phone.get_json()[0]["description"]
