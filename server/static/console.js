@@ -205,3 +205,47 @@
     if (pending) { settleWhenAnswered = true; } else { settle(); }
   });
 })();
+
+// 新建求助: once a room and a category are chosen, list the open requests that may be the same
+// need (same room, or same building within a day), each a link to its page, before saving.
+(function () {
+  "use strict";
+  var form = document.getElementById("intake");
+  if (!form) { return; }
+  var box = document.getElementById("intake-duplicates");
+  var room = document.getElementById("intake-room");
+  var category = document.getElementById("intake-category");
+  var community = document.getElementById("intake-community");
+  var url = form.getAttribute("data-duplicates-url");
+  var asked = "";
+
+  function show(found) {
+    var list = box.querySelector("ul");
+    list.textContent = "";
+    found.forEach(function (d) {
+      var item = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = d.url;
+      link.textContent = (d.ticket || "#" + d.id) + " " + d.room + " " + d.status_words;
+      item.appendChild(link);
+      list.appendChild(item);
+    });
+    box.hidden = !found.length;
+  }
+
+  function check() {
+    var query = "?room=" + encodeURIComponent(room.value.trim()) +
+      "&category=" + encodeURIComponent(category.value) +
+      (community ? "&community=" + encodeURIComponent(community.value) : "");
+    if (!room.value.trim() || query === asked) { return; }
+    asked = query;
+    fetch(url + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (found) { if (asked === query) { show(found); } })
+      .catch(function () { /* the page's own check on the request page still lists them */ });
+  }
+
+  room.addEventListener("change", check);
+  room.addEventListener("blur", function () { setTimeout(check, 300); });
+  category.addEventListener("change", check);
+})();

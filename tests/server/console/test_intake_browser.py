@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.server.seed import Seed, Served, browser_login
+from tests.server.seed import Seed, Served, add_request, browser_login
 
 
 class Counted:
@@ -86,3 +86,27 @@ def test_a_phone_request_for_a_known_resident_in_few_keystrokes(
     print(f"\nphone request for a known resident: {you.keys} key presses, {you.clicks} clicks")
     assert you.clicks == 2
     assert you.keys == 22  # 王秀英 Tab Tab 客厅灯不亮 Tab 13800000001
+
+
+def test_the_intake_form_lists_possible_duplicates_before_saving(
+    page: Any, served: Served, seed: Seed
+) -> None:
+    from datetime import UTC, datetime
+
+    from server.extensions import db
+
+    with served.app.app_context():
+        earlier = add_request(
+            seed.community["lanqiao"], "3-2-301", "electrical", datetime.now(UTC), "received"
+        )
+        db.session.commit()
+    browser_login(page, served.url, "social_worker_lanqiao")
+    page.goto(f"{served.url}/console/requests/new")
+    box = page.locator("#intake-duplicates")
+    expect(box).to_be_hidden()
+    page.fill("#intake-room", "3-2-301")
+    page.keyboard.press("Tab")  # the room is chosen; the category (照明/电路) is the first
+    expect(box).to_be_visible()
+    expect(box.locator(f"a[href$='/console/requests/{earlier}']")).to_contain_text("3-2-301")
+    page.select_option("#intake-category", "plumbing")  # another kind of need: none listed
+    expect(box).to_be_hidden()
