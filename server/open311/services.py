@@ -18,9 +18,11 @@ from server.communities.models import Community, Room
 from server.dispatch.models import Agency, Escalation
 from server.extensions import db
 from server.inputs import as_id
+from server.requests.changes import request_change
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.requests.services import due_at
 from server.staffapi.services import Scope
+from server.synclog.changes import record_changes
 from server.timeutil import utcnow
 from sync.ids import uuid7
 from sync.statuses import FINAL
@@ -228,6 +230,7 @@ def create_request(
         )
     )
     db.session.flush()
+    record_changes([request_change(req)])
     return {
         "service_request_id": str(req.id),
         "token": str(req.client_id),

@@ -3,7 +3,8 @@
 received → triaged → dispatched → accepted (declined: back to triaged) → on_site → completed
 → followed_up → closed_fixed | closed_not_fixed; escalated → external_feedback → followed_up;
 cancelled; duplicate (merged into another request); closed or cancelled → reopened → triaged.
-Every change appends a RequestEvent; a change the kiosk can see goes to the sync change log.
+Every change appends a RequestEvent; a change the kiosks can see goes to the sync change log
+(every kiosk of the community sees every request, whatever the channel it came by).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _event(
             kind=kind,
         )
     )
-    if req.kiosk_id is not None and kind in ("status", "public_note", "cancel"):
+    if kind in ("status", "public_note", "cancel"):
         db.session.flush()
         record_changes([request_change(req)])
     db.session.flush()
