@@ -210,7 +210,9 @@ class Residents(Database):
         """The request this kiosk knows under `ticket` (the newest one, should two share it)."""
         row = (
             self._conn()
-            .execute("SELECT * FROM requests WHERE ticket = ? ORDER BY rowid DESC LIMIT 1", (ticket,))
+            .execute(
+                "SELECT * FROM requests WHERE ticket = ? ORDER BY rowid DESC LIMIT 1", (ticket,)
+            )
             .fetchone()
         )
         return None if row is None else dict(row)

@@ -119,9 +119,7 @@ PROMPTS: dict[str, Prompt] = {
     "st_meal": Prompt("送餐已安排", "song4 can1 yi3 an1 pai2."),
     "st_on_site": Prompt("已上门", "yi3 shang4 men2."),
     "st_done": Prompt("已完成", "yi3 wan2 cheng2."),
-    "st_not_fixed": Prompt(
-        "未解决，社区会联系您", "wei4 jie3 jue2, she4 qu1 hui4 lian2 xi4 nin2."
-    ),
+    "st_not_fixed": Prompt("未解决，社区会联系您", "wei4 jie3 jue2, she4 qu1 hui4 lian2 xi4 nin2."),
     "st_escalated": Prompt("已转交", "yi3 zhuan3 jiao1."),
     "st_merged": Prompt("已合并", "yi3 he2 bing4."),
     "st_merged_into": Prompt("已合并到", "yi3 he2 bing4 dao4."),

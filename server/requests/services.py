@@ -451,7 +451,9 @@ def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -
         raise InvalidInput("choose an agency of this request's community", "bad_agency")
     note = _clean(note, 2000, "note")
     _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
-    return new_escalation(req, agency, note)
+    escalation = new_escalation(req, agency, note)
+    record_changes([request_change(req)])  # now the kiosks can name the agency
+    return escalation
 
 
 def note_delivery(escalation: Escalation, actor: str, at: datetime, note: str) -> None:
