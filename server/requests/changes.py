@@ -24,8 +24,8 @@ def request_key(client_id: uuid.UUID, request_id: int, kiosk_id: int | None) -> 
 
 def request_change(request: HelpRequest) -> ChangeRow:
     """What every kiosk of the community shows of a request: ticket, category, room, status,
-    public note, the team that is coming, the agency or surviving ticket; never the resident's
-    words, phone or name."""
+    the team that is coming, the agency or surviving ticket, and the public note of a request
+    made at a kiosk; never the resident's words, phone or name."""
     agency = merged_into = None
     if request.status in ("escalated", "external_feedback"):
         agency = db.session.execute(
@@ -45,7 +45,9 @@ def request_change(request: HelpRequest) -> ChangeRow:
         community_id=request.community_id,
         data=RequestData(
             status=request.status,
-            note=request.public_note,
+            # Only the kiosk that made a request shows its note; a request made elsewhere is
+            # shown by ticket, category, step and team, so its note never leaves the server.
+            note=request.public_note if request.kiosk_id is not None else None,
             cancel_requested=request.is_cancel_requested,
             updated_at=request.updated_at,
             ticket=request.ticket,
