@@ -640,7 +640,8 @@ def mine(room: str) -> str | Response:
                 "state": step.state,
                 "who": step.who,
                 "then": step.then,
-                "note": row["note"] if here else None,
+                # The note a step writes itself (已合并到 P-0022) is not said twice.
+                "note": row["note"] if here and row["note"] != step.state else None,
                 "here": here,
                 "status": status,
                 "cancel_pending": bool(row["cancel_requested"]) and status not in FINAL_STATES,

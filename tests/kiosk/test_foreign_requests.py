@@ -173,6 +173,7 @@ def test_a_merged_request_is_followed_by_the_surviving_ones_step(
     html = _mine(client)
     assert '<p class="state lead">已合并到 P-0022</p>' in html
     assert '<p class="then lead">P-0022：已安排 小蜜蜂维修队</p>' in html
+    assert '<p class="note lead">' not in html, "the merge's own note is not said twice"
     client.get("/lang/en")
     english = _mine(client)
     assert "Merged into P-0022" in english
