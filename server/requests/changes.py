@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -61,14 +60,16 @@ def request_change(request: HelpRequest) -> ChangeRow:
 
 
 def new_request_change(
-    key: str, community_id: int, ticket: str, category: str, room: str, at: datetime
+    key: str, community_id: int, ticket: str, category: str, room: str
 ) -> ChangeRow:
-    """A request just received (no staff step yet), from its plain values."""
+    """A request a kiosk just pushed, for the community's other kiosks.
+
+    Its `updated_at` is left null: nothing happened to it since it was received, which the
+    push answer told the kiosk that made it (its pull leaves this row out; see syncapi pull).
+    """
     return ChangeRow(
         entity="request",
         key=key,
         community_id=community_id,
-        data=RequestData(
-            status="received", updated_at=at, ticket=ticket, category=category, room=room
-        ),
+        data=RequestData(status="received", ticket=ticket, category=category, room=room),
     )

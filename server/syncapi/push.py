@@ -380,7 +380,6 @@ class _Applier:
                 row["ticket"],
                 self.codes[row["client_id"]][0],
                 self.codes[row["client_id"]][1],
-                self.now,
             )
             for row in rows
         ]

@@ -118,13 +118,12 @@ def pull(
 
 
 def _own_echo(kiosk: Kiosk) -> sa.ColumnElement[bool]:
-    """A request this kiosk made, as it was received: the push answer already said all of it."""
+    """A request this kiosk pushed, unchanged since (no `updated_at`: see new_request_change):
+    the push answer already told it all of it."""
     data = Change.data
     return sa.and_(
         Change.entity == "request",
-        data["status"].as_string() == "received",
-        data["note"].as_string().is_(None),
-        sa.func.coalesce(data["cancel_requested"].as_boolean(), sa.false()) == sa.false(),
+        data["updated_at"].as_string().is_(None),
         sa.exists().where(
             HelpRequest.kiosk_id == kiosk.id, HelpRequest.ticket == data["ticket"].as_string()
         ),
