@@ -40,6 +40,7 @@ CSP = (
 
 VOICE_KEY = re.compile(
     r"^(?:p:[a-z_]+|room:[0-9A-Za-z-]{1,64}|ticket:[A-Z]{1,2}-[0-9]{4}"
+    r"|code:[A-Z]{1,2}-[0-9A-Z]{4}"
     r"|(?:building|unit|roomno):[0-9A-Za-z]{1,16}|secs:[0-9]{1,4}"
     r"|centre:phone|keypad:phone)$"
 )

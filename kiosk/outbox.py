@@ -34,6 +34,7 @@ from sync.messages import (
     MissingRange,
     PullResponse,
     PushResponse,
+    RequestData,
     SeqRange,
     op_digest,
     range_digest,
@@ -333,7 +334,7 @@ class Outbox(Database):
             for row in conn.execute(
                 "SELECT id, ticket, category, room, phone, details, on_behalf, consent_version, "
                 "created_at, status FROM requests "
-                "WHERE id NOT IN (SELECT op_id FROM outbox) ORDER BY rowid"
+                "WHERE origin = 'kiosk' AND id NOT IN (SELECT op_id FROM outbox) ORDER BY rowid"
             )
             if row["status"] not in FINAL_STATES
         ]
@@ -366,7 +367,7 @@ class Outbox(Database):
         if self._meta("lost_history") is None:
             return []
         rows = self._conn().execute(
-            "SELECT id, ticket FROM requests WHERE id NOT IN "
+            "SELECT id, ticket FROM requests WHERE origin = 'kiosk' AND id NOT IN "
             "(SELECT op_id FROM outbox WHERE type = 'request.create') "
             "ORDER BY created_at DESC LIMIT ?",
             (LOST_CANDIDATES,),
@@ -458,8 +459,9 @@ class Outbox(Database):
                 conn.execute("DELETE FROM categories")
                 conn.execute("DELETE FROM rooms")
                 conn.execute("DELETE FROM community")
+            now = self.clock()
             for change in page.changes:
-                _apply_change(conn, change)
+                _apply_change(conn, change, now)
             set_meta(conn, "cursor", page.cursor)
 
     def acked_ranges(self, size: int) -> list[SeqRange]:
@@ -559,7 +561,7 @@ def check_headroom(conn: sqlite3.Connection, folder: Path, max_pages: int) -> No
         )
 
 
-def _apply_change(conn: sqlite3.Connection, change: Change) -> None:
+def _apply_change(conn: sqlite3.Connection, change: Change, now: datetime) -> None:
     key = change.key
     if change.entity == "category":
         if change.data is None:
@@ -588,16 +590,51 @@ def _apply_change(conn: sqlite3.Connection, change: Change) -> None:
                 "INSERT INTO community VALUES (?, ?, ?)",
                 (community.slug, community.name, community.phone),
             )
-    elif change.entity == "request" and change.data is not None:
-        request = change.data
-        conn.execute(
-            "UPDATE requests SET status = ?, note = ?, cancel_requested = ?, updated_at = ? "
-            "WHERE id = ?",
-            (
-                request.status,
-                request.note,
-                int(request.cancel_requested),
-                request.updated_at.isoformat() if request.updated_at else "",
-                key,
-            ),
-        )
+    elif change.entity == "request":
+        _apply_request(conn, key, change.data, now)
+
+
+def _apply_request(
+    conn: sqlite3.Connection, key: str, request: RequestData | None, now: datetime
+) -> None:
+    """Update a request this kiosk holds; insert one made elsewhere (its room is shown here)."""
+    if request is None:
+        conn.execute("DELETE FROM requests WHERE id = ? AND origin = 'server'", (key,))
+        return
+    updated_at = request.updated_at.isoformat() if request.updated_at else ""
+    known = conn.execute(
+        "UPDATE requests SET status = ?, note = ?, cancel_requested = ?, updated_at = ?, "
+        "team = ?, agency = ?, merged_into = ?, category = coalesce(?, category) WHERE id = ?",
+        (
+            request.status,
+            request.note,
+            int(request.cancel_requested),
+            updated_at,
+            request.team,
+            request.agency,
+            request.merged_into,
+            request.category,
+            key,
+        ),
+    ).rowcount
+    if known or not (request.ticket and request.category and request.room):
+        return  # an older server names only this kiosk's own requests, by their id
+    conn.execute(
+        "INSERT INTO requests (id, ticket, category, room, created_at, status, note, "
+        "cancel_requested, updated_at, origin, team, agency, merged_into) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'server', ?, ?, ?)",
+        (
+            key,
+            request.ticket,
+            request.category,
+            request.room,
+            updated_at or now.isoformat(),
+            request.status,
+            request.note,
+            int(request.cancel_requested),
+            updated_at,
+            request.team,
+            request.agency,
+            request.merged_into,
+        ),
+    )

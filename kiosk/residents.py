@@ -160,7 +160,7 @@ class Residents(Database):
         return row is not None
 
     def cancel_request(self, request_id: str, reason: str | None = None, ask: bool = False) -> None:
-        """Queue a cancellation; with `ask`, a request to cancel that staff decide.
+        """Queue a cancellation of a request made here; with `ask`, one that staff decide.
 
         Without `ask` the server cancels at once while nobody is on the way yet, and otherwise
         records a request to cancel. A request whose cancellation is already queued or asked
@@ -168,9 +168,10 @@ class Residents(Database):
         """
         with self._write() as conn:
             row = conn.execute(
-                "SELECT cancel_requested FROM requests WHERE id = ?", (request_id,)
+                "SELECT cancel_requested FROM requests WHERE id = ? AND origin = 'kiosk'",
+                (request_id,),
             ).fetchone()
-            if row is None:
+            if row is None:  # a request made elsewhere is cancelled by the community
                 raise InputError("unknown_request", "no such request on this kiosk", "没有这条求助")
             if row["cancel_requested"]:
                 return
@@ -205,6 +206,17 @@ class Residents(Database):
         out["synced"] = out["status"] != "queued"
         return out
 
+    def by_ticket(self, ticket: str) -> dict[str, Any] | None:
+        """The request this kiosk knows under `ticket` (the newest one, should two share it)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT * FROM requests WHERE ticket = ? ORDER BY rowid DESC LIMIT 1", (ticket,)
+            )
+            .fetchone()
+        )
+        return None if row is None else dict(row)
+
     def cancellations(self, request_ids: list[str]) -> dict[str, str]:
         """The outbox state (pending, applied, rejected) of each request's latest cancellation."""
         wanted = set(request_ids)
@@ -215,7 +227,8 @@ class Residents(Database):
         return {str(rid): str(state) for rid, state in rows if rid in wanted}
 
     def requests_for_room(self, room: str, limit: int = 20) -> list[dict[str, Any]]:
-        """The most recent requests of one room, newest first by the kiosk's own saving order.
+        """The most recent requests of one room, made here or elsewhere, newest first by the
+        order this kiosk saved or first learned of them.
 
         The rowid grows with every saved request whatever the clock says (a kiosk's clock can
         be years off, or set back), so the order never jumps.

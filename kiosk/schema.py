@@ -156,6 +156,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        # Every request of the community's rooms comes from the server, whatever the channel it
+        # came by (phone, another kiosk): a row this kiosk did not make has origin 'server' (it
+        # is shown, never cancelled from here), and every row learns who is coming.
+        "0005_foreign_requests",
+        [
+            "ALTER TABLE requests ADD COLUMN origin TEXT NOT NULL DEFAULT 'kiosk' "
+            "CHECK (origin IN ('kiosk', 'server'))",
+            "ALTER TABLE requests ADD COLUMN team TEXT",
+            "ALTER TABLE requests ADD COLUMN agency TEXT",
+            "ALTER TABLE requests ADD COLUMN merged_into TEXT",
+            "CREATE INDEX requests_ticket ON requests (ticket)",
+        ],
+    ),
 ]
 
 

@@ -67,14 +67,20 @@ def _words(state: KioskState) -> str:
     match state:
         case "queued":
             return "已保存待发送"
-        case "received" | "triaged" | "reopened" | "duplicate":
+        case "received" | "triaged" | "reopened":
             return "已收到"
-        case "dispatched" | "accepted" | "escalated" | "external_feedback":
-            return "已派单"
+        case "dispatched" | "accepted":
+            return "已安排"
         case "on_site":
-            return "师傅在路上"
-        case "completed" | "followed_up" | "closed_fixed" | "closed_not_fixed":
+            return "已上门"
+        case "completed" | "followed_up" | "closed_fixed":
             return "已完成"
+        case "closed_not_fixed":
+            return "未解决，社区会联系您"
+        case "escalated" | "external_feedback":
+            return "已转交"
+        case "duplicate":
+            return "已合并"
         case "cancelled":
             return "已取消"
         case "rejected":
@@ -86,6 +92,24 @@ def _words(state: KioskState) -> str:
 STATE_WORDS: dict[KioskState, str] = {s: _words(s) for s in (*LOCAL_STATES, *STATUSES)}
 """Every state a request can be in (the contract's statuses and the kiosk's own), in words."""
 
+STATE_VOICE: dict[str, str] = {
+    "已保存待发送": "st_queued",
+    "已收到": "st_received",
+    "已安排": "st_arranged",
+    "已上门": "st_on_site",
+    "已完成": "st_done",
+    "未解决，社区会联系您": "st_not_fixed",
+    "已转交": "st_escalated",
+    "已合并": "st_merged",
+    "已取消": "st_cancelled",
+    "未能送到社区": "st_rejected",
+}
+"""The prompt that speaks each state's words."""
+MEALS = "meals"
+ARRANGED = ("dispatched", "accepted")
+COMING = ("dispatched", "accepted", "on_site")
+"""Steps at which the team is on its way or there: who is coming is shown and spoken."""
+
 
 def _is_state(status: str) -> TypeGuard[KioskState]:
     return status in STATE_WORDS
@@ -94,6 +118,45 @@ def _is_state(status: str) -> TypeGuard[KioskState]:
 def state_words(status: str) -> str:
     """The words for a request's `status`; one this kiosk does not know reads as received."""
     return STATE_WORDS[status] if _is_state(status) else STATE_WORDS["received"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What "my requests" says of one request: its step in words fitting its category, who is
+    coming, the public note, and for a merged one the surviving request's step."""
+
+    state: str
+    voice: tuple[str, ...]
+    who: str | None = None
+    then: str | None = None
+
+
+def progress(row: dict[str, Any], surviving: dict[str, Any] | None = None) -> Progress:
+    """A request's step in the resident's words (translated), with the voice keys saying it.
+
+    `surviving` is the request a duplicate was merged into, when this kiosk holds it.
+    """
+    status = str(row["status"])
+    team = row.get("team") or None
+    who = str(team) if team and status in COMING else None
+    if status in ARRANGED and row["category"] == MEALS:
+        return Progress(gettext("送餐已安排"), ("p:st_meal",), who)
+    if status in ARRANGED and who:
+        return Progress(gettext("已安排 %(team)s", team=who), ("p:st_arranged",))
+    agency = row.get("agency") or None
+    if status in ("escalated", "external_feedback") and agency:
+        return Progress(gettext("已转交 %(agency)s", agency=agency), ("p:st_escalated",))
+    merged = row.get("merged_into") or None
+    if status == "duplicate" and merged:
+        then = None
+        voice: tuple[str, ...] = ("p:st_merged_into", f"code:{merged}")
+        if surviving is not None:
+            after = progress(surviving)
+            then = gettext("%(ticket)s：%(state)s", ticket=merged, state=after.state)
+            voice += after.voice
+        return Progress(gettext("已合并到 %(ticket)s", ticket=merged), voice, then=then)
+    words = state_words(status)
+    return Progress(gettext(words), (f"p:{STATE_VOICE[words]}",), who)
 
 
 bp = Blueprint("screens", __name__)
@@ -497,10 +560,11 @@ def receipt(request_id: str) -> str | Response:
 def emergency() -> str:
     """Call 120 or 110 first; then, if wanted, save an urgent request for the community."""
     room = request.args.get("room", "")
+    duty = ["centre:phone"] if (_store().community() or {}).get("phone") else []
     return render_screen(
         "ui/emergency.html",
         "emergency",
-        speak=["p:emergency", "p:btn_notify", "p:btn_home"],
+        speak=["p:emergency", *duty, "p:btn_notify", "p:btn_home"],
         notify_url=next_after_room(EMERGENCY, room, "new")
         if room in rooms_by_code()
         else url_for("screens.who", category=EMERGENCY),
@@ -549,8 +613,12 @@ def mine(room: str) -> str | Response:
     items = []
     rows = _store().requests_for_room(room, limit=MINE_LIMIT)
     cancellations = _store().cancellations([str(r["id"]) for r in rows])
+    voice: list[str] = []
     for row in rows:
         status = str(row["status"])
+        # Made elsewhere (by phone, at another kiosk): shown as its category, ticket, step and
+        # who is coming; never its note, and the community, not this kiosk, cancels it.
+        here = row["origin"] == "kiosk"
         # The server answered the cancellation but the request goes on: staff kept it open.
         refused = (
             cancellations.get(str(row["id"]), "pending") != "pending"
@@ -558,13 +626,23 @@ def mine(room: str) -> str | Response:
             and status not in FINAL_STATES
         )
         cat = categories.get(row["category"])
-        open_to_cancel = status not in FINAL_STATES and not row["cancel_requested"] and not refused
+        open_to_cancel = (
+            here and status not in FINAL_STATES and not row["cancel_requested"] and not refused
+        )
+        merged = row["merged_into"] if status == "duplicate" else None
+        step = progress(row, _store().by_ticket(merged) if merged else None)
+        voice += step.voice
         items.append(
             {
                 "id": row["id"],
                 "ticket": row["ticket"],
                 "category": category_name(cat) if cat else row["category"],
-                "state": gettext(state_words(status)),
+                "state": step.state,
+                "who": step.who,
+                "then": step.then,
+                # The note a step writes itself (已合并到 P-0022) is not said twice.
+                "note": row["note"] if here and row["note"] != step.state else None,
+                "here": here,
                 "status": status,
                 "cancel_pending": bool(row["cancel_requested"]) and status not in FINAL_STATES,
                 "cancel_refused": refused,
@@ -578,7 +656,7 @@ def mine(room: str) -> str | Response:
             }
         )
     done = request.args.get("done")
-    speak = ["p:requests" if items else "p:no_requests"]
+    speak = ["p:requests" if items else "p:no_requests", *voice]
     if done in ("cancelled", "cancel_requested"):
         speak.insert(0, f"p:{done}")
     # Each kind of cancel button once: the same words read three times in a row say nothing.
@@ -607,7 +685,7 @@ def cancel(request_id: str) -> str | Response:
     community to (staff decide).
     """
     found = _store().get_request(request_id)
-    if found is None:
+    if found is None or found["origin"] != "kiosk":
         return problem_response("unknown_request")
     recent = within_cancel_window(found, _store().clock())
     return render_screen(
@@ -628,7 +706,7 @@ def cancel_save(request_id: str) -> Response:
     (or later) asks the community to cancel."""
     store = _store()
     found = store.get_request(request_id)
-    if found is None:
+    if found is None or found["origin"] != "kiosk":
         return problem_response("unknown_request")
     recent = within_cancel_window(found, store.clock())
     direct = recent and saved_this_visit(request_id)

@@ -61,6 +61,11 @@ def spoken(key: str, lang: str) -> tuple[str, str] | None:
         if english:
             return gettext("您的编号是 %(ticket)s", ticket=" ".join(value)), ENGLISH_VOICE
         return ticket_pinyin(value), PINYIN_VOICE
+    if kind == "code":
+        # Another request's ticket (the one a duplicate was merged into), read letter by letter.
+        if english:
+            return " ".join(value.replace("-", "")), ENGLISH_VOICE
+        return f"{spell(value.replace('-', ''))}.", PINYIN_VOICE
     return _spoken_number(kind, value, english)
 
 

@@ -111,6 +111,20 @@ PROMPTS: dict[str, Prompt] = {
     "cat_errands": Prompt("代办跑腿", "dai4 ban4 pao3 tui3."),
     "cat_emergency": Prompt("紧急求助", "jin3 ji2 qiu2 zhu4."),
     "cat_other": Prompt("其他", "qi2 ta1."),
+    # A request's step in "my requests" (who is coming and the note are shown, not spoken:
+    # names are free text, and Chinese is spoken only from checked pinyin).
+    "st_queued": Prompt("已保存待发送", "yi3 bao3 cun2 dai4 fa1 song4."),
+    "st_received": Prompt("已收到", "yi3 shou1 dao4."),
+    "st_arranged": Prompt("已安排", "yi3 an1 pai2."),
+    "st_meal": Prompt("送餐已安排", "song4 can1 yi3 an1 pai2."),
+    "st_on_site": Prompt("已上门", "yi3 shang4 men2."),
+    "st_done": Prompt("已完成", "yi3 wan2 cheng2."),
+    "st_not_fixed": Prompt("未解决，社区会联系您", "wei4 jie3 jue2, she4 qu1 hui4 lian2 xi4 nin2."),
+    "st_escalated": Prompt("已转交", "yi3 zhuan3 jiao1."),
+    "st_merged": Prompt("已合并", "yi3 he2 bing4."),
+    "st_merged_into": Prompt("已合并到", "yi3 he2 bing4 dao4."),
+    "st_cancelled": Prompt("已取消", "yi3 qu3 xiao1."),
+    "st_rejected": Prompt("未能送到社区", "wei4 neng2 song4 dao4 she4 qu1."),
     "centre_phone": Prompt("社区服务中心电话：", "she4 qu1 fu2 wu4 zhong1 xin1 dian4 hua4."),
     "idle_count": Prompt("秒后回到首页", "miao3 hou4 hui2 dao4 shou3 ye4."),
     # Buttons, in the words they show (一 before a 4th tone is said yi2: 上一步 shang4 yi2 bu4).

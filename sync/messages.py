@@ -229,13 +229,32 @@ class CommunityData(Response):
     phone: str | None = None
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class RequestData(Response):
-    """What the kiosk that made a request learns of it: its status and the public note."""
+    """What every kiosk of the community shows of a request: status, public note, who is coming.
+
+    Never the resident's words, phone or name. The fields after `updated_at` came later: each is
+    left out of the message when unset, so a page without them reads as it always did.
+    """
 
     status: RequestStatus
     note: str | None = None
     cancel_requested: bool = False
     updated_at: IsoTime | None = None
+    ticket: str | None = Field(default=None, exclude_if=_unset)
+    category: str | None = Field(default=None, exclude_if=_unset)
+    """The category's code."""
+    room: str | None = Field(default=None, exclude_if=_unset)
+    """The room's code (building-unit-room): a kiosk lists the request under it."""
+    team: str | None = Field(default=None, exclude_if=_unset)
+    """The team that is coming (its name)."""
+    agency: str | None = Field(default=None, exclude_if=_unset)
+    """The agency an escalated request was handed to (its name)."""
+    merged_into: str | None = Field(default=None, exclude_if=_unset)
+    """For a duplicate: the ticket of the request it was merged into."""
 
 
 ChangeData = CategoryData | RoomData | CommunityData | RequestData
@@ -279,7 +298,10 @@ class CommunityChange(_Change):
 
 
 class RequestChange(_Change):
-    """One of this kiosk's requests as the server now holds it (null: removed)."""
+    """A request of the kiosk's community as the server now holds it (null: removed).
+
+    Its key is the id the kiosk made for a request made at a kiosk, else `srv-<server id>`.
+    """
 
     entity: Literal["request"] = "request"
     data: RequestData | None = None

@@ -122,7 +122,7 @@ def strip_requests(requests: list[HelpRequest], needles: Needles, note: str) -> 
         escalation.payload = {**escalation.payload, "description": None, "note": None}
         outbox.replace_body(ESCALATION_KIND, escalation.id, escalation.payload)
     db.session.flush()
-    record_changes([request_change(req) for req in requests if req.kiosk_id is not None])
+    record_changes([request_change(req) for req in requests])
 
 
 def scrub_community(community_id: int, needles: Needles) -> int:
@@ -180,7 +180,7 @@ def scrub_community(community_id: int, needles: Needles) -> int:
             conflict.body = stripped_body(conflict.body)
             changed += 1
     db.session.flush()
-    record_changes([request_change(req) for req in republish if req.kiosk_id is not None])
+    record_changes([request_change(req) for req in republish])
     leftovers = db.session.execute(
         sa.select(Change).where(Change.community_id == community_id, Change.data.is_not(None))
     ).scalars()

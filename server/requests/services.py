@@ -3,7 +3,8 @@
 received → triaged → dispatched → accepted (declined: back to triaged) → on_site → completed
 → followed_up → closed_fixed | closed_not_fixed; escalated → external_feedback → followed_up;
 cancelled; duplicate (merged into another request); closed or cancelled → reopened → triaged.
-Every change appends a RequestEvent; a change the kiosk can see goes to the sync change log.
+Every change appends a RequestEvent; a change the kiosks can see goes to the sync change log
+(every kiosk of the community sees every request, whatever the channel it came by).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _event(
             kind=kind,
         )
     )
-    if req.kiosk_id is not None and kind in ("status", "public_note", "cancel"):
+    if kind in ("status", "public_note", "cancel"):
         db.session.flush()
         record_changes([request_change(req)])
     db.session.flush()
@@ -270,6 +271,8 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
         resident_id=req.resident_id,
         request_id=req.id,
     )
+    # Every kiosk of the community hears of it at once ("我的求助" shows a phone request too).
+    record_changes([request_change(req)])
     return req
 
 
@@ -597,7 +600,9 @@ def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -
         raise InvalidInput("choose an agency of this request's community", "bad_agency")
     note = _clean(note, 2000, "note")
     _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
-    return new_escalation(req, agency, note)
+    escalation = new_escalation(req, agency, note)
+    record_changes([request_change(req)])  # now the kiosks can name the agency
+    return escalation
 
 
 def note_delivery(escalation: Escalation, actor: str, at: datetime, note: str) -> None:

@@ -20,7 +20,7 @@ from server.dbutil import insert_for
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.kiosks.models import Kiosk
-from server.requests.changes import request_change
+from server.requests.changes import new_request_change, request_change
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.synclog.changes import ChangeRow, record_changes
 from server.synclog.models import AppliedOp, SyncConflict
@@ -278,6 +278,8 @@ class _Applier:
         self.kiosk = kiosk
         self.now = now
         self.new_requests: dict[uuid.UUID, dict[str, Any]] = {}
+        self.codes: dict[uuid.UUID, tuple[str, str]] = {}
+        """A new request's category and room codes, by its id."""
         self.cancels: list[tuple[uuid.UUID, CancelRequestOp]] = []
 
     def apply(self, ops: list[Op]) -> dict[uuid.UUID, _Outcome]:
@@ -322,6 +324,7 @@ class _Applier:
             "received_at": self.now,
             "updated_at": self.now,
         }
+        self.codes[op.op_id] = (p.category, p.room)
         return _Outcome("applied", result={"status": "received"})
 
     def _cancel(self, op: CancelRequestOp) -> _Outcome:
@@ -369,8 +372,17 @@ class _Applier:
                 }
                 for rid, _client_id in created
             ]
-        # A new request's "received" needs no change row: the push answer already says so.
-        changes: list[ChangeRow] = []
+        # The push answer tells this kiosk; the change row tells the community's other kiosks.
+        changes = [
+            new_request_change(
+                str(row["client_id"]),
+                self.kiosk.community_id,
+                row["ticket"],
+                self.codes[row["client_id"]][0],
+                self.codes[row["client_id"]][1],
+            )
+            for row in rows
+        ]
         for target, op in self.cancels:
             if op.op_id not in inserted:
                 continue

@@ -89,6 +89,10 @@ def pull(
         sa.or_(Change.community_id.is_(None), Change.community_id == kiosk.community_id),
         sa.or_(Change.kiosk_id.is_(None), Change.kiosk_id == kiosk.id),
     )
+    if start > 0 and (until is None or start >= until):
+        # Caught up: what this kiosk's own push was answered is not sent back. A download from
+        # nothing brings it (the kiosk may have been restored without it).
+        stmt = stmt.where(sa.not_(_own_echo(kiosk)))
     if until is not None and since is not None and start < until:
         stmt = stmt.where(
             sa.or_(
@@ -110,6 +114,19 @@ def pull(
         cursor=_next_cursor(epoch, position, until, since),
         more=more,
         reset=reset,
+    )
+
+
+def _own_echo(kiosk: Kiosk) -> sa.ColumnElement[bool]:
+    """A request this kiosk pushed, unchanged since (no `updated_at`: see new_request_change):
+    the push answer already told it all of it."""
+    data = Change.data
+    return sa.and_(
+        Change.entity == "request",
+        data["updated_at"].as_string().is_(None),
+        sa.exists().where(
+            HelpRequest.kiosk_id == kiosk.id, HelpRequest.ticket == data["ticket"].as_string()
+        ),
     )
 
 

@@ -34,4 +34,4 @@ def test_every_state_reads_in_english_too(state: str, words: str) -> None:
 def test_a_status_the_kiosk_does_not_know_reads_as_received() -> None:
     """A newer server's status shows as received, never as an error."""
     assert state_words("triaged_by_robot") == STATE_WORDS["received"]
-    assert state_words("on_site") == "师傅在路上"
+    assert state_words("on_site") == "已上门"

@@ -325,19 +325,21 @@ def test_a_kiosk_not_enrolled_shows_the_call_screen(tmp_path: Path) -> None:
         ("queued", "已保存待发送"),
         ("received", "已收到"),
         ("triaged", "已收到"),
-        ("dispatched", "已派单"),
-        ("accepted", "已派单"),
-        ("on_site", "师傅在路上"),
+        ("dispatched", "已安排"),
+        ("accepted", "已安排"),
+        ("on_site", "已上门"),
         ("completed", "已完成"),
         ("followed_up", "已完成"),
         ("closed_fixed", "已完成"),
-        ("closed_not_fixed", "已完成"),
+        ("closed_not_fixed", "未解决，社区会联系您"),
+        ("escalated", "已转交"),
+        ("duplicate", "已合并"),
         ("cancelled", "已取消"),
     ],
 )
 def test_states_in_plain_words(client: FlaskClient, store: Store, status: str, words: str) -> None:
-    """Server statuses as the resident reads them."""
-    saved = store.create_request("meals", "1-1-101")
+    """Server statuses as the resident reads them (a meal's arrangement has its own words)."""
+    saved = store.create_request("company", "1-1-101")
     if status != "queued":
         server_update(store, saved.id, status)
     html = client.get("/mine/1-1-101").get_data(as_text=True)
@@ -380,7 +382,7 @@ def test_a_refused_cancellation_is_explained_kindly(client: FlaskClient, store: 
     refuse_cancellation(store, saved.id)
     html = client.get("/mine/1-1-101").get_data(as_text=True)
     assert "社区已经在为您办理，这条没有取消。" in html
-    assert "师傅在路上" in html
+    assert "已上门" in html
     assert f"/cancel/{saved.id}" not in html
 
 

@@ -2,7 +2,9 @@
 
 Only the visit that saved a request cancels it directly, within 10 minutes; anyone else, or
 later, asks the community (and the server leaves the decision to staff). "My requests" and the
-local JSON API show a request's ticket, category and state, never the resident's words or phone.
+local JSON API show a request's ticket, category and state, never the resident's words or phone;
+a request made elsewhere (by phone, at another kiosk) shows no note either, and is never
+cancelled from here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from flask.testing import FlaskClient
 from kiosk.app import create_kiosk_app
 from kiosk.store import Store
 from kiosk.voice import Voice
+from sync.messages import PullResponse
+from tests.server.syncapi import test_hear_back as hear_back
+from tests.server.syncapi.test_hear_back import phone_request
 from tests.server.syncapi.test_sync_api import pull_all, push
 from tests.ui.kiosk_data import Clock, seed_store
 
@@ -195,3 +200,50 @@ def test_two_taps_on_cancel_queue_one_cancellation(kiosk_app: Flask, store: Stor
         assert client.post(url, json={"cancel_token": made["cancel_token"]}).status_code == 202
     store.cancel_request(made["id"], ask=True)
     assert len(_cancel_ops(store)) == 1
+
+
+def test_a_request_made_elsewhere_shows_only_ticket_category_step_and_who(
+    app: Flask, kiosk_app: Flask, store: Store, client: FlaskClient, enrolled: dict[str, Any]
+) -> None:
+    """A phone request for a room, pulled from the real server: anyone looking the room up reads
+    its ticket, category, step and team, never the caller's words, phone or the note; and
+    nobody at this kiosk can cancel it."""
+    from server.audit.actor import Actor
+    from server.extensions import db
+    from server.requests import services
+    from server.requests.models import HelpRequest
+
+    rid = phone_request(app, enrolled["community"]["id"], room=ROOM)
+    with app.app_context():
+        req = db.session.get_one(HelpRequest, rid)
+        services.set_public_note(req, Actor("social worker"), f"张师傅会打 {hear_back.PHONE}")
+        db.session.commit()
+    changes, cursor, _ = pull_all(client, enrolled["token"])
+    store.apply_pull(
+        PullResponse.model_validate({"changes": changes, "cursor": cursor, "more": False})
+    )
+    key = f"srv-{rid}"
+    kiosk = kiosk_app.test_client()
+    mine = kiosk.get(f"/mine/{ROOM}").get_data(as_text=True)
+    assert "P-0022" in mine
+    assert '<p class="state lead">已收到</p>' in mine
+    shown = kiosk.get(f"/api/requests/{key}").get_json()
+    assert set(shown) == {
+        "id",
+        "ticket",
+        "category",
+        "status",
+        "cancel_requested",
+        "created_at",
+        "synced",
+    }
+    for text in (mine, json.dumps(shown, ensure_ascii=False), json.dumps(changes)):
+        assert hear_back.PHONE not in text
+        assert "钥匙" not in text
+    assert "张师傅会打" not in json.dumps(changes, ensure_ascii=False), "its note stays home"
+    assert kiosk.get(f"/cancel/{key}").status_code == 404
+    assert kiosk.post(f"/cancel/{key}").status_code == 404
+    asked = kiosk.post(f"/api/requests/{key}/cancel", json={"ask": True})
+    assert asked.status_code == 400
+    assert asked.get_json()["error"] == "unknown_request"
+    assert _cancel_ops(store) == []

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from sync import codec
-from sync.messages import CHANGE, PullResponse, RequestChange, RequestData, RoomChange, RoomData
+from sync.messages import (
+    CHANGE,
+    PullResponse,
+    RequestChange,
+    RequestData,
+    Response,
+    RoomChange,
+    RoomData,
+)
 
 GOLDEN = Path(__file__).resolve().parent.parent / "contract"
 
@@ -57,3 +66,59 @@ def test_the_server_refuses_to_publish_data_of_another_entity() -> None:
         ChangeRow("category", "3-2-301", RoomData(code="3-2-301", building="3", unit="2",
                   room="301")).wire()  # fmt: skip
     assert ChangeRow("room", "1:3-1-101", None).wire() == RoomChange(key="1:3-1-101")
+
+
+class RequestDataBefore(Response):
+    """RequestData as kiosks read it before who-is-coming (issue 13): the older reader."""
+
+    status: str
+    note: str | None = None
+    cancel_requested: bool = False
+    updated_at: datetime | None = None
+
+
+def test_older_and_newer_readers_understand_each_others_pages(tmp_path: Path) -> None:
+    """New fields are optional and left out when unset: an older kiosk reads a new page (and
+    ignores the fields it does not know), a newer kiosk reads an older server's page, whose
+    request data it writes back byte for byte."""
+    new = json.loads((GOLDEN / "pull_response_elsewhere.json").read_text(encoding="utf-8"))
+    for change in new["changes"]:
+        old = RequestDataBefore.model_validate(change["data"])
+        assert (old.status, old.note) == (change["data"]["status"], change["data"]["note"])
+    before = {"status": "accepted", "note": None, "cancel_requested": False,
+              "updated_at": "2025-03-01T00:18:07.020000+00:00"}  # fmt: skip
+    data = RequestData.model_validate(before)
+    assert (data.ticket, data.category, data.room, data.team) == (None, None, None, None)
+    written = RequestChange(key="k", data=data).model_dump(mode="json", exclude_none=True)
+    assert codec.dumps(written["data"]) == codec.dumps(before)
+
+
+def test_the_kiosk_lists_requests_made_elsewhere_from_the_golden_page(tmp_path: Path) -> None:
+    from kiosk.screens import progress
+    from tests.ui.kiosk_data import seed_store
+
+    store = seed_store(tmp_path / "kiosk.sqlite3")
+    try:
+        page = PullResponse.model_validate(
+            json.loads((GOLDEN / "pull_response_elsewhere.json").read_text(encoding="utf-8"))
+        )
+        store.apply_pull(page)
+        rows = {r["ticket"]: r for room in ("3-2-301", "3-2-302") for r in
+                store.requests_for_room(room)}  # fmt: skip
+        assert {t: (r["origin"], r["room"]) for t, r in rows.items()} == {
+            "P-0041": ("server", "3-2-302"),
+            "O-3FA2": ("server", "3-2-301"),
+            "A-0002": ("server", "3-2-302"),
+        }
+        assert (rows["P-0041"]["team"], rows["O-3FA2"]["agency"]) == ("小蜜蜂维修队", "区供电所")
+        assert rows["A-0002"]["merged_into"] == "P-0041"
+        assert all(r["phone"] is None and r["details"] is None for r in rows.values())
+        from kiosk.app import create_kiosk_app
+        from kiosk.voice import Voice
+
+        app = create_kiosk_app(store, voice=Voice(tmp_path / "v", espeak=""))
+        with app.test_request_context():
+            step = progress(rows["A-0002"], rows["P-0041"])
+        assert (step.state, step.then) == ("已合并到 P-0041", "P-0041：已安排 小蜜蜂维修队")
+    finally:
+        store.close()

@@ -233,6 +233,26 @@ def test_card_cloned_onto_a_second_running_kiosk_loses_nothing(
 # --- the server restored from before the kiosk's compaction window -------------------------
 
 
+def _close_on_the_server(app: Flask, request_id: str) -> None:
+    """Mark a request closed on the server and publish that to the kiosks, as staff would."""
+    import uuid
+
+    from server.extensions import db
+    from server.requests.changes import request_change
+    from server.requests.models import HelpRequest
+    from server.synclog.changes import record_changes
+
+    with app.app_context():
+        req = db.session.execute(
+            sa.select(HelpRequest).where(HelpRequest.client_id == uuid.UUID(request_id))
+        ).scalar_one()
+        req.status = "closed_fixed"
+        record_changes([request_change(req)])
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()  # no pooled handle may outlive the restore that replaces the file
+
+
 def test_server_restored_from_before_the_compaction_window(
     server_proc: ServerProc, make_kiosk: MakeKiosk, app: Flask, proxy: FaultProxy
 ) -> None:
@@ -248,8 +268,10 @@ def test_server_restored_from_before_the_compaction_window(
     lost = save(kiosk, 5)
     answered += lost
     settle(kiosk)
-    # Staff closed one of them and the kiosk pulled that (written here as the pull would).
+    # Staff closed one of them and the kiosk pulled that (written here as the pull would; the
+    # server's change row says so too, as a later download from nothing brings it).
     closed = lost[0]
+    _close_on_the_server(app, closed)
     with closing(sqlite3.connect(kiosk.data / DB_NAME, timeout=30)) as conn, conn:
         conn.execute("UPDATE requests SET status = 'closed_fixed' WHERE id = ?", (closed,))
     compacted = kiosk.cli(

@@ -102,9 +102,9 @@ def count(conn: sqlite3.Connection, sql: str) -> int:
 
 
 def local_ids(kiosk: KioskProc) -> list[str]:
-    """Ids of the requests saved on the kiosk."""
+    """Ids of the requests saved on the kiosk (not those made elsewhere it shows)."""
     with kiosk_db(kiosk) as conn:
-        return [row[0] for row in conn.execute("SELECT id FROM requests")]
+        return [row[0] for row in conn.execute("SELECT id FROM requests WHERE origin = 'kiosk'")]
 
 
 def a_request(rng: random.Random, details: str | None = None) -> dict[str, Any]:

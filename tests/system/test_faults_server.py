@@ -198,9 +198,11 @@ class Kiosk:
         return {state: count for state, count in rows}
 
     def local_requests(self) -> dict[str, str]:
-        """Status of every request in the kiosk's own table, by id."""
+        """Status of every request made at this kiosk, by id (its table also holds those of the
+        community's other kiosks, pulled to show them)."""
         with closing(sqlite3.connect(self.store.path)) as conn:
-            return dict(conn.execute("SELECT id, status FROM requests").fetchall())
+            rows = conn.execute("SELECT id, status FROM requests WHERE origin = 'kiosk'")
+            return dict(rows.fetchall())
 
 
 @pytest.fixture

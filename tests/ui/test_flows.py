@@ -169,7 +169,7 @@ def test_my_requests_states_and_cancel(kiosk: LocalKiosk, page: Any, clock: Cloc
     taps.tap("#again")
     assert taps.tap("[data-category=mine]") == "mine"
     states = page.locator(".request .state").all_inner_texts()
-    assert states == ["已保存待发送", "已保存待发送", "已派单"]
+    assert states == ["已保存待发送", "已保存待发送", "已安排"]
     assert page.locator(f"a[href='/cancel/{new}']").inner_text() == "取消这条求助"
     assert page.locator(f"a[href='/cancel/{other.id}']").inner_text() == "请社区取消"
     taps.tap(f"a[href='/cancel/{new}']")
@@ -192,7 +192,7 @@ def test_my_requests_states_and_cancel(kiosk: LocalKiosk, page: Any, clock: Cloc
     server_update(kiosk.store, other.id, "received", cancel_requested=True)
     server_update(kiosk.store, old.id, "on_site", cancel_requested=True)
     page.goto(kiosk.url + "/mine/3-2-301")
-    assert page.locator(".request .state").all_inner_texts() == ["已取消", "已收到", "师傅在路上"]
+    assert page.locator(".request .state").all_inner_texts() == ["已取消", "已收到", "已上门"]
     assert (
         page.locator(".request .pending").all_inner_texts() == ["已请求取消，社区会和您联系。"] * 2
     )

@@ -39,6 +39,13 @@ def test_every_screen_meets_the_accessibility_limits(
     refuse_cancellation(store, on_way.id)
     done = store.create_request("meals", "3-2-301")
     server_update(store, done.id, "closed_fixed")
+    # 3-2-302: a phone request with the team on site, and this kiosk's request merged into it.
+    elsewhere = {"ticket": "P-0009", "category": "electrical", "room": "3-2-302"}
+    server_update(store, "srv-9", "on_site", team="小蜜蜂维修队", **elsewhere)
+    merged = store.create_request("electrical", "3-2-302")
+    server_update(store, merged.id, "duplicate", merged_into="P-0009", note="已合并到 P-0009")
+    meal = store.create_request("meals", "3-2-302")
+    server_update(store, meal.id, "accepted", team="助餐队", note="中午11点半送到")
     store.set_admin_pin_hash(hash_pin(PIN))
     screens = [
         ("home", "/"),
@@ -52,6 +59,7 @@ def test_every_screen_meets_the_accessibility_limits(
         ("mine-who", "/who?mode=mine&building=3&unit=2"),
         ("mine", "/mine/3-2-301"),
         ("mine-cancelled", "/mine/3-2-301?done=cancelled"),
+        ("mine-heard-back", "/mine/3-2-302"),
         ("cancel", f"/cancel/{saved.id}"),
         ("problem", "/problem/invalid_phone"),
         ("problem-storage-full", "/problem/storage_full"),

@@ -93,7 +93,8 @@ def test_full_loop_records_every_step_and_tells_the_kiosk(ctx: World) -> None:
         sa.select(Change).where(Change.entity == "request", Change.key == str(req.client_id))
     ).scalar_one()
     assert change.data["status"] == "closed_fixed"
-    assert change.kiosk_id == kiosk.id
+    # Every kiosk of the community hears of it (issue 13), not only the one that made it.
+    assert (change.community_id, change.kiosk_id) == (ctx.community["lanqiao"], None)
 
 
 def test_not_fixed_closes_as_not_fixed(ctx: World) -> None:
