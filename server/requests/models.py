@@ -52,6 +52,18 @@ OPEN_SQL = "status NOT IN ('cancelled', 'closed_fixed', 'closed_not_fixed', 'dup
 """Not final (sync.statuses.FINAL): the predicate of the partial index on open requests."""
 
 
+QUEUE_KEYS = (
+    "status",
+    "category_id",
+    "priority",
+    "is_urgent",
+    "is_cancel_requested",
+    "team_id",
+    "room_id",
+)
+"""What the queue's partial indexes on open requests carry, so its keys are read from them."""
+
+
 class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     """A resident's request; `client_id` is the kiosk-made id of the operation that created it."""
 
@@ -83,16 +95,7 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
             "id",
             postgresql_where=sa.text(OPEN_SQL),
             sqlite_where=sa.text(OPEN_SQL),
-            postgresql_include=[
-                "community_id",
-                "status",
-                "category_id",
-                "priority",
-                "is_urgent",
-                "is_cancel_requested",
-                "team_id",
-                "room_id",
-            ],
+            postgresql_include=["community_id", *QUEUE_KEYS],
         ),
         # The same for a social worker's few communities.
         sa.Index(
@@ -102,15 +105,7 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
             "id",
             postgresql_where=sa.text(OPEN_SQL),
             sqlite_where=sa.text(OPEN_SQL),
-            postgresql_include=[
-                "status",
-                "category_id",
-                "priority",
-                "is_urgent",
-                "is_cancel_requested",
-                "team_id",
-                "room_id",
-            ],
+            postgresql_include=list(QUEUE_KEYS),
         ),
         # The live refresh's changed rows and the hours page's latest finished jobs.
         sa.Index("ix_help_request_updated", "updated_at"),
