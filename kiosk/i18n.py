@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from sync.catalogs import compile_catalogs as _compile
 
 CATALOGS = Path(__file__).parent / "translations"
 LANGUAGES = ("zh", "en")
@@ -17,16 +16,5 @@ DEFAULT_LANGUAGE = "zh"
 
 
 def compile_catalogs(target: Path, source: Path = CATALOGS) -> Path:
-    """Compile every `<lang>/LC_MESSAGES/*.po` under `source` into `target`; return `target`."""
-    for po in sorted(source.glob("*/LC_MESSAGES/*.po")):
-        mo = target / po.relative_to(source).with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime_ns >= po.stat().st_mtime_ns:
-            continue
-        mo.parent.mkdir(parents=True, exist_ok=True)
-        with po.open("rb") as fh:
-            catalog = read_po(fh, locale=po.parts[-3])
-        partial = mo.with_suffix(".part")
-        with partial.open("wb") as fh:
-            write_mo(fh, catalog)
-        partial.replace(mo)
-    return target
+    """Compile the kiosk's catalogs (or those under `source`) into `target`; return `target`."""
+    return _compile(source, target)

@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_sqlite_pragmas(app)
 
     from server import (
+        i18n,
         localtime,
         models,  # noqa: F401  (the whole schema, for Alembic)
     )
@@ -85,6 +86,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     register_error_handlers(app)
     localtime.init_app(app)
+    i18n.init_app(app)
     outbox.init_app(app)
     _install_hooks(app)
     _configure_console_security(app)

@@ -103,7 +103,7 @@ def test_live_queue_to_closed_fixed(
     try:
         page = desk.new_page()
         sign_in(page, console.url, "sw")
-        expect(page.locator("h1")).to_contain_text("Needs action")
+        expect(page.locator("h1")).to_contain_text("待处理")
         expect(page.locator("#queue-rows")).to_contain_text("Nothing here")
         page.wait_for_timeout(300)  # let the event stream open before the request is made
         made = kiosk.create(category="electrical", room="3-2-301", phone="13800000001",
