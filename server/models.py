@@ -2,6 +2,7 @@
 
 from server.audit.models import AuditEntry
 from server.auth.models import SignInFailure, User
+from server.carewatch.models import SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
 from server.kiosks.models import Kiosk
@@ -45,6 +46,7 @@ __all__ = [
     "Room",
     "ServiceRecord",
     "SignInFailure",
+    "SignOfLife",
     "SyncConflict",
     "SyncState",
     "Team",
