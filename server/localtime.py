@@ -16,9 +16,14 @@ from zoneinfo import ZoneInfo
 from babel.dates import get_timezone_name
 from flask import Flask, current_app
 
+from server.i18n import current_language, day_time_words, day_words
 from server.timeutil import utcnow
 
 DEFAULT_FORMAT = "%Y-%m-%d %H:%M"
+SCREEN = "screen"
+"""`localtime` format: day and 24-hour clock in the reader's words (`11月30日 14:05`)."""
+DAY = "day"
+"""`localtime` format: the day in the reader's words (`11月30日`, `30 Nov`)."""
 
 
 @lru_cache(maxsize=8)
@@ -43,34 +48,44 @@ def local_today() -> date:
 
 
 def localtime(value: datetime | str | None, fmt: str = DEFAULT_FORMAT) -> str:
-    """A UTC-aware time (or an ISO 8601 string with an offset) as local wall time."""
+    """A UTC-aware time (or an ISO 8601 string with an offset) as local wall time.
+
+    `fmt` is a strftime format, or `SCREEN` (`11月30日 14:05`, `30 Nov 14:05`) or `DAY`
+    (`11月30日`) for the reader's language.
+    """
     if value is None or value == "":
         return ""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     if moment.tzinfo is None:
         # Stored times are always aware (UTCDateTime); a naive one is a bug, not "local".
         raise ValueError(f"cannot show a naive time {moment!r} in a local zone")
-    return moment.astimezone(local_zone()).strftime(fmt)
+    local = moment.astimezone(local_zone())
+    if fmt == SCREEN:
+        return day_time_words(local)
+    if fmt == DAY:
+        return day_words(local)
+    return local.strftime(fmt)
 
 
-@lru_cache(maxsize=8)
-def zone_label(key: str) -> str:
-    """The zone's name in English and Chinese, and its IANA key.
+@lru_cache(maxsize=16)
+def zone_label(key: str, language: str = "zh") -> str:
+    """The zone's name in `language` and its IANA key, e.g. `中国标准时间 (Asia/Shanghai)`.
 
     A zone without daylight saving is named by its standard time ("China Standard Time");
     one with it by its generic name ("Central European Time"), true of summer and winter rows.
     """
     tz = zone(key)
     winter, summer = (datetime(2026, month, 15, tzinfo=tz) for month in (1, 7))
-    if winter.utcoffset() == summer.utcoffset():
-        en, zh = (get_timezone_name(winter, locale=loc) for loc in ("en", "zh"))
-    else:
-        en, zh = (get_timezone_name(tz, locale=loc) for loc in ("en", "zh"))
-    return f"{en} {zh} ({key})"
+    name = get_timezone_name(
+        winter if winter.utcoffset() == summer.utcoffset() else tz, locale=language
+    )
+    return f"{name} ({key})"
 
 
 def _template_context() -> dict[str, Any]:
-    return {"time_zone_label": zone_label(current_app.config["LINLI_TIMEZONE"])}
+    return {
+        "time_zone_label": zone_label(current_app.config["LINLI_TIMEZONE"], current_language()),
+    }
 
 
 def init_app(app: Flask) -> None:

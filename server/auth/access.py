@@ -75,6 +75,7 @@ POLICY: dict[str, Rule] = {
     "home.index": Rule("public", keeps_alive=False),
     "auth.login": PUBLIC,
     "auth.logout": Rule("session", ANY_USER),
+    "auth.language": PUBLIC,
     "auth.users": Rule("session", ADMINS),
     "auth.user_create": Rule("session", ADMINS),
     "auth.user_deactivate": Rule("session", ADMINS),

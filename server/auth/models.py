@@ -45,6 +45,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     """Bumped to end every session of this user at once (password change, deactivation)."""
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    """The console language this user chose (server.i18n.LANGUAGES); None: the cookie's."""
 
     memberships: so.Mapped[list[Membership]] = so.relationship(
         lazy="selectin", cascade="all, delete-orphan"

@@ -3,6 +3,7 @@
 GET  /login                              the sign-in form
 POST /login                              check the credentials (rate limited), start a session
 POST /logout                             end the session, on the server too
+POST /language                           switch the console's language (cookie, and the user's)
 GET  /console/users                      users all of whose communities the admin administers
 POST /console/users                      create a user with roles in the admin's communities
 POST /console/users/<id>/deactivate      stop a user signing in, ending their sessions
@@ -28,17 +29,21 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_limiter.errors import RateLimitExceeded
-from flask_login import logout_user
+from flask_login import current_user, logout_user
 
 from server.auth import access, forms, queries, services
 from server.auth.forms import LoginForm
 from server.auth.models import ROLES
 from server.errors import InvalidInput, LinliError, error_response
+from server.i18n import LANGUAGE_COOKIE, LANGUAGES
 from server.pages import form_failed
 from sync.redirects import local_path
 
 bp = Blueprint("auth", __name__)
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+"""The language cookie lasts a year: a shared kiosk-room PC keeps its language."""
 
 
 def _safe_next(target: str | None) -> str:
@@ -103,6 +108,22 @@ def logout() -> ResponseReturnValue:
     session.clear()
     flash("signed out")
     return redirect(url_for("auth.login"), 303)
+
+
+@bp.post("/language")
+def language() -> ResponseReturnValue:
+    """Switch the console's language: remembered in a cookie, and for a signed-in user in
+    their account too; back to the page the switch was pressed on."""
+    lang = request.form.get("lang", "")
+    if lang not in LANGUAGES:
+        raise InvalidInput(gettext("未知的语言：%(language)s", language=lang))
+    if current_user.is_authenticated:
+        services.set_language(access.user(), lang)
+    response = redirect(local_path(request.form.get("next")) or url_for("console.index"), 303)
+    response.set_cookie(
+        LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_AGE, samesite="Lax", httponly=True
+    )
+    return response
 
 
 def _roles_from_form() -> dict[str, str]:

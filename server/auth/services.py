@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,6 +21,7 @@ from server.auth.models import ROLES, Membership, SignInFailure, User
 from server.communities.services import community_by_slug
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
+from server.i18n import LANGUAGES
 from server.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -270,6 +272,18 @@ def end_sessions(user: User) -> None:
     """End every session the user has open: their cookies name the old generation."""
     user.session_generation += 1
     db.session.flush()
+
+
+def set_language(user: User, language: str) -> None:
+    """Remember the console language `user` chose (one of server.i18n.LANGUAGES), audited."""
+    if language not in LANGUAGES:
+        raise InvalidInput(gettext("未知的语言：%(language)s", language=language))
+    if user.language != language:
+        user.language = language
+        db.session.flush()
+        _audit_user_change(
+            user, set(user.community_ids), f"user {user.username}: language {language}"
+        )
 
 
 def _audit_user_change(admin: User, community_ids: set[int], what: str) -> None:
