@@ -29,6 +29,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sync import statuses
 
     app.jinja_env.globals["request_statuses"] = statuses  # the status groups, in every page
+    from server.auth.words import role_words
+    from server.people.words import mobility_words
+    from server.requests import words
+
+    # codes in the reader's words, in every page
+    app.jinja_env.globals.update(
+        status_words=words.status_words,
+        priority_words=words.priority_words,
+        event_words=words.event_words,
+        delivery_words=words.delivery_words,
+        mobility_words=mobility_words,
+        role_words=role_words,
+    )
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())
     if config:

@@ -103,9 +103,9 @@
         var fresh = Object.keys(now).some(function (id) { return !seenEmergencies[id]; });
         seenEmergencies = now;
         if (fresh) { beep(); }
-        status.textContent = "live · updated " + new Date().toLocaleTimeString();
+        status.textContent = status.dataset.updated + " " + new Date().toLocaleTimeString([], { hour12: false });
       })
-      .catch(function () { status.textContent = "offline, retrying"; })
+      .catch(function () { status.textContent = status.dataset.offline; })
       .then(function () { busy = false; });
   }
 
@@ -122,7 +122,7 @@
   function openStream() {
     var source = new EventSource(streamUrl);
     source.addEventListener("changed", refresh);
-    source.onopen = function () { stopPolling(); status.textContent = "live"; };
+    source.onopen = function () { stopPolling(); status.textContent = status.dataset.live; };
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) {
         startPolling();
