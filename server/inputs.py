@@ -20,16 +20,20 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import request
+from flask_babel import gettext
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 from wtforms import Field, Form, IntegerField
+from wtforms.i18n import get_translations as wtforms_translations
 from wtforms.validators import StopValidation
 
 from server.errors import InvalidInput
+from server.i18n import current_language
 
 INT32_MAX = 2**31 - 1
 """The largest value of the database's `INTEGER` columns (ids, minutes, points)."""
@@ -50,7 +54,10 @@ def parse_int(
     `field`."""
     text = (raw or "").strip()
     if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
-        raise InvalidInput(f"{field} must be a whole number from {low} to {high}", code)
+        raise InvalidInput(
+            gettext("%(field)s须为 %(low)s 到 %(high)s 的整数", field=field, low=low, high=high),
+            code,
+        )
     return int(text)
 
 
@@ -84,7 +91,13 @@ class StrictIntConverter(IntegerConverter):
     def to_python(self, value: str) -> int:
         """The id, or `BadRequest`."""
         if as_id(value) is None:
-            raise BadRequest(f"{value!r} in the address is not a number from 0 to {INT32_MAX}")
+            raise BadRequest(
+                gettext(
+                    "地址中的 %(value)s 不是 0 到 %(high)s 的数字",
+                    value=repr(value),
+                    high=INT32_MAX,
+                )
+            )
         return int(value)
 
 
@@ -110,7 +123,9 @@ def refuse_nul() -> None:
         fields = itertools.chain(fields, request.form.items(multi=True))
     for name, value in fields:
         if "\x00" in name or "\x00" in value:
-            raise InvalidInput(f"{name.strip(chr(0))}: contains a NUL character", "bad_text")
+            raise InvalidInput(
+                gettext("%(field)s：含有 NUL 字符", field=name.strip(chr(0))), "bad_text"
+            )
 
 
 def check_columns(session: Any, _context: Any, _instances: Any) -> None:
@@ -123,10 +138,12 @@ def check_columns(session: Any, _context: Any, _instances: Any) -> None:
                 continue
             column_type = attr.columns[0].type
             if "\x00" in value:
-                raise InvalidInput(f"{attr.key}: contains a NUL character", "bad_text")
+                raise InvalidInput(gettext("%(field)s：含有 NUL 字符", field=attr.key), "bad_text")
             length = getattr(column_type, "length", None)
             if isinstance(column_type, sa.String) and length and len(value) > length:
-                raise InvalidInput(f"{attr.key}: at most {length} characters", "too_long")
+                raise InvalidInput(
+                    gettext("%(field)s：最多 %(n)s 个字符", field=attr.key, n=length), "too_long"
+                )
 
 
 def safe_cell(value: object) -> object:
@@ -140,6 +157,34 @@ def safe_cell(value: object) -> object:
         return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class TranslatedMeta:
+    """A form's `Meta`: WTForms' own messages ("Not a valid integer value.") in the reader's
+    language, from the catalogs WTForms ships (Chinese unless the reader chose English)."""
+
+    def get_translations(self, form: Form) -> Any:
+        """WTForms' Chinese catalog, or None (its English) for an English reader."""
+        return None if current_language() == "en" else _wtforms_chinese()
+
+
+@lru_cache(maxsize=1)
+def _wtforms_chinese() -> Any:
+    return wtforms_translations(["zh"])
+
+
+class TranslatedForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
+    """Base of every server form: WTForms' messages in the reader's language."""
+
+    Meta = TranslatedMeta
+
+
+def form_problems(form: Form) -> str:
+    """What is wrong with a form that did not validate, each field named by its label."""
+    return "; ".join(
+        gettext("%(field)s：%(problem)s", field=form[name].label.text, problem=messages[0])
+        for name, messages in form.errors.items()
+    )
 
 
 FormT = TypeVar("FormT", bound=Form)

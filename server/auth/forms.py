@@ -7,38 +7,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
-from wtforms import Form, PasswordField, StringField
+from wtforms import PasswordField, StringField
 
 from server.errors import NotFound
+from server.inputs import TranslatedForm
 
 ROLE_FIELD = "role_"
 """`role_<community slug>`: the role to give in that community (empty: none)."""
 
 
-class AuthForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
+class AuthForm(TranslatedForm):
     """Base of the sign-in and user forms."""
 
 
 class LoginForm(AuthForm):
     """A user name and a password."""
 
-    username = StringField("user name")
-    password = PasswordField("password")
+    username = StringField(_l("用户名"))
+    password = PasswordField(_l("密码"))
 
 
 class NewUserForm(AuthForm):
     """A new user's name, first password and shown name."""
 
-    username = StringField("user name")
-    password = PasswordField("password")
-    display_name = StringField("display name")
+    username = StringField(_l("用户名"))
+    password = PasswordField(_l("密码"))
+    display_name = StringField(_l("姓名"))
 
 
 class PasswordForm(AuthForm):
     """A new password."""
 
-    password = PasswordField("password")
+    password = PasswordField(_l("密码"))
 
 
 def roles_from(formdata: MultiDict[str, str], allowed: Iterable[str]) -> dict[str, str]:
@@ -50,7 +53,7 @@ def roles_from(formdata: MultiDict[str, str], allowed: Iterable[str]) -> dict[st
         if key.startswith(ROLE_FIELD):
             slug = key.removeprefix(ROLE_FIELD)
             if slug not in allowed:
-                raise NotFound("no such community")
+                raise NotFound(gettext("没有这个社区"))
             if formdata[key]:
                 roles[slug] = formdata[key]
     return roles

@@ -41,6 +41,8 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import LazyString, gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import Form
 
@@ -51,7 +53,7 @@ from server.console import forms, live
 from server.dispatch import services as dispatch_services
 from server.dispatch.queries import agencies_of
 from server.errors import InvalidInput, LinliError, NotFound
-from server.inputs import optional_int, parse_int
+from server.inputs import form_problems, optional_int, parse_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
 from server.pages import form_failed
 from server.people import services as people
@@ -92,10 +94,10 @@ def _int_arg(name: str) -> int | None:
 def _filters() -> QueueFilter:
     view = request.args.get("view", "action")
     if view not in ("action", "all"):
-        raise InvalidInput("view is 'action' or 'all'", "bad_filter")
+        raise InvalidInput(gettext("视图只能是 action 或 all"), "bad_filter")
     status = request.args.get("status") or None
     if status and status not in statuses.STATUSES:
-        raise InvalidInput(f"no status {status!r}", "bad_filter")
+        raise InvalidInput(gettext("没有 %(status)s 这个状态", status=repr(status)), "bad_filter")
     return QueueFilter(
         view=view,
         community_id=_int_arg("community"),
@@ -203,7 +205,7 @@ def new_request() -> ResponseReturnValue:
         req = lifecycle.create_by_staff(form.to_intake(community_id), _actor())
     except LinliError as exc:
         return form_failed(exc, "console/new_request.html", context)
-    flash(f"#{req.id} {req.ticket}: 已登记 entered")
+    flash(gettext("#%(id)s %(ticket)s：已登记", id=req.id, ticket=req.ticket))
     return redirect(url_for("console.request_page", request_id=req.id), 303)
 
 
@@ -270,7 +272,7 @@ def possible_duplicates() -> ResponseReturnValue:
     category = queries.category_for(code)
     rooms = queries.rooms_coded(room_code, access.community_scope(), _int_arg("community"))
     if not rooms:
-        raise NotFound(f"no room {room_code!r} in your communities")
+        raise NotFound(gettext("您的社区里没有房间 %(room)s", room=repr(room_code)))
     found = [d for room in rooms for d in queries.possible_duplicates(room, category.id)]
     return jsonify(
         [
@@ -330,7 +332,7 @@ class Action:
 
     form: type[Form]
     run: Callable[[HelpRequest, Any], object]
-    done: str
+    done: LazyString
 
 
 def _hours(value: Decimal | None) -> float | None:
@@ -362,77 +364,79 @@ ACTIONS: dict[str, Action] = {
         lambda r, f: lifecycle.triage(
             r, _actor(), queries.category_for(f.category.data), f.priority.data, f.note.data
         ),
-        "triaged",
+        _l("已分类"),
     ),
     "dispatch": Action(
         forms.DispatchForm,
         lambda r, f: lifecycle.dispatch(
             r, _actor(), queries.team_for(r, f.team.data), f.volunteers.data, f.note.data
         ),
-        "dispatched",
+        _l("已派单"),
     ),
-    "accept": Action(forms.EmptyForm, lambda r, f: lifecycle.accept(r, _actor()), "accepted"),
+    "accept": Action(forms.EmptyForm, lambda r, f: lifecycle.accept(r, _actor()), _l("已接单")),
     "decline": Action(
-        forms.ReasonForm, lambda r, f: lifecycle.decline(r, _actor(), f.reason.data), "declined"
+        forms.ReasonForm, lambda r, f: lifecycle.decline(r, _actor(), f.reason.data), _l("已退回")
     ),
-    "arrive": Action(forms.EmptyForm, lambda r, f: lifecycle.arrive(r, _actor()), "on site"),
+    "arrive": Action(forms.EmptyForm, lambda r, f: lifecycle.arrive(r, _actor()), _l("已上门")),
     "complete": Action(
         forms.CompleteForm,
         lambda r, f: lifecycle.complete(r, _actor(), f.note.data, _hours(f.hours.data)),
-        "completed",
+        _l("已完成"),
     ),
     "follow_up": Action(
         forms.FollowUpForm,
         lambda r, f: lifecycle.follow_up(
             r, _actor(), f.outcome.data, f.satisfaction.data, f.note.data
         ),
-        "follow-up recorded",
+        _l("已记录回访"),
     ),
     "close": Action(
-        forms.CloseForm, lambda r, f: lifecycle.close(r, _actor(), f.note.data), "closed"
+        forms.CloseForm, lambda r, f: lifecycle.close(r, _actor(), f.note.data), _l("已结案")
     ),
     "escalate": Action(
         forms.EscalateForm,
         lambda r, f: lifecycle.escalate(
             r, _actor(), queries.agency_for(r, f.agency.data), f.note.data
         ),
-        "escalated",
+        _l("已转交"),
     ),
     "external_feedback": Action(
         forms.FeedbackForm,
         lambda r, f: lifecycle.record_external_feedback(r, _actor(), f.note.data),
-        "feedback recorded",
+        _l("已记录反馈"),
     ),
     "cancel": Action(
-        forms.ReasonForm, lambda r, f: lifecycle.cancel(r, _actor(), f.reason.data), "cancelled"
+        forms.ReasonForm, lambda r, f: lifecycle.cancel(r, _actor(), f.reason.data), _l("已取消")
     ),
     "answer_cancel": Action(
         forms.CancelAnswerForm,
         lambda r, f: lifecycle.answer_cancel_request(
             r, _actor(), f.accept.data == "yes", f.reason.data
         ),
-        "cancellation request answered",
+        _l("已答复取消申请"),
     ),
     "merge": Action(
         forms.MergeForm,
         lambda r, f: lifecycle.merge_duplicate(
             r, queries.merge_target(r, f.target(), access.community_scope()), _actor(), f.note.data
         ),
-        "merged",
+        _l("已合并"),
     ),
     "reopen": Action(
-        forms.ReasonForm, lambda r, f: lifecycle.reopen(r, _actor(), f.reason.data), "reopened"
+        forms.ReasonForm,
+        lambda r, f: lifecycle.reopen(r, _actor(), f.reason.data),
+        _l("已重新打开"),
     ),
     "note": Action(
-        forms.NoteForm, lambda r, f: lifecycle.add_note(r, _actor(), f.text.data), "note added"
+        forms.NoteForm, lambda r, f: lifecycle.add_note(r, _actor(), f.text.data), _l("已添加备注")
     ),
     "public_note": Action(
         forms.PublicNoteForm,
         lambda r, f: lifecycle.set_public_note(r, _actor(), f.text.data),
-        "public note set",
+        _l("已设置公开说明"),
     ),
-    "link": Action(forms.LinkForm, _link, "resident linked"),
-    "retry": Action(forms.RetryForm, _retry, "delivery retried"),
+    "link": Action(forms.LinkForm, _link, _l("已关联居民")),
+    "retry": Action(forms.RetryForm, _retry, _l("已重试送达")),
 }
 
 FIELD_ACTIONS = frozenset({"accept", "decline", "arrive", "complete"})
@@ -443,7 +447,7 @@ def _run(req: HelpRequest, action: str) -> None:
     spec = ACTIONS[action]
     form = spec.form(MultiDict(request.form))
     if not form.validate():
-        raise InvalidInput("; ".join(f"{name}: {msgs[0]}" for name, msgs in form.errors.items()))
+        raise InvalidInput(form_problems(form))
     spec.run(req, form)
 
 
@@ -493,7 +497,7 @@ def job_action(request_id: int, action: str) -> ResponseReturnValue:
         _run(req, action)
     except LinliError as exc:
         return form_failed(exc, "console/job.html", lambda: _job_context(load_job(request_id)))
-    flash(ACTIONS[action].done)
+    flash(str(ACTIONS[action].done))
     if req.status in statuses.ACTIVE_WORK:
         return redirect(url_for("console.job_page", request_id=req.id), 303)
     return redirect(url_for("console.jobs"), 303)

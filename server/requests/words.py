@@ -5,8 +5,8 @@ The msgids are Chinese (the console's default); server/translations/en holds the
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 
 STATUS_WORDS: dict[str, LazyString] = {
     "received": _l("已收到"),
