@@ -72,3 +72,4 @@ def init_app(app: Flask) -> None:
         locale_selector=select_language,
     )
     app.context_processor(_template_context)
+    app.jinja_env.globals["day_words"] = day_words
