@@ -29,9 +29,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sync import statuses
 
     app.jinja_env.globals["request_statuses"] = statuses  # the status groups, in every page
+    from server.audit.words import audit_words
     from server.auth.words import role_words
     from server.people.words import mobility_words
     from server.requests import words
+    from server.volunteers.words import hours_words
 
     # codes in the reader's words, in every page
     app.jinja_env.globals.update(
@@ -41,6 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         delivery_words=words.delivery_words,
         mobility_words=mobility_words,
         role_words=role_words,
+        audit_words=audit_words,
+        hours_words=hours_words,
     )
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Escalation, Team
@@ -649,13 +650,23 @@ def meeting_sheet(community_id: int, now: datetime | None = None) -> MeetingShee
 
 # --- CSV exports (streamed) -------------------------------------------------------------------
 
+REQUEST_COLUMNS = (
+    _l("求助编号"), _l("小票号"), _l("类别"), _l("状态"), _l("楼栋"), _l("单元"),
+    _l("房间"), _l("收到时间"), _l("到场时间"), _l("结案时间"), _l("到场用时（分钟）"),
+    _l("服务队"), _l("渠道"),
+)  # fmt: skip
+"""The header of requests.csv, in the reader's language (cells keep codes and ISO times)."""
+
+HOURS_COLUMNS = (
+    _l("记录编号"), _l("志愿者"), _l("服务队"), _l("来源"), _l("状态"), _l("开始时间"),
+    _l("结束时间"), _l("分钟"), _l("自动签退"), _l("内容"), _l("审核人"),
+)  # fmt: skip
+"""The header of hours.csv, in the reader's language."""
+
 
 def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
     """Requests received in the period, one row each, read in batches."""
-    yield [
-        "id", "ticket", "category", "status", "building", "unit", "room",
-        "received_at", "arrived_at", "closed_at", "response_minutes", "team", "channel",
-    ]  # fmt: skip
+    yield [str(column) for column in REQUEST_COLUMNS]
     query = (
         sa.select(
             HelpRequest.id,
@@ -704,10 +715,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
 
 def hours_rows(community_id: int, period: Period) -> Iterator[list[object]]:
     """Service records that started in the period, one row each, read in batches."""
-    yield [
-        "record", "volunteer", "team", "source", "status", "started_at", "ended_at",
-        "minutes", "auto_closed", "content", "decided_by",
-    ]  # fmt: skip
+    yield [str(column) for column in HOURS_COLUMNS]
     query = (
         sa.select(ServiceRecord, Volunteer.name, Team.name)
         .join(Volunteer, Volunteer.id == ServiceRecord.volunteer_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 from flask import (
@@ -29,12 +29,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from server.auth import access
 from server.communities.models import Community
 from server.errors import InvalidInput, NotFound
 from server.inputs import checked, safe_cell
-from server.reports import queries
+from server.reports import queries, words
 from server.reports.forms import PeriodForm
 from server.reports.queries import Period
 
@@ -49,16 +50,16 @@ def _period() -> Period:
     start: date = form.start.data or today.replace(day=1)
     end: date = form.end.data or today
     if end < start:
-        raise InvalidInput("the period ends before it starts", "bad_period")
+        raise InvalidInput(gettext("统计期的结束早于开始"), "bad_period")
     if (end - start).days > MAX_DAYS:
-        raise InvalidInput("a report covers at most three years", "bad_period")
+        raise InvalidInput(gettext("报表最多覆盖三年"), "bad_period")
     return Period(start, end)
 
 
 def _community(community_id: int) -> Community:
     community = queries.community(community_id)
     if community is None:
-        raise NotFound("no such community")
+        raise NotFound(gettext("没有这个社区"))
     access.require_community(community.id)
     return community
 
@@ -89,6 +90,11 @@ def overview(community_id: int) -> ResponseReturnValue:
             "recorded": [round(t.recorded_hours, 2) for t in service],
             "manual": [round(t.manual_hours, 2) for t in service],
         },
+        "words": {
+            "requests": gettext("求助"),
+            "recorded": gettext("签到时长"),
+            "manual": gettext("手工补录时长"),
+        },
     }
     return render_template(
         "reports/overview.html",
@@ -103,26 +109,9 @@ def overview(community_id: int) -> ResponseReturnValue:
         chart=chart,
         min_count=queries.MIN_COUNT,
         groups=queries.STATE_GROUPS,
-        formulas=_formulas(),
+        report_words=words.report_words,
+        formulas=words.formulas(),
     )
-
-
-def _formulas() -> dict[str, str]:
-    """Each figure's formula, from the docstring of the function that computes it."""
-    functions: dict[str, Callable[..., object]] = {
-        "states": queries.requests_by_category_and_state,
-        "channels": queries.requests_by_channel,
-        "measures": queries.response_measures,
-        "median": queries.median,
-        "p90": queries.p90,
-        "service": queries.service_by_team,
-        "retention": queries.retention,
-        "elders": queries.elders_served,
-        "needs": queries.needs_map,
-        "level": queries.level_for,
-        "meeting": queries.meeting_sheet,
-    }
-    return {name: " ".join((f.__doc__ or "").split()) for name, f in functions.items()}
 
 
 @bp.get("/<int:community_id>/needs-map")
@@ -135,7 +124,7 @@ def needs_map(community_id: int) -> ResponseReturnValue:
         community=community,
         period=period,
         grid=queries.needs_map(community.id, period),
-        formulas=_formulas(),
+        formulas=words.formulas(),
     )
 
 
@@ -149,7 +138,7 @@ def meeting(community_id: int) -> ResponseReturnValue:
         community=community,
         sheet=sheet,
         period=_period(),
-        formulas=_formulas(),
+        formulas=words.formulas(),
         week_start=queries.local_today() - timedelta(days=queries.local_today().weekday()),
     )
 

@@ -23,10 +23,10 @@
   }
 
   bar("chart-categories", figures.categories.labels, [
-    { label: "requests", data: figures.categories.values, backgroundColor: "#4a90c8" }
+    { label: figures.words.requests, data: figures.categories.values, backgroundColor: "#4a90c8" }
   ]);
   bar("chart-teams", figures.teams.labels, [
-    { label: "recorded hours", data: figures.teams.recorded, backgroundColor: "#0b4f8a" },
-    { label: "hours added by hand", data: figures.teams.manual, backgroundColor: "#9ecae1" }
+    { label: figures.words.recorded, data: figures.teams.recorded, backgroundColor: "#0b4f8a" },
+    { label: figures.words.manual, data: figures.teams.manual, backgroundColor: "#9ecae1" }
   ]);
 }());

@@ -1,0 +1,85 @@
+"""The reports' formulas, measures and state groups in the reader's words.
+
+Each formula's English (in the catalog) is the docstring of the function that computes the
+figure, word for word (a test checks), so the page states what the code does in either language.
+"""
+
+from __future__ import annotations
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+FORMULAS: dict[str, LazyString] = {
+    "states": _l("统计期内收到的求助，按类别和当前状态组计数。"),
+    "channels": _l("统计期内收到的求助，按渠道计数（每个渠道都列出，包括 0）。"),
+    "measures": _l(
+        "统计期内收到的求助：每项时效的中位数和第 90 百分位数，单位分钟，只计到达该步骤的求助"
+        "（n 为到达的件数）。"
+    ),
+    "median": _l("排序后居中的值（n 为偶数时取中间两个值的平均）。"),
+    "p90": _l("第 90 百分位数，最近秩法：排序后第 ceil(0.9 * n) 位的值。"),
+    "service": _l(
+        "统计期内开始、已审核的服务记录，按服务队：服务次数 = 记录数；志愿者 = 不重复的志愿者数；"
+        "时长 = 已审核分钟数之和 ÷ 60，签到记录与手工补录分开统计。"
+    ),
+    "retention": _l(
+        "对下一季度也在统计期内的每个季度 Q（统计期在一个季度之内时，取它的上一季度）："
+        "留存率 = |Q 内活跃 ∩ Q+1 内活跃| ÷ |Q 内活跃|，活跃 = 该季度至少开始一条已审核的服务记录。"
+    ),
+    "elders": _l(
+        "统计期内收到的求助（不含已取消、重复）关联的不重复居民；老人 = 按出生年份在统计期最后一年"
+        "满 60 岁；独居比例 = 独居老人 ÷ 老人。已删除的档案和出生年份不详的不计。"
+    ),
+    "needs": _l(
+        "统计期内收到的求助（不含重复），按所在房间的楼栋和单元计数；深浅等级 = "
+        "ceil(4 * 件数 ÷ 最大件数)。"
+    ),
+    "level": _l("深浅等级：无求助为 0，否则 ceil(4 * 件数 ÷ 最大值)（1 到 4）。"),
+    "meeting": _l(
+        "未结疑难案例 = 曾转交或重新打开、或已开放超过 7 天的未结求助；"
+        "超时 = 已过类别时限仍未到场；待部门反馈 = 已转交但部门尚未反馈的求助。"
+    ),
+}
+"""Each figure's formula, keyed as the report templates use them."""
+
+MEASURE_WORDS: dict[str, LazyString] = {
+    "acknowledge": _l("受理"),
+    "queue": _l("派单用时"),
+    "response": _l("到场"),
+    "resolve": _l("完成用时"),
+    "close": _l("结案用时"),
+}
+"""Each response measure's name (server.reports.queries.MEASURES)."""
+
+MEASURE_FORMULAS: dict[str, LazyString] = {
+    "acknowledge": _l("工作人员第一次改变状态 − 收到"),
+    "queue": _l("第一次派单 − 收到"),
+    "response": _l("到场 − 收到"),
+    "resolve": _l("第一次完成 − 收到"),
+    "close": _l("第一次结案（无论是否解决）− 收到"),
+}
+"""Each measure's formula; the English is server.reports.queries.MEASURES (a test checks)."""
+
+GROUP_WORDS: dict[str, LazyString] = {
+    "new": _l("新求助"),
+    "in progress": _l("处理中"),
+    "escalated": _l("已转交"),
+    "awaiting close": _l("待结案"),
+    "closed fixed": _l("已解决"),
+    "closed not fixed": _l("未解决"),
+    "cancelled": _l("已取消"),
+    "duplicate": _l("已合并"),
+}
+"""Each state group of server.reports.queries.STATE_GROUPS."""
+
+
+def formulas() -> dict[str, str]:
+    """Every formula in the reader's language."""
+    return {name: str(text) for name, text in FORMULAS.items()}
+
+
+def report_words(kind: str, code: str) -> str:
+    """A measure's name (`measure`), a measure's formula (`formula`) or a state group's name
+    (`group`) in words; an unknown code as it is."""
+    table = {"measure": MEASURE_WORDS, "formula": MEASURE_FORMULAS, "group": GROUP_WORDS}[kind]
+    return str(table.get(code, code))
