@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask_babel import LazyString, gettext
+from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
@@ -78,20 +80,34 @@ def error_response(status: int, code: str, detail: str, **extra: Any) -> Respons
     return response
 
 
-API_PREFIXES = ("/api/", "/open311/", "/healthz", "/metrics")
+API_PREFIXES = ("/api/", "/sync/", "/open311/", "/healthz", "/metrics")
 """Paths whose clients are programs: their errors are always JSON, whatever they accept."""
 
-TITLES = {
-    400: "Bad request 请求有误",
-    401: "Sign in first 请先登录",
-    403: "Not allowed 无权访问",
-    404: "Not found 找不到此页",
-    405: "Not allowed here 不支持此操作",
-    409: "Conflict 操作冲突",
-    413: "Too large 内容过大",
-    429: "Too many tries 操作过于频繁",
-    500: "Server error 服务器出错",
+TITLES: dict[int, LazyString] = {
+    400: _l("请求有误"),
+    401: _l("请先登录"),
+    403: _l("无权访问"),
+    404: _l("找不到此页"),
+    405: _l("不支持此操作"),
+    409: _l("操作冲突"),
+    413: _l("内容过大"),
+    429: _l("操作过于频繁"),
+    500: _l("服务器出错"),
 }
+"""An error page's heading by status, in the reader's language."""
+
+DETAILS: dict[int, LazyString] = {
+    400: _l("浏览器发送的请求无法处理。"),
+    401: _l("请先登录再打开此页。"),
+    403: _l("您没有权限打开此页。"),
+    404: _l("找不到这个地址。如果是手动输入的，请检查拼写后再试。"),
+    405: _l("此地址不支持这种操作。"),
+    409: _l("操作与当前状态冲突。"),
+    413: _l("提交的内容超过了上限。"),
+    429: _l("操作过于频繁，请稍后再试。"),
+    500: _l("服务器出错，没有做任何改动。"),
+}
+"""A browser's words for an HTTP error that carries only Werkzeug's English description."""
 
 
 def wants_html() -> bool:
@@ -106,7 +122,7 @@ def _answer(status: int, code: str, detail: str, **extra: Any) -> Response:
     """The error as a page with the site's layout (browsers) or as JSON (API clients)."""
     if not wants_html():
         return error_response(status, code, detail, **extra)
-    title = TITLES.get(status, TITLES[500] if status >= 500 else TITLES[400])
+    title = str(TITLES.get(status, TITLES[500] if status >= 500 else TITLES[400]))
     try:
         page = render_template("error.html", status=status, title=title, detail=detail)
     except Exception:
@@ -130,7 +146,10 @@ def register_error_handlers(app: Flask) -> None:
         code = (exc.name or "http_error").lower().replace(" ", "_")
         if exc.code == 413:
             code = "body_too_large"
-        response = _answer(exc.code or 500, code, exc.description or code)
+        detail = exc.description or code
+        if exc.code in DETAILS and detail == type(exc).description and wants_html():
+            detail = str(DETAILS[exc.code])  # Werkzeug's stock English: the reader's words
+        response = _answer(exc.code or 500, code, detail)
         allow = dict(exc.get_headers()).get("Allow")
         if allow:
             response.headers["Allow"] = allow
@@ -140,4 +159,4 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _answer(500, "internal_error", "the server failed; nothing was changed")
+        return _answer(500, "internal_error", gettext("服务器出错，没有做任何改动。"))

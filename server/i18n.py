@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -32,6 +32,8 @@ LANGUAGE_COOKIE = "lang"
 def select_language() -> str:
     """The reader's language: their saved choice, else the `lang` cookie when valid, else
     Chinese."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE  # a command or a job: Chinese, as the console
     chosen = getattr(current_user, "language", None) if current_user else None
     if chosen in LANGUAGES:
         return str(chosen)

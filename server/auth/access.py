@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 import sqlalchemy as sa
 from flask import current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -191,9 +192,9 @@ def enforce() -> ResponseReturnValue | None:
         if request.method == "GET" and _wants_html():
             target = request.full_path.rstrip("?")
             return redirect(url_for("auth.login", next=target, expired=1 if expired else None))
-        raise Unauthorized("sign in first", "not_signed_in")
+        raise Unauthorized(gettext("请先登录"), "not_signed_in")
     if not community_scope(rule.roles):
-        raise NotAllowed("your role may not do this", "role_forbidden")
+        raise NotAllowed(gettext("您的角色不能做这件事"), "role_forbidden")
     return None
 
 
@@ -267,7 +268,7 @@ def field_split() -> tuple[frozenset[int], frozenset[int]]:
 def require_community(community_id: int) -> None:
     """`NotFound` unless the user's role in the record's community allows this endpoint."""
     if community_id not in community_scope():
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
 
 
 def may(roles: frozenset[str], community_id: int | None = None) -> bool:

@@ -6,8 +6,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask_babel import gettext
 from flask_login import UserMixin
 
+from server.auth.words import role_words
 from server.communities.models import Community
 from server.extensions import db
 from server.timeutil import UTCDateTime, utcnow
@@ -74,13 +76,18 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def role_summary(self) -> str:
-        """The roles in words, e.g. `admin: lanqiao; viewer: feicui` or `admin: all communities`."""
+        """The roles in words, e.g. `管理员：lanqiao; 只读：feicui` or `管理员：全部社区`."""
         if self.all_communities_role is not None:
-            return f"{self.all_communities_role}: all communities"
+            return gettext("%(role)s：全部社区", role=role_words(self.all_communities_role))
         by_role: dict[str, list[str]] = {}
         for m in sorted(self.memberships, key=lambda m: m.community.slug):
             by_role.setdefault(m.role, []).append(m.community.slug)
-        return "; ".join(f"{role}: {', '.join(slugs)}" for role, slugs in by_role.items())
+        return "; ".join(
+            gettext(
+                "%(role)s：%(communities)s", role=role_words(role), communities=", ".join(slugs)
+            )
+            for role, slugs in by_role.items()
+        )
 
     @property
     def label(self) -> str:

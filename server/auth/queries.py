@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.auth import access
 from server.auth.models import User
@@ -15,7 +16,7 @@ def managed_user(user_id: int) -> User:
     """A user the signed-in admin manages, or 404: others do not exist for them."""
     user = db.session.get(User, user_id)
     if user is None or not access.manages(user):
-        raise NotFound("no such user")
+        raise NotFound(gettext("没有这个用户"))
     return user
 
 

@@ -66,7 +66,7 @@ def login() -> ResponseReturnValue:
     if user is None:
         return (
             render_template(
-                "login.html", error="wrong user name or password", username=username[:64]
+                "login.html", error=gettext("用户名或密码错误"), username=username[:64]
             ),
             401,
         )
@@ -90,7 +90,7 @@ def _refused(exc: LinliError, username: str) -> ResponseReturnValue:
 def _rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
     """Too many sign-ins from this address (or for this name from it)."""
     refusal = services.TooManyTries(
-        "too many sign-in attempts: wait a minute and try again",
+        gettext("登录尝试过多：请等一分钟再试"),
         retry_after=exc.limit.limit.get_expiry(),
     )
     return _refused(refusal, LoginForm(request.form).username.data or "")
@@ -106,7 +106,7 @@ def logout() -> ResponseReturnValue:
     services.end_sessions(access.user())
     logout_user()
     session.clear()
-    flash("signed out")
+    flash(gettext("已退出登录"))
     return redirect(url_for("auth.login"), 303)
 
 
@@ -157,7 +157,7 @@ def user_create() -> ResponseReturnValue:
         services.audit_created(access.user(), user)
     except LinliError as exc:
         return form_failed(exc, "users.html", _users_context)
-    flash(f"created user {user.username}")
+    flash(gettext("已创建用户 %(name)s", name=user.username))
     return redirect(url_for("auth.users"), 303)
 
 
@@ -166,9 +166,9 @@ def user_deactivate(user_id: int) -> ResponseReturnValue:
     """Stop a user signing in; their open sessions end at their next request."""
     user = queries.managed_user(user_id)
     if user.id == access.user().id:
-        raise InvalidInput("you cannot deactivate yourself", "self_deactivate")
+        raise InvalidInput(gettext("不能停用自己"), "self_deactivate")
     services.deactivate(access.user(), user)
-    flash(f"deactivated {user.username}")
+    flash(gettext("已停用 %(name)s", name=user.username))
     return redirect(url_for("auth.users"), 303)
 
 
@@ -184,9 +184,9 @@ def user_password(user_id: int) -> ResponseReturnValue:
     if user.id == access.user().id:
         logout_user()
         session.clear()
-        flash("your password was changed: sign in again")
+        flash(gettext("您的密码已更改：请重新登录"))
         return redirect(url_for("auth.login"), 303)
-    flash(f"new password set for {user.username}; their sessions have ended")
+    flash(gettext("已为 %(name)s 设置新密码；其登录已全部结束", name=user.username))
     return redirect(url_for("auth.users"), 303)
 
 
@@ -196,13 +196,13 @@ def user_access(user_id: int) -> ResponseReturnValue:
     user = queries.managed_user(user_id)
     if user.id == access.user().id:
         # An admin demoting or unscoping themselves could leave nobody to manage users.
-        raise InvalidInput("ask another admin to change your own role", "self_change")
+        raise InvalidInput(gettext("自己的角色请由另一位管理员修改"), "self_change")
     roles = _roles_from_form()
     try:
         services.update_roles(access.user(), user, roles, access.community_scope(access.ADMINS))
     except InvalidInput as exc:
         return form_failed(exc, "users.html", _users_context)
-    flash(f"updated {user.username}: {user.role_summary}")
+    flash(gettext("已更新 %(name)s：%(roles)s", name=user.username, roles=user.role_summary))
     return redirect(url_for("auth.users"), 303)
 
 

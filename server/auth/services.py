@@ -47,7 +47,7 @@ def check_password_rules(password: str) -> None:
     """`InvalidInput` unless the password is long enough."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", "weak_password"
+            gettext("密码至少需要 %(n)s 个字符", n=MIN_PASSWORD_LENGTH), "weak_password"
         )
 
 
@@ -64,7 +64,7 @@ def create_user(
     command line) in every community."""
     if all_communities:
         if community_slugs:
-            raise InvalidInput("give communities or all communities, not both", "bad_scope")
+            raise InvalidInput(gettext("请指定社区或全部社区，不能两者都给"), "bad_scope")
         return create_user_with_roles(username, password, {}, display_name, all_role=role)
     return create_user_with_roles(
         username, password, dict.fromkeys(community_slugs, role), display_name
@@ -82,14 +82,14 @@ def create_user_with_roles(
     """A new console user with a role per community slug (or `all_role` in every community)."""
     username = username.strip()
     if not username or len(username) > 64 or any(ch.isspace() for ch in username):
-        raise InvalidInput("a user name has 1 to 64 characters and no spaces", "bad_username")
+        raise InvalidInput(gettext("用户名为 1 到 64 个字符，不含空格"), "bad_username")
     for role in [*roles.values(), *([all_role] if all_role is not None else [])]:
         _check_role(role)
     if not roles and all_role is None:
-        raise InvalidInput("give at least one community", "no_community")
+        raise InvalidInput(gettext("请至少给一个社区"), "no_community")
     check_password_rules(password)
     if db.session.execute(sa.select(User.id).where(User.username == username)).first():
-        raise Conflict(f"a user named {username!r} exists already", "user_exists")
+        raise Conflict(gettext("已有名为 %(name)s 的用户", name=repr(username)), "user_exists")
     user = User(
         username=username,
         display_name=display_name.strip(),
@@ -106,7 +106,9 @@ def create_user_with_roles(
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "bad_role")
+        raise InvalidInput(
+            gettext("角色须为以下之一：%(roles)s", roles=", ".join(ROLES)), "bad_role"
+        )
 
 
 class LockedOut(LinliError):
@@ -150,8 +152,10 @@ def _check_lock(key: str, now: datetime) -> None:
     if locked_until is not None and locked_until > now:
         wait = math.ceil((locked_until - now).total_seconds())
         raise LockedOut(
-            f"too many failed sign-ins for this name: try again in {math.ceil(wait / 60)} "
-            "minute(s), or ask an administrator to unlock it",
+            gettext(
+                "这个用户名登录失败次数过多：请 %(n)s 分钟后再试，或请管理员解锁",
+                n=math.ceil(wait / 60),
+            ),
             retry_after=wait,
         )
 
@@ -161,7 +165,7 @@ def _hashing_slot() -> Iterator[None]:
     """Hold one of the process's password-hashing slots, or answer `HashingBusy` at once."""
     slots = current_app.extensions[HASH_SLOTS]
     if not slots.acquire(timeout=HASH_WAIT_SECONDS):
-        raise HashingBusy("the server is busy signing people in: try again", retry_after=1)
+        raise HashingBusy(gettext("服务器正忙于处理登录：请再试一次"), retry_after=1)
     try:
         yield
     finally:
@@ -232,7 +236,7 @@ def unlock(username: str, actor: Actor, why: str) -> int:
         sa.select(User).where(User.username == username.strip())
     ).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound(gettext("没有名为 %(name)s 的用户", name=repr(username)))
     key = _failure_key(user.username)
     failure = db.session.get(SignInFailure, key)
     failures = failure.failures if failure else 0
@@ -328,15 +332,15 @@ def update_roles(admin: User, user: User, roles: dict[str, str], granted: frozen
     """
     if user.all_communities_role is not None:
         raise InvalidInput(
-            "an all-communities user is changed with the linli command, not here", "all_communities"
+            gettext("全部社区用户须用 linli 命令修改，不能在这里改"), "all_communities"
         )
     for role in roles.values():
         _check_role(role)
     chosen = {community_by_slug(slug): role for slug, role in roles.items()}
     if any(c.id not in granted for c in chosen):
-        raise NotFound("no such community")
+        raise NotFound(gettext("没有这个社区"))
     if not chosen:
-        raise InvalidInput("give at least one community", "no_community")
+        raise InvalidInput(gettext("请至少给一个社区"), "no_community")
     before = {m.community.slug: m.role for m in user.memberships}
     touched = set(user.community_ids) | {c.id for c in chosen}
     kept = {m.community_id: m for m in user.memberships}

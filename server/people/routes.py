@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from server.audit.actor import Actor
@@ -62,7 +63,7 @@ def new() -> ResponseReturnValue:
         resident = services.create_resident(community_id, form.to_input(), _who(), "new profile")
     except LinliError as exc:
         return form_failed(exc, "people/form.html", context)
-    flash("profile created")
+    flash(gettext("已新建档案"))
     return redirect(url_for("people.profile", resident_id=resident.id, why="created"), 303)
 
 
@@ -102,7 +103,7 @@ def edit(resident_id: int) -> ResponseReturnValue:
         )
     except LinliError as exc:
         return form_failed(exc, "people/form.html", context)
-    flash("profile corrected")
+    flash(gettext("已更正档案"))
     return redirect(url_for("people.profile", resident_id=resident.id, why="after correction"), 303)
 
 
@@ -112,7 +113,7 @@ def consent(resident_id: int) -> ResponseReturnValue:
     resident = load_resident(resident_id)
     form = ConsentForm(request.form)
     services.add_consent(resident, form.kind.data or "", form.version.data or "", _who())
-    flash("consent recorded")
+    flash(gettext("已记录同意"))
     return redirect(url_for("people.profile", resident_id=resident.id, why="consent recorded"), 303)
 
 
@@ -133,7 +134,7 @@ def delete(resident_id: int) -> ResponseReturnValue:
     resident = load_resident(resident_id)
     form = DeleteForm(request.form)
     if form.confirm.data != "DELETE":
-        raise InvalidInput("type DELETE to confirm", "not_confirmed")
+        raise InvalidInput(gettext("请输入 DELETE 确认"), "not_confirmed")
     services.delete_resident(resident, _who(), form.checked_reason())
-    flash("the resident's data was deleted")
+    flash(gettext("已删除这位居民的数据"))
     return redirect(url_for("people.index"), 303)

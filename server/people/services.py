@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask_babel import gettext
 
 from server.audit import services as audit
 from server.audit.actor import Actor
@@ -79,21 +80,25 @@ def _room(community_id: int, code: str) -> Room:
     ).scalar_one_or_none()
     if room is None:
         raise InvalidInput(
-            f"no room {code!r} in this community (use building-unit-room)", "bad_room"
+            gettext("本社区没有房间 %(room)s（格式：楼-单元-室）", room=repr(code)), "bad_room"
         )
     return room
 
 
 def _check(data: ProfileInput) -> None:
     if data.mobility not in MOBILITY:
-        raise InvalidInput(f"mobility must be one of {', '.join(MOBILITY)}", "bad_mobility")
+        raise InvalidInput(
+            gettext("行动能力须为以下之一：%(codes)s", codes=", ".join(MOBILITY)), "bad_mobility"
+        )
     year = utcnow().year
     if data.birth_year is not None and not 1900 <= data.birth_year <= year:
-        raise InvalidInput(f"birth year must be from 1900 to {year}", "bad_birth_year")
+        raise InvalidInput(
+            gettext("出生年份须在 1900 到 %(year)s 之间", year=year), "bad_birth_year"
+        )
     for phone in (data.phone, data.emergency_contact_phone):
         digits = (phone or "").replace("-", "").replace(" ", "")
         if phone and not (digits.isascii() and digits.isdigit()):
-            raise InvalidInput("a phone number has digits, spaces and dashes only", "bad_phone")
+            raise InvalidInput(gettext("电话号码只能包含数字、空格和短横线"), "bad_phone")
 
 
 def create_resident(community_id: int, data: ProfileInput, who: Actor, why: str) -> Resident:
@@ -121,7 +126,7 @@ def _assign(resident: Resident, data: ProfileInput) -> list[str]:
 def correct_resident(resident: Resident, data: ProfileInput, who: Actor, why: str) -> list[str]:
     """Correct a profile; the audit row names the fields changed (not their values)."""
     if not why.strip():
-        raise InvalidInput("say why the profile is changed", "missing_reason")
+        raise InvalidInput(gettext("请说明更正档案的原因"), "missing_reason")
     _check(data)
     room = _room(resident.community_id, data.room_code)
     changed = _assign(resident, data)
@@ -144,7 +149,7 @@ def view_resident(resident_id: int, scope: frozenset[int], who: Actor, why: str)
     """Open a profile (audited); out-of-scope or deleted profiles do not exist."""
     resident = db.session.get(Resident, resident_id)
     if resident is None or resident.community_id not in scope or resident.deleted_at:
-        raise NotFound("no such resident")
+        raise NotFound(gettext("没有这位居民"))
     audit.record(who, resident.community_id, "view", "profile", why, resident.id)
     return resident
 
@@ -153,9 +158,7 @@ def add_consent(resident: Resident, kind: str, version: str, who: Actor) -> Cons
     """Record a consent the resident gave (e.g. to handling health details)."""
     kind, version = kind.strip(), version.strip()
     if not kind or not version or len(kind) > 32 or len(version) > 32:
-        raise InvalidInput(
-            "give the consent's kind and version (up to 32 characters)", "bad_consent"
-        )
+        raise InvalidInput(gettext("请填写同意的类型和版本（最多 32 个字符）"), "bad_consent")
     consent = ConsentRecord(
         resident_id=resident.id, kind=kind, version=version, recorded_by=who.label
     )
@@ -175,7 +178,7 @@ def add_consent(resident: Resident, kind: str, version: str, who: Actor) -> Cons
 def export_resident(resident: Resident, who: Actor, why: str) -> dict[str, Any]:
     """Everything held about one person (PIPL access right), audited."""
     if not why.strip():
-        raise InvalidInput("say why the data is exported", "missing_reason")
+        raise InvalidInput(gettext("请说明导出数据的原因"), "missing_reason")
     requests = RESIDENT_RECORDS.get().export(resident)
     trail = audit.for_resident(resident.id)
     audit.record(who, resident.community_id, "export", "full export", why, resident.id)
@@ -217,7 +220,7 @@ def delete_resident(resident: Resident, who: Actor, why: str) -> None:
     any other text of the community naming them is redacted. The audit trail stays (it holds
     no personal data)."""
     if not why.strip():
-        raise InvalidInput("say why the data is deleted", "missing_reason")
+        raise InvalidInput(gettext("请说明删除数据的原因"), "missing_reason")
     # First: the profile's phones and names are what finds their copies elsewhere.
     erased = RESIDENT_RECORDS.get().erase(resident)
     for name in ("phone", "birth_year", "emergency_contact_name", "emergency_contact_phone"):
