@@ -76,7 +76,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def role_summary(self) -> str:
-        """The roles in words, e.g. `管理员：lanqiao; 只读：feicui` or `管理员：全部社区`."""
+        """The roles in words, e.g. `admin: lanqiao; viewer: feicui` in the reader's language."""
         if self.all_communities_role is not None:
             return gettext("%(role)s：全部社区", role=role_words(self.all_communities_role))
         by_role: dict[str, list[str]] = {}

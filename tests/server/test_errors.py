@@ -44,7 +44,7 @@ def test_a_browser_gets_a_page_for_a_missing_console_page(
     assert "找不到此页" in body
     login(client, "social_worker_lanqiao")
     body = _is_page(client.get("/volunteers/999999", headers=BROWSER), 404)
-    assert "Queue 队列" in body, "the signed-in user's navigation is on the page"
+    assert ">队列<" in body, "the signed-in user's navigation is on the page"
     _is_page(client.get("/console/requests/999999", headers=BROWSER), 404)
 
 
