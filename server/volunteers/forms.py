@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from flask import request
+from flask_babel import gettext
 from wtforms import Form, StringField, TextAreaField
 
 from server import inputs
@@ -50,7 +51,10 @@ class LocalDateTimeField(inputs.ParsedField):
             return parsed.astimezone(UTC)
         except (ValueError, OverflowError) as exc:
             raise InvalidInput(
-                f"{self.label.text} {text!r} is not a date and time", "bad_time"
+                gettext(
+                    "%(field)s %(text)s 不是日期和时间", field=self.label.text, text=repr(text)
+                ),
+                "bad_time",
             ) from exc
 
 
@@ -63,7 +67,12 @@ class DayField(inputs.ParsedField):
             return date.fromisoformat(text)
         except ValueError as exc:
             raise InvalidInput(
-                f"{self.label.text} {text!r} is not a date like 2026-03-01", "bad_date"
+                gettext(
+                    "%(field)s %(text)s 不是 2026-03-01 这样的日期",
+                    field=self.label.text,
+                    text=repr(text),
+                ),
+                "bad_date",
             ) from exc
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from server.audit.actor import Actor
 from server.auth import access
@@ -59,7 +60,7 @@ def _community_arg(field: str = "community") -> Community:
     for community in communities:
         if raw in (str(community.id), community.slug):
             return community
-    raise InvalidInput("choose one of your communities", "bad_community")
+    raise InvalidInput(gettext("请选择您的社区之一"), "bad_community")
 
 
 # --- volunteers ------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def new() -> ResponseReturnValue:
             "volunteers/new.html",
             lambda: {"communities": access.scoped_communities(), "values": form.data},
         )
-    flash(f"{volunteer.name} added")
+    flash(gettext("已添加 %(name)s", name=volunteer.name))
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
@@ -106,7 +107,7 @@ def edit(volunteer_id: int) -> ResponseReturnValue:
         services.update_volunteer(volunteer, imports.check_fields(form.data))
     except LinliError as exc:
         return form_failed(exc, "volunteers/profile.html", lambda: _volunteer_context(volunteer))
-    flash(f"{volunteer.name}: saved")
+    flash(gettext("%(name)s：已保存", name=volunteer.name))
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
@@ -130,7 +131,11 @@ def set_active(volunteer_id: int) -> ResponseReturnValue:
     """Mark the volunteer active or not."""
     volunteer = services.volunteer_in(access.community_scope(), volunteer_id)
     services.set_active(volunteer, request.form.get("active") == "yes")
-    flash(f"{volunteer.name}: {'active' if volunteer.is_active else 'not active'}")
+    flash(
+        gettext("%(name)s：在册", name=volunteer.name)
+        if volunteer.is_active
+        else gettext("%(name)s：不在册", name=volunteer.name)
+    )
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
@@ -143,7 +148,7 @@ def add_note(volunteer_id: int) -> ResponseReturnValue:
         services.add_note(volunteer, form.kind.data, form.noted_on.data, form.text.data, _actor())
     except LinliError as exc:
         return form_failed(exc, "volunteers/profile.html", lambda: _volunteer_context(volunteer))
-    flash("added to the service record")
+    flash(gettext("已加入志愿服务记录"))
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
@@ -187,9 +192,9 @@ def _upload() -> tuple[str, bytes]:
     try:
         data = base64.b64decode(request.form.get("content", ""), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("the previewed file was damaged; upload it again", "bad_file") from exc
+        raise InvalidInput(gettext("预览的文件已损坏；请重新上传"), "bad_file") from exc
     if not filename or not data:
-        raise InvalidInput("choose a CSV or XLSX file", "missing")
+        raise InvalidInput(gettext("请选择 CSV 或 XLSX 文件"), "missing")
     return filename, data
 
 
@@ -226,7 +231,14 @@ def import_confirm() -> ResponseReturnValue:
             error="the file has errors; nothing was imported",
         ), 400
     result = services.import_volunteers(community, parsed.rows)
-    flash(f"{filename}: {result.added} volunteers added, {result.present} already registered")
+    flash(
+        gettext(
+            "%(file)s：新增 %(added)s 位志愿者，%(present)s 位已登记",
+            file=filename,
+            added=result.added,
+            present=result.present,
+        )
+    )
     return redirect(url_for("volunteers.index", community=community.id), 303)
 
 
@@ -257,10 +269,12 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
             else:
                 services.remove_member(team, volunteer)
         else:
-            raise InvalidInput(f"no team action {action!r}", "bad_action")
+            raise InvalidInput(
+                gettext("没有服务队操作 %(action)s", action=repr(action)), "bad_action"
+            )
     except LinliError as exc:
         return form_failed(exc, "volunteers/teams.html", lambda: queries.teams_context(scope))
-    flash(f"{team.name}: saved")
+    flash(gettext("%(name)s：已保存", name=team.name))
     return redirect(url_for("volunteers.teams"), 303)
 
 
@@ -276,7 +290,7 @@ def _field_volunteers() -> queries.Clause:
 def _field_volunteer(volunteer_id: int | None) -> Volunteer:
     volunteer = queries.field_volunteer(volunteer_id, _field_volunteers())
     if volunteer is None:
-        raise InvalidInput("choose one of your volunteers", "bad_volunteer")
+        raise InvalidInput(gettext("请选择您的志愿者之一"), "bad_volunteer")
     return volunteer
 
 
@@ -285,7 +299,7 @@ def _field_job(job_id: int | None) -> int | None:
     if job_id is None:
         return None
     if queries.job_id_in(job_id, job_scope()) is None:
-        raise InvalidInput(f"request #{job_id} is not one of your jobs", "bad_request")
+        raise InvalidInput(gettext("求助 #%(id)s 不是您的任务", id=job_id), "bad_request")
     return job_id
 
 
@@ -294,7 +308,7 @@ def _field_team(team_id: int | None) -> int | None:
     if team_id is None:
         return None
     if queries.team_id_in(team_id, team_scope()) is None:
-        raise InvalidInput("choose one of your teams", "bad_team")
+        raise InvalidInput(gettext("请选择您的服务队之一"), "bad_team")
     return team_id
 
 
@@ -355,9 +369,9 @@ def check_in() -> ResponseReturnValue:
             team_id=_field_team(form.team.data),
             content=form.content.data,
         )
-        return f"{volunteer.name} checked in"
+        return gettext("%(name)s 已签到", name=volunteer.name)
 
-    return _hours_step(run, "checked in")
+    return _hours_step(run, gettext("已签到"))
 
 
 @bp.post("/hours/<int:record_id>/check-out")
@@ -368,9 +382,11 @@ def check_out(record_id: int) -> ResponseReturnValue:
         record = _field_record(record_id)
         form = forms.checked(forms.CheckOutForm)
         services.check_out(record, _actor(), at=form.at.data, content=form.content.data)
-        return f"{record.volunteer.name} checked out: {record.minutes} min, awaiting approval"
+        return gettext(
+            "%(name)s 已签退：%(n)s 分钟，待审核", name=record.volunteer.name, n=record.minutes
+        )
 
-    return _hours_step(run, "checked out")
+    return _hours_step(run, gettext("已签退"))
 
 
 @bp.post("/hours/from-job")
@@ -382,11 +398,16 @@ def from_job() -> ResponseReturnValue:
         volunteer = _field_volunteer(form.volunteer.data)
         req = queries.job_in(form.request.data, job_scope())
         if req is None:
-            raise InvalidInput("choose one of your finished jobs", "bad_request")
+            raise InvalidInput(gettext("请选择您已完成的任务之一"), "bad_request")
         record = services.record_from_job(req, volunteer, _actor(), form.minutes.data)
-        return f"{volunteer.name}: {record.minutes} min on #{req.id}, awaiting approval"
+        return gettext(
+            "%(name)s：#%(id)s 上 %(n)s 分钟，待审核",
+            name=volunteer.name,
+            id=req.id,
+            n=record.minutes,
+        )
 
-    return _hours_step(run, "recorded")
+    return _hours_step(run, gettext("已记录"))
 
 
 @bp.post("/hours/manual")
@@ -405,9 +426,9 @@ def add_manual() -> ResponseReturnValue:
             team_id=form.team.data,
             request_id=form.request.data,
         )
-        return f"hours added by hand for {volunteer.name}, awaiting approval"
+        return gettext("已为 %(name)s 手工补录时长，待审核", name=volunteer.name)
 
-    return _hours_step(run, "added")
+    return _hours_step(run, gettext("已添加"))
 
 
 @bp.post("/hours/<int:record_id>/approve")
@@ -424,10 +445,18 @@ def approve(record_id: int) -> ResponseReturnValue:
             minutes=form.minutes.data,
             note=form.note.data,
         )
-        points = f", {entry.points} points posted" if entry is not None else ", no points"
-        return f"#{record.id} {record.volunteer.name}: approved{points}"
+        if entry is None:
+            return gettext(
+                "#%(id)s %(name)s：已通过，无积分", id=record.id, name=record.volunteer.name
+            )
+        return gettext(
+            "#%(id)s %(name)s：已通过，记入 %(points)s 积分",
+            id=record.id,
+            name=record.volunteer.name,
+            points=entry.points,
+        )
 
-    return _hours_step(run, "approved")
+    return _hours_step(run, gettext("已通过"))
 
 
 @bp.post("/hours/<int:record_id>/decline")
@@ -437,6 +466,6 @@ def decline(record_id: int) -> ResponseReturnValue:
     def run() -> str:
         record = services.record_in(access.community_scope(), record_id)
         services.decline(record, _actor(), forms.checked(forms.DeclineForm).reason.data)
-        return f"#{record.id} {record.volunteer.name}: declined"
+        return gettext("#%(id)s %(name)s：未通过", id=record.id, name=record.volunteer.name)
 
-    return _hours_step(run, "declined")
+    return _hours_step(run, gettext("未通过"))

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from server.audit.actor import Actor
@@ -26,6 +27,7 @@ from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
 from server.hooks import Hook
 from server.requests.models import HelpRequest
+from server.requests.words import status_words
 from server.timeutil import utcnow
 from server.volunteers.imports import ImportRow
 from server.volunteers.models import (
@@ -36,6 +38,7 @@ from server.volunteers.models import (
     Volunteer,
     VolunteerNote,
 )
+from server.volunteers.words import hours_words
 from sync import statuses
 
 FORGOTTEN_AFTER = timedelta(hours=12)
@@ -65,9 +68,9 @@ POST_HOURS: Hook[PostHours] = Hook("post_hours")
 def _text(value: str | None, limit: int, field: str, required: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise InvalidInput(f"{field} is required", "missing")
+        raise InvalidInput(gettext("请填写%(field)s", field=field), "missing")
     if len(value) > limit:
-        raise InvalidInput(f"{field} may have at most {limit} characters", "too_long")
+        raise InvalidInput(gettext("%(field)s最多 %(n)s 个字符", field=field, n=limit), "too_long")
     return value
 
 
@@ -82,7 +85,7 @@ def volunteer_in(community_ids: frozenset[int], volunteer_id: int) -> Volunteer:
     """A volunteer of one of these communities, or `NotFound`."""
     volunteer = db.session.get(Volunteer, volunteer_id)
     if volunteer is None or volunteer.community_id not in community_ids:
-        raise NotFound("no such volunteer")
+        raise NotFound(gettext("没有这位志愿者"))
     return volunteer
 
 
@@ -92,7 +95,7 @@ def create_volunteer(community: Community, row: ImportRow) -> Volunteer:
         Volunteer.community_id == community.id, Volunteer.phone == row.phone
     )
     if db.session.execute(exists).first():
-        raise Conflict(f"a volunteer with phone {row.phone} is registered already", "exists")
+        raise Conflict(gettext("手机号 %(phone)s 的志愿者已登记", phone=row.phone), "exists")
     volunteer = Volunteer(
         community_id=community.id,
         name=row.name,
@@ -118,7 +121,7 @@ def update_volunteer(volunteer: Volunteer, row: ImportRow) -> None:
         Volunteer.id != volunteer.id,
     )
     if db.session.execute(taken).first():
-        raise Conflict(f"another volunteer has phone {row.phone}", "exists")
+        raise Conflict(gettext("另一位志愿者的手机号是 %(phone)s", phone=row.phone), "exists")
     volunteer.name = row.name
     volunteer.phone = row.phone
     volunteer.gender = row.gender
@@ -170,7 +173,14 @@ def import_volunteers(community: Community, rows: list[ImportRow]) -> ImportResu
         if row.team:
             team = teams.get(row.team)
             if team is None:
-                raise InvalidInput(f"line {row.line}: team: no team {row.team!r}", "bad_row")
+                raise InvalidInput(
+                    gettext(
+                        "第 %(line)s 行：服务队：没有服务队 %(team)s",
+                        line=row.line,
+                        team=repr(row.team),
+                    ),
+                    "bad_row",
+                )
             db.session.add(TeamMember(team_id=team.id, volunteer_id=volunteer.id))
     db.session.flush()
     return ImportResult(added=added, present=len(rows) - added)
@@ -180,14 +190,14 @@ def team_in(community_ids: frozenset[int], team_id: int) -> Team:
     """A team of one of these communities, or `NotFound`."""
     team = db.session.get(Team, team_id)
     if team is None or team.community_id not in community_ids:
-        raise NotFound("no such team")
+        raise NotFound(gettext("没有这个服务队"))
     return team
 
 
 def add_member(team: Team, volunteer: Volunteer, is_lead: bool = False) -> None:
     """Put a volunteer of the team's community in the team (again: only the lead flag changes)."""
     if volunteer.community_id != team.community_id:
-        raise InvalidInput("the volunteer is not in the team's community", "bad_member")
+        raise InvalidInput(gettext("这位志愿者不在服务队所在的社区"), "bad_member")
     member = db.session.get(TeamMember, (team.id, volunteer.id))
     if member is None:
         member = TeamMember(team_id=team.id, volunteer_id=volunteer.id)
@@ -200,7 +210,9 @@ def remove_member(team: Team, volunteer: Volunteer) -> None:
     """Take a volunteer out of a team (their service records keep the team they served in)."""
     member = db.session.get(TeamMember, (team.id, volunteer.id))
     if member is None:
-        raise InvalidInput(f"{volunteer.name} is not in {team.name}", "not_member")
+        raise InvalidInput(
+            gettext("%(name)s 不在 %(team)s", name=volunteer.name, team=team.name), "not_member"
+        )
     db.session.delete(member)
     db.session.flush()
 
@@ -209,7 +221,7 @@ def set_focus(team: Team, text: str | None) -> TeamFocus:
     """Set the team's focus list (一队一重点), one item per line."""
     items = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if len(items) > 20 or any(len(item) > 100 for item in items):
-        raise InvalidInput("a focus list has at most 20 items of 100 characters", "bad_focus")
+        raise InvalidInput(gettext("重点清单最多 20 项，每项最多 100 个字符"), "bad_focus")
     focus = db.session.get(TeamFocus, team.id)
     if focus is None:
         focus = TeamFocus(team_id=team.id)
@@ -225,14 +237,16 @@ def add_note(
 ) -> VolunteerNote:
     """A training, award or evaluation for the volunteer's service record."""
     if kind not in NOTE_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(NOTE_KINDS)}", "bad_kind")
+        raise InvalidInput(
+            gettext("类型须为以下之一：%(kinds)s", kinds=", ".join(NOTE_KINDS)), "bad_kind"
+        )
     if noted_on is None:
-        raise InvalidInput("give the date", "missing")
+        raise InvalidInput(gettext("请填写日期"), "missing")
     note = VolunteerNote(
         volunteer_id=volunteer.id,
         kind=kind,
         noted_on=noted_on,
-        text=_text(text, 300, "text", required=True),
+        text=_text(text, 300, gettext("内容"), required=True),
         recorded_by=actor.label,
     )
     db.session.add(note)
@@ -254,9 +268,11 @@ def open_record(volunteer_id: int) -> ServiceRecord | None:
 
 def _not_future(at: datetime, what: str) -> datetime:
     if at.tzinfo is None:
-        raise InvalidInput(f"the {what} time needs a time zone", "bad_time")
+        raise InvalidInput(gettext("%(what)s时间须带时区", what=what), "bad_time")
     if at > utcnow() + CLOCK_SKEW:
-        raise InvalidInput(f"the {what} time {_fmt(at)} is in the future", "future_time")
+        raise InvalidInput(
+            gettext("%(what)s时间 %(at)s 在将来", what=what, at=_fmt(at)), "future_time"
+        )
     return at
 
 
@@ -265,11 +281,14 @@ def _request_for_hours(volunteer: Volunteer, request_id: int | None) -> HelpRequ
         return None
     req = db.session.get(HelpRequest, request_id)
     if req is None or req.community_id != volunteer.community_id:
-        raise InvalidInput(f"no request #{request_id} in the volunteer's community", "bad_request")
+        raise InvalidInput(gettext("志愿者所在社区没有求助 #%(id)s", id=request_id), "bad_request")
     if req.status not in HOURS_REQUEST_STATES:
         raise InvalidInput(
-            f"request #{req.id} is {req.status.replace('_', ' ')}: hours are recorded only for "
-            "dispatched, accepted, on-site or completed jobs",
+            gettext(
+                "求助 #%(id)s %(status)s：只有已派单、已接单、已上门或已完成的任务才能记时长",
+                id=req.id,
+                status=status_words(req.status),
+            ),
             "bad_request",
         )
     return req
@@ -282,7 +301,7 @@ def _team_for_hours(
         return req.team_id if req is not None else None
     team = db.session.get(Team, team_id)
     if team is None or team.community_id != volunteer.community_id:
-        raise InvalidInput("choose a team of the volunteer's community", "bad_team")
+        raise InvalidInput(gettext("请选择志愿者所在社区的服务队"), "bad_team")
     return team.id
 
 
@@ -297,18 +316,21 @@ def check_in(
 ) -> ServiceRecord:
     """Open a service record for an active volunteer (one open record per volunteer)."""
     if not volunteer.is_active:
-        raise Conflict(f"{volunteer.name} is not an active volunteer", "inactive")
+        raise Conflict(gettext("%(name)s 不是在册志愿者", name=volunteer.name), "inactive")
     current = open_record(volunteer.id)
     if current is not None and is_forgotten(current):
         _close_as_forgotten(current)
         current = None
     if current is not None:
         raise Conflict(
-            f"{volunteer.name} is checked in already since {_fmt(current.started_at)}; "
-            "check out first",
+            gettext(
+                "%(name)s 已于 %(at)s 签到；请先签退",
+                name=volunteer.name,
+                at=_fmt(current.started_at),
+            ),
             "already_checked_in",
         )
-    started = _not_future(at or utcnow(), "check-in")
+    started = _not_future(at or utcnow(), gettext("签到"))
     req = _request_for_hours(volunteer, request_id)
     default_content = f"request #{req.id} {req.category.name_zh}" if req is not None else ""
     record = ServiceRecord(
@@ -317,7 +339,7 @@ def check_in(
         team_id=_team_for_hours(volunteer, team_id, req),
         request_id=req.id if req is not None else None,
         source="recorded",
-        content=_text(content, 300, "content") or default_content,
+        content=_text(content, 300, gettext("内容")) or default_content,
         started_at=started,
         status="open",
         is_auto_closed=False,
@@ -327,7 +349,9 @@ def check_in(
         with db.session.begin_nested():
             db.session.add(record)
     except IntegrityError as exc:
-        raise Conflict(f"{volunteer.name} is checked in already", "already_checked_in") from exc
+        raise Conflict(
+            gettext("%(name)s 已经签到", name=volunteer.name), "already_checked_in"
+        ) from exc
     return record
 
 
@@ -337,28 +361,35 @@ def check_out(
     """Close an open record; it then waits for a social worker's decision."""
     if record.status != "open":
         raise Conflict(
-            f"record #{record.id} is not open (it is {record.status}): there is no check-in to "
-            "check out from",
+            gettext(
+                "记录 #%(id)s 不在服务中（%(status)s）：没有可签退的签到",
+                id=record.id,
+                status=hours_words(record.status),
+            ),
             "not_checked_in",
         )
-    ended = _not_future(at or utcnow(), "check-out")
+    ended = _not_future(at or utcnow(), gettext("签退"))
     if ended < record.started_at:
         raise InvalidInput(
-            f"the check-out time {_fmt(ended)} is before the check-in time "
-            f"{_fmt(record.started_at)}; nothing was changed",
+            gettext(
+                "签退时间 %(out)s 早于签到时间 %(in)s；没有做任何改动",
+                out=_fmt(ended),
+                **{"in": _fmt(record.started_at)},
+            ),
             "checkout_before_checkin",
         )
     minutes = int((ended - record.started_at).total_seconds() // 60)
     if minutes > MAX_MINUTES:
         raise InvalidInput(
-            f"{minutes // 60} h between check-in and check-out is more than 24 h; ask a social "
-            "worker to add the hours by hand",
+            gettext(
+                "签到到签退 %(hours)s 小时，超过 24 小时；请社工手工补录时长", hours=minutes // 60
+            ),
             "too_long",
         )
     record.ended_at = ended
     record.minutes = minutes
     record.status = "pending"
-    new_content = _text(content, 300, "content")
+    new_content = _text(content, 300, gettext("内容"))
     if new_content:
         record.content = new_content
     db.session.flush()
@@ -408,8 +439,8 @@ def add_manual(
 ) -> ServiceRecord:
     """Hours added by hand (e.g. from a paper sign-in sheet), kept apart from recorded hours."""
     if minutes is None or not 0 < minutes <= MAX_MINUTES:
-        raise InvalidInput("minutes must be more than 0 and at most 1440 (24 h)", "bad_minutes")
-    _not_future(started_at, "service")
+        raise InvalidInput(gettext("分钟数须大于 0、最多 1440（24 小时）"), "bad_minutes")
+    _not_future(started_at, gettext("服务"))
     req = _request_for_hours(volunteer, request_id)
     record = ServiceRecord(
         community_id=volunteer.community_id,
@@ -417,7 +448,7 @@ def add_manual(
         team_id=_team_for_hours(volunteer, team_id, req),
         request_id=req.id if req is not None else None,
         source="manual",
-        content=_text(content, 300, "content", required=True),
+        content=_text(content, 300, gettext("内容"), required=True),
         started_at=started_at,
         ended_at=started_at + timedelta(minutes=minutes),
         minutes=minutes,
@@ -440,17 +471,22 @@ def record_from_job(
     """Record a volunteer's hours on a finished job: from arrival, for the hours claimed at
     completion (or `minutes`); at most one record per job and volunteer unless declined."""
     if req.community_id != volunteer.community_id:
-        raise InvalidInput("the volunteer is not in the job's community", "bad_volunteer")
+        raise InvalidInput(gettext("这位志愿者不在任务所在的社区"), "bad_volunteer")
     if req.status not in DONE_STATES:
         raise InvalidInput(
-            f"request #{req.id} is {req.status.replace('_', ' ')}: only finished jobs", "not_done"
+            gettext(
+                "求助 #%(id)s %(status)s：只能记已完成的任务",
+                id=req.id,
+                status=status_words(req.status),
+            ),
+            "not_done",
         )
     if minutes is None:
         if req.hours is None:
-            raise InvalidInput("no hours were claimed for this job: enter the minutes", "missing")
+            raise InvalidInput(gettext("这个任务没有申报工时：请填写分钟数"), "missing")
         minutes = round(req.hours * 60)
     if not 0 < minutes <= MAX_MINUTES:
-        raise InvalidInput("minutes must be more than 0 and at most 1440 (24 h)", "bad_minutes")
+        raise InvalidInput(gettext("分钟数须大于 0、最多 1440（24 小时）"), "bad_minutes")
     recorded = db.session.execute(
         sa.select(ServiceRecord.id).where(
             ServiceRecord.request_id == req.id,
@@ -460,8 +496,12 @@ def record_from_job(
     ).first()
     if recorded is not None:
         raise Conflict(
-            f"{volunteer.name}'s hours on request #{req.id} are recorded already "
-            f"(record #{recorded[0]})",
+            gettext(
+                "%(name)s 在求助 #%(id)s 上的时长已记录（记录 #%(record)s）",
+                name=volunteer.name,
+                id=req.id,
+                record=recorded[0],
+            ),
             "recorded_already",
         )
     started = req.arrived_at or req.received_at
@@ -488,10 +528,15 @@ def _undecided(record: ServiceRecord) -> None:
     if is_forgotten(record):
         _close_as_forgotten(record)
     if record.status == "open":
-        raise Conflict(f"record #{record.id} is still open: check out first", "still_open")
+        raise Conflict(gettext("记录 #%(id)s 仍在服务中：请先签退", id=record.id), "still_open")
     if record.status != "pending":
         raise Conflict(
-            f"record #{record.id} was {record.status} already by {record.decided_by}",
+            gettext(
+                "记录 #%(id)s 已由 %(who)s 审核（%(status)s）",
+                id=record.id,
+                who=record.decided_by,
+                status=hours_words(record.status),
+            ),
             "decided",
         )
 
@@ -507,13 +552,11 @@ def approve(
     """Approve the hours and post their points to the volunteer's passbook."""
     post_hours = POST_HOURS.get()
     _undecided(record)
-    note = _text(note, 300, "note")
+    note = _text(note, 300, gettext("备注"))
     if minutes is not None and not 0 < minutes <= MAX_MINUTES:
-        raise InvalidInput("minutes must be more than 0 and at most 1440 (24 h)", "bad_minutes")
+        raise InvalidInput(gettext("分钟数须大于 0、最多 1440（24 小时）"), "bad_minutes")
     if record.is_auto_closed and minutes is None:
-        raise InvalidInput(
-            "the check-out was forgotten: enter the minutes actually served", "minutes_needed"
-        )
+        raise InvalidInput(gettext("忘记签退：请填写实际服务的分钟数"), "minutes_needed")
     if minutes is not None and minutes != record.minutes:
         was = "unknown" if record.minutes is None else f"{record.minutes} min"
         note = f"minutes set to {minutes} (was {was})" + (f"; {note}" if note else "")
@@ -529,7 +572,7 @@ def approve(
 def decline(record: ServiceRecord, actor: Actor, reason: str | None) -> None:
     """Decline the hours, with a reason; no points are posted."""
     _undecided(record)
-    record.decision_note = _text(reason, 300, "reason", required=True)
+    record.decision_note = _text(reason, 300, gettext("原因"), required=True)
     record.status = "declined"
     record.decided_by = actor.label
     record.decided_at = utcnow()
@@ -540,5 +583,5 @@ def record_in(community_ids: frozenset[int], record_id: int) -> ServiceRecord:
     """A service record of one of these communities, or `NotFound`."""
     record = db.session.get(ServiceRecord, record_id)
     if record is None or record.community_id not in community_ids:
-        raise NotFound("no such service record")
+        raise NotFound(gettext("没有这条服务记录"))
     return record
