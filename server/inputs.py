@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import request
-from flask_babel import gettext
+from flask_babel import LazyString, gettext
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 from wtforms import Field, Form, IntegerField
@@ -217,12 +217,12 @@ class ParsedField(Field):  # type: ignore[misc]  # wtforms ships no type hints
         return self.raw_data[0] if self.raw_data else ""
 
 
-def required(message: str, code: str = "missing") -> Callable[[Form, Field], None]:
+def required(message: str | LazyString, code: str = "missing") -> Callable[[Form, Field], None]:
     """A validator: the field must not be blank, else `InvalidInput(message, code)`."""
 
     def check(_form: Form, field: Field) -> None:
         if not (field.raw_data and field.raw_data[0].strip()):
-            field.failure = InvalidInput(message, code)
+            field.failure = InvalidInput(str(message), code)
             raise StopValidation(message)
 
     return check
@@ -237,5 +237,5 @@ def checked(form_class: type[FormT], formdata: Any) -> FormT:
     if not form.validate():
         name, messages = next(iter(form.errors.items()))
         failure: InvalidInput | None = getattr(form[name], "failure", None)
-        raise failure or InvalidInput(messages[0], "bad_input")
+        raise failure or InvalidInput(str(messages[0]), "bad_input")
     return form

@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from flask import request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from wtforms import Form, StringField
 
 from server import inputs
 from server.errors import InvalidInput
 from server.inputs import INT32_MAX, parse_int, required
 
-POINTS_MESSAGE = f"points must be a whole number from 0 to {INT32_MAX}"
+POINTS_MESSAGE = _l("积分须为 0 到 %(high)s 的整数", high=INT32_MAX)
 
 
 class PassbookForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
@@ -53,12 +55,12 @@ def form_key(text: str | None) -> str:
     """The key made when the form was shown, so a form sent twice posts once."""
     key = (text or "").strip()
     if not key or len(key) > 64:
-        raise InvalidInput("the form is missing its key; reload the page", "bad_key")
+        raise InvalidInput(gettext("表单缺少它的标识；请重新载入页面"), "bad_key")
     return key
 
 
 def _points() -> NumberField:
-    return NumberField("points", [required(POINTS_MESSAGE, "bad_points")], code="bad_points")
+    return NumberField(_l("积分"), [required(POINTS_MESSAGE, "bad_points")], code="bad_points")
 
 
 class BonusForm(PassbookForm):
@@ -79,8 +81,8 @@ class MerchantForm(PassbookForm):
     """A merchant to register."""
 
     community = NumberField(
-        "community",
-        [required(f"community must be a whole number from 0 to {INT32_MAX}", "bad_community")],
+        _l("社区"),
+        [required(_l("社区须为 0 到 %(high)s 的整数", high=INT32_MAX), "bad_community")],
         code="bad_community",
     )
     name = StringField("name", default="")

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 
 from server.audit.actor import Actor
 from server.auth import access
@@ -80,7 +81,11 @@ def bonus(volunteer_id: int) -> ResponseReturnValue:
         )
     except LinliError as exc:
         return form_failed(exc, "passbook/passbook.html", lambda: _passbook_context(volunteer))
-    flash("already recorded" if posting.replayed else f"{posting.entry.points} bonus points")
+    flash(
+        gettext("已记录过")
+        if posting.replayed
+        else gettext("奖励 %(points)s 积分", points=posting.entry.points)
+    )
     return redirect(url_for("passbook.passbook", volunteer_id=volunteer.id), 303)
 
 
@@ -116,7 +121,7 @@ def register_merchant() -> ResponseReturnValue:
     try:
         form = forms.checked(forms.MerchantForm)
         if form.community.data not in access.community_scope():
-            raise InvalidInput("choose one of your communities", "bad_community")
+            raise InvalidInput(gettext("请选择您的社区之一"), "bad_community")
         merchant, key = services.register_merchant(
             form.community.data, form.name.data, form.address.data
         )
@@ -130,7 +135,7 @@ def register_merchant() -> ResponseReturnValue:
 def _merchant(merchant_id: int) -> Merchant:
     merchant = queries.merchant(merchant_id)
     if merchant is None:
-        raise NotFound("no such merchant")
+        raise NotFound(gettext("没有这个商家"))
     access.require_community(merchant.community_id)
     return merchant
 
@@ -162,16 +167,20 @@ def redeem(merchant_id: int) -> ResponseReturnValue:
             posting = services.redeem_code(found, code, points, item, _actor())
         else:
             if form.volunteer.data is None:
-                raise InvalidInput("choose a volunteer or enter a code", "missing")
+                raise InvalidInput(gettext("请选择志愿者或输入兑换码"), "missing")
             volunteer = volunteer_in(frozenset({found.community_id}), form.volunteer.data)
             key = forms.form_key(form.key.data)
             posting = services.redeem(volunteer, found, points, item, key, _actor())
     except LinliError as exc:
         return form_failed(exc, "passbook/merchant.html", lambda: _merchant_context(found))
     flash(
-        "already recorded"
+        gettext("已记录过")
         if posting.replayed
-        else f"{-posting.entry.points} points redeemed; balance {posting.entry.balance_after}"
+        else gettext(
+            "已兑换 %(points)s 积分；余额 %(balance)s",
+            points=-posting.entry.points,
+            balance=posting.entry.balance_after,
+        )
     )
     return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
 
@@ -182,7 +191,7 @@ def deactivate_merchant(merchant_id: int) -> ResponseReturnValue:
     found = _merchant(merchant_id)
     user = access.user()
     services.deactivate_merchant(found, Actor.of_user(user), "merchants page")
-    flash(f"{found.name}: deactivated; its page key no longer works")
+    flash(gettext("%(name)s：已停用；它的密钥已失效", name=found.name))
     return redirect(url_for("passbook.merchant", merchant_id=found.id), 303)
 
 
@@ -246,7 +255,7 @@ def merchant_key() -> ResponseReturnValue:
     try:
         found = services.merchant_by_key((request.form.get("key") or "").strip())
     except NotFound:
-        page = render_template("passbook/merchant_key.html", error="no such key 密钥不对")
+        page = render_template("passbook/merchant_key.html", error=gettext("密钥不对"))
         return page, 404
     _sign_in_merchant(found)
     return redirect(url_for("passbook.merchant_home"), 303)
@@ -268,9 +277,7 @@ def merchant_redeem() -> ResponseReturnValue:
     """The merchant enters the code a volunteer shows, the points and what was bought."""
     found = _signed_in_merchant()
     if found is None:
-        page = render_template(
-            "passbook/merchant_key.html", error="enter the shop's key first 请先输入商家密钥"
-        )
+        page = render_template("passbook/merchant_key.html", error=gettext("请先输入商家密钥"))
         return page, 401
     return _redeem_at(found)
 
@@ -285,5 +292,5 @@ def _redeem_at(found: Merchant) -> ResponseReturnValue:
     except LinliError as exc:
         page, status = form_failed(exc, "passbook/merchant_public.html", {"merchant": found})
         return page, status if status in (404, 409) else 400
-    done = f"{-posting.entry.points} points redeemed 已兑换"
+    done = gettext("已兑换 %(points)s 积分", points=-posting.entry.points)
     return render_template("passbook/merchant_public.html", merchant=found, done=done)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from server.audit import services as audit
@@ -25,6 +26,7 @@ from server.audit.actor import Actor
 from server.dbutil import hash_secret, insert_for
 from server.errors import Conflict, InvalidInput, LinliError, NotFound
 from server.extensions import db
+from server.localtime import localtime
 from server.passbook.models import (
     GENESIS,
     KINDS,
@@ -85,9 +87,9 @@ def entry_hash(entry: LedgerEntry) -> str:
 
 def _whole_points(points: object) -> int:
     if isinstance(points, bool) or not isinstance(points, int):
-        raise InvalidInput("points must be a whole number", "bad_points")
+        raise InvalidInput(gettext("积分须为整数"), "bad_points")
     if not 0 < points <= MAX_POINTS:
-        raise InvalidInput(f"points must be from 1 to {MAX_POINTS}", "bad_points")
+        raise InvalidInput(gettext("积分须在 1 到 %(high)s 之间", high=MAX_POINTS), "bad_points")
     return points
 
 
@@ -123,7 +125,7 @@ def _existing(posting_key: str) -> LedgerEntry | None:
 def _replay(found: LedgerEntry, volunteer_id: int, kind: str, points: int) -> Posting:
     if (found.volunteer_id, found.kind, found.points) != (volunteer_id, kind, points):
         raise Conflict(
-            f"posting key {found.posting_key!r} was used for a different posting", "key_reused"
+            gettext("记账标识 %(key)s 已用于另一笔记账", key=repr(found.posting_key)), "key_reused"
         )
     return Posting(found, replayed=True)
 
@@ -141,9 +143,11 @@ def post(
 ) -> Posting:
     """Append one entry (points signed: redemptions negative), once per posting key."""
     if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", "bad_kind")
+        raise InvalidInput(
+            gettext("类型须为以下之一：%(kinds)s", kinds=", ".join(KINDS)), "bad_kind"
+        )
     if not posting_key or len(posting_key) > 120:
-        raise InvalidInput("a posting key has 1 to 120 characters", "bad_key")
+        raise InvalidInput(gettext("记账标识为 1 到 120 个字符"), "bad_key")
     signed = -_whole_points(-points) if kind == "redemption" else _whole_points(points)
     found = _existing(posting_key)
     if found is not None:
@@ -152,7 +156,11 @@ def post(
     new_balance = acct.balance + signed
     if new_balance < 0:
         raise InsufficientPoints(
-            f"the balance is {acct.balance} points; {-signed} points cannot be redeemed",
+            gettext(
+                "余额 %(balance)s 积分；不能兑换 %(points)s 积分",
+                balance=acct.balance,
+                points=-signed,
+            ),
             balance=acct.balance,
         )
     entry = LedgerEntry(
@@ -178,7 +186,7 @@ def post(
         found = _existing(posting_key)
         if found is not None:
             return _replay(found, volunteer_id, kind, signed)
-        raise Conflict("the passbook changed meanwhile; try again", "busy") from exc
+        raise Conflict(gettext("积分存折刚被改动；请再试一次"), "busy") from exc
     acct.balance = new_balance
     acct.entries = entry.seq
     acct.head_hash = entry.hash
@@ -195,7 +203,7 @@ def points_for(minutes: int, points_per_hour: int) -> int:
 def post_hours(record: ServiceRecord, points_per_hour: int, actor: Actor) -> LedgerEntry | None:
     """Post the points of an approved service record (None when they round down to 0)."""
     if record.status != "approved" or record.minutes is None:
-        raise Conflict(f"record #{record.id} is not approved", "not_approved")
+        raise Conflict(gettext("记录 #%(id)s 未通过审核", id=record.id), "not_approved")
     points = points_for(record.minutes, points_per_hour)
     if points <= 0:
         return None
@@ -217,9 +225,9 @@ def award_bonus(volunteer: Volunteer, points: int, reason: str, key: str, actor:
     """Bonus points, with the reason they were given."""
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("give the reason for the bonus", "missing")
+        raise InvalidInput(gettext("请写奖励的原因"), "missing")
     if len(reason) > 300:
-        raise InvalidInput("reason: at most 300 characters", "too_long")
+        raise InvalidInput(gettext("原因：最多 300 个字符"), "too_long")
     return post(volunteer.id, "bonus", points, f"bonus:{key}", actor.label, reason=reason)
 
 
@@ -230,7 +238,7 @@ ITEM_MAX = 190
 def _item(item: str | None) -> str:
     item = (item or "").strip()
     if not item or len(item) > ITEM_MAX:
-        raise InvalidInput(f"say what was redeemed (1 to {ITEM_MAX} characters)", "missing")
+        raise InvalidInput(gettext("请写兑换了什么（1 到 %(n)s 个字符）", n=ITEM_MAX), "missing")
     return item
 
 
@@ -239,7 +247,7 @@ def redeem(
 ) -> Posting:
     """Redeem points at a merchant (recorded on the merchant page)."""
     if merchant.community_id != volunteer.community_id or not merchant.is_active:
-        raise InvalidInput("the merchant does not serve this volunteer's community", "bad_merchant")
+        raise InvalidInput(gettext("这个商家不服务这位志愿者的社区"), "bad_merchant")
     return post(
         volunteer.id,
         "redemption",
@@ -261,11 +269,15 @@ def issue_code(
 ) -> tuple[RedemptionCode, str]:
     """A one-time code for up to `max_points`, valid `days`; the code is shown only now."""
     if not volunteer.is_active:
-        raise Conflict(f"{volunteer.name} is not an active volunteer", "inactive")
+        raise Conflict(gettext("%(name)s 不是在册志愿者", name=volunteer.name), "inactive")
     max_points = _whole_points(max_points)
     if max_points > balance(volunteer.id):
         raise InsufficientPoints(
-            f"the balance is {balance(volunteer.id)} points, less than {max_points}"
+            gettext(
+                "余额 %(balance)s 积分，少于 %(points)s",
+                balance=balance(volunteer.id),
+                points=max_points,
+            )
         )
     text = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     code = RedemptionCode(
@@ -282,10 +294,16 @@ def issue_code(
 
 def _used(code: RedemptionCode) -> Conflict:
     where = db.session.get(Merchant, code.merchant_id) if code.merchant_id else None
-    at = f" on {code.used_at:%Y-%m-%d %H:%M} UTC" if code.used_at else ""
-    return Conflict(
-        f"this code was used already{at}" + (f" at {where.name}" if where else ""), "code_used"
-    )
+    at = localtime(code.used_at) if code.used_at else None
+    if at and where:
+        used = gettext("这个兑换码已于 %(at)s 在 %(merchant)s 用过", at=at, merchant=where.name)
+    elif at:
+        used = gettext("这个兑换码已于 %(at)s 用过", at=at)
+    elif where:
+        used = gettext("这个兑换码已在 %(merchant)s 用过", merchant=where.name)
+    else:
+        used = gettext("这个兑换码已经用过")
+    return Conflict(used, "code_used")
 
 
 def _spend(code: RedemptionCode, merchant: Merchant) -> bool:
@@ -321,22 +339,30 @@ def redeem_code(
         )
     ).scalar_one_or_none()
     if code is None:
-        raise NotFound("no such redemption code; check the letters", "unknown_code")
+        raise NotFound(gettext("没有这个兑换码；请核对字母"), "unknown_code")
     volunteer = db.session.get_one(Volunteer, code.volunteer_id)
     if volunteer.community_id != merchant.community_id or not merchant.is_active:
-        raise NotFound("no such redemption code; check the letters", "unknown_code")
+        raise NotFound(gettext("没有这个兑换码；请核对字母"), "unknown_code")
     if code.used_at is not None:
         raise _used(code)
     if code.expires_at < utcnow():
-        raise Conflict(f"this code expired on {code.expires_at:%Y-%m-%d}", "code_expired")
+        raise Conflict(
+            gettext("这个兑换码已于 %(day)s 过期", day=localtime(code.expires_at, "%Y-%m-%d")),
+            "code_expired",
+        )
     points = _whole_points(points)
     if points > code.max_points:
-        raise InvalidInput(f"this code is good for at most {code.max_points} points", "over_limit")
+        raise InvalidInput(
+            gettext("这个兑换码最多兑换 %(points)s 积分", points=code.max_points), "over_limit"
+        )
     reason = f"{merchant.name}: {_item(item)} (code)"
     if not _spend(code, merchant):
         if code.used_at is not None:
             raise _used(code)
-        raise Conflict(f"this code expired on {code.expires_at:%Y-%m-%d}", "code_expired")
+        raise Conflict(
+            gettext("这个兑换码已于 %(day)s 过期", day=localtime(code.expires_at, "%Y-%m-%d")),
+            "code_expired",
+        )
     posting = post(
         volunteer.id,
         "redemption",
@@ -356,15 +382,15 @@ def register_merchant(community_id: int, name: str, address: str | None) -> tupl
     """A merchant and the secret key of its page (shown only now)."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("a merchant name has 1 to 100 characters", "bad_name")
+        raise InvalidInput(gettext("商家名称为 1 到 100 个字符"), "bad_name")
     address = (address or "").strip()
     if len(address) > 200:
-        raise InvalidInput("address: at most 200 characters", "too_long")
+        raise InvalidInput(gettext("地址：最多 200 个字符"), "too_long")
     exists = sa.select(Merchant.id).where(
         Merchant.community_id == community_id, Merchant.name == name
     )
     if db.session.execute(exists).first():
-        raise Conflict(f"merchant {name!r} is registered already", "exists")
+        raise Conflict(gettext("商家 %(name)s 已登记", name=repr(name)), "exists")
     key = secrets.token_urlsafe(24)
     merchant = Merchant(
         community_id=community_id,
@@ -385,7 +411,7 @@ def deactivate_merchant(merchant: Merchant, actor: Actor, why: str) -> None:
     """Close a merchant: its page key stops working and nothing more is redeemed there
     (audited; its past redemptions stay in the ledger)."""
     if not merchant.is_active:
-        raise Conflict(f"merchant {merchant.name!r} is deactivated already", "inactive")
+        raise Conflict(gettext("商家 %(name)s 已经停用", name=repr(merchant.name)), "inactive")
     merchant.is_active = False
     db.session.flush()
     _audit_merchant(merchant, "deactivated", actor, why)
@@ -394,7 +420,7 @@ def deactivate_merchant(merchant: Merchant, actor: Actor, why: str) -> None:
 def rotate_merchant_key(merchant: Merchant, actor: Actor, why: str) -> str:
     """A new page key for the merchant (returned once); the old one stops working (audited)."""
     if not merchant.is_active:
-        raise Conflict(f"merchant {merchant.name!r} is deactivated", "inactive")
+        raise Conflict(gettext("商家 %(name)s 已停用", name=repr(merchant.name)), "inactive")
     key = secrets.token_urlsafe(24)
     merchant.key_hash = hash_secret(key)
     db.session.flush()
@@ -408,7 +434,7 @@ def merchant_named(community_id: int, name: str) -> Merchant:
         sa.select(Merchant).where(Merchant.community_id == community_id, Merchant.name == name)
     ).scalar_one_or_none()
     if merchant is None:
-        raise NotFound(f"no merchant named {name!r} in this community")
+        raise NotFound(gettext("本社区没有名为 %(name)s 的商家", name=repr(name)))
     return merchant
 
 
@@ -418,7 +444,7 @@ def merchant_by_key(key: str) -> Merchant:
         sa.select(Merchant).where(Merchant.key_hash == hash_secret(key), Merchant.is_active)
     ).scalar_one_or_none()
     if merchant is None:
-        raise NotFound("no such merchant page")
+        raise NotFound(gettext("没有这个商家页面"))
     return merchant
 
 
