@@ -45,7 +45,7 @@ FORMULAS: dict[str, LazyString] = {
 MEASURE_WORDS: dict[str, LazyString] = {
     "acknowledge": _l("受理"),
     "queue": _l("派单用时"),
-    "response": _l("到场"),
+    "response": _l("到场用时"),
     "resolve": _l("完成用时"),
     "close": _l("结案用时"),
 }

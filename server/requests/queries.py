@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask_babel import gettext
 
 from server.auth import access
 from server.auth.models import User
@@ -79,9 +80,7 @@ def _decode(text: str) -> list[Any]:
                 raise ValueError(number)
         return [bucket, at, last_id]
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(
-            "this page link is broken; start from the first page", "bad_cursor"
-        ) from exc
+        raise InvalidInput(gettext("这个翻页链接已损坏；请从第一页开始"), "bad_cursor") from exc
 
 
 OPEN_CLAUSE = HelpRequest.status.not_in(sorted(FINAL))
@@ -282,7 +281,7 @@ def load_request(request_id: int, for_update: bool = False) -> HelpRequest:
         stmt = stmt.with_for_update(of=HelpRequest)
     req = db.session.execute(stmt).unique().scalar_one_or_none()
     if req is None:
-        raise NotFound("no such request")
+        raise NotFound(gettext("没有这条求助"))
     access.require_community(req.community_id)
     return req
 
@@ -294,7 +293,7 @@ def load_job(request_id: int, for_update: bool = False) -> HelpRequest:
         stmt = stmt.with_for_update(of=HelpRequest)
     req = db.session.execute(stmt).unique().scalar_one_or_none()
     if req is None:
-        raise NotFound("no such job")
+        raise NotFound(gettext("没有这个任务"))
     return req
 
 
@@ -459,7 +458,7 @@ def team_for(req: HelpRequest, raw: str) -> Team:
     team_id = as_id(raw)
     team = db.session.get(Team, team_id) if team_id is not None else None
     if team is None or team.community_id != req.community_id:
-        raise InvalidInput("choose a team of this request's community", "bad_team")
+        raise InvalidInput(gettext("请选择这条求助所在社区的服务队"), "bad_team")
     return team
 
 
@@ -468,7 +467,7 @@ def agency_for(req: HelpRequest, raw: str) -> Agency:
     agency_id = as_id(raw)
     agency = db.session.get(Agency, agency_id) if agency_id is not None else None
     if agency is None or agency.community_id != req.community_id:
-        raise InvalidInput("choose an agency of this request's community", "bad_agency")
+        raise InvalidInput(gettext("请选择这条求助所在社区的职能部门"), "bad_agency")
     return agency
 
 
@@ -478,7 +477,7 @@ def category_for(code: str) -> Category:
         sa.select(Category).where(Category.code == code, Category.is_active)
     ).scalar_one_or_none()
     if category is None:
-        raise InvalidInput(f"no category {code!r}", "bad_category")
+        raise InvalidInput(gettext("没有类别 %(code)s", code=repr(code)), "bad_category")
     return category
 
 
@@ -486,7 +485,7 @@ def other_request(number: int, scope: frozenset[int]) -> HelpRequest:
     """Another request the user may see (to merge into), or `InvalidInput`."""
     other = db.session.get(HelpRequest, number)
     if other is None or other.community_id not in scope:
-        raise InvalidInput(f"no request #{number}", "bad_merge")
+        raise InvalidInput(gettext("没有求助 #%(id)s", id=number), "bad_merge")
     return other
 
 
@@ -513,10 +512,14 @@ def merge_target(req: HelpRequest, named: int | str, scope: frozenset[int]) -> H
     if len(here) == 1 or (not here and len(found) == 1):
         return (here or found)[0]
     if not found:
-        raise InvalidInput(f"no request with ticket {ticket}", "bad_merge")
+        raise InvalidInput(gettext("没有小票号为 %(ticket)s 的求助", ticket=ticket), "bad_merge")
     numbers = ", ".join(f"#{r.id}" for r in (here or found))
     raise InvalidInput(
-        f"ticket {ticket} is held by several requests ({numbers}); give the request number",
+        gettext(
+            "小票号 %(ticket)s 对应多条求助（%(numbers)s）；请填写求助编号",
+            ticket=ticket,
+            numbers=numbers,
+        ),
         "ambiguous_ticket",
     )
 
@@ -525,7 +528,7 @@ def resident_for(req: HelpRequest, resident_id: int) -> Resident:
     """A living profile of the request's community (to link), or `InvalidInput`."""
     resident = db.session.get(Resident, resident_id)
     if resident is None or resident.community_id != req.community_id or resident.deleted_at:
-        raise InvalidInput("no such resident in this community", "bad_resident")
+        raise InvalidInput(gettext("本社区没有这位居民"), "bad_resident")
     return resident
 
 
@@ -533,7 +536,7 @@ def escalation_for(req: HelpRequest, escalation_id: int) -> Escalation:
     """One of the request's escalations (to retry), or `InvalidInput`."""
     escalation = db.session.get(Escalation, escalation_id)
     if escalation is None or escalation.request_id != req.id:
-        raise InvalidInput("no such escalation on this request", "bad_escalation")
+        raise InvalidInput(gettext("这条求助没有这次转办"), "bad_escalation")
     return escalation
 
 
@@ -552,9 +555,9 @@ def _since(cursor: str) -> datetime:
     try:
         at = datetime.fromisoformat(cursor)
     except ValueError as exc:
-        raise InvalidInput("this live cursor is broken; reload the page", "bad_cursor") from exc
+        raise InvalidInput(gettext("实时游标已损坏；请重新载入页面"), "bad_cursor") from exc
     if at.tzinfo is None:
-        raise InvalidInput("this live cursor is broken; reload the page", "bad_cursor")
+        raise InvalidInput(gettext("实时游标已损坏；请重新载入页面"), "bad_cursor")
     return at
 
 
@@ -665,7 +668,7 @@ def transfer_order(req: HelpRequest, escalation_id: int) -> TransferOrder:
     """The facts of one escalation's 转办单, or 404 if it is not one of the request's."""
     escalation = db.session.get(Escalation, escalation_id)
     if escalation is None or escalation.request_id != req.id:
-        raise NotFound("no such escalation")
+        raise NotFound(gettext("没有这次转办"))
     community = db.session.get_one(Community, req.community_id)
     category = db.session.execute(
         sa.select(Category).where(Category.code == escalation.payload.get("category"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.audit import services as audit
 from server.audit.actor import Actor
@@ -34,6 +35,7 @@ from server.requests.models import (
     HelpRequest,
     RequestEvent,
 )
+from server.requests.words import action_words, field_words, status_words
 from server.synclog.changes import record_changes
 from server.timeutil import utcnow
 from sync.ids import format_ticket, uuid7
@@ -85,7 +87,11 @@ def _transition(
     sources, targets = TRANSITIONS[action]
     if req.status not in sources:
         raise IllegalTransition(
-            f"cannot {action.replace('_', ' ')} a request that is {req.status.replace('_', ' ')}"
+            gettext(
+                "求助%(status)s，不能%(action)s",
+                action=action_words(action),
+                status=status_words(req.status),
+            )
         )
     if to is None:
         (to,) = targets  # an action with several targets is always told which one
@@ -127,14 +133,18 @@ def _event(
 def _clean(text: str | None, limit: int, field: str) -> str | None:
     text = (text or "").strip()
     if len(text) > limit:
-        raise InvalidInput(f"{field} may have at most {limit} characters", "too_long", field=field)
+        raise InvalidInput(
+            gettext("%(field)s最多 %(n)s 个字符", field=field_words(field), n=limit),
+            "too_long",
+            field=field,
+        )
     return text or None
 
 
 def _required(text: str | None, limit: int, field: str) -> str:
     value = _clean(text, limit, field)
     if value is None:
-        raise InvalidInput(f"{field} is required", "missing")
+        raise InvalidInput(gettext("请填写%(field)s", field=field_words(field)), "missing")
     return value
 
 
@@ -186,7 +196,13 @@ def next_staff_ticket(community_id: int) -> str:
 def _intake_field(value: str, allowed: tuple[str, ...], field: str) -> str:
     if value not in allowed:
         raise InvalidInput(
-            f"{field} must be one of {', '.join(allowed)}", f"bad_{field}", field=field
+            gettext(
+                "%(field)s须为以下之一：%(codes)s",
+                field=field_words(field),
+                codes=", ".join(allowed),
+            ),
+            f"bad_{field}",
+            field=field,
         )
     return value
 
@@ -204,7 +220,9 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
     ).scalar_one_or_none()
     if category is None:
         raise InvalidInput(
-            f"category: no active category {intake.category!r}", "bad_category", field="category"
+            gettext("类别：没有启用的类别 %(code)s", code=repr(intake.category)),
+            "bad_category",
+            field="category",
         )
     room = db.session.execute(
         sa.select(Room).where(
@@ -213,7 +231,7 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
     ).scalar_one_or_none()
     if room is None:
         raise InvalidInput(
-            "room must be a room code (building-unit-room) of the community",
+            gettext("房间须为本社区的房间号（楼-单元-室）"),
             "bad_room",
             field="room",
         )
@@ -222,13 +240,11 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
         phone = phone.replace(" ", "").replace("-", "")
         if not PHONE.match(phone):
             raise InvalidInput(
-                "phone must be 5 to 15 digits, an optional + first", "bad_phone", field="phone"
+                gettext("电话须为 5 到 15 位数字，开头可有 +"), "bad_phone", field="phone"
             )
     details = _clean(intake.details, 2000, "details")
     if details is not None and "\x00" in details:
-        raise InvalidInput(
-            "details may not contain a NUL character", "bad_details", field="details"
-        )
+        raise InvalidInput(gettext("原话不能含有 NUL 字符"), "bad_details", field="details")
     now = utcnow()
     req = HelpRequest(
         client_id=uuid7(),
@@ -331,7 +347,9 @@ def resident_age(resident: Resident, now: datetime | None = None) -> int | None:
 def effective_priority(category: Category, resident: Resident | None, asked: str) -> str:
     """The asked priority, raised for emergencies and for elders living alone or over 80."""
     if asked not in PRIORITIES:
-        raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}", "bad_priority")
+        raise InvalidInput(
+            gettext("优先级须为以下之一：%(codes)s", codes=", ".join(PRIORITIES)), "bad_priority"
+        )
     if category.is_urgent:
         return "emergency"
     vulnerable = resident is not None and (
@@ -365,16 +383,16 @@ def auto_link_resident(req: HelpRequest, actor: Actor) -> Resident | None:
     if len(matches) != 1:
         return None
     req.resident_id = matches[0].id
-    _event(req, actor, "linked to the resident by room and phone", kind="link")
+    _event(req, actor, gettext("按房间和电话关联到居民"), kind="link")
     return matches[0]
 
 
 def link_resident(req: HelpRequest, resident: Resident, actor: Actor) -> None:
     """A social worker confirms which resident a request is from."""
     if resident.community_id != req.community_id or resident.deleted_at is not None:
-        raise InvalidInput("that resident is not in this request's community", "bad_resident")
+        raise InvalidInput(gettext("这位居民不在这条求助的社区"), "bad_resident")
     req.resident_id = resident.id
-    _event(req, actor, f"linked to resident #{resident.id} (confirmed)", kind="link")
+    _event(req, actor, gettext("已关联到居民 #%(id)s（已确认）", id=resident.id), kind="link")
 
 
 def triage(
@@ -396,7 +414,7 @@ def dispatch(
 ) -> None:
     """Send to a team (and optionally named volunteers); tell the kiosk who is coming."""
     if team.community_id != req.community_id or not team.is_active:
-        raise InvalidInput("choose an active team of this request's community", "bad_team")
+        raise InvalidInput(gettext("请选择这条求助所在社区的在用服务队"), "bad_team")
     req.team_id = team.id
     req.team = team
     req.volunteers = _clean(volunteers, 300, "volunteers")
@@ -490,9 +508,11 @@ def complete(req: HelpRequest, actor: Actor, note: str | None, hours: float | No
     """The job is done on site: what was done and the hours claimed."""
     note = _required(note, 2000, "what was done")
     if hours is None or not 0 < hours <= 24:
-        raise InvalidInput("hours must be more than 0 and at most 24", "bad_hours")
+        raise InvalidInput(gettext("工时须大于 0、最多 24"), "bad_hours")
     req.hours = hours
-    _transition(req, "complete", actor, f"{note} ({hours:g} h)")
+    _transition(
+        req, "complete", actor, gettext("%(note)s（%(hours)s 小时）", note=note, hours=f"{hours:g}")
+    )
 
 
 def follow_up(
@@ -500,9 +520,11 @@ def follow_up(
 ) -> None:
     """The 回访 phone call: was it fixed, and how satisfied was the resident (1 to 5)."""
     if outcome not in OUTCOMES:
-        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}", "bad_outcome")
+        raise InvalidInput(
+            gettext("结果须为以下之一：%(codes)s", codes=", ".join(OUTCOMES)), "bad_outcome"
+        )
     if satisfaction is None or not 1 <= satisfaction <= 5:
-        raise InvalidInput("satisfaction must be from 1 to 5", "bad_satisfaction")
+        raise InvalidInput(gettext("满意度须在 1 到 5 之间"), "bad_satisfaction")
     req.outcome = outcome
     req.satisfaction = satisfaction
     note = _clean(note, 2000, "note")
@@ -536,32 +558,36 @@ def answer_cancel_request(
 ) -> None:
     """Accept or refuse the kiosk's cancellation request; the reason reaches the kiosk."""
     if not req.is_cancel_requested:
-        raise Conflict("this request has no open cancellation request", "no_cancel_request")
+        raise Conflict(gettext("这条求助没有待答复的取消申请"), "no_cancel_request")
     reason = _required(reason, 500, "reason")
     if accepted:
-        cancel(req, actor, f"cancellation request accepted: {reason}")
+        cancel(req, actor, gettext("同意取消申请：%(reason)s", reason=reason))
         set_public_note(req, actor, f"已取消 — {reason}")
         return
     req.is_cancel_requested = False
-    _event(req, actor, f"cancellation request refused: {reason}", kind="cancel")
+    _event(req, actor, gettext("不同意取消申请：%(reason)s", reason=reason), kind="cancel")
     set_public_note(req, actor, f"未取消 — {reason}")
 
 
 def merge_duplicate(req: HelpRequest, into: HelpRequest, actor: Actor, note: str | None) -> None:
     """Mark `req` a duplicate of `into`; both stay, with their residents, linked."""
     if into.id == req.id:
-        raise InvalidInput("a request cannot be a duplicate of itself", "self_merge")
+        raise InvalidInput(gettext("求助不能与自己重复"), "self_merge")
     if into.community_id != req.community_id:
-        raise InvalidInput("both requests must be in the same community", "bad_merge")
+        raise InvalidInput(gettext("两条求助须在同一社区"), "bad_merge")
     if into.status in FINAL:
         raise InvalidInput(
-            f"request #{into.id} is {into.status.replace('_', ' ')}; merge into an open one",
+            gettext(
+                "求助 #%(id)s %(status)s；请合并到未结的求助",
+                id=into.id,
+                status=status_words(into.status),
+            ),
             "bad_merge",
         )
     note = _clean(note, 2000, "note")
     req.duplicate_of_id = into.id
     _transition(req, "merge", actor, f"merged into #{into.id}" + (f": {note}" if note else ""))
-    _event(into, actor, f"#{req.id} merged into this request", kind="merge")
+    _event(into, actor, gettext("#%(id)s 已合并到这条求助", id=req.id), kind="merge")
     set_public_note(req, actor, f"已合并到 {into.ticket}")
 
 
@@ -597,9 +623,16 @@ def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escala
 def escalate(req: HelpRequest, actor: Actor, agency: Agency, note: str | None) -> Escalation:
     """Hand the request to an outside agency; delivered after the commit, retried later."""
     if agency.community_id != req.community_id:
-        raise InvalidInput("choose an agency of this request's community", "bad_agency")
+        raise InvalidInput(gettext("请选择这条求助所在社区的职能部门"), "bad_agency")
     note = _clean(note, 2000, "note")
-    _transition(req, "escalate", actor, f"to {agency.name}" + (f": {note}" if note else ""))
+    _transition(
+        req,
+        "escalate",
+        actor,
+        gettext("转交 %(agency)s：%(note)s", agency=agency.name, note=note)
+        if note
+        else gettext("转交 %(agency)s", agency=agency.name),
+    )
     escalation = new_escalation(req, agency, note)
     record_changes([request_change(req)])  # now the kiosks can name the agency
     return escalation

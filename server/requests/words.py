@@ -54,6 +54,41 @@ DELIVERY_WORDS: dict[str, LazyString] = {
 """An escalation's delivery state, in words."""
 
 
+ACTION_WORDS: dict[str, LazyString] = {
+    "triage": _l("分诊"),
+    "dispatch": _l("派单"),
+    "accept": _l("接单"),
+    "decline": _l("退回"),
+    "arrive": _l("到场"),
+    "complete": _l("完成"),
+    "follow_up": _l("回访"),
+    "close": _l("结案"),
+    "escalate": _l("吹哨"),
+    "external_feedback": _l("记录部门反馈"),
+    "cancel": _l("取消"),
+    "merge": _l("合并"),
+    "reopen": _l("重新打开"),
+}
+"""Every lifecycle action (server.requests.services.TRANSITIONS), in words."""
+
+FIELD_WORDS: dict[str, LazyString] = {
+    "channel": _l("渠道"),
+    "reporter_kind": _l("报告人"),
+    "reporter_name": _l("报告人姓名"),
+    "category": _l("类别"),
+    "room": _l("房间"),
+    "phone": _l("电话"),
+    "details": _l("原话"),
+    "note": _l("备注"),
+    "volunteers": _l("志愿者"),
+    "reason": _l("原因"),
+    "what was done": _l("处理情况"),
+    "feedback": _l("反馈"),
+    "public note": _l("公开说明"),
+}
+"""The request fields named in errors, in words (the error's `field` keeps the code)."""
+
+
 def status_words(status: str) -> str:
     """The words for `status` (an unknown one as it is)."""
     return str(STATUS_WORDS.get(status, status))
@@ -72,3 +107,13 @@ def event_words(kind: str) -> str:
 def delivery_words(state: str) -> str:
     """The words for an escalation's delivery state (an unknown one as it is)."""
     return str(DELIVERY_WORDS.get(state, state))
+
+
+def action_words(action: str) -> str:
+    """The words for a lifecycle action (an unknown one as it is)."""
+    return str(ACTION_WORDS.get(action, action))
+
+
+def field_words(field: str) -> str:
+    """The words for a request field named in an error (an unknown one as it is)."""
+    return str(FIELD_WORDS.get(field, field))
