@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.auth.words import role_words
     from server.people.words import mobility_words
     from server.requests import words
+    from server.synclog.rejections import reason_words
     from server.volunteers.words import hours_words
 
     # codes in the reader's words, in every page
@@ -45,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         role_words=role_words,
         audit_words=audit_words,
         hours_words=hours_words,
+        reason_words=reason_words,
     )
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.config.update(settings.as_flask())

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.communities.models import Building, Community, Room
 from server.errors import Conflict, InvalidInput, NotFound
@@ -25,7 +26,7 @@ def community_by_slug(slug: str) -> Community:
         sa.select(Community).where(Community.slug == slug)
     ).scalar_one_or_none()
     if community is None:
-        raise NotFound(f"no community with slug {slug!r}", "unknown_community")
+        raise NotFound(gettext("没有标识为 %(slug)s 的社区", slug=repr(slug)), "unknown_community")
     return community
 
 
@@ -43,15 +44,14 @@ def create_community(slug: str, name: str, phone: str | None = None) -> Communit
     """Create a community with a unique slug (lower-case letters, digits, underscores)."""
     if not SLUG.match(slug):
         raise InvalidInput(
-            "a slug is 1-64 lower-case letters, digits or underscores, starting with a letter "
-            "or digit",
+            gettext("社区标识为 1 到 64 个小写字母、数字或下划线，以字母或数字开头"),
             "bad_slug",
         )
     if not name.strip():
-        raise InvalidInput("a community needs a name", "bad_name")
+        raise InvalidInput(gettext("社区须有名称"), "bad_name")
     exists = db.session.execute(sa.select(Community.id).where(Community.slug == slug)).first()
     if exists:
-        raise Conflict(f"community {slug!r} exists already", "community_exists")
+        raise Conflict(gettext("社区 %(slug)s 已存在", slug=repr(slug)), "community_exists")
     community = Community(slug=slug, name=name.strip(), phone=phone)
     db.session.add(community)
     db.session.flush()
@@ -97,19 +97,30 @@ def parse_rooms_csv(text: str, filename: str) -> list[RoomRow]:
                 continue
         if len(cells) != 3:
             raise InvalidInput(
-                f"{filename}:{line_no}: expected 3 columns building,unit,room; got {len(cells)}",
+                gettext(
+                    "%(file)s 第 %(line)s 行：应为 3 列（楼栋、单元、房间），实为 %(n)s 列",
+                    file=filename,
+                    line=line_no,
+                    n=len(cells),
+                ),
                 "bad_row",
             )
         for column, value in zip(("building", "unit", "room"), cells, strict=True):
             if not PART.match(value):
                 raise InvalidInput(
-                    f"{filename}:{line_no}: {column} {value!r} must be 1-16 characters without "
-                    "'-', spaces or commas",
+                    gettext(
+                        "%(file)s 第 %(line)s 行：%(column)s %(value)s 须为 1 到 16 个字符，"
+                        "不含“-”、空格或逗号",
+                        file=filename,
+                        line=line_no,
+                        column=column,
+                        value=repr(value),
+                    ),
                     "bad_row",
                 )
         rows.append(RoomRow(line_no, *cells))
     if not rows:
-        raise InvalidInput(f"{filename}: no rooms found", "empty_file")
+        raise InvalidInput(gettext("%(file)s：没有找到房间", file=filename), "empty_file")
     return rows
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.audit.actor import SYSTEM, Actor
 from server.auth.models import User
@@ -29,10 +30,10 @@ def create_team(community_slug: str, name: str, category_codes: list[str]) -> Te
     community = community_by_slug(community_slug)
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("a team name has 1 to 100 characters", "bad_name")
+        raise InvalidInput(gettext("服务队名称为 1 到 100 个字符"), "bad_name")
     exists = sa.select(Team.id).where(Team.community_id == community.id, Team.name == name)
     if db.session.execute(exists).first():
-        raise Conflict(f"team {name!r} exists already", "team_exists")
+        raise Conflict(gettext("服务队 %(name)s 已存在", name=repr(name)), "team_exists")
     team = Team(community_id=community.id, name=name, category_codes=category_codes)
     db.session.add(team)
     db.session.flush()
@@ -43,9 +44,11 @@ def create_agency(community_slug: str, name: str, kind: str, endpoint_url: str) 
     """An outside agency of a community, reached by POSTing JSON to `endpoint_url`."""
     community = community_by_slug(community_slug)
     if kind not in AGENCY_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(AGENCY_KINDS)}", "bad_kind")
+        raise InvalidInput(
+            gettext("类型须为以下之一：%(kinds)s", kinds=", ".join(AGENCY_KINDS)), "bad_kind"
+        )
     if not endpoint_url.startswith(("http://", "https://")):
-        raise InvalidInput("the endpoint must be an http(s) URL", "bad_url")
+        raise InvalidInput(gettext("接收地址须为 http(s) 网址"), "bad_url")
     agency = Agency(
         community_id=community.id, name=name.strip(), kind=kind, endpoint_url=endpoint_url
     )
@@ -58,7 +61,7 @@ def retry(escalation: Escalation, actor: Actor) -> None:
     """Staff try a failed or pending delivery again (to the agency's current endpoint), sent
     once this transaction commits."""
     if escalation.delivery_status == "delivered":
-        raise Conflict("this escalation was delivered already", "delivered")
+        raise Conflict(gettext("这次转办已经送达"), "delivered")
     message = outbox.message_for(ESCALATION_KIND, escalation.id)
     if message is None:  # an escalation recorded without its message (by hand, or restored)
         key = f"linli-escalation-{escalation.id}"
@@ -68,7 +71,7 @@ def retry(escalation: Escalation, actor: Actor) -> None:
     escalation.delivery_status = "pending"
     escalation.attempts = message.attempts
     escalation.next_attempt_at = message.next_attempt_at
-    note = f"delivery to {escalation.agency.name} to be tried again"
+    note = gettext("将再次尝试送达 %(agency)s", agency=escalation.agency.name)
     DELIVERY_NOTES.get()(escalation, actor.label, utcnow(), note)
     db.session.flush()
 
@@ -85,13 +88,23 @@ def _delivery_attempted(message: OutboxMessage, error: str | None) -> None:
     if error is None:
         escalation.delivery_status = "delivered"
         escalation.delivered_at = message.delivered_at
-        note = f"delivered to {name}"
+        note = gettext("已送达 %(agency)s", agency=name)
     elif message.next_attempt_at is None:
         escalation.delivery_status = "failed"
-        note = f"delivery to {name} FAILED after {message.attempts} attempts ({error})"
+        note = gettext(
+            "送达 %(agency)s 失败：已尝试 %(n)s 次（%(error)s）",
+            agency=name,
+            n=message.attempts,
+            error=error,
+        )
     else:
         escalation.delivery_status = "pending"
-        note = f"delivery attempt {message.attempts} to {name} failed ({error})"
+        note = gettext(
+            "第 %(n)s 次送达 %(agency)s 失败（%(error)s）",
+            n=message.attempts,
+            agency=name,
+            error=error,
+        )
     DELIVERY_NOTES.get()(escalation, SYSTEM.label, utcnow(), note)
 
 
@@ -102,6 +115,8 @@ def set_team_lead(team: Team, username: str) -> None:
     """Make a user (a team lead of the team's community) the team's lead."""
     user = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or user.roles().get(team.community_id) != "team_lead":
-        raise InvalidInput(f"no team lead {username!r} in the team's community", "bad_lead")
+        raise InvalidInput(
+            gettext("服务队所在社区没有队长 %(name)s", name=repr(username)), "bad_lead"
+        )
     team.lead_user_id = user.id
     db.session.flush()

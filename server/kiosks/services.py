@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.communities.models import Community
 from server.communities.services import community_by_slug
@@ -32,7 +33,7 @@ def new_enrollment_code(community_slug: str, name: str, hours: int) -> tuple[Kio
     """
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("a kiosk name must have 1 to 100 characters", "bad_name")
+        raise InvalidInput(gettext("终端名称为 1 到 100 个字符"), "bad_name")
     community = community_by_slug(community_slug)
     kiosk = db.session.execute(sa.select(Kiosk).where(Kiosk.name == name)).scalar_one_or_none()
     if kiosk is None:
@@ -42,7 +43,7 @@ def new_enrollment_code(community_slug: str, name: str, hours: int) -> tuple[Kio
         )
         db.session.add(kiosk)
     elif kiosk.community_id != community.id:
-        raise Conflict(f"kiosk {name!r} belongs to another community", "kiosk_elsewhere")
+        raise Conflict(gettext("终端 %(name)s 属于另一个社区", name=repr(name)), "kiosk_elsewhere")
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
     kiosk.enroll_code_hash = hash_secret(normalize_code(code))
     kiosk.enroll_expires_at = utcnow() + timedelta(hours=hours)
@@ -103,7 +104,7 @@ def kiosk_by_name(name: str) -> Kiosk:
     """A kiosk by its unique name, or `NotFound`."""
     kiosk = db.session.execute(sa.select(Kiosk).where(Kiosk.name == name)).scalar_one_or_none()
     if kiosk is None:
-        raise NotFound(f"no kiosk named {name!r}", "unknown_kiosk")
+        raise NotFound(gettext("没有名为 %(name)s 的终端", name=repr(name)), "unknown_kiosk")
     return kiosk
 
 
@@ -111,7 +112,7 @@ def kiosk_by_id(kiosk_id: int) -> Kiosk:
     """A kiosk by id, or `NotFound`."""
     kiosk = db.session.get(Kiosk, kiosk_id)
     if kiosk is None:
-        raise NotFound("no such kiosk")
+        raise NotFound(gettext("没有这台终端"))
     return kiosk
 
 

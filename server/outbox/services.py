@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask_babel import gettext
 from flask_sqlalchemy.session import Session
 
 from server.errors import Conflict
@@ -94,7 +95,7 @@ def replace_body(kind: str, ref_id: int, body: dict[str, Any]) -> None:
 def retry_now(message: OutboxMessage, target_url: str | None = None) -> None:
     """Staff try a pending or given-up message again once this transaction commits."""
     if message.delivered_at is not None:
-        raise Conflict("this message was delivered already", "delivered")
+        raise Conflict(gettext("这条消息已经送达"), "delivered")
     max_attempts = setting(message.kind, "MAX_ATTEMPTS")
     message.attempts = min(message.attempts, max_attempts - 1)
     message.next_attempt_at = utcnow()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from wtforms import Form
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from server import inputs
 from server.errors import InvalidInput
@@ -19,12 +20,17 @@ class ReportDateField(inputs.ParsedField):
             return date.fromisoformat(text)
         except ValueError as exc:
             raise InvalidInput(
-                f"{self.label.text} {text!r} is not a date like 2026-03-31", "bad_date"
+                gettext(
+                    "%(field)s %(text)s 不是 2026-03-31 这样的日期",
+                    field=self.label.text,
+                    text=repr(text),
+                ),
+                "bad_date",
             ) from exc
 
 
-class PeriodForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
+class PeriodForm(inputs.TranslatedForm):
     """`start` and `end`, both included; either may be left out."""
 
-    start = ReportDateField("start")
-    end = ReportDateField("end")
+    start = ReportDateField(_l("开始日期"))
+    end = ReportDateField(_l("结束日期"))

@@ -12,48 +12,55 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 
 from server.extensions import db
 from server.synclog.models import AppliedOp, SyncConflict
 
-ADVICE: dict[str, str] = {
-    "unknown_category": (
-        "The kiosk offered a kind of help the server no longer has: the request was not "
-        "saved. Call the resident back and enter it on the console; then let the kiosk sync "
-        "so its list of kinds is current."
+ADVICE: dict[str, LazyString] = {
+    "unknown_category": _l(
+        "终端提交了服务器上已没有的求助类别：这条求助没有保存。请回电居民，在控制台上录入；"
+        "然后让终端同步，使它的类别列表保持最新。"
     ),
-    "unknown_room": (
-        "The kiosk offered a room this community does not have: the request was not saved. "
-        "Add the room (or correct the kiosk's room list), call the resident back and enter "
-        "the request on the console."
+    "unknown_room": _l(
+        "终端提交了本社区没有的房间：这条求助没有保存。请添加这个房间（或更正终端的房间列表），"
+        "回电居民，在控制台上录入这条求助。"
     ),
-    "unknown_request": (
-        "A cancellation of a request this kiosk never made: nothing was changed and nothing "
-        "needs doing."
+    "unknown_request": _l("取消了一条这台终端从未提交的求助：没有任何改动，也不需要处理。"),
+    "not_cancellable": _l("求助已完成后才收到取消：没有任何改动；居民问起时告诉他们。"),
+    "conflict": _l(
+        "终端再次发送了内容不同的同一操作（终端被恢复或复制）：保留了第一份。"
+        "请在控制台上比较两份，如果第二份是真实的求助，请手工录入。"
     ),
-    "not_cancellable": (
-        "A cancellation arrived after the request was finished: nothing was changed; tell "
-        "the resident if they ask."
-    ),
-    "conflict": (
-        "The kiosk sent an operation again with other content (a restored or cloned kiosk): "
-        "the first copy was kept. Compare the two on the console and enter the second by "
-        "hand if it is a real request."
-    ),
-    "seq_taken": (
-        "The kiosk's numbering is behind the server's (a restored, re-imaged or cloned "
-        "kiosk): this request was NOT saved. Enter it on the console from its body, and "
-        "check the kiosk on its admin page."
+    "seq_taken": _l(
+        "终端的序号落后于服务器（终端被恢复、重装或复制）：这条求助没有保存。"
+        "请根据发送内容在控制台上录入，并在终端管理页检查这台终端。"
     ),
 }
 """What to do about each reason, in plain words."""
 
-UNKNOWN_ADVICE = "Unexpected reason: open the kiosk's rejections page and call support."
+REASON_WORDS: dict[str, LazyString] = {
+    "unknown_category": _l("未知类别"),
+    "unknown_room": _l("未知房间"),
+    "unknown_request": _l("未知求助"),
+    "not_cancellable": _l("不能取消"),
+    "conflict": _l("内容冲突"),
+    "seq_taken": _l("序号已被占用"),
+}
+"""Each reason in a few words, for the kiosks' pages."""
+
+UNKNOWN_ADVICE = _l("意外的原因：请打开这台终端的未入库页面并联系技术支持。")
+
+
+def reason_words(reason: str | None) -> str:
+    """A refusal's reason in a few words (an unknown one as it is)."""
+    return str(REASON_WORDS.get(reason or "", reason or ""))
 
 
 def advice(reason: str | None) -> str:
     """What staff should do about an operation refused for `reason`."""
-    return ADVICE.get(reason or "", UNKNOWN_ADVICE)
+    return str(ADVICE.get(reason or "", UNKNOWN_ADVICE))
 
 
 @dataclass(frozen=True)
