@@ -45,7 +45,9 @@ def test_cancellation_request_refused_and_the_kiosk_learns_why(
         "payload": {"request_id": create["op_id"], "reason": "邻居修好了"},
     }
     push(client, enrolled["token"], [cancel])
-    assert "cancel requested 申请取消" in staff.get("/console/queue").get_data(as_text=True)
+    assert '<span class="flag cancel">申请取消</span>' in staff.get("/console/queue").get_data(
+        as_text=True
+    )
     refused = post(
         staff,
         f"/console/requests/{rid}/answer_cancel",

@@ -90,22 +90,23 @@ def test_times_are_shown_in_the_local_zone_and_the_zone_is_named(
     _place_at_known_times(app, world)
     login(client, "admin_lanqiao")
     pages = _pages(client, world)
-    assert "03-02 07:30" in pages["queue"]
-    assert "03-02 07:30" in pages["rows"]
-    assert "2026-03-02 07:30" in pages["request"], "received, in Shanghai wall time"
-    assert "03-02 07:45" in pages["request"], "the timeline's note, in Shanghai wall time"
-    assert "03-02 07:30" in pages["jobs"]
-    assert "2026-03-02 07:30" in pages["job"]
+    # On screen a day reads 3月2日 (2 Mar in English) and the clock is 24-hour.
+    assert "3月2日 07:30" in pages["queue"]
+    assert "3月2日 07:30" in pages["rows"]
+    assert "3月2日 07:30" in pages["request"], "received, in Shanghai wall time"
+    assert "3月2日 07:45" in pages["request"], "the timeline's note, in Shanghai wall time"
+    assert "3月2日 07:30" in pages["jobs"]
+    assert "3月2日 07:30" in pages["job"]
     kiosk_row = pages["kiosks"].split("hall-clock", 1)[1].split("</tr>", 1)[0]
-    assert kiosk_row.count("2026-03-02 07:30") == 2, "last sync and oldest queued"
-    assert "2026-03-02 07:45" in kiosk_row, "health report"
+    assert kiosk_row.count("3月2日 07:30") == 2, "last sync and oldest queued"
+    assert "3月2日 07:45" in kiosk_row, "health report"
     viewer_row = pages["users"].split('data-user="viewer_lanqiao"', 1)[1].split("</tr>", 1)[0]
-    assert "2026-03-02 07:30" in viewer_row
-    assert "2026-03-02 07:30" in pages["profile"], "audit trail"
+    assert "3月2日 07:30" in viewer_row
+    assert "3月2日 07:30" in pages["profile"], "audit trail"
     for name, html in pages.items():
         if name == "rows":
             continue  # a fragment inside the queue page, which names the zone
-        assert "times in China Standard Time 中国标准时间 (Asia/Shanghai)" in html, name
+        assert "时间按 中国标准时间 (Asia/Shanghai)" in html, name
         assert not re.search(r">[^<]*\b23:(30|45)\b", html), f"{name} shows a UTC clock"
 
 
@@ -114,9 +115,12 @@ def test_the_configured_zone_is_used(app: Flask, client: FlaskClient, world: Wor
     _place_at_known_times(app, world)
     login(client, "social_worker_lanqiao")
     page = client.get(f"/console/requests/{world.requests['lanqiao']}").get_data(as_text=True)
-    assert "2026-03-02 00:30" in page, "UTC+1 in March"
-    assert "times in Central European Time" in page
+    assert "3月2日 00:30" in page, "UTC+1 in March"
     assert "(Europe/Berlin)" in page
+    client.set_cookie("lang", "en")
+    page = client.get(f"/console/requests/{world.requests['lanqiao']}").get_data(as_text=True)
+    assert "2 Mar 00:30" in page
+    assert "times in Central European Time (Europe/Berlin)" in page
 
 
 def test_an_unknown_zone_stops_the_app_at_start(

@@ -69,8 +69,8 @@ def test_wrong_password_and_short_passwords_are_refused(
         },
     )
     assert answer.status_code == 401
-    assert "wrong user name or password" in answer.get_data(as_text=True)
-    with app.app_context(), pytest.raises(InvalidInput, match="12 characters"):
+    assert "用户名或密码错误" in answer.get_data(as_text=True)
+    with app.app_context(), pytest.raises(InvalidInput, match="12 个字符"):
         create_user("shorty", "elevenchars", "viewer", ["lanqiao"])
 
 
@@ -175,13 +175,13 @@ def test_every_console_post_without_csrf_is_refused(
 @pytest.mark.parametrize(
     ("action", "data", "message"),
     [
-        ("triage", {"category": "no-such", "priority": "normal"}, "no category"),
-        ("triage", {"category": "electrical", "priority": "urgent!"}, "priority"),
-        ("dispatch", {"team": "abc"}, "choose a team"),
-        ("dispatch", {"team": "TEAM"}, "cannot dispatch a request that is received"),
-        ("note", {"text": "   "}, "write the note"),
-        ("cancel", {"reason": ""}, "give a reason"),
-        ("merge", {"into": "x"}, "into"),
+        ("triage", {"category": "no-such", "priority": "normal"}, "没有类别"),
+        ("triage", {"category": "electrical", "priority": "urgent!"}, "优先级"),
+        ("dispatch", {"team": "abc"}, "请选择这条求助所在社区的服务队"),
+        ("dispatch", {"team": "TEAM"}, "求助已收到，不能派单"),
+        ("note", {"text": "   "}, "请写备注"),
+        ("cancel", {"reason": ""}, "请写原因"),
+        ("merge", {"into": "x"}, "编号或小票号"),
         ("public_note", {"text": "x" * 201}, "200"),
     ],
 )
@@ -199,7 +199,7 @@ def test_bad_form_input_gets_a_clear_message_and_changes_nothing(
         data = {"team": str(world.teams["lanqiao"])}
     answer = post(client, f"/console/requests/{rid}/{action}", data)
     body = answer.get_data(as_text=True)
-    assert answer.status_code == (409 if message.startswith("cannot") else 400), body
+    assert answer.status_code == (409 if "不能" in message else 400), body
     assert 'role="alert"' in body
     assert message in body
     assert _status(app, rid) == "received"
@@ -224,7 +224,7 @@ def test_the_whole_loop_through_the_forms(client: FlaskClient, world: World, app
         assert answer.status_code == 303, (action, answer.get_data(as_text=True)[-2000:])
         assert _status(app, rid) == status
     page = client.get(f"/console/requests/{rid}").get_data(as_text=True)
-    assert "followed_up → closed_fixed" in page
+    assert 'data-from="followed_up" data-to="closed_fixed">已回访 → 已解决' in page
     assert "RESIDENT-LANQIAO" in page  # linked by room and phone at triage
 
 
@@ -272,7 +272,7 @@ def test_queue_puts_emergencies_then_overdue_then_new(
     html = client.get("/console/queue").get_data(as_text=True)
     order = [html.index(f'data-id="{i}"') for i in (emergency, overdue, new)]
     assert order == sorted(order)
-    assert "overdue 超时" in html
+    assert '<span class="flag overdue">超时</span>' in html
     filtered = client.get("/console/queue?category=plumbing").get_data(as_text=True)
     assert f'data-id="{overdue}"' in filtered
     assert f'data-id="{new}"' not in filtered
@@ -390,7 +390,7 @@ def test_admin_manages_users_of_own_communities(
     form = {"username": "new", "password": "short", "role_lanqiao": "viewer"}
     weak = post(client, "/console/users", form)
     assert weak.status_code == 400
-    assert "at least 12 characters" in weak.get_data(as_text=True)
+    assert "密码至少需要 12 个字符" in weak.get_data(as_text=True)
     made = post(client, "/console/users", {**form, "password": PASSWORD})
     assert made.status_code == 303
     other = app.test_client()

@@ -124,27 +124,27 @@ def test_the_work_order_prints_what_where_who_when_and_whom_to_call(
     answer = client.get(f"/console/requests/{ready.request}/work-order")
     assert answer.status_code == 200
     text = _text(answer.get_data(as_text=True))
-    assert text.index("派工单") < text.index("Work order"), "Chinese first"
+    assert "Work order" not in text, "Chinese by default"
     for fact in [
-        "单号 Ticket A-0001",
-        f"编号 No. #{ready.request}",
-        f"查询码 Reference lanqiao-{ready.request}",
-        "类别 Category 照明/电路 Lights & wiring",
+        "单号 A-0001",
+        f"编号 #{ready.request}",
+        f"查询码 lanqiao-{ready.request}",
+        "类别 照明/电路 Lights & wiring",
         "SECRET-LANQIAO 灯坏了",
-        "社区 Community 蓝桥社区",
-        "房号 Room 3 栋 2 单元 301 室 (3-2-301)",
-        "服务队 Team 小蜜蜂 lanqiao",
-        "队长 Lead team_lead lanqiao",
-        "志愿者 Volunteers 张师傅",
-        f"收到 Received {_local(app, ready.received)}",
-        f"派单 Dispatched {_local(app, ready.dispatched)}",
-        f"到场时限 Due on site {_local(app, ready.received + timedelta(minutes=120))}",
-        "姓名 Name RESIDENT-LANQIAO",
-        "电话 Phone 13800000001",
-        f"紧急联系人 Emergency contact {EMERGENCY_NAME} {EMERGENCY_PHONE}",
-        "志愿者签字 Volunteer",
-        "居民签字 Resident",
-        "China Standard Time",
+        "社区 蓝桥社区",
+        "房号 3 栋 2 单元 301 室 (3-2-301)",
+        "服务队 小蜜蜂 lanqiao",
+        "队长 team_lead lanqiao",
+        "志愿者 张师傅",
+        f"收到 {_local(app, ready.received)}",
+        f"派单时间 {_local(app, ready.dispatched)}",
+        f"到场时限 {_local(app, ready.received + timedelta(minutes=120))}",
+        "姓名 RESIDENT-LANQIAO",
+        "电话 13800000001",
+        f"紧急联系人 {EMERGENCY_NAME} {EMERGENCY_PHONE}",
+        "志愿者签字",
+        "居民签字",
+        "中国标准时间",
     ]:
         assert fact in text, fact
     # The times are local (UTC+8 here), 24-hour.
@@ -161,6 +161,16 @@ def test_the_work_order_prints_what_where_who_when_and_whom_to_call(
     ]
     client.get(f"/console/requests/{ready.request}/work-order")
     assert len(_prints(app, ready.request)) == 2, "every print is recorded"
+    # One click away: the same sheet in English.
+    client.set_cookie("lang", "en")
+    english = _text(client.get(f"/console/requests/{ready.request}/work-order").get_data(True))
+    for fact in [
+        "Work order",
+        "Room building 3, unit 2, room 301 (3-2-301)",
+        f"Dispatched {_local(app, ready.dispatched)}",
+        "China Standard Time",
+    ]:
+        assert fact in english, fact
 
 
 def test_the_work_order_of_an_unlinked_undispatched_request_leaves_blanks(
@@ -169,11 +179,11 @@ def test_the_work_order_of_an_unlinked_undispatched_request_leaves_blanks(
     login(client, "admin_lanqiao")
     rid = world.requests["lanqiao"]
     text = _text(client.get(f"/console/requests/{rid}/work-order").get_data(as_text=True))
-    assert "服务队 Team （未派单 not dispatched yet）" in text
-    assert "派单 Dispatched —" in text
-    assert "姓名 Name （未关联档案 no profile linked）" in text
-    assert "电话 Phone 13800000001" in text, "the number the caller gave"
-    assert "紧急联系人 Emergency contact —" in text
+    assert "服务队 （未派单）" in text
+    assert "派单时间 —" in text
+    assert "姓名 （未关联档案）" in text
+    assert "电话 13800000001" in text, "the number the caller gave"
+    assert "紧急联系人 —" in text
     assert _prints(app, rid)[0][2] is None
 
 
@@ -189,22 +199,22 @@ def test_the_transfer_order_carries_the_payload_without_name_or_phone(
     answer = client.get(url)
     assert answer.status_code == 200
     text = _text(answer.get_data(as_text=True))
-    assert text.index("转办单") < text.index("Referral"), "Chinese first"
+    assert "Referral" not in text, "Chinese by default"
     due = ready.escalated + timedelta(days=3)
     for fact in [
-        f"转办编号 Escalation #{ready.escalation}",
-        f"回复请注明 Quote in your reply linli-escalation-{ready.escalation}",
-        f"单号 Ticket A-0001 (lanqiao-{ready.request})",
-        "承办单位 Agency 供电所 lanqiao",
-        "转办单位 From 蓝桥社区 · 电话 024-1234567",
-        "类别 Category 照明/电路 Lights & wiring",
-        "问题描述 Description SECRET-LANQIAO 灯坏了",
-        "社区附言 Note 请派人查看线路",
-        "地址 Address 蓝桥社区 3-2-301",
-        f"居民求助 Received {_local(app, ready.received)}",
-        f"转办 Escalated {_local(app, ready.escalated)}",
-        f"反馈期限 Reply due {_local(app, due)} (转办后 3 天 3 days after escalation)",
-        "承办单位签收 Received by",
+        f"转办编号 #{ready.escalation}",
+        f"回复请注明 linli-escalation-{ready.escalation}",
+        f"单号 A-0001 (lanqiao-{ready.request})",
+        "承办单位 供电所 lanqiao",
+        "转办单位 蓝桥社区 · 电话 024-1234567",
+        "类别 照明/电路 Lights & wiring",
+        "问题描述 SECRET-LANQIAO 灯坏了",
+        "社区附言 请派人查看线路",
+        "地址 蓝桥社区 3-2-301",
+        f"居民求助 {_local(app, ready.received)}",
+        f"转办时间 {_local(app, ready.escalated)}",
+        f"反馈期限 {_local(app, due)} （转办后 3 天）",
+        "承办单位签收",
     ]:
         assert fact in text, fact
     for personal in ("RESIDENT-LANQIAO", "13800000001", EMERGENCY_NAME, EMERGENCY_PHONE):
