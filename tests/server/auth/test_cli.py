@@ -19,7 +19,7 @@ def test_user_create_reads_the_password_from_stdin(sqlite_template: Path, tmp_pa
         "--community", "lanqiao", env=env, input_text="short\n", check=False,
     )  # fmt: skip
     assert weak.returncode != 0
-    assert "at least 12 characters" in weak.stderr
+    assert "密码至少需要 12 个字符" in weak.stderr
     made = linli(
         "server", "user", "create", "--username", "sw", "--role", "social_worker",
         "--community", "lanqiao", env=env, input_text="a long enough password\n",

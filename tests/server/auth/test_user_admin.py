@@ -58,7 +58,7 @@ def test_password_reset_ends_the_users_sessions(
 
     weak = post(client, url, {"password": "short"}, "/console/users")
     assert weak.status_code == 400
-    assert "at least 12 characters" in weak.get_data(as_text=True)
+    assert "密码至少需要 12 个字符" in weak.get_data(as_text=True)
     assert _user(app, "social_worker_lanqiao")["hash"] == before["hash"]
     assert _signed_in(worker), "a refused reset changes nothing"
 
@@ -115,8 +115,8 @@ def test_admin_changes_role_and_communities(app: Flask, client: FlaskClient, wor
     assert "SECRET-FEICUI" in feicui_request.get_data(as_text=True)
 
     for bad, message in [
-        ({"role_lanqiao": "root"}, "role must be one of"),
-        ({"role_lanqiao": "", "role_feicui": ""}, "give at least one community"),
+        ({"role_lanqiao": "root"}, "角色须为以下之一"),
+        ({"role_lanqiao": "", "role_feicui": ""}, "请至少给一个社区"),
     ]:
         refused = post(client, url, bad, "/console/users")
         assert refused.status_code == 400
@@ -124,7 +124,7 @@ def test_admin_changes_role_and_communities(app: Flask, client: FlaskClient, wor
     boss = _user(app, "boss")
     own = post(client, f"/console/users/{boss['id']}/access", {"role_lanqiao": "viewer"})
     assert own.status_code == 400
-    assert "ask another admin" in own.get_data(as_text=True)
+    assert "自己的角色请由另一位管理员修改" in own.get_data(as_text=True)
     assert _user(app, "viewer_lanqiao") == changed
     assert _user(app, "boss") == boss
 

@@ -100,11 +100,11 @@ def test_bad_profile_input_is_explained_and_nothing_is_saved(
     with app.app_context():
         before = db.session.scalar(sa.select(sa.func.count(Resident.id)))
     for bad, message in [
-        ({"room": "9-9-999"}, "no room"),
-        ({"birth_year": "1800"}, "birth_year"),
-        ({"phone": "call me"}, "phone number"),
-        ({"mobility": "flying"}, "mobility"),
-        ({"name": ""}, "give the name"),
+        ({"room": "9-9-999"}, "本社区没有房间"),
+        ({"birth_year": "1800"}, "出生年份：请填写年份"),
+        ({"phone": "call me"}, "电话号码只能包含数字"),
+        ({"mobility": "flying"}, "行动能力：请选择行动能力"),
+        ({"name": ""}, "姓名：请填写姓名"),
     ]:
         answer = post(
             client,
@@ -116,7 +116,7 @@ def test_bad_profile_input_is_explained_and_nothing_is_saved(
     rid = world.residents["lanqiao"]
     no_reason = post(client, f"/console/residents/{rid}/edit", {**PROFILE, "room": "3-2-301"})
     assert no_reason.status_code == 400
-    assert "say why" in no_reason.get_data(as_text=True)
+    assert "请说明更正档案的原因" in no_reason.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Resident.id))) == before
         assert db.session.get_one(Resident, rid).name == "RESIDENT-LANQIAO"

@@ -103,13 +103,13 @@ def test_a_phone_request_for_a_known_resident_joins_the_queue(
     rows = client.get("/console/queue").get_data(as_text=True)
     row = rows[rows.index(f'data-id="{req.id}"') :].split("</tr>")[0]
     assert 'data-channel="phone"' in row
-    assert "电话 phone" in row
+    assert ">电话 · " in row
     assert "王女士" in row
     kiosk_row = rows[rows.index(f'data-id="{world.requests["lanqiao"]}"') :].split("</tr>")[0]
     assert "data-channel" not in kiosk_row
     shown = client.get(f"/console/requests/{req.id}").get_data(as_text=True)
-    assert "电话 phone" in shown
-    assert "家属 family 王女士" in shown
+    assert '<dd id="channel">电话</dd>' in shown
+    assert "家属 王女士" in shown
 
     # The kiosk's lifecycle and deadlines: triage, dispatch as for any request.
     assert post(client, f"/console/requests/{req.id}/triage", {"category": "electrical",
@@ -151,12 +151,12 @@ def test_bad_input_shows_the_form_again_and_makes_nothing(
 ) -> None:
     login(client, "social_worker_lanqiao")
     for fields, words in [
-        ({"room": "9-9-999"}, "room must be a room code"),
-        ({"channel": "kiosk"}, "channel"),
-        ({"channel": "carrier_pigeon"}, "channel"),
-        ({"phone": "call me"}, "phone must be"),
-        ({"reporter_kind": "neighbour"}, "reporter_kind"),
-        ({"category": "nothing"}, "category"),
+        ({"room": "9-9-999"}, "房间须为本社区的房间号"),
+        ({"channel": "kiosk"}, "渠道：请选择求助来源"),
+        ({"channel": "carrier_pigeon"}, "渠道：请选择求助来源"),
+        ({"phone": "call me"}, "电话须为"),
+        ({"reporter_kind": "neighbour"}, "报告人："),
+        ({"category": "nothing"}, "类别：没有启用的类别"),
     ]:
         answer = post(client, NEW, _form(world, **fields), NEW)
         assert answer.status_code == 400, fields
@@ -277,7 +277,7 @@ def test_the_requests_export_names_each_requests_channel(client: FlaskClient, wo
     assert post(client, NEW, _form(world, channel="suggestion_box"), NEW).status_code == 303
     answer = client.get(f"/reports/{world.community['lanqiao']}/requests.csv")
     header, *rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
-    assert header[-1] == "channel"
+    assert header[-1] == "渠道"
     assert sorted((row[1], row[-1]) for row in rows) == [
         ("A-0001", "kiosk"),
         ("O-0001", "suggestion_box"),

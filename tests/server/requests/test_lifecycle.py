@@ -272,7 +272,7 @@ def test_escalation_delivery_failure_is_retried_then_flagged(ctx: World, app: Fl
     assert (escalation.delivery_status, escalation.attempts) == ("failed", 2)
     assert "13800000001" not in str(escalation.payload)
     notes = [e.note or "" for e in lc.timeline(req) if e.kind == "delivery"]
-    assert "FAILED" in notes[-1]
+    assert "失败：已尝试 2 次" in notes[-1]
 
     server = http.server.HTTPServer(("127.0.0.1", 0), _Agency)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -45,13 +45,13 @@ def test_a_social_worker_approves_hours(page: Any, served: Served, seed: Seed) -
     page.goto(f"{served.url}/volunteers/hours")
     row = page.locator(f"#record-{record}")
     assert "修理楼道灯" in row.inner_text()
-    row.get_by_role("button", name="Approve 通过").click()
+    row.get_by_role("button", name="通过").click()
     page.wait_for_load_state()
-    assert "approved, 15 points posted" in page.locator(".flash").inner_text()
+    assert "已通过，记入 15 积分" in page.locator(".flash").inner_text()
     assert page.locator(f"#record-{record}").count() == 0
     page.goto(f"{served.url}/passbook/{vid}")
     assert page.locator("#balance").inner_text() == "15"
-    assert "intact" in page.locator("#chain").inner_text()
+    assert "完整" in page.locator("#chain").inner_text()
 
 
 def test_redeeming_points_at_a_merchant(page: Any, served: Served, seed: Seed) -> None:
@@ -59,27 +59,24 @@ def test_redeeming_points_at_a_merchant(page: Any, served: Served, seed: Seed) -
     _points(served, vid, 50)
     browser_login(page, served.url, "social_worker_lanqiao")
     page.goto(f"{served.url}/passbook/merchants")
-    page.get_by_role("link", name="open").first.click()
+    page.get_by_role("link", name="打开").first.click()
     page.wait_for_load_state()
     form = page.locator("#redeem")
     form.locator("select[name=volunteer]").select_option(str(vid))
     form.locator("input[name=points]").fill("20")
     form.locator("input[name=item]").fill("全麦面包")
-    form.get_by_role("button", name="Redeem").click()
+    form.get_by_role("button", name="兑换").click()
     page.wait_for_load_state()
-    assert "20 points redeemed; balance 30" in page.locator(".flash").inner_text()
+    assert "已兑换 20 积分；余额 30" in page.locator(".flash").inner_text()
     assert "全麦面包" in page.locator("#redemptions").inner_text()
 
     form = page.locator("#redeem")
     form.locator("select[name=volunteer]").select_option(str(vid))
     form.locator("input[name=points]").fill("31")
     form.locator("input[name=item]").fill("蛋糕")
-    form.get_by_role("button", name="Redeem").click()
+    form.get_by_role("button", name="兑换").click()
     page.wait_for_load_state()
-    assert (
-        "the balance is 30 points; 31 points cannot be redeemed"
-        in page.locator(".error").inner_text()
-    )
+    assert "余额 30 积分；不能兑换 31 积分" in page.locator(".error").inner_text()
     page.goto(f"{served.url}/passbook/{vid}")
     assert page.locator("#balance").inner_text() == "30"
 

@@ -64,7 +64,7 @@ def test_the_hours_page_shows_forgotten_check_outs_and_writes_nothing(
     assert answer.status_code == 200
     assert _database(app) == before
     page = answer.get_data(as_text=True)
-    assert "check-out forgotten 忘记签退: checked in over 12 h ago" in page
+    assert "忘记签退：签到已超过 12 小时" in page
     assert f'id="record-{ids["lanqiao"]}"' in page  # awaits a decision, with the minutes
     assert f"/volunteers/hours/{ids['lanqiao']}/check-out" not in page
     assert f'id="record-{ids["feicui"]}"' not in page  # another community's
@@ -101,7 +101,7 @@ def test_the_nightly_job_closes_forgotten_check_outs_of_every_community(
     )
     login(client, "social_worker_lanqiao")
     page = client.get("/volunteers/hours").get_data(as_text=True)
-    assert "check-out forgotten: closed automatically" in page
+    assert "忘记签退：已自动结束" in page
     assert f'id="record-{ids["lanqiao"]}"' in page
 
 
@@ -116,7 +116,7 @@ def test_approving_a_forgotten_check_out_closes_it_and_needs_the_minutes(
     path = f"/volunteers/hours/{ids['lanqiao']}/approve"
     refused = form_post(client, path, {}, "/volunteers/hours")
     assert refused.status_code == 400
-    assert "enter the minutes actually served" in refused.get_data(as_text=True)
+    assert "请填写实际服务的分钟数" in refused.get_data(as_text=True)
     assert _database(app) == before
     approved = form_post(client, path, {"minutes": "90"}, "/volunteers/hours")
     assert approved.status_code == 303

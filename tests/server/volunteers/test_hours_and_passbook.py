@@ -70,7 +70,7 @@ def test_check_in_out_and_approval_post_points_once(ctx: None, seed: Seed) -> No
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
     start = utcnow() - timedelta(hours=2, minutes=30)
     record = services.check_in(volunteer, Actor("lead"), at=start, content="修灯")
-    with pytest.raises(Conflict, match="checked in already"):
+    with pytest.raises(Conflict, match="签到；请先签退"):
         services.check_in(volunteer, Actor("lead"))
     services.check_out(record, Actor("lead"), at=start + timedelta(minutes=150))
     assert (record.status, record.minutes) == ("pending", 150)
@@ -78,7 +78,7 @@ def test_check_in_out_and_approval_post_points_once(ctx: None, seed: Seed) -> No
     assert entry is not None
     assert entry.points == 25  # floor(150 * 10 / 60)
     assert entry.posting_key == f"hours:{record.id}"
-    with pytest.raises(Conflict, match="approved already"):
+    with pytest.raises(Conflict, match="已由 社工 审核"):
         services.approve(record, Actor("社工"), 10)
     assert balance(volunteer.id) == 25
     assert len(statement(volunteer.id)) == 1
@@ -110,8 +110,8 @@ def test_a_check_out_before_the_check_in_is_refused_and_changes_nothing(
         "/volunteers/hours",
     )
     assert answer.status_code == 400
-    assert "is before the check-in time" in answer.get_data(as_text=True)
-    assert "nothing was changed" in answer.get_data(as_text=True)
+    assert "早于签到时间" in answer.get_data(as_text=True)
+    assert "没有做任何改动" in answer.get_data(as_text=True)
     assert _state(app) == before
 
 
@@ -129,7 +129,7 @@ def test_a_check_out_without_a_check_in_is_refused(ctx: None, seed: Seed) -> Non
         minutes=60,
         content="paper sheet",
     )
-    with pytest.raises(Conflict, match="no check-in to check out from"):
+    with pytest.raises(Conflict, match="没有可签退的签到"):
         services.check_out(record, Actor("lead"))
 
 
@@ -148,7 +148,7 @@ def test_a_forgotten_check_out_is_closed_flagged_and_needs_minutes(ctx: None, se
     assert (stale.status, stale.is_auto_closed, stale.minutes) == ("pending", True, None)
     assert "closed automatically" in (stale.decision_note or "")
     assert recent.status == "open"
-    with pytest.raises(InvalidInput, match="enter the minutes actually served"):
+    with pytest.raises(InvalidInput, match="请填写实际服务的分钟数"):
         services.approve(stale, Actor("社工"), 10)
     assert stale.status == "pending"
     entry = services.approve(stale, Actor("社工"), 10, minutes=90)
@@ -190,7 +190,7 @@ def test_declined_hours_post_nothing_and_need_a_reason(ctx: None, seed: Seed) ->
     record = services.add_manual(
         volunteer, Actor("社工"), started_at=utcnow() - timedelta(hours=5), minutes=60, content="x"
     )
-    with pytest.raises(InvalidInput, match="reason is required"):
+    with pytest.raises(InvalidInput, match="请填写原因"):
         services.decline(record, Actor("社工"), "  ")
     services.decline(record, Actor("社工"), "no such event that day")
     assert record.status == "declined"
@@ -211,7 +211,7 @@ def test_a_team_lead_records_hours_only_for_their_team_and_cannot_approve(
         client, "/volunteers/hours/check-in", {"volunteer": outsider}, "/volunteers/hours"
     )
     assert answer.status_code == 400
-    assert "choose one of your volunteers" in answer.get_data(as_text=True)
+    assert "请选择您的志愿者之一" in answer.get_data(as_text=True)
     assert _state(app) == before
     from server.extensions import db
     from server.timeutil import utcnow
@@ -229,7 +229,7 @@ def test_a_team_lead_records_hours_only_for_their_team_and_cannot_approve(
         "/volunteers/hours",
     )
     assert answer.status_code == 400
-    assert f"request #{elsewhere} is not one of your jobs" in answer.get_data(as_text=True)
+    assert f"求助 #{elsewhere} 不是您的任务" in answer.get_data(as_text=True)
     assert _state(app) == before
     answer = form_post(
         client, "/volunteers/hours/check-in", {"volunteer": member}, "/volunteers/hours"
@@ -260,7 +260,7 @@ def test_a_redemption_beyond_the_balance_is_refused_and_changes_nothing(
         page,
     )
     assert answer.status_code == 409
-    assert "the balance is 30 points; 31 points cannot be redeemed" in answer.get_data(as_text=True)
+    assert "余额 30 积分；不能兑换 31 积分" in answer.get_data(as_text=True)
     assert _state(app) == before
     answer = form_post(
         client,
@@ -302,14 +302,14 @@ def test_a_reused_redemption_code_is_refused_and_changes_nothing(
     page = f"/merchant/{seed.merchant_key['lanqiao']}"
     too_much = form_post(merchant, page, {"code": code, "points": 41, "item": "米"}, page)
     assert too_much.status_code == 400
-    assert "at most 40 points" in too_much.get_data(as_text=True)
+    assert "最多兑换 40 积分" in too_much.get_data(as_text=True)
     first = form_post(merchant, page, {"code": code.lower(), "points": 35, "item": "米"}, page)
     assert first.status_code == 200, first.get_data(as_text=True)
-    assert "35 points redeemed" in first.get_data(as_text=True)
+    assert "已兑换 35 积分" in first.get_data(as_text=True)
     before = _state(app)
     again = form_post(merchant, page, {"code": code, "points": 5, "item": "油"}, page)
     assert again.status_code == 409
-    assert "this code was used already" in again.get_data(as_text=True)
+    assert "这个兑换码已于" in again.get_data(as_text=True)
     assert "面包房 lanqiao" in again.get_data(as_text=True)
     assert _state(app) == before
     assert _balance(app, vid) == 65
@@ -401,13 +401,13 @@ def test_the_whole_chain_from_a_request_to_a_redemption(ctx: None, seed: Seed) -
     lifecycle.dispatch(req, actor, db.session.get_one(Team, seed.team["lanqiao"]), "张师傅", None)
     lifecycle.accept(req, actor)
     volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][0])
-    with pytest.raises(InvalidInput, match="only finished jobs"):
+    with pytest.raises(InvalidInput, match="只能记已完成的任务"):
         services.record_from_job(req, volunteer, Actor("队长"))
     lifecycle.arrive(req, actor)
     lifecycle.complete(req, actor, "换了灯泡", 1.5)
     record = services.record_from_job(req, volunteer, Actor("队长"))
     assert (record.minutes, record.team_id, record.status) == (90, seed.team["lanqiao"], "pending")
-    with pytest.raises(Conflict, match="recorded already"):
+    with pytest.raises(Conflict, match="的时长已记录"):
         services.record_from_job(req, volunteer, Actor("队长"))
     entry = services.approve(record, Actor("社工"), 10)
     assert entry is not None
@@ -436,7 +436,7 @@ def test_registering_a_merchant_shows_its_page_link_once(
     assert "老王理发店" in client.get("/merchant").get_data(as_text=True)
     again = form_post(client, "/passbook/merchants", data, "/passbook/merchants")
     assert again.status_code == 409
-    assert "registered already" in again.get_data(as_text=True)
+    assert "已登记" in again.get_data(as_text=True)
     foreign = {**data, "community": seed.community["feicui"], "name": "x"}
     refused = form_post(client, "/passbook/merchants", foreign, "/passbook/merchants")
     assert refused.status_code == 400

@@ -132,7 +132,7 @@ def test_preview_then_import_through_the_console(
     )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 400
-    assert "Nothing can be imported until every error is fixed" in page
+    assert "有错误，未导入" in page
     assert "appears already on line 2" in page
     assert "import/confirm" not in page
     assert _count(app) == before
@@ -148,7 +148,7 @@ def test_preview_then_import_through_the_console(
     )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200
-    assert "3 valid rows, 0 errors" in page
+    assert "3 行有效，0 处错误" in page
     assert _count(app) == before, "a preview saved something"
     import re
 
@@ -175,7 +175,7 @@ def test_preview_then_import_through_the_console(
         },
         follow_redirects=True,
     )
-    assert "0 volunteers added, 3 already registered" in again.get_data(as_text=True)
+    assert "新增 0 位志愿者，3 位已登记" in again.get_data(as_text=True)
     assert _count(app) == before + 3
 
 
@@ -241,7 +241,7 @@ def test_adding_and_correcting_one_volunteer(app: Flask, client: FlaskClient, se
         data={**fields, "phone": taken, "availability": "周末", "csrf_token": token},
     )
     assert clash.status_code == 409
-    assert f"another volunteer has phone {taken}" in clash.get_data(as_text=True)
+    assert f"另一位志愿者的手机号是 {taken}" in clash.get_data(as_text=True)
     fixed = client.post(
         f"/volunteers/{volunteer.id}/edit",
         data={**fields, "phone": "13933330009", "availability": "周末", "csrf_token": token},
@@ -279,7 +279,7 @@ def test_team_focus_and_members(app: Flask, client: FlaskClient, seed: Seed) -> 
         f"{base}/remove", data={"volunteer": seed.volunteers["lanqiao"][1], "csrf_token": token}
     )
     assert again.status_code == 400
-    assert "is not in" in again.get_data(as_text=True)
+    assert " 不在 " in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.get_one(TeamFocus, team).items == ["3号楼独居老人", "每周二测血压"]
         members = db.session.execute(
