@@ -4,7 +4,7 @@ Every word a social worker, volunteer or agency reads is written in Chinese insi
 `gettext` / `lazy_gettext` in Python); `server/translations/en` holds the English. The `.po`
 files are compiled into the instance folder on start (no binary in git). The language is the
 signed-in user's choice (`User.language`), else the `lang` cookie when it names one of
-LANGUAGES, else Chinese. The switch in the console header sets both.
+LANGUAGES, else (for programs on the JSON APIs only) Accept-Language, else Chinese. The switch in the console header sets both.
 
 Dates on screen are written the reader's way (`11月30日`, `30 Nov`); exports keep ISO dates.
 """
@@ -27,18 +27,26 @@ CATALOGS = Path(__file__).parent / "translations"
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 LANGUAGE_COOKIE = "lang"
+PROGRAM_PATHS = ("/api/", "/open311/")
+"""Paths whose clients are programs: Accept-Language chooses their errors' language (browsers
+send their system's, so pages ignore it and stay Chinese until the switch is pressed)."""
 
 
 def select_language() -> str:
-    """The reader's language: their saved choice, else the `lang` cookie when valid, else
-    Chinese."""
+    """The reader's language: their saved choice, else the `lang` cookie when valid, else a
+    program's Accept-Language, else Chinese."""
     if not has_request_context():
         return DEFAULT_LANGUAGE  # a command or a job: Chinese, as the console
     chosen = getattr(current_user, "language", None) if current_user else None
     if chosen in LANGUAGES:
         return str(chosen)
-    lang = request.cookies.get(LANGUAGE_COOKIE, DEFAULT_LANGUAGE)
-    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    lang = request.cookies.get(LANGUAGE_COOKIE)
+    if lang in LANGUAGES:
+        return str(lang)
+    if request.path.startswith(PROGRAM_PATHS):
+        # A program cannot press the switch: it may ask with Accept-Language.
+        return request.accept_languages.best_match(LANGUAGES, DEFAULT_LANGUAGE)
+    return DEFAULT_LANGUAGE
 
 
 def current_language() -> str:

@@ -73,12 +73,12 @@ ACTION_WORDS: dict[str, LazyString] = {
 
 FIELD_WORDS: dict[str, LazyString] = {
     "channel": _l("渠道"),
-    "reporter_kind": _l("报告人"),
+    "reporter_kind": _l("报告人类型"),
     "reporter_name": _l("报告人姓名"),
     "category": _l("类别"),
     "room": _l("房间"),
     "phone": _l("电话"),
-    "details": _l("原话"),
+    "details": _l("求助内容"),
     "note": _l("备注"),
     "volunteers": _l("志愿者"),
     "reason": _l("原因"),

@@ -46,10 +46,10 @@ def test_silent_and_stuck_kiosks_are_flagged_and_scoped(
         name: html.split(name, 1)[1].split("</tr>", 1)[0]
         for name in ("hall-ok", "hall-silent", "hall-stuck")
     }
-    assert "silent" not in rows["hall-ok"]
-    assert "stuck" not in rows["hall-ok"]
-    assert "silent 未同步" in rows["hall-silent"]
-    assert "stuck queue" in rows["hall-stuck"]
+    assert "未同步" not in rows["hall-ok"]
+    assert "积压" not in rows["hall-ok"]
+    assert "未同步" in rows["hall-silent"]
+    assert "积压" in rows["hall-stuck"]
     assert html.index("hall-silent") < html.index("hall-ok"), "flagged kiosks come first"
 
 
@@ -80,7 +80,7 @@ def test_copied_cards_parked_ops_and_lost_requests_are_shown(
         for name in ("hall-ok", "hall-copied", "hall-parked", "hall-lost")
     }
     assert 'data-flag="cloned"' in rows["hall-copied"]
-    assert "2 parked" in rows["hall-parked"]
+    assert "2 条搁置" in rows["hall-parked"]
     assert "A-0042" in rows["hall-lost"]
     assert "data-flag" not in rows["hall-ok"]
     assert html.index("hall-lost") < html.index("hall-ok"), "flagged kiosks come first"

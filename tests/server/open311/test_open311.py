@@ -211,4 +211,4 @@ def test_post_records_its_channel_phone_and_reporter_but_never_shows_them(
               "phone": "ring me"},
     )  # fmt: skip
     assert bad_phone.status_code == 400
-    assert "phone" in bad_phone.get_json()[0]["description"]
+    assert "电话" in bad_phone.get_json()[0]["description"]

@@ -138,7 +138,7 @@ def test_an_escalation_is_delivered_after_its_commit(
     assert agency.received[0]["note"] == "整栋楼停电"
     assert agency.received[0]["idempotency_key"] == agency.keys[0]
     page = client.get(f"/console/requests/{world.requests['lanqiao']}").get_data(as_text=True)
-    assert '<strong class="delivery">delivered</strong>' in page
+    assert '<strong class="delivery" data-delivery="delivered">已送达</strong>' in page
     # Nothing is due any more: the timer does not send it twice.
     with app.app_context():
         from server.outbox.delivery import deliver_due
@@ -213,7 +213,7 @@ def test_an_agency_that_was_down_gets_the_escalation_later(
     assert "ConnectionError" in first["error"]
     assert before + timedelta(minutes=5) <= first["next"] <= utcnow() + timedelta(minutes=5)
     page = client.get(f"/console/requests/{rid}").get_data(as_text=True)
-    assert '<strong class="delivery">pending</strong>' in page
+    assert '<strong class="delivery" data-delivery="pending">待发送</strong>' in page
     assert _deliver_by_timer(app, monkeypatch) == "0 deliveries attempted"
 
     _make_due(app, first["id"])
@@ -230,7 +230,7 @@ def test_an_agency_that_was_down_gets_the_escalation_later(
     assert (third["status"], third["attempts"], third["delivered"]) == ("delivered", (3, 3), True)
     assert agency.keys == [f"linli-escalation-{first['id']}"]
     notes = client.get(f"/console/requests/{rid}").get_data(as_text=True)
-    assert "delivered to" in notes
+    assert "已送达 " in notes
 
 
 def test_a_slow_agency_does_not_hold_the_request(app: Flask, world: World, run_agency: Any) -> None:

@@ -73,7 +73,7 @@ def test_balance_is_the_sum_never_negative_and_replays_change_nothing(
         elif op[0] == "redeem":
             points = op[1]
             if points > expected:
-                with pytest.raises(InsufficientPoints, match=f"balance is {expected} points"):
+                with pytest.raises(InsufficientPoints, match=f"余额 {expected} 积分"):
                     post(vid, "redemption", -points, f"t:{vid}:{n}", "test")
                 assert _ledger_sum(vid) == before, "a refused redemption changed the ledger"
             else:
@@ -215,6 +215,6 @@ def test_a_key_reused_for_a_different_posting_is_refused(
 
     vid = _fresh_volunteer(community)
     post(vid, "bonus", 50, "same-key", "test", reason="x")
-    with pytest.raises(Conflict, match="used for a different posting"):
+    with pytest.raises(Conflict, match="已用于另一笔记账"):
         post(vid, "bonus", 60, "same-key", "test", reason="x")
     assert balance(vid) == 50

@@ -252,6 +252,12 @@ def test_the_overview_page_shows_figures_and_formulas(
     assert answer.status_code == 200
     assert 'id="requests-total">7<' in page
     assert '<td class="n">6</td><td class="median">5.5</td><td class="p90">10</td>' in page
+    assert "最近秩法：排序后第 ceil(0.9 * n) 位的值" in page
+    assert "留存率 = |Q 内活跃 ∩ Q+1 内活跃| ÷ |Q 内活跃|" in page
+    assert "n=4，太少" in page
+    client.set_cookie("lang", "en")
+    english = client.get(f"/reports/{seed.community['lanqiao']}", query_string=Q1)
+    page = english.get_data(as_text=True)
     assert "nearest rank: the value at rank ceil(0.9 * n)" in page
     assert "retention = |active in Q ∩ active in Q+1| ÷ |active in Q|" in page
     assert "n=4, too few" in page
@@ -282,7 +288,7 @@ def test_the_csv_export_streams_the_periods_requests(
     assert answer.status_code == 200
     assert answer.is_streamed
     rows = list(csv.reader(io.StringIO(answer.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:4] == ["id", "ticket", "category", "status"]
+    assert rows[0][:4] == ["求助编号", "小票号", "类别", "状态"]
     assert sorted(int(r[0]) for r in rows[1:]) == sorted(
         data.requests[k] for k in ("R1", "R2", "R3", "R4", "R5", "R6", "R8")
     )
@@ -298,7 +304,7 @@ def test_bad_periods_are_refused(client: FlaskClient, seed: Seed) -> None:
     base = f"/reports/{seed.community['lanqiao']}"
     answer = client.get(base, query_string={"start": "2026-03-01", "end": "2026-02-01"})
     assert answer.status_code == 400
-    assert "the period ends before it starts" in answer.get_data(as_text=True)
+    assert "统计期的结束早于开始" in answer.get_data(as_text=True)
     assert client.get(base, query_string={"start": "March"}).status_code == 400
 
 
@@ -342,5 +348,5 @@ def test_the_joint_meeting_sheet(app: Flask, client: FlaskClient, seed: Seed) ->
         assert m5 not in listed  # reopened once, but closed now
     login(client, "viewer_lanqiao")
     page = client.get(f"/reports/{cid}/meeting").get_data(as_text=True)
-    assert "FAILED: not delivered" in page
-    assert "Open complex cases 疑难案例 (2)" in page
+    assert "失败：未送达" in page
+    assert "疑难案例 (2)" in page
