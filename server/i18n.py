@@ -4,7 +4,8 @@ Every word a social worker, volunteer or agency reads is written in Chinese insi
 `gettext` / `lazy_gettext` in Python); `server/translations/en` holds the English. The `.po`
 files are compiled into the instance folder on start (no binary in git). The language is the
 signed-in user's choice (`User.language`), else the `lang` cookie when it names one of
-LANGUAGES, else (for programs on the JSON APIs only) Accept-Language, else Chinese. The switch in the console header sets both.
+LANGUAGES, else (for programs on the JSON APIs only) Accept-Language, else Chinese. The switch
+in the console header sets both.
 
 Dates on screen are written the reader's way (`11月30日`, `30 Nov`); exports keep ISO dates.
 """
