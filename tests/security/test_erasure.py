@@ -183,7 +183,7 @@ def test_erasing_a_resident_leaves_no_copy_anywhere(
     assert_gone(dump(database_url))
     page = worker.get(f"/console/kiosks/{made['kiosk_id']}/rejections")
     assert page.status_code == 200
-    assert "erased" in page.get_data(as_text=True)
+    assert "已清除（保存期满或居民要求删除）" in page.get_data(as_text=True)
     assert worker.get(f"/console/requests/{made['request_id']}").status_code == 200
 
 

@@ -90,8 +90,8 @@ def _rows(client: FlaskClient, path: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("export", "columns"),
     [
-        ("requests.csv", ("ticket", "building", "unit", "room", "team")),
-        ("hours.csv", ("volunteer", "team", "content", "decided_by")),
+        ("requests.csv", ("小票号", "楼栋", "单元", "房间", "服务队")),
+        ("hours.csv", ("志愿者", "服务队", "内容", "审核人")),
     ],
 )
 def test_every_export_neutralises_formula_cells(

@@ -105,11 +105,11 @@ def test_one_code_entered_by_two_merchants_at_once_is_redeemed_once(
     for round_no in range(ROUNDS):
         points = 10 + round_no
         answers = _race(app, shop.keys, _issue(app, shop.volunteer_id, points), points)
-        told = [page for status, page in answers if "points redeemed" in page]
-        refused = [(status, page) for status, page in answers if "points redeemed" not in page]
+        told = [page for status, page in answers if "已兑换" in page]
+        refused = [(status, page) for status, page in answers if "已兑换" not in page]
         assert len(told) == 1, f"round {round_no}: {len(told)} merchants were told 'redeemed'"
         assert all(status == 409 for status, _ in refused), [s for s, _ in refused]
-        assert all("this code was used already" in page for _, page in refused)
+        assert all("这个兑换码已" in page for _, page in refused)
         spent += points
         with app.app_context():
             assert balance(shop.volunteer_id) == START - spent

@@ -66,7 +66,7 @@ def test_the_staff_api_lists_every_refusal_with_codes_and_no_personal_data(
         assert item["type"] == "request.create"
         assert item["what_to_do"]
         assert not {"body", "detail", "details", "phone", "note"} & set(item), item
-    assert "NOT saved" in by_reason["seq_taken"]["what_to_do"]
+    assert "这条求助没有保存" in by_reason["seq_taken"]["what_to_do"]
 
 
 def test_the_staff_api_pages_through_both_kinds_once_each(
@@ -108,7 +108,7 @@ def test_bodies_only_on_an_audited_console_page_of_the_kiosks_community(
     viewer = app.test_client()
     login(viewer, "viewer_lanqiao")
     listing = viewer.get("/console/kiosks").get_data(as_text=True)
-    for shown in ("rejected 被拒 1", "conflicts 冲突 1", "seq taken 序号重复 1", "NOT saved"):
+    for shown in ("被拒 1", "冲突 1", "序号重复 1", "这条求助没有保存"):
         assert shown in listing
     assert PHONE not in listing
     assert page not in listing

@@ -624,7 +624,7 @@ def test_only_a_team_lead_of_the_teams_community_leads_it(app: Flask, seed: Seed
     with app.app_context():
         team = db.session.get_one(Team, seed.team["lanqiao"])
         for username in ("viewer_lanqiao", "team_lead_feicui"):
-            with pytest.raises(InvalidInput, match="no team lead"):
+            with pytest.raises(InvalidInput, match="没有队长"):
                 set_team_lead(team, username)
         set_team_lead(team, "team_lead_lanqiao")
         db.session.rollback()

@@ -219,7 +219,7 @@ def test_merchant_commands_rotate_and_deactivate(
         "server", "merchant", "deactivate", "--community", "lanqiao", "无此店", env=env, check=False
     )
     assert missing.returncode == 1
-    assert "no merchant named '无此店'" in missing.stderr
+    assert "本社区没有名为 '无此店' 的商家" in missing.stderr
     assert {"merchant 面包房: page key rotated", "merchant 面包房: deactivated"} <= set(_audit(app))
 
 

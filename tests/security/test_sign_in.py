@@ -137,7 +137,7 @@ def test_lockout_grows_holds_across_processes_and_hides_which_names_exist(
     # The same answers for a real name and an unknown one, and the same hashing work.
     assert answers[user] == answers["no-such-user"]
     assert [code for code, _ in answers[user]] == [401] * 5 + [429] * 2
-    assert answers[user][5][1].startswith("too many failed sign-ins for this name")
+    assert answers[user][5][1].startswith("这个用户名登录失败次数过多")
     assert all(55 <= wait <= 60 for wait in waits[user] + waits["no-such-user"]), waits
     assert len(fast_password_hashing) == 10  # five checks each; locked tries hash nothing
 
@@ -181,7 +181,7 @@ def test_unlock_from_the_command_line_is_audited(
     assert "unlocked wang (forgot 5 failed sign-ins)" in done.stdout
     unknown = invoke("server", "user", "unlock", "no-such-user", env=env, check=False)
     assert unknown.returncode == 1
-    assert "no user named 'no-such-user'" in unknown.stderr
+    assert "没有名为 'no-such-user' 的用户" in unknown.stderr
     assert _try(client, user, PASSWORD).status_code == 303
     with app.app_context():
         rows = db.session.execute(sa.select(AuditEntry)).scalars().all()
@@ -209,11 +209,11 @@ def test_a_sign_in_finding_every_hashing_slot_taken_is_told_to_retry(
         slots.release()
     assert page.status_code == 503
     assert page.headers["Retry-After"] == "1"
-    assert "busy signing people in" in page.get_data(as_text=True)
+    assert "服务器正忙于处理登录" in page.get_data(as_text=True)
     assert as_json.status_code == 503
     assert as_json.get_json() == {
         "error": "sign_in_busy",
-        "detail": "the server is busy signing people in: try again",
+        "detail": "服务器正忙于处理登录：请再试一次",
     }
     assert fast_password_hashing == []
     # A refusal for load is not a failed guess: no lockout counts it.
