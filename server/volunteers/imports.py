@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import gettext
+
 from server.errors import InvalidInput
 
 MAX_ROWS = 20000
@@ -106,7 +108,7 @@ def read_table(filename: str, data: bytes) -> tuple[list[tuple[int, list[str]]],
     if is_xlsx:
         return _read_xlsx(data)
     if len(data) > MAX_XLSX_MB * 1024 * 1024:
-        return [], f"more than {MAX_XLSX_MB} MB; split the file"
+        return [], gettext("超过 %(mb)s MB；请拆分文件", mb=MAX_XLSX_MB)
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
         try:
             text = data.decode(encoding)
@@ -114,7 +116,7 @@ def read_table(filename: str, data: bytes) -> tuple[list[tuple[int, list[str]]],
         except UnicodeDecodeError:
             continue
     else:
-        return [], "not UTF-8 or GB18030 text"
+        return [], gettext("不是 UTF-8 或 GB18030 文本")
     reader = csv.reader(io.StringIO(text))
     return [(n, [c.strip() for c in record]) for n, record in enumerate(reader, start=1)], None
 
@@ -133,16 +135,19 @@ def _read_xlsx(data: bytes) -> tuple[list[tuple[int, list[str]]], str | None]:
     try:
         size = _unpacked_size(data)
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        return [], f"not a readable XLSX workbook ({type(exc).__name__})"
+        return [], gettext("不是可读的 XLSX 工作簿（%(error)s）", error=type(exc).__name__)
     if size > MAX_XLSX_MB * 1024 * 1024:
         return [], (
-            f"the workbook unpacks to {size // (1024 * 1024)} MB, more than the {MAX_XLSX_MB} MB "
-            "a volunteer list may have; refused before reading"
+            gettext(
+                "工作簿解压后有 %(size)s MB，超过志愿者名单允许的 %(mb)s MB；未读取即拒绝",
+                size=size // (1024 * 1024),
+                mb=MAX_XLSX_MB,
+            )
         )
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        return [], f"not a readable XLSX workbook ({type(exc).__name__})"
+        return [], gettext("不是可读的 XLSX 工作簿（%(error)s）", error=type(exc).__name__)
     lines: list[tuple[int, list[str]]] = []
     try:
         rows = book.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS)
@@ -165,13 +170,13 @@ def _columns(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
         name = wanted.get(title.strip().lower())
         if name is None:
             if title.strip():
-                errors.append(RowError(1, title, "unknown column"))
+                errors.append(RowError(1, title, gettext("未知的列")))
             continue
         if name in columns:
-            errors.append(RowError(1, title, f"column {name} appears twice"))
+            errors.append(RowError(1, title, gettext("列 %(name)s 出现了两次", name=name)))
         columns[name] = index
     errors.extend(
-        RowError(1, name, f"missing column (one of: {', '.join(HEADERS[name])})")
+        RowError(1, name, gettext("缺少列（以下之一：%(names)s）", names=", ".join(HEADERS[name])))
         for name in REQUIRED
         if name not in columns
     )
@@ -186,41 +191,44 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
 
     name = cells.get("name", "")
     if not name:
-        bad("name", "is empty")
+        bad("name", gettext("为空"))
     elif len(name) > 100:
-        bad("name", "has more than 100 characters")
+        bad("name", gettext("超过 100 个字符"))
     phone = re.sub(r"[\s-]", "", cells.get("phone", ""))
     if not PHONE.match(phone) or len(phone) > 20:
-        bad("phone", f"{cells.get('phone', '')!r} is not a phone number (5 to 20 digits)")
+        bad(
+            "phone",
+            gettext("%(value)s 不是电话号码（5 到 20 位数字）", value=repr(cells.get("phone", ""))),
+        )
     gender = GENDER.get(cells.get("gender", "").lower())
     if gender is None:
-        bad("gender", f"{cells['gender']!r} is not 男/女 (male/female)")
+        bad("gender", gettext("%(value)s 不是 男/女", value=repr(cells["gender"])))
     birth_year: int | None = None
     raw_year = cells.get("birth_year", "")
     if raw_year:
         if raw_year.isascii() and raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
             birth_year = int(raw_year)
         else:
-            bad("birth_year", f"{raw_year!r} is not a year between 1900 and now")
+            bad("birth_year", gettext("%(value)s 不是 1900 年至今的年份", value=repr(raw_year)))
     skills = tuple(s.strip() for s in SKILL_SPLIT.split(cells.get("skills", "")) if s.strip())
     if any(len(s) > 50 for s in skills) or len(skills) > 20:
-        bad("skills", "at most 20 skills of 50 characters")
+        bad("skills", gettext("最多 20 项技能，每项最多 50 个字符"))
     availability = cells.get("availability", "")
     if len(availability) > 200:
-        bad("availability", "has more than 200 characters")
+        bad("availability", gettext("超过 200 个字符"))
     active = cells.get("active", "").lower()
     if active not in YES | NO:
-        bad("active", f"{cells['active']!r} is not yes/no (是/否)")
+        bad("active", gettext("%(value)s 不是 是/否", value=repr(cells["active"])))
     joined_on: date | None = None
     raw_joined = cells.get("joined", "")
     if raw_joined:
         try:
             joined_on = date.fromisoformat(raw_joined.replace("/", "-"))
         except ValueError:
-            bad("joined", f"{raw_joined!r} is not a date like 2024-03-01")
+            bad("joined", gettext("%(value)s 不是 2024-03-01 这样的日期", value=repr(raw_joined)))
     registration_no = cells.get("registration_no", "") or None
     if registration_no and len(registration_no) > 40:
-        bad("registration_no", "has more than 40 characters")
+        bad("registration_no", gettext("超过 40 个字符"))
     team = cells.get("team", "") or None
     if len(errors) > before:
         return None
@@ -248,7 +256,7 @@ def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed
         return parsed
     lines = [(n, cells) for n, cells in lines if any(cells)]
     if not lines:
-        parsed.errors.append(RowError(0, "file", "the file is empty"))
+        parsed.errors.append(RowError(0, "file", gettext("文件是空的")))
         return parsed
     header_line, header = lines[0]
     columns, errors = _columns(header)
@@ -256,7 +264,7 @@ def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed
     if parsed.errors:
         return parsed
     if len(lines) - 1 > MAX_ROWS:
-        parsed.errors.append(RowError(0, "file", f"more than {MAX_ROWS} rows; split the file"))
+        parsed.errors.append(RowError(0, "file", gettext("超过 %(n)s 行；请拆分文件", n=MAX_ROWS)))
         return parsed
     seen: dict[str, int] = {}
     for line, raw in lines[1:]:
@@ -266,16 +274,24 @@ def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed
             continue
         if row.phone in seen:
             parsed.errors.append(
-                RowError(line, "phone", f"{row.phone} appears already on line {seen[row.phone]}")
+                RowError(
+                    line,
+                    "phone",
+                    gettext(
+                        "%(phone)s 已在第 %(line)s 行出现", phone=row.phone, line=seen[row.phone]
+                    ),
+                )
             )
             continue
         if row.team and row.team not in team_names:
-            parsed.errors.append(RowError(line, "team", f"no team named {row.team!r}"))
+            parsed.errors.append(
+                RowError(line, "team", gettext("没有名为 %(team)s 的服务队", team=repr(row.team)))
+            )
             continue
         seen[row.phone] = line
         parsed.rows.append(row)
     if not parsed.rows and not parsed.errors:
-        parsed.errors.append(RowError(0, "file", "no volunteers found below the header"))
+        parsed.errors.append(RowError(0, "file", gettext("表头下面没有志愿者")))
     return parsed
 
 

@@ -63,8 +63,8 @@ def test_a_workbook_that_unpacks_to_too_much_is_refused_before_parsing(
     assert not parsed.rows
     messages = [e.describe(parsed.filename) for e in parsed.errors]
     assert len(messages) == 1, messages
-    assert messages[0].startswith("bomb.xlsx:0: file: the workbook unpacks to 60 MB"), messages
-    assert f"more than the {imports.MAX_XLSX_MB} MB" in messages[0]
+    assert messages[0].startswith("bomb.xlsx:0: file: 工作簿解压后有 60 MB"), messages
+    assert f"超过志愿者名单允许的 {imports.MAX_XLSX_MB} MB" in messages[0]
     print(f"{len(data)} bytes on the wire, refused with: {messages[0]}")
 
 

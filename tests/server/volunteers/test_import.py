@@ -68,7 +68,7 @@ def test_every_broken_row_is_reported_and_nothing_is_saved() -> None:
     ]
     assert not parsed.ok
     assert parsed.errors[5].describe("volunteers.csv") == (
-        "volunteers.csv:6: phone: 13911110001 appears already on line 2"
+        "volunteers.csv:6: phone: 13911110001 已在第 2 行出现"
     )
 
 
@@ -105,10 +105,10 @@ def test_files_that_are_not_lists_are_refused() -> None:
     from server.volunteers.imports import parse_volunteers
 
     for name, data, message in (
-        ("v.xlsx", b"PK\x03\x04 not really a zip", "not a readable XLSX workbook"),
-        ("v.csv", b"", "the file is empty"),
-        ("v.csv", "姓名,邮箱\n张三,a@b\n".encode(), "unknown column"),
-        ("v.csv", b"\xff\xfe\x00\x00\xff", "not UTF-8 or GB18030"),
+        ("v.xlsx", b"PK\x03\x04 not really a zip", "不是可读的 XLSX 工作簿"),
+        ("v.csv", b"", "文件是空的"),
+        ("v.csv", "姓名,邮箱\n张三,a@b\n".encode(), "未知的列"),
+        ("v.csv", b"\xff\xfe\x00\x00\xff", "不是 UTF-8 或 GB18030"),
     ):
         parsed = parse_volunteers(name, data, set())
         assert not parsed.ok
@@ -133,7 +133,7 @@ def test_preview_then_import_through_the_console(
     page = answer.get_data(as_text=True)
     assert answer.status_code == 400
     assert "有错误，未导入" in page
-    assert "appears already on line 2" in page
+    assert "已在第 2 行出现" in page
     assert "import/confirm" not in page
     assert _count(app) == before
 
@@ -187,8 +187,8 @@ def test_the_import_command(app: Flask, seed: Seed, database_url: str, tmp_path:
     command = ("server", "volunteers", "import", "--community", "lanqiao")
     result = invoke(*command, str(broken), env=env, check=False)
     assert result.returncode == 1
-    assert f"{broken}:4: phone: 'call me' is not a phone number" in result.stderr
-    assert f"{broken}:7: team: no team named 'no such team'" in result.stderr
+    assert f"{broken}:4: phone: 'call me' 不是电话号码" in result.stderr
+    assert f"{broken}:7: team: 没有名为 'no such team' 的服务队" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {broken}: 7 errors on 5 of 6 rows; nothing imported"
     )
@@ -219,7 +219,7 @@ def test_adding_and_correcting_one_volunteer(app: Flask, client: FlaskClient, se
     token = csrf_token(client, "/volunteers/new")
     bad = client.post("/volunteers/new", data={**fields, "csrf_token": token})
     assert bad.status_code == 400
-    assert "phone: &#39;not a phone&#39; is not a phone number" in bad.get_data(as_text=True)
+    assert "phone: &#39;not a phone&#39; 不是电话号码" in bad.get_data(as_text=True)
     assert _count(app) == before
     made = client.post(
         "/volunteers/new", data={**fields, "phone": "13933330001", "csrf_token": token}
