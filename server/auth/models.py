@@ -78,7 +78,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     def role_summary(self) -> str:
         """The roles in words, e.g. `admin: lanqiao; viewer: feicui` in the reader's language."""
         if self.all_communities_role is not None:
-            return gettext("%(role)s：全部社区", role=role_words(self.all_communities_role))
+            return str(gettext("%(role)s：全部社区", role=role_words(self.all_communities_role)))
         by_role: dict[str, list[str]] = {}
         for m in sorted(self.memberships, key=lambda m: m.community.slug):
             by_role.setdefault(m.role, []).append(m.community.slug)

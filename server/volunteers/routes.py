@@ -369,7 +369,7 @@ def check_in() -> ResponseReturnValue:
             team_id=_field_team(form.team.data),
             content=form.content.data,
         )
-        return gettext("%(name)s 已签到", name=volunteer.name)
+        return str(gettext("%(name)s 已签到", name=volunteer.name))
 
     return _hours_step(run, gettext("已签到"))
 
@@ -382,8 +382,10 @@ def check_out(record_id: int) -> ResponseReturnValue:
         record = _field_record(record_id)
         form = forms.checked(forms.CheckOutForm)
         services.check_out(record, _actor(), at=form.at.data, content=form.content.data)
-        return gettext(
-            "%(name)s 已签退：%(n)s 分钟，待审核", name=record.volunteer.name, n=record.minutes
+        return str(
+            gettext(
+                "%(name)s 已签退：%(n)s 分钟，待审核", name=record.volunteer.name, n=record.minutes
+            )
         )
 
     return _hours_step(run, gettext("已签退"))
@@ -400,11 +402,13 @@ def from_job() -> ResponseReturnValue:
         if req is None:
             raise InvalidInput(gettext("请选择您已完成的任务之一"), "bad_request")
         record = services.record_from_job(req, volunteer, _actor(), form.minutes.data)
-        return gettext(
-            "%(name)s：#%(id)s 上 %(n)s 分钟，待审核",
-            name=volunteer.name,
-            id=req.id,
-            n=record.minutes,
+        return str(
+            gettext(
+                "%(name)s：#%(id)s 上 %(n)s 分钟，待审核",
+                name=volunteer.name,
+                id=req.id,
+                n=record.minutes,
+            )
         )
 
     return _hours_step(run, gettext("已记录"))
@@ -426,7 +430,7 @@ def add_manual() -> ResponseReturnValue:
             team_id=form.team.data,
             request_id=form.request.data,
         )
-        return gettext("已为 %(name)s 手工补录时长，待审核", name=volunteer.name)
+        return str(gettext("已为 %(name)s 手工补录时长，待审核", name=volunteer.name))
 
     return _hours_step(run, gettext("已添加"))
 
@@ -446,14 +450,18 @@ def approve(record_id: int) -> ResponseReturnValue:
             note=form.note.data,
         )
         if entry is None:
-            return gettext(
-                "#%(id)s %(name)s：已通过，无积分", id=record.id, name=record.volunteer.name
+            return str(
+                gettext(
+                    "#%(id)s %(name)s：已通过，无积分", id=record.id, name=record.volunteer.name
+                )
             )
-        return gettext(
-            "#%(id)s %(name)s：已通过，记入 %(points)s 积分",
-            id=record.id,
-            name=record.volunteer.name,
-            points=entry.points,
+        return str(
+            gettext(
+                "#%(id)s %(name)s：已通过，记入 %(points)s 积分",
+                id=record.id,
+                name=record.volunteer.name,
+                points=entry.points,
+            )
         )
 
     return _hours_step(run, gettext("已通过"))
@@ -466,6 +474,6 @@ def decline(record_id: int) -> ResponseReturnValue:
     def run() -> str:
         record = services.record_in(access.community_scope(), record_id)
         services.decline(record, _actor(), forms.checked(forms.DeclineForm).reason.data)
-        return gettext("#%(id)s %(name)s：未通过", id=record.id, name=record.volunteer.name)
+        return str(gettext("#%(id)s %(name)s：未通过", id=record.id, name=record.volunteer.name))
 
     return _hours_step(run, gettext("未通过"))
