@@ -213,3 +213,27 @@ def test_wtforms_own_messages_are_chinese(app: Flask) -> None:
         form = FollowUpForm(data)
         assert not form.validate()
         assert form_problems(form).startswith("satisfaction: ")
+
+
+def test_error_pages_speak_the_readers_language_and_apis_keep_json(
+    client: FlaskClient, world: World
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = client.get("/console/nope", headers=browser)
+    assert page.status_code == 404
+    assert page.mimetype == "text/html"
+    body = page.get_data(as_text=True)
+    assert "<h1>404 · 找不到此页</h1>" in body
+    assert "找不到这个地址" in body
+    client.set_cookie("lang", "en")
+    body = client.get("/console/nope", headers=browser).get_data(as_text=True)
+    assert "<h1>404 · Not found</h1>" in body
+    assert "The requested URL was not found on the server" in body
+    for path in ("/api/v1/nope", "/api/sync/v1/nope", "/sync/nope", "/open311/v2/nope"):
+        answer = client.get(path, headers=browser)
+        assert answer.status_code == 404, path
+        assert answer.mimetype == "application/json", path
+        assert answer.get_json()["error"] == "not_found", path
+    # A program asking JSON anywhere else keeps the JSON shape, its detail in its language.
+    answer = client.get("/console/nope", headers={"Accept": "application/json"})
+    assert answer.get_json()["error"] == "not_found"
