@@ -3,7 +3,7 @@
 GET  /login                              the sign-in form
 POST /login                              check the credentials (rate limited), start a session
 POST /logout                             end the session, on the server too
-POST /language                           switch the console's language (cookie, and the user's)
+GET  /language/<lang>                    switch the console's language (cookie, and the user's)
 GET  /console/users                      users all of whose communities the admin administers
 POST /console/users                      create a user with roles in the admin's communities
 POST /console/users/<id>/deactivate      stop a user signing in, ending their sessions
@@ -110,16 +110,18 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"), 303)
 
 
-@bp.post("/language")
-def language() -> ResponseReturnValue:
+@bp.get("/language/<lang>")
+def language(lang: str) -> ResponseReturnValue:
     """Switch the console's language: remembered in a cookie, and for a signed-in user in
-    their account too; back to the page the switch was pressed on."""
-    lang = request.form.get("lang", "")
+    their account too; back to the page the switch was pressed on.
+
+    A link, not a form: one click from any page, and the sign-in page keeps a single button.
+    """
     if lang not in LANGUAGES:
         raise InvalidInput(gettext("未知的语言：%(language)s", language=lang))
     if current_user.is_authenticated:
         services.set_language(access.user(), lang)
-    response = redirect(local_path(request.form.get("next")) or url_for("console.index"), 303)
+    response = redirect(local_path(request.args.get("next")) or url_for("console.index"), 303)
     response.set_cookie(
         LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_AGE, samesite="Lax", httponly=True
     )

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from server.extensions import db
 from server.i18n import CATALOGS
-from tests.server.conftest import World, csrf_token, login
+from tests.server.conftest import World, login
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "server"
@@ -120,17 +120,14 @@ def test_the_switch_is_remembered_for_the_user_and_in_a_cookie(
 ) -> None:
     login(client, "social_worker_lanqiao")
     queue = client.get("/console/queue").get_data(as_text=True)
-    assert 'id="language-switch">English</button>' in queue
-    answer = client.post(
-        "/language",
-        data={"lang": "en", "next": "/console/queue?view=all", "csrf_token": csrf_token(client)},
-    )
+    assert 'hreflang="en" href="/language/en?next=/console/queue?">English</a>' in queue
+    answer = client.get("/language/en", query_string={"next": "/console/queue?view=all"})
     assert answer.status_code == 303
     assert answer.headers["Location"].endswith("/console/queue?view=all")
     assert "lang=en" in answer.headers["Set-Cookie"]
     page = client.get("/console/queue").get_data(as_text=True)
     assert "<h1>Needs action</h1>" in page
-    assert 'id="language-switch">中文</button>' in page
+    assert 'hreflang="zh" href="/language/zh?next=/console/queue?">中文</a>' in page
     with app.app_context():
         from server.auth.models import User
 
@@ -147,13 +144,11 @@ def test_the_switch_is_remembered_for_the_user_and_in_a_cookie(
 
 def test_signed_out_pages_follow_the_cookie(client: FlaskClient, world: World) -> None:
     assert "<h1>登录</h1>" in client.get("/login").get_data(as_text=True)
-    answer = client.post(
-        "/language", data={"lang": "en", "csrf_token": csrf_token(client, "/login")}
-    )
+    answer = client.get("/language/en", query_string={"next": "https://evil.example/"})
     assert answer.status_code == 303
+    assert "evil.example" not in answer.headers["Location"], "never an open redirect"
     assert "<h1>Sign in</h1>" in client.get("/login").get_data(as_text=True)
-    bad = client.post("/language", data={"lang": "fr", "csrf_token": csrf_token(client, "/login")})
-    assert bad.status_code == 400
+    assert client.get("/language/fr").status_code == 400
 
 
 def test_days_on_screen_in_words_and_24_hour_clock(app: Flask) -> None:
