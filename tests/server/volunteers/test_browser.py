@@ -45,7 +45,7 @@ def test_a_social_worker_approves_hours(page: Any, served: Served, seed: Seed) -
     page.goto(f"{served.url}/volunteers/hours")
     row = page.locator(f"#record-{record}")
     assert "修理楼道灯" in row.inner_text()
-    row.get_by_role("button", name="通过").click()
+    row.get_by_role("button", name="通过", exact=True).click()
     page.wait_for_load_state()
     assert "已通过，记入 15 积分" in page.locator(".flash").inner_text()
     assert page.locator(f"#record-{record}").count() == 0
