@@ -221,7 +221,7 @@ def test_a_page_refused_a_stream_polls_instead(
         page.fill("input[name=username]", viewers[0])
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        expect(page.locator("#queue-rows")).to_contain_text("Nothing here")
+        expect(page.locator("#queue-rows")).to_contain_text("没有记录。")
         with app.app_context():
             make_request(community["id"], "3-1-101", details="POLLED", phone=None)
             db.session.commit()

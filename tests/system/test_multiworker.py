@@ -200,7 +200,7 @@ def test_a_console_on_one_host_sees_a_request_pushed_through_another(
             page.fill("input[name=username]", "sw")
             page.fill("input[name=password]", "a-long-password-1")
             page.click("button[type=submit]")
-            expect(page.locator("#queue-rows")).to_contain_text("Nothing here")
+            expect(page.locator("#queue-rows")).to_contain_text("没有记录。")
             page.wait_for_timeout(500)  # let the event stream open
             store.create_request("plumbing", "3-2-301", details="卫生间水管漏水")
             engine.sync_once()
