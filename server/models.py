@@ -5,6 +5,14 @@ from server.auth.models import SignInFailure, User
 from server.carewatch.models import SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
+from server.field.models import (
+    FieldAction,
+    JobAssignee,
+    VolunteerDevice,
+    VolunteerLink,
+    VolunteerPin,
+    VolunteerUser,
+)
 from server.kiosks.models import Kiosk
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
@@ -33,8 +41,10 @@ __all__ = [
     "ConsentRecord",
     "DailyStat",
     "Escalation",
+    "FieldAction",
     "HelpRequest",
     "IdempotencyKey",
+    "JobAssignee",
     "Kiosk",
     "LedgerEntry",
     "Merchant",
@@ -54,5 +64,9 @@ __all__ = [
     "TeamMember",
     "User",
     "Volunteer",
+    "VolunteerDevice",
+    "VolunteerLink",
     "VolunteerNote",
+    "VolunteerPin",
+    "VolunteerUser",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext
 from wtforms import BooleanField, Form, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
@@ -28,6 +29,7 @@ class ProfileForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
     mobility = StringField("mobility", [AnyOf(MOBILITY, "choose a mobility")])
     emergency_contact_name = StringField("emergency contact", [Optional(), Length(max=100)])
     emergency_contact_phone = StringField("emergency contact phone", [Optional(), Length(max=20)])
+    access_notes = StringField(lazy_gettext("门禁与进门说明"), [Optional(), Length(max=300)])
     reason = StringField("reason for the change", [Optional(), Length(max=300)])
 
     def to_input(self) -> services.ProfileInput:
@@ -41,6 +43,7 @@ class ProfileForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
             mobility=self.mobility.data or "independent",
             emergency_contact_name=(self.emergency_contact_name.data or "").strip() or None,
             emergency_contact_phone=(self.emergency_contact_phone.data or "").strip() or None,
+            access_notes=(self.access_notes.data or "").strip() or None,
         )
 
 
