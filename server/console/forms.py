@@ -50,10 +50,9 @@ class TriageForm(ConsoleForm):
 
 
 class DispatchForm(ConsoleForm):
-    """Team and volunteers."""
+    """The team (the volunteers picked from its roster are read as a list by the route)."""
 
     team = StringField("team", [DataRequired("choose a team")])
-    volunteers = StringField("volunteers", [Optional(), Length(max=300)])
     note = TextAreaField("note", [Optional(), Length(max=2000)])
 
 
