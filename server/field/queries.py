@@ -3,6 +3,7 @@ team's queue (for a lead), and the rosters the dispatch form picks from."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,11 +140,13 @@ def doorstep(job: MyJob, volunteer: Volunteer) -> Doorstep | None:
     )
 
 
-def fingerprint(jobs: list[MyJob]) -> str:
-    """Changes when the list would look different (the page polls it to show new jobs)."""
-    latest = max((j.req.updated_at for j in jobs), default=None)
+def fingerprint(jobs: list[MyJob], team_jobs: list[HelpRequest]) -> str:
+    """Changes when the lists would look different (the page polls it to show new jobs)."""
+    latest = max((r.updated_at for r in [j.req for j in jobs] + team_jobs), default=None)
     stamp = latest.isoformat() if isinstance(latest, datetime) else "-"
-    return f"{len(jobs)}:{stamp}:" + ",".join(f"{j.req.id}{j.state[0]}" for j in jobs)
+    text = f"{stamp}:" + ",".join(f"{j.req.id}{j.state}" for j in jobs)
+    text += ":" + ",".join(str(r.id) for r in team_jobs)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # --- a team lead's queue --------------------------------------------------------------------

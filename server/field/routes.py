@@ -162,7 +162,7 @@ def _lists(me: Volunteer) -> dict[str, Any]:
     return {
         "jobs": jobs,
         "team_jobs": team,
-        "fingerprint": queries.fingerprint(jobs) + f"|{len(team)}",
+        "fingerprint": queries.fingerprint(jobs, [t.req for t in team]),
         "status_words": status_words,
         "state_word": services.state_word,
     }

@@ -333,7 +333,7 @@ def dispatch(
         ).scalars()
     }
     for assignee in existing.values():
-        if assignee.state in ON_THE_JOB:
+        if assignee.state in (*ON_THE_JOB, "declined"):
             assignee.state = "withdrawn"
             assignee.updated_at = now
     assignees = []
@@ -567,7 +567,16 @@ def apply_action(volunteer: Volunteer, a: ActionInput) -> ActionResult:
         with db.session.begin_nested():
             db.session.add(row)
             db.session.flush()  # the unique id is claimed before anything changes
-            req = db.session.get(HelpRequest, a.request_id, with_for_update=True)
+            # Locked (PostgreSQL): two volunteers acting at once are applied one after the other.
+            req = (
+                db.session.execute(
+                    sa.select(HelpRequest)
+                    .where(HelpRequest.id == a.request_id)
+                    .with_for_update(of=HelpRequest)
+                )
+                .unique()
+                .scalar_one_or_none()
+            )
             if req is None:
                 raise NotFound(gettext("没有这项任务"), "not_found")
             me = _place(req, volunteer, a.kind)
