@@ -209,12 +209,15 @@ def test_the_door_details_show_only_while_i_am_on_the_open_job_and_each_view_is_
     dispatch(app, rid, jobs.seed.team["lanqiao"], [zhang])
     phone = phone_of(app, zhang)
     offered = phone.get(f"/v/jobs/{rid}").get_data(as_text=True)
-    assert "钥匙在邻居家" not in offered and "tel:" not in offered
+    assert "钥匙在邻居家" not in offered
+    assert "tel:" not in offered
     send(phone, action("accept", rid))
     page = phone.get(f"/v/jobs/{rid}").get_data(as_text=True)
     assert 'href="tel:13800000001"' in page
     assert 'href="tel:13900000009"' in page
-    assert "钥匙在邻居家" in page and "需助行器" in page and "蓝桥社区 3-2-301" in page
+    assert "钥匙在邻居家" in page
+    assert "需助行器" in page
+    assert "蓝桥社区 3-2-301" in page
     views = AuditEntry.request_id == rid, AuditEntry.action == "view"
     assert _count(app, AuditEntry, *views) == 1
     phone.get(f"/v/jobs/{rid}")
@@ -230,7 +233,8 @@ def test_a_pin_guards_a_new_phone_and_wrong_pins_lock_it(app: Flask, jobs: Jobs)
     zhang = jobs.seed.volunteers["lanqiao"][0]
     first = phone_of(app, zhang)
     bad = first.post("/v/pin/set", json={"pin": "12ab"}, headers=HEADERS)
-    assert bad.status_code == 400 and bad.get_json()["error"] == "bad_pin"
+    assert bad.status_code == 400
+    assert bad.get_json()["error"] == "bad_pin"
     assert first.post("/v/pin/set", json={"pin": "4321"}, headers=HEADERS).status_code == 200
     new = phone_of(app, zhang)  # a new card and a new phone: the PIN is asked first
     asked = new.get("/v/", headers={"Accept": "text/html"})
@@ -239,7 +243,8 @@ def test_a_pin_guards_a_new_phone_and_wrong_pins_lock_it(app: Flask, jobs: Jobs)
     assert new.get("/v/jobs.json").get_json()["error"] == "pin_needed"
     for _ in range(5):
         wrong = new.post("/v/pin", json={"pin": "0000"}, headers=HEADERS)
-        assert wrong.status_code == 403 and wrong.get_json()["error"] == "bad_pin"
+        assert wrong.status_code == 403
+        assert wrong.get_json()["error"] == "bad_pin"
     locked = new.post("/v/pin", json={"pin": "4321"}, headers=HEADERS)
     assert locked.get_json()["error"] == "pin_locked"
 
@@ -265,14 +270,16 @@ def test_hours_points_a_code_for_a_merchant_and_the_certificate(app: Flask, jobs
         db.session.commit()
     phone = phone_of(app, zhang)
     page = phone.get("/v/hours").get_data(as_text=True)
-    assert 'id="balance">30<' in page and "优秀志愿者" in page
+    assert 'id="balance">30<' in page
+    assert "优秀志愿者" in page
     code = phone.post("/v/code", json={"points": 20}, headers=HEADERS)
     assert code.status_code == 200
     assert len(code.get_json()["code"]) == 11
     too_much = phone.post("/v/code", json={"points": 31}, headers=HEADERS)
     assert too_much.status_code == 409
     record = phone.get("/v/record").get_data(as_text=True)
-    assert "志愿服务记录证明" in record and "张师傅 lanqiao" in record
+    assert "志愿服务记录证明" in record
+    assert "张师傅 lanqiao" in record
 
 
 def test_a_team_lead_linked_to_their_volunteer_record_sees_their_teams_queue(
@@ -292,12 +299,14 @@ def test_a_team_lead_linked_to_their_volunteer_record_sees_their_teams_queue(
     lead = app.test_client()
     login(lead, "team_lead_lanqiao")
     unlinked = lead.get("/console/me/phone")
-    assert unlinked.status_code == 303 and "/v/" not in unlinked.headers["Location"]
+    assert unlinked.status_code == 303
+    assert "/v/" not in unlinked.headers["Location"]
     with app.app_context():
         link_user(db.session.get_one(Volunteer, zhang), "team_lead_lanqiao", Actor("sw"))
         db.session.commit()
     opened = lead.get("/console/me/phone")
-    assert opened.status_code == 303 and opened.headers["Location"].endswith("/v/")
+    assert opened.status_code == 303
+    assert opened.headers["Location"].endswith("/v/")
     page = lead.get("/v/").get_data(as_text=True)
     assert 'id="team-queue"' in page
     assert page.count("李阿姨 lanqiao 待接单") == 2
