@@ -215,23 +215,22 @@ class MyHours:
 
 def my_hours(volunteer: Volunteer, shown: int = 30) -> MyHours:
     """The volunteer's hours: approved and pending sums, the latest records first."""
-    sums = dict(
-        db.session.execute(
-            sa.select(ServiceRecord.status, sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0))
-            .where(
-                ServiceRecord.volunteer_id == volunteer.id,
-                ServiceRecord.status.in_(("approved", "pending")),
-            )
-            .group_by(ServiceRecord.status)
-        ).all()
-    )
+    totals = db.session.execute(
+        sa.select(ServiceRecord.status, sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0))
+        .where(
+            ServiceRecord.volunteer_id == volunteer.id,
+            ServiceRecord.status.in_(("approved", "pending")),
+        )
+        .group_by(ServiceRecord.status)
+    ).all()
+    sums = {status: int(total or 0) for status, total in totals}
     records = db.session.execute(
         sa.select(ServiceRecord)
         .where(ServiceRecord.volunteer_id == volunteer.id)
         .order_by(ServiceRecord.started_at.desc(), ServiceRecord.id.desc())
         .limit(shown)
     ).scalars()
-    return MyHours(int(sums.get("approved", 0)), int(sums.get("pending", 0)), list(records))
+    return MyHours(sums.get("approved", 0), sums.get("pending", 0), list(records))
 
 
 # --- the dispatch form's rosters ------------------------------------------------------------

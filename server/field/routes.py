@@ -32,7 +32,6 @@ from typing import Any
 import segno
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     jsonify,
@@ -44,6 +43,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from server.audit.actor import Actor
 from server.auth import access
@@ -87,7 +87,7 @@ def _me() -> Volunteer:
     return db.session.get_one(Volunteer, access.phone().volunteer_id)
 
 
-def _signed_in(token: str, target: str) -> Response:
+def _signed_in(token: str, target: str) -> WerkzeugResponse:
     response = redirect(target, 303)
     response.set_cookie(
         COOKIE,
@@ -357,7 +357,7 @@ def _volunteer(volunteer_id: int) -> Volunteer:
 
 
 def _qr(url: str) -> str:
-    return segno.make(url, error="m").svg_inline(scale=5, border=2)  # type: ignore[no-any-return]
+    return segno.make(url, error="m").svg_inline(scale=5, border=2)
 
 
 @console_bp.get("/console/volunteers/<int:volunteer_id>/card")

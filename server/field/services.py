@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 from flask import current_app
 from flask_babel import gettext
@@ -56,7 +57,7 @@ ON_THE_JOB = ("offered", "accepted", "on_site")
 
 def state_word(state: str) -> str:
     """An assignee state in words."""
-    words = {
+    words: dict[str, str] = {
         "offered": gettext("待接单"),
         "accepted": gettext("已接单"),
         "declined": gettext("已拒绝"),
@@ -76,7 +77,7 @@ class Reassigned(Conflict):
 # --- links, phones and the PIN --------------------------------------------------------------
 
 
-def _hasher() -> object:
+def _hasher() -> PasswordHasher:
     return HASH_COSTS[current_app.config["LINLI_PASSWORD_HASH_COST"]]
 
 
@@ -211,7 +212,7 @@ def set_pin(volunteer: Volunteer, pin: str) -> None:
     """Set (or change) the PIN asked on a new phone; argon2-hashed."""
     pin = _check_pin_format(pin)
     record = pin_of(volunteer.id) or VolunteerPin(volunteer_id=volunteer.id)
-    record.pin_hash = _hasher().hash(pin)  # type: ignore[attr-defined]
+    record.pin_hash = _hasher().hash(pin)
     record.failures = 0
     record.locked_until = None
     record.set_at = utcnow()
@@ -231,7 +232,7 @@ def check_pin(device: VolunteerDevice, pin: str) -> None:
     if record.locked_until is not None and record.locked_until > now:
         raise NotAllowed(gettext("PIN 错误次数太多，请 15 分钟后再试"), "pin_locked")
     try:
-        _hasher().verify(record.pin_hash, pin.strip())  # type: ignore[attr-defined]
+        _hasher().verify(record.pin_hash, pin.strip())
     except VerifyMismatchError:
         _record_pin_failure(device.volunteer_id, now)
         raise NotAllowed(gettext("PIN 不对"), "bad_pin") from None
