@@ -12,11 +12,12 @@ import sqlalchemy as sa
 
 from server.audit import services as audit
 from server.audit.actor import Actor
+from server.auth.models import User
 from server.communities.models import Community
 from server.dispatch.models import Team
 from server.extensions import db
 from server.field.models import JobAssignee, VolunteerUser
-from server.field.services import ON_THE_JOB
+from server.field.services import ON_THE_JOB, active_link
 from server.people.models import Resident
 from server.requests.models import HelpRequest
 from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
@@ -44,6 +45,11 @@ def _my_team_ids(volunteer_id: int) -> list[int]:
             sa.select(TeamMember.team_id).where(TeamMember.volunteer_id == volunteer_id)
         ).scalars()
     )
+
+
+def volunteer_by_id(volunteer_id: int) -> Volunteer:
+    """The signed-in phone's volunteer."""
+    return db.session.get_one(Volunteer, volunteer_id)
 
 
 def my_jobs(volunteer: Volunteer) -> list[MyJob]:
@@ -286,9 +292,6 @@ def assignees_of(request_id: int) -> list[tuple[str, str, str | None]]:
 
 def card_context(volunteer: Volunteer) -> dict[str, Any]:
     """The volunteer card page: whether a link is active, and the linked console user."""
-    from server.auth.models import User
-    from server.field.services import active_link
-
     link = db.session.execute(
         sa.select(VolunteerUser).where(VolunteerUser.volunteer_id == volunteer.id)
     ).scalar_one_or_none()

@@ -48,9 +48,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from server.audit.actor import Actor
 from server.auth import access
 from server.errors import InvalidInput, LinliError, NotFound
-from server.extensions import db
 from server.field import queries, services
 from server.localtime import local_today
+from server.pages import form_failed
 from server.passbook import services as passbook
 from server.requests.words import status_words
 from server.volunteers import queries as volunteer_queries
@@ -84,7 +84,7 @@ def phone_session() -> access.PhoneSession | None:
 
 
 def _me() -> Volunteer:
-    return db.session.get_one(Volunteer, access.phone().volunteer_id)
+    return queries.volunteer_by_id(access.phone().volunteer_id)
 
 
 def _signed_in(token: str, target: str) -> WerkzeugResponse:
@@ -391,9 +391,7 @@ def card_user(volunteer_id: int) -> ResponseReturnValue:
     try:
         services.link_user(volunteer, request.form.get("username", ""), _actor())
     except LinliError as exc:
-        db.session.rollback()
-        context = queries.card_context(volunteer)
-        return render_template("field/card.html", error=exc.detail, **context), exc.status
+        return form_failed(exc, "field/card.html", lambda: queries.card_context(volunteer))
     return redirect(url_for("field_console.card", volunteer_id=volunteer.id), 303)
 
 

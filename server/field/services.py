@@ -39,6 +39,7 @@ from server.field.models import (
     VolunteerPin,
     VolunteerUser,
 )
+from server.passbook.services import issue_code
 from server.requests import services as lifecycle
 from server.requests.models import HelpRequest
 from server.timeutil import utcnow
@@ -612,7 +613,5 @@ def apply_action(volunteer: Volunteer, a: ActionInput) -> ActionResult:
 
 def issue_my_code(volunteer: Volunteer, points: int) -> str:
     """A redemption code the volunteer shows a merchant (through the passbook's own rule)."""
-    from server.passbook.services import issue_code
-
     _, code = issue_code(volunteer, points, Actor.volunteer(volunteer.name, volunteer.id))
     return code
