@@ -450,7 +450,14 @@ def _place(req: HelpRequest, volunteer: Volunteer, kind: str) -> JobAssignee:
     assignee = assignee_of(req, volunteer)
     if assignee is not None and assignee.state == "withdrawn":
         raise _reassigned()
-    if req.status not in statuses.ACTIVE_WORK:
+    # A second helper on site finishes after the first one completed the request.
+    finishing = (
+        kind == "complete"
+        and assignee is not None
+        and assignee.state == "on_site"
+        and req.status in statuses.AWAITING_CLOSE
+    )
+    if req.status not in statuses.ACTIVE_WORK and not finishing:
         if assignee is not None or _membership(volunteer, req.team_id):
             raise Reassigned(gettext("这项任务已经结束或被撤回"), "job_closed")
         raise NotFound(gettext("没有这项任务"), "not_found")

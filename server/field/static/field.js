@@ -183,6 +183,25 @@
       }, function () { setNet(WORDS.offline, true); });
   }
 
+  function forgetClosedJobs() {
+    // A resident's details stay on the phone only while the job is on my list.
+    if (!window.caches) return;
+    var open = {};
+    document.querySelectorAll("#job-list li.job").forEach(function (li) { open[li.dataset.requestId] = true; });
+    caches.keys().then(function (names) {
+      names.forEach(function (name) {
+        caches.open(name).then(function (cache) {
+          cache.keys().then(function (keys) {
+            keys.forEach(function (key) {
+              var found = /\/jobs\/(\d+)$/.exec(new URL(key.url).pathname);
+              if (found && !open[found[1]]) cache.delete(key);
+            });
+          });
+        });
+      });
+    });
+  }
+
   function postJson(url, data) {
     return fetch(url, {
       method: "POST",
@@ -236,7 +255,10 @@
     navigator.serviceWorker.register(body.dataset.sw, { scope: body.dataset.scope }).catch(function () { return null; });
   }
   var jobs = document.getElementById("jobs");
-  if (jobs) setInterval(poll, Number(jobs.dataset.poll) * 1000);
+  if (jobs) {
+    setInterval(poll, Number(jobs.dataset.poll) * 1000);
+    if (navigator.onLine) forgetClosedJobs();
+  }
   setInterval(flush, 15000);
   render();
   flush();

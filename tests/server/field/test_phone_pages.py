@@ -160,6 +160,28 @@ def test_steps_are_applied_once_in_order_and_the_hours_wait_for_approval(
     assert reused.get_json()["error"] == "id_reused"
 
 
+def test_two_volunteers_on_one_job_each_post_their_own_hours(app: Flask, jobs: Jobs) -> None:
+    from server.volunteers.models import ServiceRecord
+
+    zhang, li, _ = jobs.seed.volunteers["lanqiao"]
+    rid = jobs.requests["lanqiao"]
+    dispatch(app, rid, jobs.seed.team["lanqiao"], [zhang, li])
+    first, second = phone_of(app, zhang), phone_of(app, li)
+    for phone in (first, second):
+        send(phone, action("accept", rid), action("arrive", rid))
+    send(first, action("complete", rid, note="换了灯泡", minutes=40))
+    assert _status(app, rid) == "completed"
+    (late,) = send(second, action("complete", rid, note="扶梯子", minutes=25)).get_json()["results"]
+    assert late["status"] == "applied"
+    minutes = db_rows(
+        app,
+        sa.select(ServiceRecord.volunteer_id, ServiceRecord.minutes, ServiceRecord.status)
+        .where(ServiceRecord.request_id == rid)
+        .order_by(ServiceRecord.volunteer_id),
+    )
+    assert minutes == sorted([(zhang, 40, "pending"), (li, 25, "pending")])
+
+
 def test_a_step_out_of_order_is_rejected_with_its_reason_and_stays_rejected(
     app: Flask, jobs: Jobs
 ) -> None:
