@@ -8,6 +8,7 @@ from server.dispatch.models import Agency, Escalation, Team
 from server.field.models import (
     FieldAction,
     JobAssignee,
+    VolunteerDay,
     VolunteerDevice,
     VolunteerLink,
     VolunteerPin,
@@ -64,6 +65,7 @@ __all__ = [
     "TeamMember",
     "User",
     "Volunteer",
+    "VolunteerDay",
     "VolunteerDevice",
     "VolunteerLink",
     "VolunteerNote",

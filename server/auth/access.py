@@ -187,6 +187,7 @@ POLICY: dict[str, Rule] = {
     "field.tasks_json": Rule("volunteer", keeps_alive=False),
     "field.job_page": VOLUNTEER,
     "field.actions": VOLUNTEER,
+    "field.today": VOLUNTEER,
     "field.hours": VOLUNTEER,
     "field.code": VOLUNTEER,
     "field.record": VOLUNTEER,

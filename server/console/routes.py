@@ -245,7 +245,8 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
     if can_act:
         context["categories"] = queries.active_categories()
         context["suggestions"] = lifecycle.suggest_teams(req)
-        context["rosters"] = field_queries.rosters([s.team.id for s in context["suggestions"]])
+        teams = [s.team.id for s in context["suggestions"]]
+        context["rosters"] = field_queries.rosters(req, teams)
         context["agencies"] = agencies_of(req.community_id)
         if req.resident_id is not None:
             context["resident"] = people.view_resident(

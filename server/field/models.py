@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,6 +87,15 @@ class VolunteerUser(db.Model):  # type: ignore[name-defined,misc]
     volunteer_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("volunteer.id"), unique=True)
     linked_by: so.Mapped[str] = so.mapped_column(sa.String(100))
     linked_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class VolunteerDay(db.Model):  # type: ignore[name-defined,misc]
+    """A day the volunteer said "今天有空" on their own page (ranked first on dispatch)."""
+
+    __tablename__ = "volunteer_day"
+    volunteer_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("volunteer.id"), primary_key=True)
+    day: so.Mapped[date] = so.mapped_column(sa.Date, primary_key=True)
+    set_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
 class FieldAction(db.Model):  # type: ignore[name-defined,misc]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,8 +16,9 @@ from server.auth.models import User
 from server.communities.models import Community
 from server.dispatch.models import Team
 from server.extensions import db
-from server.field.models import JobAssignee, VolunteerUser
+from server.field.models import JobAssignee, VolunteerDay, VolunteerUser
 from server.field.services import ON_THE_JOB, active_link
+from server.localtime import local_today
 from server.people.models import Resident
 from server.requests.models import HelpRequest
 from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
@@ -85,6 +86,11 @@ def my_jobs(volunteer: Volunteer) -> list[MyJob]:
         ).all()
     )
     return [MyJob(r, states.get(r.id, "offered")) for r in jobs]
+
+
+def free_today(volunteer: Volunteer) -> bool:
+    """Whether the volunteer said 今天有空 today."""
+    return db.session.get(VolunteerDay, (volunteer.id, local_today())) is not None
 
 
 def my_job(volunteer: Volunteer, request_id: int) -> MyJob | None:
@@ -242,18 +248,65 @@ def my_hours(volunteer: Volunteer, shown: int = 30) -> MyHours:
 # --- the dispatch form's rosters ------------------------------------------------------------
 
 
+WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
+
+
+def on_duty(availability: str, today: date) -> bool | None:
+    """Whether the weekly availability as typed (随时, 周末, 工作日晚上, 周一 周三…) covers today;
+    None when nothing was typed or nothing in it is understood."""
+    text = availability.strip()
+    if not text:
+        return None
+    weekday = WEEKDAYS[today.weekday()]
+    if "随时" in text or "每天" in text:
+        return True
+    if f"周{weekday}" in text or f"星期{weekday}" in text:
+        return True
+    if "周末" in text and today.weekday() >= 5:
+        return True
+    if "工作日" in text and today.weekday() < 5:
+        return True
+    understood = ("周", "星期", "工作日")
+    return False if any(word in text for word in understood) else None
+
+
 @dataclass(frozen=True)
 class RosterEntry:
-    """A team member the dispatch form offers: skills and how many open jobs they hold."""
+    """A team member the dispatch form offers, with what their rank is based on."""
 
     id: int
     name: str
     skills: list[str]
     open_jobs: int
+    skilled: bool
+    """Their skills name the request's category (its code or a name)."""
+    free_today: bool
+    """They said 今天有空 on their own page today."""
+    on_duty: bool | None
+    """Their weekly availability covers today (None: not known)."""
+    served_before: bool
+    """They served this resident (or, with no profile linked, this room) before."""
 
 
-def rosters(team_ids: list[int]) -> dict[int, list[RosterEntry]]:
-    """Per team: its active members, fewest open jobs first."""
+def _served_before(req: HelpRequest) -> set[int]:
+    same = (
+        HelpRequest.resident_id == req.resident_id
+        if req.resident_id is not None
+        else HelpRequest.room_id == req.room_id
+    )
+    earlier = sa.select(HelpRequest.id).where(same, HelpRequest.id != req.id)
+    return set(
+        db.session.execute(
+            sa.select(ServiceRecord.volunteer_id).where(
+                ServiceRecord.request_id.in_(earlier), ServiceRecord.status != "declined"
+            )
+        ).scalars()
+    )
+
+
+def rosters(req: HelpRequest, team_ids: list[int]) -> dict[int, list[RosterEntry]]:
+    """Per team: its active members for dispatching `req`, best first: free today or on duty,
+    served this resident before, skilled for the category, then the fewest open jobs."""
     if not team_ids:
         return {}
     load = (
@@ -268,12 +321,43 @@ def rosters(team_ids: list[int]) -> dict[int, list[RosterEntry]]:
         .join(Volunteer, Volunteer.id == TeamMember.volunteer_id)
         .outerjoin(load, load.c.volunteer_id == Volunteer.id)
         .where(TeamMember.team_id.in_(team_ids), Volunteer.is_active)
-        .order_by(sa.func.coalesce(load.c.n, 0), Volunteer.name)
     ).all()
+    today = local_today()
+    free = set(
+        db.session.execute(
+            sa.select(VolunteerDay.volunteer_id).where(
+                VolunteerDay.day == today,
+                VolunteerDay.volunteer_id.in_([v.id for _, v, _ in rows]),
+            )
+        ).scalars()
+    )
+    served = _served_before(req)
+    words = {req.category.code, req.category.name_zh, req.category.name_en}
     found: dict[int, list[RosterEntry]] = {}
     for team_id, volunteer, n in rows:
-        entry = RosterEntry(volunteer.id, volunteer.name, list(volunteer.skills or []), int(n))
-        found.setdefault(team_id, []).append(entry)
+        skills = list(volunteer.skills or [])
+        found.setdefault(team_id, []).append(
+            RosterEntry(
+                volunteer.id,
+                volunteer.name,
+                skills,
+                int(n),
+                skilled=bool(words & set(skills)),
+                free_today=volunteer.id in free,
+                on_duty=on_duty(volunteer.availability or "", today),
+                served_before=volunteer.id in served,
+            )
+        )
+    for entries in found.values():
+        entries.sort(
+            key=lambda e: (
+                not (e.free_today or e.on_duty),
+                not e.served_before,
+                not e.skilled,
+                e.open_jobs,
+                e.name,
+            )
+        )
     return found
 
 

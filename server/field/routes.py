@@ -9,6 +9,7 @@ POST /v/sign-out                        end this phone's session (JSON)
 GET  /v/                                我的任务: my jobs and my team's, most urgent first
 GET  /v/jobs.json                       the list again, for the page's poll (fingerprint + rows)
 GET  /v/jobs/<id>                       one job; the resident's details while I am on it (audited)
+POST /v/today                           今天有空: free today or not (JSON)
 POST /v/actions                         actions taken on the phone, in order, each applied once
 GET  /v/hours                           我的时长 / 我的积分: hours, passbook statement, balance
 POST /v/code                            a redemption code to show a merchant (JSON)
@@ -172,7 +173,17 @@ def _lists(me: Volunteer) -> dict[str, Any]:
 def tasks() -> ResponseReturnValue:
     """我的任务."""
     me = _me()
-    return _page("field/tasks.html", **_lists(me))
+    return _page("field/tasks.html", free_today=queries.free_today(me), **_lists(me))
+
+
+@bp.post("/today")
+def today() -> ResponseReturnValue:
+    """今天有空 (JSON: {free: true|false}): the dispatch form ranks a free volunteer first."""
+    free = _json().get("free")
+    if not isinstance(free, bool):
+        raise InvalidInput(gettext("请说明今天是否有空"), "bad_free")
+    services.set_free_today(_me(), free)
+    return jsonify({"free": free})
 
 
 @bp.get("/jobs.json")

@@ -34,11 +34,13 @@ from server.extensions import db
 from server.field.models import (
     FieldAction,
     JobAssignee,
+    VolunteerDay,
     VolunteerDevice,
     VolunteerLink,
     VolunteerPin,
     VolunteerUser,
 )
+from server.localtime import local_today
 from server.passbook.services import issue_code
 from server.requests import services as lifecycle
 from server.requests.models import HelpRequest
@@ -259,6 +261,17 @@ def _record_pin_failure(volunteer_id: int, now: datetime) -> None:
                 .where(table.c.volunteer_id == volunteer_id)
                 .values(failures=0, locked_until=now + PIN_LOCK)
             )
+
+
+def set_free_today(volunteer: Volunteer, free: bool) -> None:
+    """The volunteer says whether they are free today (the dispatch form ranks them first)."""
+    today = local_today()
+    row = db.session.get(VolunteerDay, (volunteer.id, today))
+    if free and row is None:
+        db.session.add(VolunteerDay(volunteer_id=volunteer.id, day=today))
+    elif not free and row is not None:
+        db.session.delete(row)
+    db.session.flush()
 
 
 # --- one person: a console user who is a volunteer ------------------------------------------

@@ -53,6 +53,7 @@ def test_every_volunteer_route_is_covered_here() -> None:
         "field.sign_out",
         "field.tasks",
         "field.tasks_json",
+        "field.today",
     ]
 
 
@@ -70,7 +71,14 @@ def test_without_a_phone_every_volunteer_route_refuses_even_a_signed_in_admin(
         assert "SECRET-" not in answer.get_data(as_text=True)
 
 
-CHANGES = ["field.actions", "field.code", "field.pin_check", "field.pin_set", "field.sign_out"]
+CHANGES = [
+    "field.actions",
+    "field.code",
+    "field.pin_check",
+    "field.pin_set",
+    "field.sign_out",
+    "field.today",
+]
 
 
 @pytest.mark.parametrize("endpoint", CHANGES)

@@ -237,6 +237,18 @@
     function (data, out, form) { form.reset(); out.textContent = WORDS.saved; });
   wireForm("pin-check", function (d) { return { pin: d.get("pin") }; },
     function (data) { location.href = data.next; });
+  var today = document.getElementById("free-today");
+  if (today) {
+    today.addEventListener("click", function () {
+      var free = today.getAttribute("aria-pressed") !== "true";
+      postJson(today.dataset.url, { free: free }).then(function (r) {
+        if (!r.ok) return;
+        today.setAttribute("aria-pressed", String(r.data.free));
+        today.classList.toggle("on", r.data.free);
+        today.textContent = r.data.free ? today.dataset.on : today.dataset.off;
+      }, function () { setNet(WORDS.offline, true); });
+    });
+  }
   var signOut = document.getElementById("sign-out");
   if (signOut) {
     signOut.addEventListener("click", function () {

@@ -1,7 +1,7 @@
 """Volunteers' own phone pages (issue 14): who is on each job (job_assignee), sign-in links
 printed on volunteer cards and the phones signed in through them, an optional PIN, the console
-user who is also a volunteer, the actions phones sent (unique by the phone-made id), and a
-resident's access notes.
+user who is also a volunteer, the actions phones sent (unique by the phone-made id), the days a
+volunteer said 今天有空, and a resident's access notes.
 
 Revision ID: 0015_field
 Revises: 0013_signs
@@ -170,12 +170,23 @@ def upgrade() -> None:
             batch_op.f("ix_job_assignee_volunteer_id"), ["volunteer_id"], unique=False
         )
 
+    op.create_table(
+        "volunteer_day",
+        sa.Column("volunteer_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["volunteer_id"], ["volunteer.id"], name=op.f("fk_volunteer_day_volunteer_id_volunteer")
+        ),
+        sa.PrimaryKeyConstraint("volunteer_id", "day", name=op.f("pk_volunteer_day")),
+    )
     with op.batch_alter_table("resident", schema=None) as batch_op:
         batch_op.add_column(sa.Column("access_notes", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them."""
+    op.drop_table("volunteer_day")
     with op.batch_alter_table("resident", schema=None) as batch_op:
         batch_op.drop_column("access_notes")
 

@@ -343,3 +343,70 @@ def test_an_action_needs_a_uuid7(app: Flask, jobs: Jobs, bad: dict[str, str]) ->
     answer = send(phone_of(app, zhang), dict(action("accept", jobs.requests["lanqiao"]), **bad))
     assert answer.status_code == 400
     assert answer.get_json()["error"] == "bad_id"
+
+
+def test_the_dispatch_form_ranks_free_today_then_served_before_then_skilled(
+    app: Flask, jobs: Jobs
+) -> None:
+    from server.extensions import db
+    from server.field.queries import rosters
+    from server.requests.models import HelpRequest
+    from server.volunteers.models import Volunteer
+
+    zhang, li, _ = jobs.seed.volunteers["lanqiao"]
+    team = jobs.seed.team["lanqiao"]
+    earlier = jobs.requests["lanqiao"]
+    dispatch(app, earlier, team, [zhang])
+    send(
+        phone_of(app, zhang),
+        action("accept", earlier),
+        action("arrive", earlier),
+        action("complete", earlier, note="修好了", minutes=20),
+    )
+    rid = new_job(app, "lanqiao", jobs.seed.community["lanqiao"], jobs.residents["lanqiao"])
+
+    def order() -> list[tuple[str, bool, bool, bool]]:
+        with app.app_context():
+            req = db.session.get_one(HelpRequest, rid)
+            return [
+                (e.name, e.free_today, e.served_before, e.skilled)
+                for e in rosters(req, [team])[team]
+            ]
+
+    assert order() == [
+        ("张师傅 lanqiao", False, True, False),
+        ("李阿姨 lanqiao", False, False, False),
+    ]
+    with app.app_context():
+        db.session.get_one(Volunteer, li).skills = ["electrical"]
+        db.session.commit()
+    assert order()[1] == ("李阿姨 lanqiao", False, False, True)
+    li_phone = phone_of(app, li)
+    assert li_phone.post("/v/today", json={"free": True}, headers=HEADERS).status_code == 200
+    assert order()[0] == ("李阿姨 lanqiao", True, False, True)
+    assert "今天有空 ✓" in li_phone.get("/v/").get_data(as_text=True)
+    li_phone.post("/v/today", json={"free": False}, headers=HEADERS)
+    assert order()[0][0] == "张师傅 lanqiao"
+
+
+@pytest.mark.parametrize(
+    ("text", "day", "expected"),
+    [
+        ("随时", "2026-11-30", True),
+        ("周末", "2026-11-29", True),
+        ("周末", "2026-11-30", False),
+        ("工作日晚上", "2026-11-30", True),
+        ("周一 周三", "2026-12-02", True),
+        ("星期五", "2026-12-02", False),
+        ("看情况", "2026-11-30", None),
+        ("", "2026-11-30", None),
+    ],
+)
+def test_weekly_availability_as_typed_says_who_is_on_duty_today(
+    text: str, day: str, expected: bool | None
+) -> None:
+    from datetime import date
+
+    from server.field.queries import on_duty
+
+    assert on_duty(text, date.fromisoformat(day)) is expected
