@@ -267,9 +267,18 @@ def actions() -> ResponseReturnValue:
     raw = _json().get("actions")
     if not isinstance(raw, list) or not 0 < len(raw) <= ACTIONS_AT_ONCE:
         raise InvalidInput(gettext("须有 1 到 50 项操作"), "bad_actions")
-    parsed = [_parse_action(item) for item in raw]
     me = _me()
-    results = [services.apply_action(me, action).as_json() for action in parsed]
+    results = []
+    for item in raw:
+        try:
+            parsed = _parse_action(item)
+        except InvalidInput as exc:  # this one is refused, the others still go
+            named = item.get("id") if isinstance(item, dict) else None
+            results.append(
+                {"id": named, "status": "rejected", "error": exc.code, "detail": exc.detail}
+            )
+            continue
+        results.append(services.apply_action(me, parsed).as_json())
     return jsonify({"results": results})
 
 

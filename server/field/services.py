@@ -335,8 +335,6 @@ def dispatch(
     """Send the request to a team and the volunteers picked from its roster: the request's
     `volunteers` text names them (the kiosk says who is coming); anyone on an earlier dispatch
     of it who has not finished is withdrawn (their later actions are refused as reassigned)."""
-    if team.community_id != req.community_id:
-        raise InvalidInput("choose an active team of this request's community", "bad_team")
     chosen = roster_of(team, volunteer_ids)
     names = "、".join(v.name for v in chosen) or None
     lifecycle.dispatch(req, actor, team, names, note)
@@ -565,16 +563,23 @@ def _existing(client_id: uuid.UUID) -> FieldAction | None:
 
 def _replayed(row: FieldAction, volunteer: Volunteer, a: ActionInput) -> ActionResult:
     if row.volunteer_id != volunteer.id or row.body != a.body():
-        raise Conflict(gettext("这个编号已用于另一项操作"), "id_reused")
+        # Recorded nowhere: the first action keeps the id, and this one is refused.
+        detail = gettext("这个编号已用于另一项操作")
+        return ActionResult(str(a.client_id), "rejected", "id_reused", detail, replay=True)
     return _result(row, replay=True)
 
 
 def apply_action(volunteer: Volunteer, a: ActionInput) -> ActionResult:
-    """Apply one phone action exactly once: a repeat of its id answers the first result; an
-    action the job no longer allows is recorded as rejected, with the reason."""
+    """Apply one phone action exactly once: a repeat of its id answers the first result (the
+    same id with other content is refused, the first keeps it); an action the job no longer
+    allows is recorded as rejected, with the reason."""
     found = _existing(a.client_id)
     if found is not None:
         return _replayed(found, volunteer, a)
+    if db.session.get(HelpRequest, a.request_id) is None:  # nothing to record it against
+        return ActionResult(
+            str(a.client_id), "rejected", "not_found", gettext("没有这项任务"), False
+        )
     actor = Actor.volunteer(volunteer.name, volunteer.id)
     row = FieldAction(
         client_id=a.client_id,
@@ -597,10 +602,8 @@ def apply_action(volunteer: Volunteer, a: ActionInput) -> ActionResult:
                     .with_for_update(of=HelpRequest)
                 )
                 .unique()
-                .scalar_one_or_none()
+                .scalar_one()
             )
-            if req is None:
-                raise NotFound(gettext("没有这项任务"), "not_found")
             me = _place(req, volunteer, a.kind)
             APPLY[a.kind](req, me, actor, a)
             req.updated_at = utcnow()
@@ -611,13 +614,10 @@ def apply_action(volunteer: Volunteer, a: ActionInput) -> ActionResult:
             raise
         return _replayed(found, volunteer, a)
     except LinliError as exc:
-        request_id = a.request_id if db.session.get(HelpRequest, a.request_id) else None
-        if request_id is None:
-            raise
         rejected = FieldAction(
             client_id=a.client_id,
             volunteer_id=volunteer.id,
-            request_id=request_id,
+            request_id=a.request_id,
             kind=a.kind,
             body=a.body(),
             taken_at=a.taken_at,

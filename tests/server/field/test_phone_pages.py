@@ -155,9 +155,9 @@ def test_steps_are_applied_once_in_order_and_the_hours_wait_for_approval(
     assert 'id="pending-hours">0.7' in hours
 
     changed = dict(steps[2], minutes=400)
-    reused = send(phone, changed)
-    assert reused.status_code == 409
-    assert reused.get_json()["error"] == "id_reused"
+    (reused,) = send(phone, changed).get_json()["results"]
+    assert (reused["status"], reused["error"]) == ("rejected", "id_reused")
+    assert _count(app, FieldAction) == 3
 
 
 def test_two_volunteers_on_one_job_each_post_their_own_hours(app: Flask, jobs: Jobs) -> None:
@@ -340,9 +340,21 @@ def test_a_team_lead_linked_to_their_volunteer_record_sees_their_teams_queue(
 )
 def test_an_action_needs_a_uuid7(app: Flask, jobs: Jobs, bad: dict[str, str]) -> None:
     zhang = jobs.seed.volunteers["lanqiao"][0]
-    answer = send(phone_of(app, zhang), dict(action("accept", jobs.requests["lanqiao"]), **bad))
-    assert answer.status_code == 400
-    assert answer.get_json()["error"] == "bad_id"
+    rid = jobs.requests["lanqiao"]
+    dispatch(app, rid, jobs.seed.team["lanqiao"], [zhang])
+    answer = send(phone_of(app, zhang), dict(action("accept", rid), **bad), action("accept", rid))
+    assert answer.status_code == 200
+    refused, taken = answer.get_json()["results"]
+    assert (refused["status"], refused["error"]) == ("rejected", "bad_id")
+    assert taken["status"] == "applied"  # one malformed action does not block the next
+
+
+def test_an_action_on_a_job_that_does_not_exist_is_refused_and_blocks_nothing(
+    app: Flask, jobs: Jobs
+) -> None:
+    zhang = jobs.seed.volunteers["lanqiao"][0]
+    (result,) = send(phone_of(app, zhang), action("accept", 2**31 - 1)).get_json()["results"]
+    assert (result["status"], result["error"]) == ("rejected", "not_found")
 
 
 def test_the_dispatch_form_ranks_free_today_then_served_before_then_skilled(
