@@ -187,7 +187,9 @@ def device_for(token: str | None) -> VolunteerDevice | None:
     if volunteer is None or not volunteer.is_active:
         return None
     now = utcnow()
-    if now - device.last_seen_at > SEEN_EVERY:
+    # Not while the PIN is owed: a wrong PIN is counted on a second connection, which a write
+    # of this request's would hold up on SQLite.
+    if device.is_pin_checked and now - device.last_seen_at > SEEN_EVERY:
         device.last_seen_at = now
         db.session.flush()
     return device
