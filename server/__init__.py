@@ -81,6 +81,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.console.routes import bp as console_bp
     from server.dispatch import services as _dispatch  # noqa: F401  (registers its outbox kind)
     from server.errors import register_error_handlers
+    from server.field.routes import bp as field_bp
+    from server.field.routes import console_bp as field_console_bp
     from server.health.routes import bp as health_bp
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
@@ -103,6 +105,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(passbook_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(field_bp)
+    app.register_blueprint(field_console_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)
@@ -132,7 +136,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _install_hooks(app: Flask) -> None:
     """Where a lower feature calls a higher one (see `server.hooks`)."""
+    from server.auth.access import VOLUNTEER_SESSION
     from server.dispatch.services import DELIVERY_NOTES
+    from server.field.routes import phone_session
     from server.passbook.services import post_hours
     from server.people.services import RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
@@ -142,8 +148,9 @@ def _install_hooks(app: Flask) -> None:
 
     DELIVERY_NOTES.install(app, note_delivery)
     RESIDENT_RECORDS.install(app, RequestRecords())
-    ROSTER.install(app, Roster(volunteer_queries.skilled_members, volunteer_queries.member_names))
+    ROSTER.install(app, Roster(volunteer_queries.skilled_members))
     POST_HOURS.install(app, post_hours)
+    VOLUNTEER_SESSION.install(app, phone_session)
 
 
 def _configure_console_security(app: Flask) -> None:

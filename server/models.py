@@ -5,6 +5,15 @@ from server.auth.models import SignInFailure, User
 from server.carewatch.models import SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
+from server.field.models import (
+    FieldAction,
+    JobAssignee,
+    VolunteerDay,
+    VolunteerDevice,
+    VolunteerLink,
+    VolunteerPin,
+    VolunteerUser,
+)
 from server.kiosks.models import Kiosk
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
@@ -33,8 +42,10 @@ __all__ = [
     "ConsentRecord",
     "DailyStat",
     "Escalation",
+    "FieldAction",
     "HelpRequest",
     "IdempotencyKey",
+    "JobAssignee",
     "Kiosk",
     "LedgerEntry",
     "Merchant",
@@ -54,5 +65,10 @@ __all__ = [
     "TeamMember",
     "User",
     "Volunteer",
+    "VolunteerDay",
+    "VolunteerDevice",
+    "VolunteerLink",
     "VolunteerNote",
+    "VolunteerPin",
+    "VolunteerUser",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-ActorKind = Literal["user", "kiosk", "merchant", "api", "system"]
+ActorKind = Literal["user", "kiosk", "merchant", "api", "volunteer", "system"]
 
 LABEL_LENGTH = 100
 """The actor columns (request events, ledger entries, audit rows) hold this many characters."""
@@ -43,6 +43,11 @@ class Actor:
     def merchant(cls, name: str) -> Actor:
         """A merchant redeeming points on its own page (signed in by its page key)."""
         return cls(f"merchant:{name}"[:LABEL_LENGTH], None, "merchant")
+
+    @classmethod
+    def volunteer(cls, name: str, volunteer_id: int) -> Actor:
+        """A volunteer on their own phone pages (signed in by their card's link)."""
+        return cls(f"volunteer:{volunteer_id}:{name}"[:LABEL_LENGTH], None, "volunteer")
 
     @classmethod
     def api(cls, token_name: str) -> Actor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -28,6 +29,7 @@ from flask_wtf.csrf import CSRFProtect
 from server.auth.models import User
 from server.errors import NotAllowed, NotFound, Unauthorized
 from server.extensions import db
+from server.hooks import Hook
 
 if TYPE_CHECKING:
     from server.communities.models import Community
@@ -55,18 +57,39 @@ class Rule:
     """Who may call an endpoint.
 
     kind: `public` (anyone; forms still need a CSRF token), `token` (the view checks a device
-    or API token itself; no cookies, so no CSRF), or `session` (a signed-in user with one of
-    `roles`; unsafe methods need a CSRF token). `keeps_alive` False: the request does not
-    count as activity for the idle timeout (the live queue's stream).
+    or API token itself; no cookies, so no CSRF), `session` (a signed-in user with one of
+    `roles`; unsafe methods need a CSRF token), or `volunteer` (a volunteer's phone signed in
+    by their card's link: a separate audience with its own cookie, never a console user;
+    unsafe methods need the `X-Linli-Field` header, which no other site's form can send).
+    `keeps_alive` False: the request does not count as activity for the idle timeout (the live
+    queue's stream). `before_pin` True: a volunteer's phone that still owes its PIN may call it.
     """
 
-    kind: Literal["public", "token", "session"]
+    kind: Literal["public", "token", "session", "volunteer"]
     roles: frozenset[str] = frozenset()
     keeps_alive: bool = True
+    before_pin: bool = False
 
 
 PUBLIC = Rule("public")
 TOKEN = Rule("token")
+VOLUNTEER = Rule("volunteer")
+"""A volunteer's own phone pages: they see only their own jobs (the views load through
+`volunteer_id()`), whatever a console session in the same browser may hold."""
+
+
+@dataclass(frozen=True)
+class PhoneSession:
+    """A volunteer's signed-in phone, as the field feature found it from its cookie."""
+
+    volunteer_id: int
+    device_id: int
+    pin_checked: bool
+
+
+VOLUNTEER_SESSION: Hook[Callable[[], PhoneSession | None]] = Hook("volunteer_session")
+"""Finds the volunteer's phone from its cookie (implemented by the field feature, above)."""
+FIELD_HEADER = "X-Linli-Field"
 
 POLICY: dict[str, Rule] = {
     "static": Rule("public", keeps_alive=False),
@@ -153,6 +176,29 @@ POLICY: dict[str, Rule] = {
     "reports.meeting": Rule("session", READERS),
     "reports.requests_csv": Rule("session", READERS),
     "reports.hours_csv": Rule("session", STAFF),
+    # The card's link is the credential; the manifest and service worker hold no data.
+    "field.open_link": PUBLIC,
+    "field.manifest": Rule("public", keeps_alive=False),
+    "field.service_worker": Rule("public", keeps_alive=False),
+    "field.static": Rule("public", keeps_alive=False),
+    "field.pin_page": Rule("volunteer", before_pin=True),
+    "field.pin_check": Rule("volunteer", before_pin=True),
+    "field.sign_out": Rule("volunteer", before_pin=True),
+    "field.tasks": VOLUNTEER,
+    "field.tasks_json": Rule("volunteer", keeps_alive=False),
+    "field.job_page": VOLUNTEER,
+    "field.actions": VOLUNTEER,
+    "field.today": VOLUNTEER,
+    "field.hours": VOLUNTEER,
+    "field.code": VOLUNTEER,
+    "field.record": VOLUNTEER,
+    "field.pin_set": VOLUNTEER,
+    "field_console.card": Rule("session", STAFF),
+    "field_console.card_issue": Rule("session", STAFF),
+    "field_console.card_revoke": Rule("session", STAFF),
+    "field_console.card_user": Rule("session", STAFF),
+    # A console user linked to their volunteer record opens their own phone pages.
+    "field_console.my_phone": Rule("session", ANY_USER),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})
@@ -183,6 +229,8 @@ def enforce() -> ResponseReturnValue | None:
     g.access_rule = rule
     if rule.kind == "token":
         return None
+    if rule.kind == "volunteer":
+        return _enforce_volunteer(rule)
     expired = _expire_session(rule)
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
@@ -196,6 +244,28 @@ def enforce() -> ResponseReturnValue | None:
     if not community_scope(rule.roles):
         raise NotAllowed(gettext("您的角色不能做这件事"), "role_forbidden")
     return None
+
+
+def _enforce_volunteer(rule: Rule) -> ResponseReturnValue | None:
+    """A volunteer's phone: signed in by its cookie, PIN given if one is set; unsafe methods
+    carry the field header (the phone's script sends it; another site's form cannot)."""
+    phone = VOLUNTEER_SESSION.get()()
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.headers.get(FIELD_HEADER):
+        raise NotAllowed(gettext("志愿者页面只接受本页面发出的操作"), "no_header")
+    if phone is None:
+        raise Unauthorized(gettext("请用手机扫描你的志愿者卡上的二维码"), "not_signed_in")
+    if not phone.pin_checked and not rule.before_pin:
+        if request.method == "GET" and _wants_html():
+            return redirect(url_for("field.pin_page"))
+        raise Unauthorized(gettext("请先输入 PIN"), "pin_needed")
+    g.phone = phone
+    return None
+
+
+def phone() -> PhoneSession:
+    """The signed-in volunteer's phone (only called behind a `volunteer` rule)."""
+    found: PhoneSession = g.phone
+    return found
 
 
 def _wants_html() -> bool:

@@ -51,10 +51,9 @@ class TriageForm(ConsoleForm):
 
 
 class DispatchForm(ConsoleForm):
-    """Team and volunteers."""
+    """The team (the volunteers picked from its roster are read as a list by the route)."""
 
     team = StringField(_l("服务队"), [DataRequired(_l("请选择服务队"))])
-    volunteers = StringField(_l("志愿者"), [Optional(), Length(max=300)])
     note = TextAreaField(_l("备注"), [Optional(), Length(max=2000)])
 
 

@@ -53,6 +53,8 @@ from server.console import forms, live
 from server.dispatch import services as dispatch_services
 from server.dispatch.queries import agencies_of
 from server.errors import InvalidInput, LinliError, NotFound
+from server.field import queries as field_queries
+from server.field import services as field_services
 from server.inputs import form_problems, optional_int, parse_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
 from server.pages import form_failed
@@ -239,11 +241,14 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         "status_words": status_words,
         "resident": None,
         "candidates": [],
+        "assignees": field_queries.assignees_of(req.id),
+        "state_word": field_services.state_word,
     }
     if can_act:
         context["categories"] = queries.active_categories()
         context["suggestions"] = lifecycle.suggest_teams(req)
-        context["volunteer_names"] = lifecycle.member_names(req.community_id)
+        teams = [s.team.id for s in context["suggestions"]]
+        context["rosters"] = field_queries.rosters(req, teams)
         context["agencies"] = agencies_of(req.community_id)
         if req.resident_id is not None:
             context["resident"] = people.view_resident(
@@ -358,6 +363,13 @@ def _link(req: HelpRequest, f: Any) -> None:
     )
 
 
+def _dispatch(req: HelpRequest, f: Any) -> None:
+    picked = [
+        parse_int(v, "volunteer", code="bad_volunteer") for v in request.form.getlist("volunteer")
+    ]
+    field_services.dispatch(req, _actor(), queries.team_for(req, f.team.data), picked, f.note.data)
+
+
 ACTIONS: dict[str, Action] = {
     "triage": Action(
         forms.TriageForm,
@@ -366,13 +378,7 @@ ACTIONS: dict[str, Action] = {
         ),
         _l("已分类"),
     ),
-    "dispatch": Action(
-        forms.DispatchForm,
-        lambda r, f: lifecycle.dispatch(
-            r, _actor(), queries.team_for(r, f.team.data), f.volunteers.data, f.note.data
-        ),
-        _l("已派单"),
-    ),
+    "dispatch": Action(forms.DispatchForm, _dispatch, _l("已派单")),
     "accept": Action(forms.EmptyForm, lambda r, f: lifecycle.accept(r, _actor()), _l("已接单")),
     "decline": Action(
         forms.ReasonForm, lambda r, f: lifecycle.decline(r, _actor(), f.reason.data), _l("已退回")

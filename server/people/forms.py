@@ -32,6 +32,7 @@ class ProfileForm(TranslatedForm):
     mobility = StringField(_l("行动能力"), [AnyOf(MOBILITY, _l("请选择行动能力"))])
     emergency_contact_name = StringField(_l("紧急联系人"), [Optional(), Length(max=100)])
     emergency_contact_phone = StringField(_l("紧急联系人电话"), [Optional(), Length(max=20)])
+    access_notes = StringField(_l("门禁与进门说明"), [Optional(), Length(max=300)])
     reason = StringField(_l("更正原因"), [Optional(), Length(max=300)])
 
     def to_input(self) -> services.ProfileInput:
@@ -45,6 +46,7 @@ class ProfileForm(TranslatedForm):
             mobility=self.mobility.data or "independent",
             emergency_contact_name=(self.emergency_contact_name.data or "").strip() or None,
             emergency_contact_phone=(self.emergency_contact_phone.data or "").strip() or None,
+            access_notes=(self.access_notes.data or "").strip() or None,
         )
 
 

@@ -29,6 +29,8 @@ class Resident(db.Model):  # type: ignore[name-defined,misc]
     mobility: so.Mapped[str] = so.mapped_column(sa.String(16), default="independent")
     emergency_contact_name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     emergency_contact_phone: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    access_notes: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    """How to get in (楼道门禁, 钥匙在邻居家): shown to the volunteers on an open job."""
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     deleted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

@@ -31,6 +31,7 @@ FIELDS = (
     "mobility",
     "emergency_contact_name",
     "emergency_contact_phone",
+    "access_notes",
 )
 
 
@@ -72,6 +73,7 @@ class ProfileInput:
     mobility: str
     emergency_contact_name: str | None
     emergency_contact_phone: str | None
+    access_notes: str | None = None
 
 
 def _room(community_id: int, code: str) -> Room:
@@ -223,7 +225,13 @@ def delete_resident(resident: Resident, who: Actor, why: str) -> None:
         raise InvalidInput(gettext("请说明删除数据的原因"), "missing_reason")
     # First: the profile's phones and names are what finds their copies elsewhere.
     erased = RESIDENT_RECORDS.get().erase(resident)
-    for name in ("phone", "birth_year", "emergency_contact_name", "emergency_contact_phone"):
+    for name in (
+        "phone",
+        "birth_year",
+        "emergency_contact_name",
+        "emergency_contact_phone",
+        "access_notes",
+    ):
         setattr(resident, name, None)
     resident.name = ""
     resident.is_living_alone = False

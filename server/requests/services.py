@@ -430,8 +430,6 @@ class Roster:
 
     skilled: Callable[[list[int], set[str]], dict[int, int]]
     """Per team id: its active members whose skills name one of the words."""
-    names: Callable[[int], list[str]]
-    """Names of a community's active volunteers who are in a team."""
 
 
 ROSTER: Hook[Roster] = Hook("roster")
@@ -476,11 +474,6 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
     ]
     ranked.sort(key=lambda t: (not t.takes_category, -t.skilled, t.load, t.team.name))
     return ranked
-
-
-def member_names(community_id: int) -> list[str]:
-    """Names of the active volunteers in the community's teams (to name them on a dispatch)."""
-    return _roster().names(community_id)
 
 
 def accept(req: HelpRequest, actor: Actor) -> None:

@@ -122,18 +122,6 @@ def skilled_members(team_ids: list[int], words: set[str]) -> dict[int, int]:
     return skilled
 
 
-def member_names(community_id: int) -> list[str]:
-    """Names of the active volunteers in the community's teams (to name them on a dispatch)."""
-    names = db.session.execute(
-        sa.select(Volunteer.name)
-        .join(TeamMember, TeamMember.volunteer_id == Volunteer.id)
-        .where(Volunteer.community_id == community_id, Volunteer.is_active)
-        .distinct()
-        .order_by(Volunteer.name)
-    ).scalars()
-    return list(names)
-
-
 # --- service hours ---------------------------------------------------------------------------
 
 

@@ -77,6 +77,7 @@ def _fields(ids: dict[str, Any]) -> list[Field]:
         Field("/console/residents/new", resident, "phone", 20, "1"),
         Field("/console/residents/new", resident, "emergency_contact_name", 100),
         Field("/console/residents/new", resident, "emergency_contact_phone", 20, "1"),
+        Field("/console/residents/new", resident, "access_notes", 300),
         Field("/console/residents/new", resident, "room", 50),
         Field("/volunteers/new", volunteer, "name", 100),
         Field("/volunteers/new", volunteer, "phone", 20, "1"),
@@ -100,7 +101,6 @@ def _fields(ids: dict[str, Any]) -> list[Field]:
         Field("/volunteers/hours/manual", manual, "content", 300),
         Field(f"/console/requests/{rid}/note", {}, "text", 2000),
         Field(f"/console/requests/{rid}/public_note", {}, "text", 200),
-        Field(f"/console/requests/{rid}/dispatch", {"team": "1"}, "volunteers", 300),
     ]
 
 

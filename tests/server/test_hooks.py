@@ -34,4 +34,3 @@ def test_create_app_installs_every_hook(app: Flask) -> None:
         assert isinstance(RESIDENT_RECORDS.get(), RequestRecords)
         assert POST_HOURS.get() is post_hours
         assert ROSTER.get().skilled is volunteer_queries.skilled_members
-        assert ROSTER.get().names is volunteer_queries.member_names

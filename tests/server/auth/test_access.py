@@ -191,6 +191,11 @@ def test_access_matrix(app: Flask, world: World, role: str) -> None:
             status, body = _call(client, method, other, form)
             assert status in (400, 401, 403), where
             assert not any(m in body for m in OTHER_COMMUNITY_MARKERS), where
+        elif policy.kind == "volunteer":
+            # A console session is never a volunteer's phone: each volunteer page refuses it.
+            status, body = _call(client, method, own, form)
+            assert status in (401, 403), f"{where}: {status}"
+            assert not any(m in body for m in OTHER_COMMUNITY_MARKERS), where
         elif policy.kind == "session":
             status, _ = _call(anonymous, method, own, {"csrf_token": anonymous_token})
             assert status in (302, 401), f"anonymous {where}: {status}"
@@ -263,13 +268,16 @@ def test_exports_and_json_apis_are_scoped_too(client: FlaskClient, world: World)
 
 
 def test_every_post_without_csrf_is_refused(app: Flask, world: World) -> None:
-    """Every form route (signed in, or the sign-in form itself) refuses a POST without a token."""
+    """Every form route (signed in, or the sign-in form itself) refuses a POST without a token.
+    A volunteer's phone pages take no forms: their own header guards them
+    (tests/security/test_field.py)."""
     client = app.test_client()
     login(client, "admin_lanqiao")
     posts = [
         (rule, method)
         for rule, method in _routes(app)
-        if method != "GET" and getattr(rule_for(rule.endpoint), "kind", "token") != "token"
+        if method != "GET"
+        and getattr(rule_for(rule.endpoint), "kind", "token") not in ("token", "volunteer")
     ]
     assert len(posts) >= 10
     before = _snapshot(app, world)

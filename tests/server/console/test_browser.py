@@ -47,15 +47,23 @@ def console(
 ) -> Iterator[Console]:
     """The server process on a database set up through the services (in process: fast)."""
     from server.auth.services import create_user
+    from server.communities.models import Community
     from server.dispatch.services import create_agency, create_team, set_team_lead
     from server.extensions import db
     from server.staffapi.services import create_api_token
+    from server.volunteers.imports import ImportRow
+    from server.volunteers.services import add_member, create_volunteer
 
     with app.app_context():
+        community_row = db.session.get_one(Community, community["id"])
         create_user("sw", PASSWORD, "social_worker", ["lanqiao"], "社工 王")
         create_user("lead", PASSWORD, "team_lead", ["lanqiao"], "张师傅")
         team = create_team("lanqiao", "小蜜蜂", ["electrical"])
         set_team_lead(team, "lead")
+        volunteer = create_volunteer(
+            community_row, ImportRow(line=0, name="张师傅", phone="13900000001")
+        )
+        add_member(team, volunteer)
         create_agency("lanqiao", "供电所", "department", f"http://127.0.0.1:{free_port()}/in")
         _, key = create_api_token("open311", ["lanqiao"])
         db.session.commit()
@@ -121,7 +129,8 @@ def test_live_queue_to_closed_fixed(
         expect(page.locator("#details")).to_have_text("客厅的灯不亮了 <b>help</b>")
         act(page, "triage", {"category": "electrical", "priority": "normal"})
         expect(page.locator("#status")).to_have_attribute("data-status", "triaged")
-        act(page, "dispatch", {"volunteers": "张师傅"})
+        page.locator("form[data-action=dispatch]").get_by_label("张师傅").check()
+        act(page, "dispatch")
         expect(page.locator("#status")).to_have_attribute("data-status", "dispatched")
         expect(page.locator("#public-note")).to_contain_text("已派单 — 小蜜蜂 张师傅")
         request_url = page.url

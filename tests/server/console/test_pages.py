@@ -212,7 +212,7 @@ def test_the_whole_loop_through_the_forms(client: FlaskClient, world: World, app
     login(client, "social_worker_lanqiao")
     steps = [
         ("triage", {"category": "electrical", "priority": "normal"}, "triaged"),
-        ("dispatch", {"team": str(world.teams["lanqiao"]), "volunteers": "张师傅"}, "dispatched"),
+        ("dispatch", {"team": str(world.teams["lanqiao"])}, "dispatched"),
         ("accept", {}, "accepted"),
         ("arrive", {}, "on_site"),
         ("complete", {"note": "new bulb", "hours": "1.5"}, "completed"),
