@@ -274,9 +274,9 @@ def home() -> str:
     speak = (
         []
         if is_pristine()
-        else ["p:home", "p:btn_checkin"]
+        else ["p:home"]
         + [f"p:cat_{t['code']}" for t in tiles if f"cat_{t['code']}" in PROMPTS]
-        + ["p:btn_mine"]
+        + ["p:btn_checkin", "p:btn_mine"]
     )
     return render_screen(
         "ui/home.html",
