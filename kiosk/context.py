@@ -10,13 +10,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 
 from kiosk.config import KioskSettings
+from kiosk.residents import CheckedIn
 from kiosk.store import Saved, Store, storage_busy
 from kiosk.voice import Voice
+
+T = TypeVar("T")
 
 EXTENSION = "linli_kiosk"
 """The key of the kiosk's context in `app.extensions` (its only one)."""
@@ -54,10 +57,17 @@ class KioskContext:
 
     def save(self, **fields: Any) -> Saved:
         """Save a request on the saver thread, refused when the storage does not finish in time."""
+        return self._on_saver(self.store.create_request, **fields)
+
+    def check_in(self, room: str, form_token: str) -> CheckedIn:
+        """Save a 报平安 on the saver thread, refused when the storage does not finish in time."""
+        return self._on_saver(self.store.check_in, room=room, form_token=form_token)
+
+    def _on_saver(self, write: Callable[..., T], **fields: Any) -> T:
         # A stalled card can block a write inside the kernel, where no timeout reaches: the
         # resident hears "could not save, try again" after twice the store's write wait (and a
         # second) instead of a screen that hangs; a save not yet started is cancelled.
-        future = self.saver.submit(self.store.create_request, **fields)
+        future = self.saver.submit(write, **fields)
         try:
             return future.result(timeout=2 * self.store.write_wait + 1)
         except FutureTimeout:

@@ -27,7 +27,7 @@ from kiosk.database import (
 from kiosk.schema import FINAL_STATES, OPERATION
 from sync.client import Credentials, PendingOp, SyncOutcome
 from sync.messages import (
-    CancelRequestOp,
+    AnyOp,
     Change,
     CreateRequestOp,
     EnrollResponse,
@@ -292,6 +292,12 @@ class Outbox(Database):
                             "updated_at = ? WHERE id = ?",
                             (result.reason, now, body["op_id"]),
                         )
+                elif row["type"] == "checkin.create":
+                    conn.execute(
+                        "UPDATE checkins SET status = ?, reject_reason = ?, updated_at = ? "
+                        "WHERE id = ?",
+                        ("recorded" if ok else "rejected", result.reason, now, body["op_id"]),
+                    )
             if response.resend_from is not None:
                 lost = conn.execute(
                     "UPDATE outbox SET state = 'pending', acked_at = NULL "
@@ -527,9 +533,7 @@ class Outbox(Database):
             ).rowcount
 
 
-def append_op(
-    conn: sqlite3.Connection, op: CreateRequestOp | CancelRequestOp, now: datetime
-) -> None:
+def append_op(conn: sqlite3.Connection, op: AnyOp, now: datetime) -> None:
     """Queue `op` at its seq and move the next seq past it, in the caller's write transaction."""
     conn.execute(
         "INSERT INTO outbox (seq, op_id, type, body, digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",

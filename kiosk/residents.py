@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from kiosk.database import Database, InputError, NotEnrolledError, set_meta
 from kiosk.outbox import append_op, check_headroom
 from sync.ids import format_ticket, uuid7
-from sync.messages import CancelRequestOp, CreateRequestOp
+from sync.messages import CancelRequestOp, CheckinOp, CreateRequestOp
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,14 @@ class Saved:
 
     id: str
     ticket: str
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    """A 报平安 saved durably on the kiosk: its id (the op's) and room."""
+
+    id: str
+    room: str
 
 
 class Residents(Database):
@@ -146,6 +154,56 @@ class Residents(Database):
                     (form_token, str(op_id), now.isoformat()),
                 )
         return Saved(id=str(op_id), ticket=p.ticket)
+
+    def check_in(self, room: str, form_token: str | None = None) -> CheckedIn:
+        """Save a 报平安 for `room` and its outbox operation in one durable transaction.
+
+        No request is made: no ticket, phone or words. A `form_token` seen before returns the
+        check-in saved with it and saves nothing new (a double tap is one check-in).
+        """
+        conn = self._conn()
+        if self._meta("device_id") is None:
+            raise NotEnrolledError(
+                "this kiosk is not enrolled yet; ask the community centre",
+                "本机尚未登记，请联系社区服务中心",
+            )
+        if conn.execute("SELECT 1 FROM rooms WHERE code = ?", (room,)).fetchone() is None:
+            raise InputError(
+                "unknown_room", f"room {room!r} is not in this community's list", "没有找到这个房间"
+            )
+        with self._write() as conn:
+            if form_token is not None:
+                seen = conn.execute(
+                    "SELECT id, room FROM checkins WHERE form_token = ?", (form_token,)
+                ).fetchone()
+                if seen is not None:
+                    return CheckedIn(id=str(seen["id"]), room=str(seen["room"]))
+            check_headroom(conn, self.path.parent, self.max_pages)
+            now = self.clock()
+            try:
+                op = CheckinOp.model_validate(
+                    {
+                        "op_id": uuid7(),
+                        "seq": int(self._meta("next_seq") or "1"),
+                        "type": "checkin.create",
+                        "at": now,
+                        "payload": {"room": room},
+                    }
+                )
+            except ValidationError as exc:
+                raise _input_error(exc) from exc
+            append_op(conn, op, now)
+            conn.execute(
+                "INSERT INTO checkins (id, room, created_at, form_token, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (str(op.op_id), room, now.isoformat(), form_token, now.isoformat()),
+            )
+        return CheckedIn(id=str(op.op_id), room=room)
+
+    def get_checkin(self, checkin_id: str) -> dict[str, Any] | None:
+        """One 报平安 saved here, with its sync state (`queued`, `recorded`, `rejected`)."""
+        row = self._conn().execute("SELECT * FROM checkins WHERE id = ?", (checkin_id,)).fetchone()
+        return None if row is None else dict(row)
 
     def has_consent(self, room: str, version: str) -> bool:
         """Whether a request of `room` was saved with consent text `version`."""

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from pydantic import TypeAdapter
 
-from sync.messages import CancelRequestOp, CreateRequestOp, Operation, op_digest
+from sync.messages import AnyOp, Operation, op_digest
 from sync.statuses import SETTLED, RequestStatus
 
 DEFAULT_CATEGORIES = [
@@ -39,7 +39,7 @@ KioskState = LocalState | RequestStatus
 FINAL_STATES: frozenset[KioskState] = frozenset({*SETTLED, "rejected"})
 """Request states that need nothing more from the community (nor a cancellation)."""
 
-OPERATION: TypeAdapter[CreateRequestOp | CancelRequestOp] = TypeAdapter(Operation)
+OPERATION: TypeAdapter[AnyOp] = TypeAdapter(Operation)
 """How an outbox row's `body` is read back."""
 
 
@@ -168,6 +168,24 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE requests ADD COLUMN agency TEXT",
             "ALTER TABLE requests ADD COLUMN merged_into TEXT",
             "CREATE INDEX requests_ticket ON requests (ticket)",
+        ],
+    ),
+    (
+        # 报平安: a resident says "I am well" for a room. Not a request (never in 我的求助, no
+        # ticket, no phone, no words): its own table, written with its outbox op in one
+        # transaction; `form_token` makes a double tap save one.
+        "0007_checkins",
+        [
+            """CREATE TABLE checkins (
+                id TEXT PRIMARY KEY,
+                room TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (status IN ('queued', 'recorded', 'rejected')),
+                reject_reason TEXT,
+                form_token TEXT UNIQUE,
+                updated_at TEXT NOT NULL
+            )""",
         ],
     ),
 ]

@@ -53,6 +53,8 @@ KEYPAD = "1234567890"
 """The phone keypad's digit keys in screen order."""
 HEALTH = "health"
 EMERGENCY = "emergency"
+CHECKIN = "checkin"
+"""The room picker's mode for a 报平安."""
 
 _PHONE = re.compile(r"^[0-9]{5,15}$")
 PHONE_DRAFT = "phone_draft"
@@ -170,6 +172,8 @@ class Choice:
     url: str
     voice: str = ""
     """The voice key that reads the label aloud."""
+    post_room: str = ""
+    """For a 报平安: the room the button posts to `url` (a form, not a link)."""
 
 
 def _store() -> Store:
@@ -263,6 +267,8 @@ def home() -> str:
         if known
         else url_for("screens.who", mode="mine")
     )
+    # 报平安: with the room known in this visit one tap saves it (a form); else pick the room.
+    checkin_url = None if known else url_for("screens.who", mode=CHECKIN)
     # The untouched start screen stays quiet (nobody may be there); otherwise the prompt and
     # every tile whose words have checked pinyin are read out.
     speak = (
@@ -270,7 +276,7 @@ def home() -> str:
         if is_pristine()
         else ["p:home"]
         + [f"p:cat_{t['code']}" for t in tiles if f"cat_{t['code']}" in PROMPTS]
-        + ["p:btn_mine"]
+        + ["p:btn_checkin", "p:btn_mine"]
     )
     return render_screen(
         "ui/home.html",
@@ -278,14 +284,21 @@ def home() -> str:
         speak=speak,
         tiles=tiles,
         mine_url=mine_url,
+        checkin_url=checkin_url,
+        checkin_room=known["code"] if known else None,
+        form_token=secrets.token_urlsafe(24),
         room_text=room_label(known) if known else None,
     )
 
 
 @bp.get("/who")
 def who() -> str | Response:
-    """Where you live: building, then unit, then room (steps skipped when there is one)."""
-    mode = "mine" if request.args.get("mode") == "mine" else "new"
+    """Where you live: building, then unit, then room (steps skipped when there is one).
+
+    For a 报平安 (`mode=checkin`) each room is a button that saves it: no screen to confirm.
+    """
+    asked = request.args.get("mode")
+    mode = asked if asked in ("mine", CHECKIN) else "new"
     category = request.args.get("category", "")
     if mode == "new" and category not in categories_by_code():
         return problem_response("unknown_category")
@@ -295,7 +308,7 @@ def who() -> str | Response:
     )
     base = {
         "category": category if mode == "new" else None,
-        "mode": mode if mode == "mine" else None,
+        "mode": mode if mode != "new" else None,
     }
     buildings = list(dict.fromkeys(r["building"] for r in rooms))
     building = request.args.get("building")
@@ -339,15 +352,19 @@ def who() -> str | Response:
             choices = [
                 Choice(
                     r["room"],
-                    next_after_room(category, r["code"], mode),
+                    url_for("screens.checkin_save")
+                    if mode == CHECKIN
+                    else next_after_room(category, r["code"], mode),
                     f"roomno:{r['room']}",
+                    r["code"] if mode == CHECKIN else "",
                 )
                 for r in rooms
                 if r["building"] == building and r["unit"] == unit
             ]
     shown, page, pages = _paged(choices, _int_arg("page"))
     args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
-    speak = ["p:mine" if mode == "mine" else "p:who", *(c.voice for c in shown), "p:btn_back"]
+    heading = {"mine": "p:mine", CHECKIN: "p:checkin_who"}.get(mode, "p:who")
+    speak = [heading, *(c.voice for c in shown), "p:btn_back"]
     speak += ["p:btn_prev_page"] if page > 1 else []
     speak += ["p:btn_next_page"] if page < pages else []
     return render_screen(
@@ -365,6 +382,7 @@ def who() -> str | Response:
         next_url=url_for("screens.who", **args, page=page + 1) if page < pages else None,
         category=categories_by_code().get(category),
         category_label=category_name(categories_by_code()[category]) if mode == "new" else "",
+        form_token=secrets.token_urlsafe(24),
     )
 
 
@@ -718,3 +736,53 @@ def cancel_save(request_id: str) -> Response:
         kiosk_context().on_saved()
     done = "cancelled" if direct else "cancel_requested"
     return redirect(url_for("screens.mine", room=found["room"], done=done), 303)
+
+
+# --- 报平安 (check-in) ------------------------------------------------------------------------
+
+
+@bp.post("/checkin")
+def checkin_save() -> Response:
+    """Save a 报平安 for the posted room in one durable transaction, then greet the resident.
+
+    No request is made: no category, ticket, phone or words.
+    """
+    room, token = request.form.get("room", ""), request.form.get("form_token", "")
+    if room not in rooms_by_code():
+        return problem_response("unknown_room")
+    if not _TOKEN.fullmatch(token):
+        return problem_response("invalid_form")
+    try:
+        saved = kiosk_context().check_in(room, token)
+    except StorageFull:
+        return problem_response("storage_full")
+    except NotEnrolledError:
+        return problem_response("not_enrolled")
+    except InputError as exc:
+        return problem_response(exc.code if exc.code in PROBLEMS else "invalid_form")
+    kiosk_context().on_saved()
+    return redirect(url_for("screens.checkin_done", checkin_id=saved.id), 303)
+
+
+@bp.get("/checkin/<checkin_id>")
+def checkin_done(checkin_id: str) -> str | Response:
+    """收到您的平安: shown only for a check-in that is in the database (so after the commit)."""
+    found = _store().get_checkin(checkin_id)
+    if found is None:
+        return problem_response("not_found")
+    offline = found["status"] == "queued" and not _store().status()["online"]
+    return render_screen(
+        "ui/checkin.html",
+        "checkin",
+        speak=[
+            "p:checkin_done",
+            "p:saved_offline" if offline else "p:saved",
+            "p:btn_help_room",
+            "p:btn_home",
+        ],
+        offline=offline,
+        room_text=room_label(rooms_by_code()[found["room"]])
+        if found["room"] in rooms_by_code()
+        else found["room"],
+        help_url=url_for("screens.home", room=found["room"]),
+    )

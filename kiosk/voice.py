@@ -102,6 +102,15 @@ PROMPTS: dict[str, Prompt] = {
         "ben3 ji1 zan4 shi2 bu4 neng2 fa1 song4 qiu2 zhu4. "
         "qing3 gei3 she4 qu1 fu2 wu4 zhong1 xin1 da3 dian4 hua4.",
     ),
+    # 报平安: the room picker's heading and the greeting once it is saved.
+    "checkin_who": Prompt(
+        "请选择您的房间，报个平安。",
+        "qing3 xuan3 ze2 nin2 de5 fang2 jian1, bao4 ge4 ping2 an1.",
+    ),
+    "checkin_done": Prompt(
+        "收到您的平安，祝您今天开心。",
+        "shou1 dao4 nin2 de5 ping2 an1, zhu4 nin2 jin1 tian1 kai1 xin1.",
+    ),
     "cat_electrical": Prompt("照明/电路", "zhao4 ming2, dian4 lu4."),
     "cat_plumbing": Prompt("水暖", "shui3 nuan3."),
     "cat_appliance": Prompt("家电维修", "jia1 dian4 wei2 xiu1."),
@@ -129,6 +138,8 @@ PROMPTS: dict[str, Prompt] = {
     "idle_count": Prompt("秒后回到首页", "miao3 hou4 hui2 dao4 shou3 ye4."),
     # Buttons, in the words they show (一 before a 4th tone is said yi2: 上一步 shang4 yi2 bu4).
     "btn_mine": Prompt("我的求助", "wo3 de5 qiu2 zhu4."),
+    "btn_checkin": Prompt("报平安", "bao4 ping2 an1."),
+    "btn_help_room": Prompt("为这个房间求助", "wei4 zhe4 ge4 fang2 jian1 qiu2 zhu4."),
     "btn_home": Prompt("回到首页", "hui2 dao4 shou3 ye4."),
     "btn_back": Prompt("上一步", "shang4 yi2 bu4."),
     "btn_prev_page": Prompt("上一页", "shang4 yi2 ye4."),

@@ -212,13 +212,16 @@ def _error_from(response: requests.Response) -> SyncError:
 
 STRIKES = 3
 """Answers of 500 to one batch before it is halved (or, a single op, parked)."""
+UNREADABLE = "invalid_message"
+"""The server's code for a batch it cannot read: halved at once (or, a single op, parked)."""
 
 
 class SyncEngine:
     """One kiosk's push, pull and reconcile against the server it enrolled with.
 
-    A batch the server keeps failing on (500, three times) is halved, down to a single
-    operation, which is then parked so the ones behind it drain. `instance`, random for each
+    A batch the server keeps failing on (500, three times) or cannot read (400
+    `invalid_message`, at once) is halved, down to a single operation, which is then parked
+    so the ones behind it drain. `instance`, random for each
     engine (each kiosk process), goes with every push so the server can tell a cloned card.
     """
 
@@ -308,6 +311,10 @@ class SyncEngine:
                 if exc.code == "body_too_large" and limit > 1:
                     limit = max(1, limit // 2)
                     continue
+                if exc.code == UNREADABLE:
+                    self._set_aside(pending[0], sent, exc)
+                    limit = self._limit
+                    continue
                 raise
             except ServerTrouble as exc:
                 if exc.status != 500 or not self._struck(pending[0], sent, exc):
@@ -345,6 +352,21 @@ class SyncEngine:
             self._limit = self.batch_ops
             log.warning("operation %d parked after %d failures: %s", first, STRIKES, exc.detail)
         return True
+
+    def _set_aside(self, head: PendingOp, size: int, exc: Refused) -> None:
+        """The server cannot read the batch: halve it until the one op it cannot read is
+        alone, and park that op so the ones behind it drain (it is retried later, and goes
+        through once the server is updated)."""
+        # A server older than one of this kiosk's operation types refuses the whole batch
+        # rather than the op (servers since checkin.create answer an unknown type alone).
+        self._strikes.clear()
+        if size > 1:
+            self._limit = max(1, size // 2)
+            log.warning("the server cannot read %d operations; trying %d", size, self._limit)
+        else:
+            self.store.park(head.seq, exc.detail)
+            self._limit = self.batch_ops
+            log.warning("operation %d parked: the server cannot read it: %s", head.seq, exc.detail)
 
     def _batch(self, pending: list[PendingOp]) -> tuple[bytes, int]:
         head = (

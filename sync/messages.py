@@ -16,9 +16,11 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
     StringConstraints,
+    Tag,
     TypeAdapter,
     field_serializer,
 )
@@ -132,10 +134,83 @@ class CancelRequestOp(_Op):
     payload: CancelRequestPayload
 
 
-Operation = Annotated[CreateRequestOp | CancelRequestOp, Field(discriminator="type")]
+class CheckinPayload(Request):
+    """A resident's 报平安 ("I am well today") at the kiosk, for one room: no words, no phone.
+
+    It is a sign of life for the care watch, never a request.
+    """
+
+    room: RoomCode
 
 
-def op_digest(op: CreateRequestOp | CancelRequestOp) -> str:
+class CheckinOp(_Op):
+    """Operation `checkin.create`: sent only by kiosks that know it (older ones never do)."""
+
+    type: Literal["checkin.create"]
+    payload: CheckinPayload
+
+
+KNOWN_OP_TYPES = ("request.create", "request.cancel", "checkin.create")
+"""The operation types this version of the contract defines."""
+UNKNOWN_OP = "unknown"
+"""The tag of an operation whose type this reader does not know."""
+
+
+def _not_known(kind: str) -> str:
+    if kind in KNOWN_OP_TYPES:
+        raise ValueError(f"{kind!r} is a known operation type and must be read as one")
+    return kind
+
+
+UNKNOWN_PAYLOAD_CHARS = 4000
+"""The longest payload of an unknown operation a reader keeps (as JSON text)."""
+
+
+def _storable(payload: dict[str, Any]) -> dict[str, Any]:
+    text = codec.dumps(payload).decode()
+    if len(text) > UNKNOWN_PAYLOAD_CHARS:
+        raise ValueError(f"payload longer than {UNKNOWN_PAYLOAD_CHARS} characters as JSON")
+    if "\\u0000" in text:  # JSON escapes NUL; no database stores it faithfully
+        raise ValueError("payload holds a NUL character")
+    return payload
+
+
+class UnknownOp(_Op):
+    """An operation of a type this reader does not know (sent by newer software).
+
+    Its envelope is read so that the server answers it alone, `rejected` with the reason
+    `unknown_op_type`, and applies the rest of the batch: a newer kiosk talking to an older
+    server loses that one operation with a clear answer, never its whole queue.
+    """
+
+    type: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", max_length=64),
+        AfterValidator(_not_known),
+    ]
+    payload: Annotated[dict[str, Any], AfterValidator(_storable)]
+
+
+def _op_kind(value: Any) -> str:
+    """The tag an operation is read under: its type when known, else `unknown`."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in KNOWN_OP_TYPES else UNKNOWN_OP
+
+
+AnyOp = CreateRequestOp | CancelRequestOp | CheckinOp | UnknownOp
+"""Every operation a reader may hold once a batch is read."""
+Operation = Annotated[
+    Annotated[CreateRequestOp, Tag("request.create")]
+    | Annotated[CancelRequestOp, Tag("request.cancel")]
+    | Annotated[CheckinOp, Tag("checkin.create")]
+    | Annotated[UnknownOp, Tag(UNKNOWN_OP)],
+    Discriminator(_op_kind),
+]
+"""One operation of a batch, read by its `type`; a type this reader does not know is read as
+an `UnknownOp` (answered alone), while a known type with a bad payload fails the batch."""
+
+
+def op_digest(op: AnyOp) -> str:
     """Content digest of an operation, without its seq: a replay with another is a conflict.
 
     The seq is left out because a kiosk may move an unsent operation to a fresh seq (its
@@ -144,7 +219,7 @@ def op_digest(op: CreateRequestOp | CancelRequestOp) -> str:
     return codec.digest(op.model_dump(mode="json", exclude={"seq"}))
 
 
-def seq_bound_digest(op: CreateRequestOp | CancelRequestOp) -> str:
+def seq_bound_digest(op: AnyOp) -> str:
     """The digest servers stored before `op_digest` left out the seq (rows kept from then)."""
     return codec.digest(op.model_dump(mode="json"))
 

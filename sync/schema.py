@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sync.messages import (
     CancelRequestOp,
     CategoryChange,
+    CheckinOp,
     CommunityChange,
     CreateRequestOp,
     EnrollRequest,
@@ -33,6 +34,7 @@ from sync.messages import (
     ReconcileResponse,
     RequestChange,
     RoomChange,
+    UnknownOp,
 )
 
 MESSAGES: tuple[type[BaseModel], ...] = (
@@ -51,6 +53,8 @@ MESSAGES: tuple[type[BaseModel], ...] = (
     ErrorBody,
     CreateRequestOp,
     CancelRequestOp,
+    CheckinOp,
+    UnknownOp,
     HealthReport,
     HealthAck,
 )

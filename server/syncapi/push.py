@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.audit.actor import Actor
+from server.carewatch.services import Sign, record_sign
 from server.communities.models import Room
 from server.dbutil import insert_for
 from server.errors import Conflict, InvalidInput
@@ -26,17 +27,23 @@ from server.synclog.changes import ChangeRow, record_changes
 from server.synclog.models import AppliedOp, SyncConflict
 from server.timeutil import utcnow
 from sync.messages import (
+    AnyOp,
     CancelRequestOp,
+    CheckinOp,
     CreateRequestOp,
     OpResult,
     PushRequest,
     PushResponse,
+    UnknownOp,
     op_digest,
     seq_bound_digest,
 )
 from sync.statuses import CANCELLABLE, FINAL
 
-Op = CreateRequestOp | CancelRequestOp
+Op = AnyOp
+
+CHECKIN_SOURCE = "kiosk:"
+"""A kiosk 报平安's sign of life is recorded under this prefix and its operation id."""
 
 INSTANCES_KEPT = 8
 """Kiosk processes remembered per kiosk (the most recently seen)."""
@@ -281,20 +288,35 @@ class _Applier:
         self.codes: dict[uuid.UUID, tuple[str, str]] = {}
         """A new request's category and room codes, by its id."""
         self.cancels: list[tuple[uuid.UUID, CancelRequestOp]] = []
+        self.checkins: dict[uuid.UUID, tuple[CheckinOp, int]] = {}
+        """A 报平安's operation and room id, by its operation id."""
 
     def apply(self, ops: list[Op]) -> dict[uuid.UUID, _Outcome]:
         categories = {
             c.code: c for c in db.session.execute(sa.select(Category)).scalars() if c.is_active
         }
-        room_codes = {op.payload.room for op in ops if isinstance(op, CreateRequestOp)}
+        room_codes = {op.payload.room for op in ops if isinstance(op, CreateRequestOp | CheckinOp)}
         rooms = _rooms_by_code(self.kiosk.community_id, room_codes)
         outcomes: dict[uuid.UUID, _Outcome] = {}
         for op in ops:
             if isinstance(op, CreateRequestOp):
                 outcomes[op.op_id] = self._create(op, categories, rooms)
-            else:
+            elif isinstance(op, CancelRequestOp):
                 outcomes[op.op_id] = self._cancel(op)
+            elif isinstance(op, CheckinOp):
+                outcomes[op.op_id] = self._checkin(op, rooms)
+            else:
+                outcomes[op.op_id] = _unknown(op)
         return outcomes
+
+    def _checkin(self, op: CheckinOp, rooms: dict[str, int]) -> _Outcome:
+        room_id = rooms.get(op.payload.room)
+        if room_id is None:
+            return _Outcome(
+                "rejected", "unknown_room", f"no room {op.payload.room!r} in this community"
+            )
+        self.checkins[op.op_id] = (op, room_id)
+        return _Outcome("applied", result={"status": "recorded"})
 
     def _create(
         self, op: CreateRequestOp, categories: dict[str, Category], rooms: dict[str, int]
@@ -391,7 +413,25 @@ class _Applier:
                 changes.append(change)
         if events:
             db.session.execute(RequestEvent.__table__.insert(), events)
+        for op_id, (checkin, room_id) in self.checkins.items():
+            if op_id in inserted:
+                self._record_checkin(checkin, room_id, actor)
         return changes
+
+    def _record_checkin(self, op: CheckinOp, room_id: int, actor: str) -> None:
+        """The 报平安 as a sign of life of its room, once per operation id."""
+        # The device's clock says when the elder tapped; one running ahead would make the
+        # elder look seen in the future and hold back the care watch, so never after now.
+        record_sign(
+            Sign(
+                community_id=self.kiosk.community_id,
+                channel="kiosk",
+                at=min(op.at, self.now),
+                source_key=f"{CHECKIN_SOURCE}{op.op_id}",
+                recorded_by=actor,
+                room_id=room_id,
+            )
+        )
 
     def _apply_cancel(
         self, target: uuid.UUID, op: CancelRequestOp, actor: str, events: list[dict[str, Any]]
@@ -431,6 +471,15 @@ class _Applier:
         request.updated_at = self.now
         db.session.flush()
         return request_change(request)
+
+
+def _unknown(op: UnknownOp) -> _Outcome:
+    """An operation newer software made: answered alone, so the rest of the batch applies."""
+    return _Outcome(
+        "rejected",
+        "unknown_op_type",
+        f"this server does not know operations of type {op.type!r}; update the server",
+    )
 
 
 def _rooms_by_code(community_id: int, codes: Iterable[str]) -> dict[str, int]:

@@ -312,7 +312,30 @@ def test_push_missing_and_unknown_fields_are_refused(
     run_cases(app, sender(client, f"{SYNC}/push", auth(enrolled["token"])), cases)
 
 
-def test_push_unknown_operation_types_and_bad_batches_are_refused(
+def test_push_an_unknown_operation_type_is_rejected_alone(
+    app: Flask, client: FlaskClient, enrolled: dict[str, Any]
+) -> None:
+    """A well-formed op of a type this server does not know (a newer kiosk's) is answered
+    alone, recorded as rejected; the batch around it is applied."""
+    unknown = {**op(2), "type": "request.delete", "payload": {"request_id": "x"}}
+    before = stored(app)
+    answer = client.post(
+        f"{SYNC}/push",
+        data=encode(batch(op(1), unknown, op(3))),
+        headers={**auth(enrolled["token"]), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert [(r["seq"], r["status"], r.get("reason")) for r in answer.get_json()["results"]] == [
+        (1, "applied", None),
+        (2, "rejected", "unknown_op_type"),
+        (3, "applied", None),
+    ]
+    after = stored(app)
+    assert after["help_request"] - before["help_request"] == 2
+    assert after["applied_op"] - before["applied_op"] == 3
+
+
+def test_push_bad_operation_types_and_bad_batches_are_refused(
     app: Flask, client: FlaskClient, enrolled: dict[str, Any]
 ) -> None:
     def typed(kind: Any) -> bytes:
@@ -320,7 +343,8 @@ def test_push_unknown_operation_types_and_bad_batches_are_refused(
 
     first, twin = op(1), op(1)
     cases = [
-        Case("type request.delete", typed("request.delete"), names=("request.delete",)),
+        Case("type REQUEST DELETE", typed("REQUEST DELETE"), names=("type",)),
+        Case("type without a dot", typed("delete"), names=("type",)),
         Case("type empty", typed(""), names=("type",)),
         Case("type null", typed(None), names=("type",)),
         Case("type a number", typed(7), names=("type",)),

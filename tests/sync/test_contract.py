@@ -528,3 +528,141 @@ def test_kiosk_engine_enrols_pushes_pulls_and_reconciles_in_process(
     with pytest.raises(SyncError) as failure:
         engine.sync_once()
     assert type(failure.value) is Revoked
+
+
+# --- 报平安 (checkin.create), and operations of types a reader does not know ----------------
+
+
+def _signs(app: Flask) -> list[tuple[str, str, str, Any]]:
+    """(source key, channel, room code, at) of every stored sign of life."""
+    import sqlalchemy as sa
+
+    from server.carewatch.models import SignOfLife
+    from server.communities.models import Room
+    from server.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(SignOfLife.source_key, SignOfLife.channel, Room.code, SignOfLife.at)
+            .join(Room, Room.id == SignOfLife.room_id)
+            .order_by(SignOfLife.id)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_server_applies_golden_checkins_once_and_answers_the_golden_response(
+    app: Flask, client: FlaskClient, enrolled: dict[str, Any]
+) -> None:
+    token = enrolled["token"]
+    body = golden("push_request_checkin.json")
+    answer = _ok(post(client, "/push", body, token))
+    assert decoded(PushResponse, answer, server_time=True) == decoded(
+        PushResponse, golden("push_response_checkin.json"), server_time=True
+    )
+    checkin = body["ops"][0]
+    expected = [
+        (
+            f"kiosk:{checkin['op_id']}",
+            "kiosk",
+            "3-2-301",
+            PushRequest.model_validate(body).ops[0].at,
+        )
+    ]
+    assert _signs(app) == expected
+    # A replayed batch answers the first results and records nothing more.
+    replay = PushResponse.model_validate(_ok(post(client, "/push", body, token)))
+    assert [(r.status, r.original, r.reason, r.result) for r in replay.results] == [
+        ("duplicate", "applied", None, {"status": "recorded"}),
+        ("duplicate", "applied", None, {"status": "received"}),
+        ("duplicate", "rejected", "unknown_room", None),
+    ]
+    assert _signs(app) == expected
+
+
+def test_a_checkin_makes_no_request(
+    app: Flask, client: FlaskClient, enrolled: dict[str, Any]
+) -> None:
+    import sqlalchemy as sa
+
+    from server.extensions import db
+    from server.requests.models import HelpRequest
+
+    _ok(post(client, "/push", golden("push_request_checkin.json"), enrolled["token"]))
+    with app.app_context():
+        rooms = db.session.execute(sa.select(HelpRequest.ticket)).scalars().all()
+    assert rooms == ["A-0001"], "only the batch's request.create makes a request"
+
+
+def test_server_answers_an_operation_of_an_unknown_type_alone(
+    app: Flask, client: FlaskClient, enrolled: dict[str, Any]
+) -> None:
+    """What a server does with a newer kiosk's operation: one clear rejection, the rest applied."""
+    answer = _ok(post(client, "/push", golden("push_request_newer_op.json"), enrolled["token"]))
+    assert decoded(PushResponse, answer, server_time=True) == decoded(
+        PushResponse, golden("push_response_newer_op.json"), server_time=True
+    )
+    assert len(_signs(app)) == 1
+
+
+def _older_reader() -> type[BaseModel]:
+    """A `PushRequest` reader of the contract before `checkin.create` (types it knew, and the
+    unknown-type envelope), built from the current messages."""
+    from typing import Annotated
+
+    from pydantic import Discriminator, Field, Tag, create_model
+
+    from sync.messages import CancelRequestOp, CreateRequestOp, UnknownOp
+
+    class OlderUnknownOp(UnknownOp):
+        type: str  # type: ignore[assignment]
+
+    older_known = ("request.create", "request.cancel")
+
+    def kind(value: Any) -> str:
+        found = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        return found if found in older_known else "unknown"
+
+    operation = Annotated[
+        Annotated[CreateRequestOp, Tag("request.create")]
+        | Annotated[CancelRequestOp, Tag("request.cancel")]
+        | Annotated[OlderUnknownOp, Tag("unknown")],
+        Discriminator(kind),
+    ]
+    return create_model(
+        "OlderPushRequest",
+        __base__=PushRequest,
+        ops=(list[operation], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+
+
+def test_an_older_reader_reads_a_checkin_as_one_unknown_operation() -> None:
+    """The checkin envelope fits the unknown-type envelope: a server of the contract before it
+    reads the batch and answers the check-ins alone instead of refusing the batch."""
+    older = _older_reader().model_validate(golden("push_request_checkin.json"))
+    kinds = [(type(op).__name__, op.type) for op in older.ops]  # type: ignore[attr-defined]
+    assert kinds == [
+        ("OlderUnknownOp", "checkin.create"),
+        ("CreateRequestOp", "request.create"),
+        ("OlderUnknownOp", "checkin.create"),
+    ]
+
+
+def test_an_older_kiosks_batch_holds_no_checkin_and_reads_unchanged() -> None:
+    """Kiosks before checkin.create send only request operations: read exactly as before."""
+    for name in ("push_request.json", "push_request_gap.json"):
+        batch = PushRequest.model_validate(golden(name))
+        assert {type(op).__name__ for op in batch.ops} <= {"CreateRequestOp", "CancelRequestOp"}
+
+
+def test_store_applies_the_golden_checkin_answer(store: Store) -> None:
+    _enrolled_store(store)
+    first = store.check_in("3-2-301")
+    request = store.create_request("electrical", "3-2-302")
+    third = store.check_in("3-2-302")
+    store.apply_push(PushResponse.model_validate(golden("push_response_checkin.json")))
+    assert store.get_checkin(first.id)["status"] == "recorded"  # type: ignore[index]
+    assert store.get_request(request.id)["status"] == "received"  # type: ignore[index]
+    rejected = store.get_checkin(third.id)
+    assert rejected is not None
+    assert (rejected["status"], rejected["reject_reason"]) == ("rejected", "unknown_room")
+    assert store.pending_ops(10) == []

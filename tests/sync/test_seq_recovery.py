@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import shutil
 import threading
 import uuid
@@ -649,4 +650,51 @@ def test_kiosk_migration_keeps_every_op_and_digests_the_unsent_without_seq(
     assert again is not None
     assert (again["status"], again["reject_reason"]) == ("queued", None)
     assert store.status()["parked"] == 0
+    store.close()
+
+
+# --- an op the server cannot read (a server older than one of the kiosk's op types) ----------
+# Such a server refuses the whole batch as an `invalid_message` (servers since checkin.create
+# answer an unknown type alone). A check-in it cannot read (its room is no room code, written
+# straight into the real outbox) is halved down to, parked; check-ins and requests behind it
+# arrive once.
+
+
+def _sign_keys(app: Flask) -> list[str]:
+    from server.carewatch.models import SignOfLife
+    from server.extensions import db
+
+    with app.app_context():
+        keys = db.session.execute(sa.select(SignOfLife.source_key)).scalars().all()
+        db.session.remove()
+    return sorted(keys)
+
+
+def test_an_unreadable_checkin_is_parked_and_the_rest_drain(
+    app: Flask, url: str, community: dict[str, Any], tmp_path: Path
+) -> None:
+    store, engine = kiosk(tmp_path / "k" / "kiosk.sqlite3", url, app)
+    before = store.create_request("electrical", "3-2-301")
+    unreadable = store.check_in("3-2-301")
+    after = store.check_in("3-2-302")
+    last = store.create_request("plumbing", "3-2-302")
+    with store._write() as conn:
+        body = json.loads(
+            conn.execute("SELECT body FROM outbox WHERE op_id = ?", (unreadable.id,)).fetchone()[0]
+        )
+        body["payload"]["room"] = "301"
+        conn.execute(
+            "UPDATE outbox SET body = ? WHERE op_id = ?", (json.dumps(body), unreadable.id)
+        )
+
+    assert sync_until_quiet(engine) == []
+    status = store.status()
+    assert (status["queued"], status["parked"]) == (0, 1)
+    [parked] = store.parked_ops()
+    assert parked["type"] == "checkin.create"
+    assert "invalid_message" in parked["error"]
+    assert sorted(c for c, _ in server_rows(app)) == sorted([before.id, last.id])
+    assert _sign_keys(app) == [f"kiosk:{after.id}"]
+    assert store.get_checkin(after.id)["status"] == "recorded"  # type: ignore[index]
+    assert store.get_checkin(unreadable.id)["status"] == "queued"  # type: ignore[index]
     store.close()
