@@ -113,11 +113,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _install_hooks(app: Flask) -> None:
     """Where a lower feature calls a higher one (see `server.hooks`)."""
+    from server.communities.services import COMMUNITY_CHOICES, SEED_CHOICES
     from server.dispatch.services import DELIVERY_NOTES
     from server.passbook.services import post_hours
     from server.people.services import RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
     from server.requests.services import ROSTER, Roster, note_delivery
+    from server.subchoices.queries import wire_choices
+    from server.subchoices.services import seed_new_community
     from server.volunteers import queries as volunteer_queries
     from server.volunteers.services import POST_HOURS
 
@@ -125,6 +128,8 @@ def _install_hooks(app: Flask) -> None:
     RESIDENT_RECORDS.install(app, RequestRecords())
     ROSTER.install(app, Roster(volunteer_queries.skilled_members, volunteer_queries.member_names))
     POST_HOURS.install(app, post_hours)
+    COMMUNITY_CHOICES.install(app, wire_choices)
+    SEED_CHOICES.install(app, seed_new_community)
 
 
 def _configure_console_security(app: Flask) -> None:

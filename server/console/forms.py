@@ -23,6 +23,7 @@ from wtforms.validators import (
 from server.inputs import StrictIntegerField, as_id
 from server.requests.models import CHANNELS, REPORTER_KINDS
 from server.requests.services import OUTCOMES, PRIORITIES, Intake
+from sync.messages import PREFERRED_TIMES
 
 
 class ConsoleForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
@@ -168,6 +169,8 @@ class IntakeForm(ConsoleForm):
     reporter_kind = StringField("reporter", [Optional(), AnyOf(REPORTER_KINDS)])
     reporter_name = StringField("reporter's name", [Optional(), Length(max=100)])
     on_behalf = StringField("on behalf", [Optional(), AnyOf(("yes", "no"))])
+    choice = StringField("sub-choice", [Optional(), Length(max=32)])
+    preferred_time = StringField("preferred time", [Optional(), AnyOf(PREFERRED_TIMES)])
 
     def to_intake(self, community_id: int) -> Intake:
         """The checked fields as the service's input."""
@@ -181,4 +184,6 @@ class IntakeForm(ConsoleForm):
             reporter_kind=self.reporter_kind.data or None,
             reporter_name=self.reporter_name.data,
             on_behalf=self.on_behalf.data == "yes",
+            choice=self.choice.data or None,
+            preferred_time=self.preferred_time.data or None,
         )

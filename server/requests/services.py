@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.audit import services as audit
 from server.audit.actor import Actor
@@ -33,10 +34,12 @@ from server.requests.models import (
     Category,
     HelpRequest,
     RequestEvent,
+    SubChoice,
 )
 from server.synclog.changes import record_changes
 from server.timeutil import utcnow
 from sync.ids import format_ticket, uuid7
+from sync.messages import OTHER_CHOICE, PREFERRED_TIMES
 from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, CLOSED, FINAL, NEW, OPEN, RequestStatus
 
 PRIORITIES = ("normal", "high", "emergency")
@@ -160,6 +163,10 @@ class Intake:
     reporter_kind: str | None = None
     reporter_name: str | None = None
     on_behalf: bool = False
+    choice: str | None = None
+    """What is wrong: one of the community's active sub-choices of the category, or `other`."""
+    preferred_time: str | None = None
+    """One of sync.messages.PREFERRED_TIMES."""
 
 
 def next_staff_ticket(community_id: int) -> str:
@@ -189,6 +196,25 @@ def _intake_field(value: str, allowed: tuple[str, ...], field: str) -> str:
             f"{field} must be one of {', '.join(allowed)}", f"bad_{field}", field=field
         )
     return value
+
+
+def _intake_choice(community_id: int, category: Category, code: str | None) -> str | None:
+    """The sub-choice code when it is `other` or an active one of the community's category."""
+    if code is None or code == OTHER_CHOICE:
+        return code
+    found = db.session.execute(
+        sa.select(SubChoice.id).where(
+            SubChoice.community_id == community_id,
+            SubChoice.category_id == category.id,
+            SubChoice.code == code,
+            SubChoice.is_active,
+        )
+    ).first()
+    if found is None:
+        raise InvalidInput(
+            gettext("这个类别没有这个细分选项：%(code)s", code=code), "bad_choice", field="choice"
+        )
+    return code
 
 
 def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
@@ -224,6 +250,10 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
             raise InvalidInput(
                 "phone must be 5 to 15 digits, an optional + first", "bad_phone", field="phone"
             )
+    choice = _intake_choice(intake.community_id, category, intake.choice or None)
+    preferred = intake.preferred_time or None
+    if preferred is not None:
+        _intake_field(preferred, PREFERRED_TIMES, "preferred_time")
     details = _clean(intake.details, 2000, "details")
     if details is not None and "\x00" in details:
         raise InvalidInput(
@@ -243,6 +273,8 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
         channel=channel,
         reporter_kind=kind,
         reporter_name=_clean(intake.reporter_name, 100, "reporter_name"),
+        choice_code=choice,
+        preferred_time=preferred,
         status="received",
         is_urgent=category.is_urgent,
         device_created_at=now,

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from flask_babel import gettext
+
+from server.localtime import local_zone
+
 STATUS_WORDS: dict[str, str] = {
     "received": "已收到 received",
     "triaged": "已分类 triaged",
@@ -24,3 +30,28 @@ STATUS_WORDS: dict[str, str] = {
 def status_words(status: str) -> str:
     """The words for `status` (an unknown one as it is)."""
     return STATUS_WORDS.get(status, status)
+
+
+TIME_LABELS: dict[str, str] = {
+    "today_am": "今天上午",
+    "today_pm": "今天下午",
+    "tomorrow": "明天",
+    "any": "都可以",
+}
+"""Each of sync.messages.PREFERRED_TIMES as the kiosk offered it (msgids; English in the catalog)."""
+
+
+def preferred_time_words(code: str | None, received_at: datetime) -> str | None:
+    """When the resident would like help, as a local day: 11-30 上午, 12-01 全天, 都可以."""
+    if code is None:
+        return None
+    day = received_at.astimezone(local_zone()).date()
+    if code == "today_am":
+        return gettext("%(day)s 上午", day=day.strftime("%m-%d"))
+    if code == "today_pm":
+        return gettext("%(day)s 下午", day=day.strftime("%m-%d"))
+    if code == "tomorrow":
+        return gettext("%(day)s 全天", day=(day + timedelta(days=1)).strftime("%m-%d"))
+    if code == "any":
+        return gettext("都可以")
+    return code

@@ -248,7 +248,18 @@ def touch_token(scope: Scope) -> None:
 # --- intake: POST /api/v1/requests ------------------------------------------------------------
 
 INTAKE_FIELDS = frozenset(
-    {"community", "room", "category", "channel", "details", "phone", "reporter", "on_behalf"}
+    {
+        "community",
+        "room",
+        "category",
+        "channel",
+        "details",
+        "phone",
+        "reporter",
+        "on_behalf",
+        "choice",
+        "preferred_time",
+    }
 )
 KEY_LENGTH = 200
 
@@ -301,6 +312,8 @@ def _intake(scope: Scope, body: Any) -> tuple[Intake, str]:
         reporter_kind=reporter.get("kind"),
         reporter_name=reporter.get("name"),
         on_behalf=on_behalf,
+        choice=_text(body, "choice", False),
+        preferred_time=_text(body, "preferred_time", False),
     )
     return intake, community.slug
 
