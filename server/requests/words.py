@@ -38,7 +38,7 @@ TIME_LABELS: dict[str, str] = {
     "tomorrow": "明天",
     "any": "都可以",
 }
-"""Each of sync.messages.PREFERRED_TIMES as the kiosk offered it (msgids; English in the catalog)."""
+"""Each of sync.messages.PREFERRED_TIMES as the kiosk offers it (msgids, English in the catalog)."""
 
 
 def preferred_time_words(code: str | None, received_at: datetime) -> str | None:

@@ -7,7 +7,6 @@ keeps its words and kiosks stop offering it.
 
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 from flask_babel import gettext
 
@@ -221,7 +220,9 @@ def edit_choices(
 ) -> str:
     """One edit of the admin page or the CLI, by name; answers what was done, in words."""
     if action == "add":
-        added = add_choice(community, category, form.get("name_zh", ""), form.get("name_en", ""), actor)
+        added = add_choice(
+            community, category, form.get("name_zh", ""), form.get("name_en", ""), actor
+        )
         return gettext("已添加：%(name)s", name=added.name_zh)
     if action not in ACTIONS:
         raise InvalidInput(gettext("不认识的操作"), "bad_action", field="action")
