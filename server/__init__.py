@@ -70,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.people.routes import bp as people_bp
     from server.reports.routes import bp as reports_bp
     from server.staffapi.routes import bp as staff_bp
+    from server.subchoices.routes import bp as subchoices_bp
     from server.syncapi.routes import bp as sync_bp
     from server.volunteers.routes import bp as volunteers_bp
 
@@ -84,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(passbook_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(subchoices_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)

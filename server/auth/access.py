@@ -151,6 +151,9 @@ POLICY: dict[str, Rule] = {
     "reports.meeting": Rule("session", READERS),
     "reports.requests_csv": Rule("session", READERS),
     "reports.hours_csv": Rule("session", STAFF),
+    # A community's sub-choices (what is wrong, per category): its administrators edit them.
+    "subchoices.choices": Rule("session", ADMINS),
+    "subchoices.choice_action": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})

@@ -37,6 +37,7 @@ from server.inputs import checked, safe_cell
 from server.reports import queries
 from server.reports.forms import PeriodForm
 from server.reports.queries import Period
+from server.requests.words import TIME_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
@@ -96,6 +97,9 @@ def overview(community_id: int) -> ResponseReturnValue:
         period=period,
         states=states,
         channels=queries.requests_by_channel(community.id, period),
+        choices=queries.requests_by_choice(community.id, period),
+        times=queries.requests_by_preferred_time(community.id, period),
+        time_labels=TIME_LABELS,
         measures=queries.response_measures(community.id, period),
         service=service,
         retention=queries.retention(community.id, period),
@@ -112,6 +116,8 @@ def _formulas() -> dict[str, str]:
     functions: dict[str, Callable[..., object]] = {
         "states": queries.requests_by_category_and_state,
         "channels": queries.requests_by_channel,
+        "choices": queries.requests_by_choice,
+        "times": queries.requests_by_preferred_time,
         "measures": queries.response_measures,
         "median": queries.median,
         "p90": queries.p90,

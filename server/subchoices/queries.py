@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask_babel import gettext
 
+from server.communities.models import Community
+from server.errors import NotFound
 from server.extensions import db
 from server.requests.models import Category, HelpRequest, SubChoice
 from sync.messages import OTHER_CHOICE, ChoiceData
@@ -79,3 +83,38 @@ def uses(choice: SubChoice) -> int:
             )
         ).scalar_one()
     )
+
+
+def choices_page(category_code: str, community_id: int) -> dict[str, Any]:
+    """What the admin page shows: the category, the community and its sub-choices with uses."""
+    category = db.session.execute(
+        sa.select(Category).where(Category.code == category_code, Category.is_active)
+    ).scalar_one_or_none()
+    community = db.session.get(Community, community_id)
+    if category is None or community is None:
+        raise NotFound(gettext("没有这个求助类别"), "unknown_category")
+    choices = choices_of(community_id, category.id)
+    counts = dict(
+        db.session.execute(
+            sa.select(HelpRequest.choice_code, sa.func.count())
+            .where(
+                HelpRequest.community_id == community_id,
+                HelpRequest.category_id == category.id,
+                HelpRequest.choice_code.is_not(None),
+            )
+            .group_by(HelpRequest.choice_code)
+        ).all()
+    )
+    categories = list(
+        db.session.execute(
+            sa.select(Category).where(Category.is_active).order_by(Category.sort_order)
+        ).scalars()
+    )
+    return {
+        "category": category,
+        "community": community,
+        "choices": choices,
+        "uses": {c.code: int(counts.get(c.code, 0)) for c in choices},
+        "active": sum(1 for c in choices if c.is_active),
+        "categories": categories,
+    }

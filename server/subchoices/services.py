@@ -242,3 +242,13 @@ def edit_choices(
     name = choice.name_zh
     remove_choice(community, choice, actor)
     return gettext("已删除：%(name)s", name=name)
+
+
+def edit_community_choices(
+    community_id: int, category_code: str, action: str, form: dict[str, str], actor: Actor
+) -> str:
+    """`edit_choices` for a community and category named by id and code (the admin page)."""
+    community = db.session.get(Community, community_id)
+    if community is None:
+        raise NotFound(gettext("没有这个社区"), "unknown_community")
+    return edit_choices(community, category_by_code(category_code), action, form, actor)
