@@ -47,11 +47,11 @@ def preferred_time_words(code: str | None, received_at: datetime) -> str | None:
         return None
     day = received_at.astimezone(local_zone()).date()
     if code == "today_am":
-        return gettext("%(day)s 上午", day=day.strftime("%m-%d"))
+        return str(gettext("%(day)s 上午", day=day.strftime("%m-%d")))
     if code == "today_pm":
-        return gettext("%(day)s 下午", day=day.strftime("%m-%d"))
+        return str(gettext("%(day)s 下午", day=day.strftime("%m-%d")))
     if code == "tomorrow":
-        return gettext("%(day)s 全天", day=(day + timedelta(days=1)).strftime("%m-%d"))
+        return str(gettext("%(day)s 全天", day=(day + timedelta(days=1)).strftime("%m-%d")))
     if code == "any":
-        return gettext("都可以")
+        return str(gettext("都可以"))
     return code

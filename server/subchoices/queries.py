@@ -47,7 +47,7 @@ def choice_words(community_id: int, category_id: int, code: str | None) -> str |
     if code is None:
         return None
     if code == OTHER_CHOICE:
-        return gettext("其他")
+        return str(gettext("其他"))
     name = db.session.execute(
         sa.select(SubChoice.name_zh).where(
             SubChoice.community_id == community_id,

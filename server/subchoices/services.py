@@ -223,25 +223,25 @@ def edit_choices(
         added = add_choice(
             community, category, form.get("name_zh", ""), form.get("name_en", ""), actor
         )
-        return gettext("已添加：%(name)s", name=added.name_zh)
+        return str(gettext("已添加：%(name)s", name=added.name_zh))
     if action not in ACTIONS:
         raise InvalidInput(gettext("不认识的操作"), "bad_action", field="action")
     choice = choice_by_code(community, category, form.get("code", ""))
     if action == "rename":
         rename_choice(community, choice, form.get("name_zh", ""), form.get("name_en", ""), actor)
-        return gettext("已改名：%(name)s", name=choice.name_zh)
+        return str(gettext("已改名：%(name)s", name=choice.name_zh))
     if action in MOVES:
         move_choice(community, choice, action, actor)
-        return gettext("已调整顺序：%(name)s", name=choice.name_zh)
+        return str(gettext("已调整顺序：%(name)s", name=choice.name_zh))
     if action == "retire":
         retire_choice(community, choice, actor)
-        return gettext("已停用：%(name)s", name=choice.name_zh)
+        return str(gettext("已停用：%(name)s", name=choice.name_zh))
     if action == "restore":
         restore_choice(community, choice, actor)
-        return gettext("已恢复：%(name)s", name=choice.name_zh)
+        return str(gettext("已恢复：%(name)s", name=choice.name_zh))
     name = choice.name_zh
     remove_choice(community, choice, actor)
-    return gettext("已删除：%(name)s", name=name)
+    return str(gettext("已删除：%(name)s", name=name))
 
 
 def edit_community_choices(

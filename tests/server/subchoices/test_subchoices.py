@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -275,3 +277,48 @@ def test_the_command_line_lists_and_edits(app: Flask, community: dict[str, Any])
     assert retired.exit_code == 0, retired.output
     listed = runner.invoke(choices_list, ["--community", "lanqiao", "--category", "meals"], env=env)
     assert "meals\tdinner\t晚餐\tDinner\tretired" in listed.output
+
+
+def test_the_migration_gives_existing_communities_the_defaults_and_republishes_them(
+    tmp_path: Path,
+) -> None:
+    """A database at 0013 with a community: after 0014 its kiosks pull the sub-choices."""
+    from tests.procs import linli
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    env = {"LINLI_DATABASE_URL": url, "LINLI_INSTANCE_DIR": str(tmp_path)}
+    linli("server", "db", "upgrade", "0013_signs", env=env)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO community (id, slug, name, phone, last_staff_ticket, created_at)"
+                    " VALUES (5, 'beiyuan', '北苑社区', NULL, 0, '2026-01-01 00:00:00')"
+                )
+            )
+            conn.execute(sa.text("UPDATE sync_state SET last_change_seq = last_change_seq + 1"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO change (seq, entity, key, community_id, data, changed_at) "
+                    "SELECT last_change_seq, 'community', 'beiyuan', 5, "
+                    '\'{"slug": "beiyuan", "name": "北苑社区", "phone": null}\', '
+                    "'2026-01-01 00:00:00' FROM sync_state"
+                )
+            )
+            before = conn.execute(sa.text("SELECT last_change_seq FROM sync_state")).scalar_one()
+        linli("server", "db", "upgrade", env=env)
+        with engine.connect() as conn:
+            seeded = conn.execute(
+                sa.text("SELECT count(*) FROM sub_choice WHERE community_id = 5")
+            ).scalar_one()
+            seq, data = conn.execute(
+                sa.text("SELECT seq, data FROM change WHERE entity = 'community'")
+            ).one()
+            last = conn.execute(sa.text("SELECT last_change_seq FROM sync_state")).scalar_one()
+    finally:
+        engine.dispose()
+    assert seeded == sum(len(v) for v in DEFAULT_CHOICES.values())
+    published = json.loads(data) if isinstance(data, str) else data
+    assert published["choices"][0]["code"] == "light_out"
+    assert seq == last == before + 1
