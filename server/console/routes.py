@@ -349,7 +349,13 @@ def work_order(request_id: int) -> ResponseReturnValue:
         f"request #{req.id}: 派工单 printed (name, phone, emergency contact)",
         "print work order 派工单", resident_id=req.resident_id, request_id=req.id,
     )  # fmt: skip
-    return render_template("console/work_order.html", order=order, printed_at=utcnow())
+    return render_template(
+        "console/work_order.html",
+        order=order,
+        printed_at=utcnow(),
+        choice_words=choice_words(req.community_id, req.category_id, req.choice_code),
+        preferred_words=preferred_time_words(req.preferred_time, req.received_at),
+    )
 
 
 @bp.get("/requests/<int:request_id>/escalations/<int:escalation_id>/transfer-order")

@@ -159,6 +159,8 @@ def test_every_channel_carries_the_choice_and_the_console_shows_it_in_words(
     assert console.status_code == 303
     page = client.get(console.headers["Location"]).get_data(as_text=True)
     assert '<dd id="choice">灯不亮</dd>' in page
+    order = client.get(console.headers["Location"] + "/work-order").get_data(as_text=True)
+    assert '<td id="choice">灯不亮</td>' in order
     assert "下午</dd>" in page
     bad = post(client, "/console/requests/new", {**form, "choice": "lunch"})
     assert bad.status_code == 400
