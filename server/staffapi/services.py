@@ -172,6 +172,8 @@ def list_requests(
             "is_urgent": req.is_urgent,
             "is_on_behalf": req.is_on_behalf,
             "channel": req.channel,
+            "choice": req.choice_code,
+            "preferred_time": req.preferred_time,
             "cancel_requested": req.is_cancel_requested,
             "created_at": req.device_created_at.isoformat(),
             "received_at": req.received_at.isoformat(),

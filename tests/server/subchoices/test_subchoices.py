@@ -324,3 +324,21 @@ def test_the_migration_gives_existing_communities_the_defaults_and_republishes_t
     published = json.loads(data) if isinstance(data, str) else data
     assert published["choices"][0]["code"] == "light_out"
     assert seq == last == before + 1
+
+
+def test_the_staff_api_lists_what_and_when(client: FlaskClient, world: World) -> None:
+    headers = {"Authorization": f"Bearer {world.tokens['lanqiao']}"}
+    body = {
+        "community": "lanqiao",
+        "room": "3-2-301",
+        "category": "errands",
+        "channel": "phone",
+        "choice": "bills",
+        "preferred_time": "tomorrow",
+    }
+    made = client.post("/api/v1/requests", json=body, headers={**headers, "Idempotency-Key": "a"})
+    assert made.status_code == 201
+    items = client.get("/api/v1/requests", headers=headers).get_json()["items"]
+    mine = next(i for i in items if i["ticket"] == made.get_json()["ticket"])
+    assert (mine["choice"], mine["preferred_time"]) == ("bills", "tomorrow")
+    assert {(i["choice"], i["preferred_time"]) for i in items if i is not mine} == {(None, None)}
