@@ -28,7 +28,16 @@ from kiosk.store import (
 
 PUBLIC_FIELDS = ("id", "ticket", "category", "status", "cancel_requested", "created_at", "synced")
 """What the local API tells about a request: what "my requests" shows, never a phone or words."""
-FIELDS = {"category", "room", "phone", "details", "on_behalf", "consent_version"}
+FIELDS = {
+    "category",
+    "room",
+    "phone",
+    "details",
+    "on_behalf",
+    "consent_version",
+    "choice",
+    "preferred_time",
+}
 """The fields a request may be saved with."""
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -66,7 +75,7 @@ def _request_fields(data: Any) -> dict[str, Any]:
     for name in ("category", "room"):
         if not isinstance(data.get(name), str):
             raise InputError(f"invalid_{name}", f"{name} must be a string", "缺少必填内容")
-    for name in ("phone", "details", "consent_version"):
+    for name in ("phone", "details", "consent_version", "choice", "preferred_time"):
         if data.get(name) is not None and not isinstance(data[name], str):
             raise InputError(f"invalid_{name}", f"{name} must be a string", "数据格式不对")
     on_behalf = data.get("on_behalf", False)
@@ -79,6 +88,8 @@ def _request_fields(data: Any) -> dict[str, Any]:
         "details": data.get("details"),
         "on_behalf": on_behalf,
         "consent_version": data.get("consent_version"),
+        "choice": data.get("choice"),
+        "preferred_time": data.get("preferred_time"),
     }
 
 

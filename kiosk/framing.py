@@ -42,6 +42,7 @@ VOICE_KEY = re.compile(
     r"^(?:p:[a-z_]+|room:[0-9A-Za-z-]{1,64}|ticket:[A-Z]{1,2}-[0-9]{4}"
     r"|code:[A-Z]{1,2}-[0-9A-Z]{4}"
     r"|(?:building|unit|roomno):[0-9A-Za-z]{1,16}|secs:[0-9]{1,4}"
+    r"|choice:[a-z][a-z_]{0,31}\.[a-z][a-z0-9_]{0,31}"
     r"|centre:phone|keypad:phone)$"
 )
 """The voice keys a page may ask to hear (kiosk/speech.py says what each one speaks)."""

@@ -339,7 +339,7 @@ class Outbox(Database):
             row
             for row in conn.execute(
                 "SELECT id, ticket, category, room, phone, details, on_behalf, consent_version, "
-                "created_at, status FROM requests "
+                "choice, preferred_time, created_at, status FROM requests "
                 "WHERE origin = 'kiosk' AND id NOT IN (SELECT op_id FROM outbox) ORDER BY rowid"
             )
             if row["status"] not in FINAL_STATES
@@ -360,6 +360,8 @@ class Outbox(Database):
                         "details": row["details"],
                         "on_behalf": bool(row["on_behalf"]),
                         "consent_version": row["consent_version"],
+                        "choice": row["choice"],
+                        "preferred_time": row["preferred_time"],
                     },
                 }
             )
@@ -465,6 +467,8 @@ class Outbox(Database):
                 conn.execute("DELETE FROM categories")
                 conn.execute("DELETE FROM rooms")
                 conn.execute("DELETE FROM community")
+                conn.execute("DELETE FROM choices")
+                set_meta(conn, "choices", None)
             now = self.clock()
             for change in page.changes:
                 _apply_change(conn, change, now)
@@ -588,12 +592,21 @@ def _apply_change(conn: sqlite3.Connection, change: Change, now: datetime) -> No
             )
     elif change.entity == "community":
         conn.execute("DELETE FROM community")
+        conn.execute("DELETE FROM choices")
+        set_meta(conn, "choices", None)
         if change.data is not None:
             community = change.data
             conn.execute(
                 "INSERT INTO community VALUES (?, ?, ?)",
                 (community.slug, community.name, community.phone),
             )
+            if community.choices is not None:
+                # A server that sends the list (even empty) takes a request's choice and time.
+                set_meta(conn, "choices", "1")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO choices VALUES (?, ?, ?, ?, ?)",
+                    [(c.category, c.code, c.name_zh, c.name_en, c.sort) for c in community.choices],
+                )
     elif change.entity == "request":
         _apply_request(conn, key, change.data, now)
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from kiosk.database import Database, InputError, NotEnrolledError, set_meta
 from kiosk.outbox import append_op, check_headroom
 from sync.ids import format_ticket, uuid7
-from sync.messages import CancelRequestOp, CheckinOp, CreateRequestOp
+from sync.messages import OTHER_CHOICE, CancelRequestOp, CheckinOp, CreateRequestOp
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,23 @@ class Residents(Database):
 
         return self._screen_read("community", query)[0]
 
+    def choices(self, category: str) -> list[dict[str, Any]]:
+        """The community's sub-choices of a category in display order (none before a sync, or
+        from a server that does not send them)."""
+
+        def query() -> list[dict[str, Any]]:
+            rows = self._conn().execute(
+                "SELECT * FROM choices WHERE category = ? ORDER BY sort, code", (category,)
+            )
+            return [dict(r) for r in rows]
+
+        return self._screen_read("choices", query)[0]
+
+    def offers_choices(self) -> bool:
+        """Whether the server takes a request's sub-choice and preferred time (it sent the
+        community's list of sub-choices, even an empty one)."""
+        return self._meta("choices") == "1"
+
     def create_request(
         self,
         category: str,
@@ -74,11 +91,15 @@ class Residents(Database):
         on_behalf: bool = False,
         consent_version: str | None = None,
         form_token: str | None = None,
+        choice: str | None = None,
+        preferred_time: str | None = None,
     ) -> Saved:
         """Save a request and its outbox operation in one durable transaction.
 
         A `form_token` seen before returns the request saved with it, and saves nothing new:
-        the token is checked and recorded in the same transaction as the request.
+        the token is checked and recorded in the same transaction as the request. A `choice`
+        is `other` or one of the category's sub-choices; with `preferred_time` it is saved only
+        for a server that takes them (`offers_choices`).
         """
         conn = self._conn()
         if self._meta("device_id") is None:
@@ -94,6 +115,21 @@ class Residents(Database):
             raise InputError(
                 "unknown_room", f"room {room!r} is not in this community's list", "没有找到这个房间"
             )
+        if (choice or preferred_time) and not self.offers_choices():
+            raise InputError(
+                "choices_not_offered",
+                "the server has not sent sub-choices: it would refuse them",
+                "暂时不能选择具体问题",
+            )
+        if (
+            choice
+            and choice != OTHER_CHOICE
+            and conn.execute(
+                "SELECT 1 FROM choices WHERE category = ? AND code = ?", (category, choice)
+            ).fetchone()
+            is None
+        ):
+            raise InputError("unknown_choice", f"unknown sub-choice {choice!r}", "没有这个选项")
         with self._write() as conn:
             if form_token is not None:
                 seen = conn.execute(
@@ -124,6 +160,8 @@ class Residents(Database):
                             "details": details or None,
                             "on_behalf": on_behalf,
                             "consent_version": consent_version,
+                            "choice": choice or None,
+                            "preferred_time": preferred_time or None,
                         },
                     }
                 )
@@ -133,7 +171,8 @@ class Residents(Database):
             p = op.payload
             conn.execute(
                 "INSERT INTO requests (id, ticket, category, room, phone, details, on_behalf, "
-                "consent_version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "consent_version, choice, preferred_time, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     str(op_id),
                     p.ticket,
@@ -143,6 +182,8 @@ class Residents(Database):
                     p.details,
                     int(p.on_behalf),
                     p.consent_version,
+                    p.choice,
+                    p.preferred_time,
                     now.isoformat(),
                     now.isoformat(),
                 ),
@@ -307,6 +348,7 @@ def _input_error(exc: ValidationError) -> InputError:
         "details": "说明文字太长了" if too_long else "说明文字里有无法保存的字符",
         "reason": "取消原因太长了" if too_long else "取消原因里有无法保存的字符",
         "room": "房间号格式不对",
+        "preferred_time": "时间选项不对",
     }
     return InputError(
         f"invalid_{field}",

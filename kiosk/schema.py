@@ -171,6 +171,25 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        # What is wrong, one step below a category, as the community words it (issue 13.5): the
+        # community record brings the list; a request keeps the code chosen and the preferred
+        # time. `meta.choices` is set while the server's community record carries the list (a
+        # server that accepts both fields), so an older server is never sent them.
+        "0006_subchoices",
+        [
+            """CREATE TABLE choices (
+                category TEXT NOT NULL,
+                code TEXT NOT NULL,
+                name_zh TEXT NOT NULL,
+                name_en TEXT NOT NULL,
+                sort INTEGER NOT NULL,
+                PRIMARY KEY (category, code)
+            )""",
+            "ALTER TABLE requests ADD COLUMN choice TEXT",
+            "ALTER TABLE requests ADD COLUMN preferred_time TEXT",
+        ],
+    ),
+    (
         # 报平安: a resident says "I am well" for a room. Not a request (never in 我的求助, no
         # ticket, no phone, no words): its own table, written with its outbox op in one
         # transaction; `form_token` makes a double tap save one.

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeGuard, assert_never
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from werkzeug.wrappers import Response
 
 from kiosk.context import kiosk_context
@@ -37,6 +37,7 @@ from kiosk.framing import (
 from kiosk.schema import FINAL_STATES, LOCAL_STATES, KioskState
 from kiosk.store import InputError, NotEnrolledError, StorageFull, Store
 from kiosk.voice import PROMPTS
+from sync.messages import OTHER_CHOICE, PREFERRED_TIMES
 from sync.statuses import STATUSES
 
 CONSENT_VERSION = "health-consent-v1"
@@ -416,12 +417,32 @@ def consent() -> str | Response:
 def _confirm_args(values: Any = None) -> dict[str, Any]:
     """Category, room, on-behalf and consent from the address (or a posted form)."""
     values = request.args if values is None else values
+    when = values.get("when")
     return {
         "category": values.get("category", ""),
         "room": values.get("room", ""),
         "on_behalf": "1" if values.get("on_behalf") == "1" else None,
         "consent": values.get("consent") or None,
+        "when": when if when in PREFERRED_TIMES else None,
     }
+
+
+TIME_WORDS: dict[str, str] = {
+    "today_am": "今天上午",
+    "today_pm": "今天下午",
+    "tomorrow": "明天",
+    "any": "都可以",
+}
+"""Each preferred time as the confirm screen offers it (msgids; English in the catalog)."""
+
+
+def _english() -> bool:
+    return str(get_locale()) == "en"
+
+
+def _choice_key(choice: dict[str, Any]) -> str:
+    """The voice key that reads a sub-choice tile aloud."""
+    return f"choice:{choice['category']}.{choice['code']}"
 
 
 def draft_phone(category: str, room: str) -> str | None:
@@ -446,18 +467,50 @@ def confirm() -> str | Response:
     if needs_consent and not _store().has_consent(room["code"], CONSENT_VERSION):
         return problem_response("consent_required")
     toggled = dict(args, on_behalf=None if args["on_behalf"] else "1")
+    # What is wrong and when, on this screen (home to saved stays three screens): the time
+    # first, as links that keep everything else; then each sub-choice tile saves at once.
+    asks = _store().offers_choices() and not cat["urgent"]
+    choices = _store().choices(cat["code"]) if asks else []
+    # A second tap on the time chosen takes it back.
+    times = (
+        [
+            {
+                "label": gettext(TIME_WORDS[t]),
+                "code": t,
+                "url": _url("screens.confirm", **dict(args, when=None if args["when"] == t else t)),
+                "voice": f"p:t_{t}",
+            }
+            for t in PREFERRED_TIMES
+        ]
+        if asks
+        else []
+    )
+    tiles = [
+        {
+            "label": str(c["name_en"] if _english() else c["name_zh"]),
+            "code": str(c["code"]),
+            "voice": _choice_key(c),
+        }
+        for c in choices
+    ]
+    if tiles:
+        tiles.append({"label": gettext("其他"), "code": OTHER_CHOICE, "voice": "p:ch_other"})
+    speak = ["p:confirm_choice" if tiles else "p:confirm", f"p:cat_{cat['code']}"]
+    speak += [f"room:{room['code']}"]
+    speak += ["p:when", *(t["voice"] for t in times)] if times else []
+    speak += [t["voice"] for t in tiles]
+    speak += [
+        "p:btn_change_phone" if number else "p:btn_add_phone",
+        "p:btn_behalf_yes" if args["on_behalf"] else "p:btn_behalf_no",
+    ]
+    speak += [] if tiles else ["p:btn_confirm"]
     return render_screen(
         "ui/confirm.html",
         "confirm",
-        speak=[
-            "p:confirm",
-            f"p:cat_{cat['code']}",
-            f"room:{room['code']}",
-            "p:btn_change_phone" if number else "p:btn_add_phone",
-            "p:btn_behalf_yes" if args["on_behalf"] else "p:btn_behalf_no",
-            "p:btn_confirm",
-            "p:btn_home",
-        ],
+        speak=[*speak, "p:btn_home"],
+        times=times,
+        when=args["when"] if asks else None,
+        tiles=tiles,
         category=cat,
         category_label=category_name(cat),
         room=room,
@@ -524,7 +577,11 @@ def save() -> Response:
     token = form.get("form_token", "")
     on_behalf = form.get("on_behalf", "0")
     consent_version = form.get("consent_version") or None
+    choice = form.get("choice") or None
+    when = form.get("when") or None
     if not _TOKEN.fullmatch(token) or on_behalf not in ("0", "1"):
+        return problem_response("invalid_form")
+    if when not in (None, *PREFERRED_TIMES):
         return problem_response("invalid_form")
     if consent_version not in (None, CONSENT_VERSION):
         return problem_response("invalid_form")
@@ -538,6 +595,8 @@ def save() -> Response:
             on_behalf=on_behalf == "1",
             consent_version=consent_version if category == HEALTH else None,
             form_token=token,
+            choice=choice,
+            preferred_time=when,
         )
     except StorageFull:
         return problem_response("storage_full")

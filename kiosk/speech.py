@@ -49,6 +49,8 @@ def spoken(key: str, lang: str) -> tuple[str, str] | None:
         if english:
             return gettext(prompt.text), ENGLISH_VOICE
         return prompt.pinyin, PINYIN_VOICE
+    if kind == "choice":
+        return _spoken_choice(value, english)
     if kind == "room":
         room = rooms_by_code().get(value)
         if room is None:
@@ -67,6 +69,21 @@ def spoken(key: str, lang: str) -> tuple[str, str] | None:
             return " ".join(value.replace("-", "")), ENGLISH_VOICE
         return f"{spell(value.replace('-', ''))}.", PINYIN_VOICE
     return _spoken_number(kind, value, english)
+
+
+def _spoken_choice(value: str, english: bool) -> tuple[str, str] | None:
+    """A sub-choice tile (`<category>.<code>`): its English words, or in Chinese the checked
+    pinyin of a default name (a community's own wording has none, so it stays silent)."""
+    category, _, code = value.partition(".")
+    found = next((c for c in kiosk_context().store.choices(category) if c["code"] == code), None)
+    if found is None:
+        return None
+    if english:
+        return str(found["name_en"]), ENGLISH_VOICE
+    prompt = PROMPTS.get(f"ch_{code}")
+    if prompt is None or prompt.text != found["name_zh"]:
+        return None
+    return prompt.pinyin, PINYIN_VOICE
 
 
 def _spoken_number(kind: str, value: str, english: bool) -> tuple[str, str] | None:

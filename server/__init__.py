@@ -91,6 +91,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.people.routes import bp as people_bp
     from server.reports.routes import bp as reports_bp
     from server.staffapi.routes import bp as staff_bp
+    from server.subchoices.routes import bp as subchoices_bp
     from server.syncapi.routes import bp as sync_bp
     from server.volunteers.routes import bp as volunteers_bp
 
@@ -107,6 +108,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(field_bp)
     app.register_blueprint(field_console_bp)
+    app.register_blueprint(subchoices_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)
@@ -137,12 +139,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _install_hooks(app: Flask) -> None:
     """Where a lower feature calls a higher one (see `server.hooks`)."""
     from server.auth.access import VOLUNTEER_SESSION
+    from server.communities.services import COMMUNITY_CHOICES, SEED_CHOICES
     from server.dispatch.services import DELIVERY_NOTES
     from server.field.routes import phone_session
     from server.passbook.services import post_hours
     from server.people.services import RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
     from server.requests.services import ROSTER, Roster, note_delivery
+    from server.subchoices.queries import wire_choices
+    from server.subchoices.services import seed_new_community
     from server.volunteers import queries as volunteer_queries
     from server.volunteers.services import POST_HOURS
 
@@ -151,6 +156,8 @@ def _install_hooks(app: Flask) -> None:
     ROSTER.install(app, Roster(volunteer_queries.skilled_members))
     POST_HOURS.install(app, post_hours)
     VOLUNTEER_SESSION.install(app, phone_session)
+    COMMUNITY_CHOICES.install(app, wire_choices)
+    SEED_CHOICES.install(app, seed_new_community)
 
 
 def _configure_console_security(app: Flask) -> None:

@@ -228,6 +228,69 @@ def api_token_revoke(name_or_id: str) -> None:
     click.echo(f"API token {token.name} revoked")
 
 
+@server_group.group("choices")
+def choices_group() -> None:
+    """Sub-choices: what is wrong within a category, as a community words it (kiosk tiles)."""
+
+
+@choices_group.command("list")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--category", default=None, help="Only this category (its code, e.g. meals).")
+@in_app
+def choices_list(slug: str, category: str | None) -> None:
+    """Print a community's sub-choices: category, code, Chinese, English, active or retired."""
+    from server.communities.services import community_by_slug
+    from server.subchoices.queries import choices_of
+    from server.subchoices.services import category_by_code
+
+    community = community_by_slug(slug)
+    category_id = category_by_code(category).id if category else None
+    for c in choices_of(community.id, category_id):
+        state = "active" if c.is_active else "retired"
+        click.echo(f"{c.category.code}\t{c.code}\t{c.name_zh}\t{c.name_en}\t{state}")
+
+
+@choices_group.command("seed")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@in_app
+def choices_seed(slug: str) -> None:
+    """Give a community the default sub-choices it lacks (kiosks learn them at their next sync)."""
+    from server.communities.services import community_by_slug
+    from server.subchoices.services import seed_defaults
+
+    added = seed_defaults(community_by_slug(slug))
+    click.echo(f"{added} default sub-choices added")
+
+
+@choices_group.command("edit")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--category", required=True, help="The category's code, e.g. electrical.")
+@click.argument(
+    "action", type=click.Choice(("add", "rename", "up", "down", "retire", "restore", "remove"))
+)
+@click.option("--code", default="", help="The sub-choice (all actions but add).")
+@click.option("--name-zh", default="", help="Chinese words (add, rename), e.g. 灯不亮.")
+@click.option("--name-en", default="", help="English words (add, rename).")
+@in_app
+def choices_edit(
+    slug: str, category: str, action: str, code: str, name_zh: str, name_en: str
+) -> None:
+    """Add, rename, move up or down, retire, restore or remove a sub-choice (audited); one that
+    requests use is never removed, only retired."""
+    from server.audit.actor import Actor
+    from server.communities.services import community_by_slug
+    from server.subchoices.services import category_by_code, edit_choices
+
+    done = edit_choices(
+        community_by_slug(slug),
+        category_by_code(category),
+        action,
+        {"code": code, "name_zh": name_zh, "name_en": name_en},
+        Actor("command line"),
+    )
+    click.echo(done)
+
+
 @server_group.group("merchant")
 def merchant_group() -> None:
     """Passbook merchants: close one, or give it a new page key."""

@@ -21,6 +21,8 @@ from server.requests import services as life
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.timeutil import utcnow
 from sync import statuses
+from sync.choices import DEFAULT_CHOICES
+from sync.messages import OTHER_CHOICE, PREFERRED_TIMES
 
 DEMO_PASSWORD = "linli-demo-2026"  # noqa: S105  (printed to the demo user on purpose)
 """Password of every demo user (at least 12 characters, as the console requires)."""
@@ -216,6 +218,9 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
             resident = rng.choice(residents)
             code = rng.choice([c for c in WORDS if c != "emergency"] * 6 + ["emergency"])
             received = now - timedelta(days=rng.uniform(0.2, 21))
+            # What is wrong and when, taken in turn (not drawn: the demo's other draws stay).
+            said = [c for c, _, _ in DEFAULT_CHOICES.get(code, ())]
+            said += [OTHER_CHOICE] if said else []
             req = HelpRequest(
                 client_id=uuid7(),
                 community_id=community.id,
@@ -227,6 +232,8 @@ def seed_requests(slugs: list[str], rng: random.Random, per_community: int = 24)
                 phone=resident.phone,
                 details=rng.choice(WORDS[code]),
                 is_on_behalf=rng.random() < 0.2,
+                choice_code=said[n % len(said)] if said and n % 4 else None,
+                preferred_time=(*PREFERRED_TIMES, None)[n % 5],
                 status="received",
                 is_urgent=categories[code].is_urgent,
                 is_cancel_requested=False,

@@ -19,7 +19,7 @@ from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
 from server.people.models import ConsentRecord, Resident
-from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.models import Category, HelpRequest, RequestEvent, SubChoice
 from server.staffapi.models import ApiToken, IdempotencyKey
 from server.synclog.models import AppliedOp, Change, SyncConflict, SyncState
 from server.volunteers.models import (
@@ -58,6 +58,7 @@ __all__ = [
     "ServiceRecord",
     "SignInFailure",
     "SignOfLife",
+    "SubChoice",
     "SyncConflict",
     "SyncState",
     "Team",

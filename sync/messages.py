@@ -73,6 +73,13 @@ RoomCode = Annotated[
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{5,15}$")]
 Ticket = Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,2}-[0-9]{4}$")]
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")]
+ChoiceCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+"""A sub-choice of a category (`light_out`), unique within the category and community."""
+OTHER_CHOICE = "other"
+"""The sub-choice every category offers after the community's own: none of those (其他)."""
+PreferredTime = Literal["today_am", "today_pm", "tomorrow", "any"]
+"""When the resident would like the help: 今天上午, 今天下午, 明天, 都可以."""
+PREFERRED_TIMES: tuple[PreferredTime, ...] = ("today_am", "today_pm", "tomorrow", "any")
 
 
 class Request(BaseModel):
@@ -100,6 +107,12 @@ class CreateRequestPayload(Request):
     details: Text2000 | None = None
     on_behalf: bool = False
     consent_version: Text32 | None = None
+    choice: ChoiceCode | None = Field(default=None, exclude_if=lambda v: v is None)
+    """What is wrong, as one of the category's sub-choices (or `other`). Left out when unset,
+    so older kiosks' messages and digests are unchanged; a kiosk sends it only to a server
+    whose community data carries `choices` (an older server refuses unknown fields)."""
+    preferred_time: PreferredTime | None = Field(default=None, exclude_if=lambda v: v is None)
+    """When the resident would like the help (left out when unset, as `choice`)."""
 
 
 class CancelRequestPayload(Request):
@@ -296,16 +309,33 @@ class RoomData(Response):
     room: str
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
+class ChoiceData(Response):
+    """One sub-choice of a category the community offers (what is wrong: 灯不亮)."""
+
+    category: str
+    code: str
+    name_zh: str
+    name_en: str
+    sort: int = 0
+
+
 class CommunityData(Response):
-    """The kiosk's community: its name and the office's phone."""
+    """The kiosk's community: its name, the office's phone and its sub-choices.
+
+    `choices` came later: left out when unset (an older server's page reads as it always did),
+    and present, even empty, from a server that accepts a request's `choice` and
+    `preferred_time` (a kiosk offers them only then).
+    """
 
     slug: str
     name: str
     phone: str | None = None
-
-
-def _unset(value: object) -> bool:
-    return value is None
+    choices: list[ChoiceData] | None = Field(default=None, exclude_if=_unset)
+    """The active sub-choices of every category, in display order within each."""
 
 
 class RequestData(Response):

@@ -48,10 +48,14 @@
       event.preventDefault();
       if (form.dataset.sent) { return; }  // a double tap sends once (the server checks too)
       form.dataset.sent = "1";
+      // The tapped button may carry the answer (a sub-choice tile): sent as a form would.
+      const data = new FormData(form);
+      const tapped = event.submitter;
+      if (tapped && tapped.name) { data.append(tapped.name, tapped.value); }
       form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
       fetch(form.action, {
         method: "POST",
-        body: new URLSearchParams(new FormData(form)),
+        body: new URLSearchParams(data),
         credentials: "same-origin",
       }).then(function (response) {
         const problem = response.headers.get("X-Linli-Problem");

@@ -199,6 +199,9 @@ POLICY: dict[str, Rule] = {
     "field_console.card_user": Rule("session", STAFF),
     # A console user linked to their volunteer record opens their own phone pages.
     "field_console.my_phone": Rule("session", ANY_USER),
+    # A community's sub-choices (what is wrong, per category): its administrators edit them.
+    "subchoices.choices": Rule("session", ADMINS),
+    "subchoices.choice_action": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})

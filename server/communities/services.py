@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -13,11 +14,17 @@ from flask_babel import gettext
 from server.communities.models import Building, Community, Room
 from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
+from server.hooks import Hook
 from server.synclog.changes import ChangeRow, record_changes
-from sync.messages import CommunityData, RoomData
+from sync.messages import ChoiceData, CommunityData, RoomData
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 PART = re.compile(r"^[^-\s,]{1,16}$")
+
+COMMUNITY_CHOICES: Hook[Callable[[int], list[ChoiceData]]] = Hook("community_choices")
+"""A community's active sub-choices (server.subchoices), published with the community record."""
+SEED_CHOICES: Hook[Callable[[Community], object]] = Hook("seed_choices")
+"""Gives a new community the default sub-choices (server.subchoices), before it is published."""
 
 
 def community_by_slug(slug: str) -> Community:
@@ -36,7 +43,12 @@ def community_change(community: Community) -> ChangeRow:
         entity="community",
         key=community.slug,
         community_id=community.id,
-        data=CommunityData(slug=community.slug, name=community.name, phone=community.phone),
+        data=CommunityData(
+            slug=community.slug,
+            name=community.name,
+            phone=community.phone,
+            choices=COMMUNITY_CHOICES.get()(community.id),
+        ),
     )
 
 
@@ -55,6 +67,7 @@ def create_community(slug: str, name: str, phone: str | None = None) -> Communit
     community = Community(slug=slug, name=name.strip(), phone=phone)
     db.session.add(community)
     db.session.flush()
+    SEED_CHOICES.get()(community)
     record_changes([community_change(community)])
     return community
 

@@ -24,6 +24,7 @@ from wtforms.validators import (
 from server.inputs import StrictIntegerField, TranslatedForm, as_id
 from server.requests.models import CHANNELS, REPORTER_KINDS
 from server.requests.services import OUTCOMES, PRIORITIES, Intake
+from sync.messages import PREFERRED_TIMES
 
 
 class ConsoleForm(TranslatedForm):
@@ -173,6 +174,8 @@ class IntakeForm(ConsoleForm):
     reporter_kind = StringField(_l("报告人"), [Optional(), AnyOf(REPORTER_KINDS)])
     reporter_name = StringField(_l("报告人姓名"), [Optional(), Length(max=100)])
     on_behalf = StringField(_l("代他人求助"), [Optional(), AnyOf(("yes", "no"))])
+    choice = StringField(_l("具体问题"), [Optional(), Length(max=32)])
+    preferred_time = StringField(_l("希望时间"), [Optional(), AnyOf(PREFERRED_TIMES)])
 
     def to_intake(self, community_id: int) -> Intake:
         """The checked fields as the service's input."""
@@ -186,4 +189,6 @@ class IntakeForm(ConsoleForm):
             reporter_kind=self.reporter_kind.data or None,
             reporter_name=self.reporter_name.data,
             on_behalf=self.on_behalf.data == "yes",
+            choice=self.choice.data or None,
+            preferred_time=self.preferred_time.data or None,
         )

@@ -55,7 +55,7 @@ from server.dispatch.queries import agencies_of
 from server.errors import InvalidInput, LinliError, NotFound
 from server.field import queries as field_queries
 from server.field import services as field_services
-from server.inputs import form_problems, optional_int, parse_int
+from server.inputs import as_id, form_problems, optional_int, parse_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
 from server.pages import form_failed
 from server.people import services as people
@@ -74,10 +74,12 @@ from server.requests.queries import (
     queue_page,
     room_choices,
 )
-from server.requests.words import status_words
+from server.requests.words import TIME_LABELS, preferred_time_words, status_words
+from server.subchoices.queries import choice_words, choices_of, names_by_key
 from server.synclog import rejections
 from server.timeutil import utcnow
 from sync import statuses
+from sync.messages import OTHER_CHOICE, PREFERRED_TIMES
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -125,7 +127,32 @@ def _queue_context() -> dict[str, Any]:
     rows, next_cursor = queue_page(
         scope, filters, request.args.get("cursor"), current_app.config["LINLI_QUEUE_PAGE_SIZE"]
     )
-    return {"rows": rows, "next_cursor": next_cursor, "filters": filters, "since": since}
+    return {
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "filters": filters,
+        "since": since,
+        "row_words": _row_words(rows),
+    }
+
+
+def _row_words(rows: list[Any]) -> dict[int, str]:
+    """Each row's sub-choice and preferred time in words (one query for the page's names)."""
+    names = names_by_key({row.request.community_id for row in rows if row.request.choice_code})
+    words: dict[int, str] = {}
+    for row in rows:
+        r = row.request
+        parts = []
+        if r.choice_code == OTHER_CHOICE:
+            parts.append(gettext("其他"))
+        elif r.choice_code:
+            parts.append(names.get((r.community_id, r.category_id, r.choice_code), r.choice_code))
+        when = preferred_time_words(r.preferred_time, r.received_at)
+        if when:
+            parts.append(when)
+        if parts:
+            words[r.id] = " · ".join(parts)
+    return words
 
 
 @bp.get("/queue")
@@ -161,7 +188,12 @@ def queue_rows() -> ResponseReturnValue:
         answer.headers["X-Live-Cursor"] = context["since"]
         return answer
     page = render_template(
-        "console/_rows.html", rows=changes.rows, gone=changes.gone, filters=filters, delta=True
+        "console/_rows.html",
+        rows=changes.rows,
+        gone=changes.gone,
+        filters=filters,
+        delta=True,
+        row_words=_row_words(changes.rows),
     )
     answer = make_response(page)
     answer.headers["X-Live-Cursor"] = cursor
@@ -189,12 +221,19 @@ def new_request() -> ResponseReturnValue:
         form.community.data = str(communities[0].id) if communities else ""
 
     def context() -> dict[str, Any]:
+        # The sub-choices of the community picked (the first one before a choice is posted).
+        ids = [c.id for c in communities]
+        chosen = as_id(str(form.community.data or "")) or (ids[0] if ids else None)
+        offered = [c for c in choices_of(chosen) if c.is_active] if chosen in ids else []
         return {
             "form": form,
             "communities": communities,
             "categories": queries.active_categories(),
             "channels": CHANNELS[1:],
             "reporter_kinds": REPORTER_KINDS,
+            "choices": offered,
+            "preferred_times": PREFERRED_TIMES,
+            "time_labels": TIME_LABELS,
         }
 
     if request.method == "GET":
@@ -239,6 +278,8 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         "duplicates": queries.duplicates_of(req),
         "possible_duplicates": queries.possible_duplicates_of(req),
         "status_words": status_words,
+        "choice_words": choice_words(req.community_id, req.category_id, req.choice_code),
+        "preferred_words": preferred_time_words(req.preferred_time, req.received_at),
         "resident": None,
         "candidates": [],
         "assignees": field_queries.assignees_of(req.id),
@@ -314,7 +355,13 @@ def work_order(request_id: int) -> ResponseReturnValue:
         f"request #{req.id}: 派工单 printed (name, phone, emergency contact)",
         "print work order 派工单", resident_id=req.resident_id, request_id=req.id,
     )  # fmt: skip
-    return render_template("console/work_order.html", order=order, printed_at=utcnow())
+    return render_template(
+        "console/work_order.html",
+        order=order,
+        printed_at=utcnow(),
+        choice_words=choice_words(req.community_id, req.category_id, req.choice_code),
+        preferred_words=preferred_time_words(req.preferred_time, req.received_at),
+    )
 
 
 @bp.get("/requests/<int:request_id>/escalations/<int:escalation_id>/transfer-order")

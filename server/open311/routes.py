@@ -149,6 +149,8 @@ def requests_create(fmt: str) -> ResponseReturnValue:
         phone=request.form.get("phone") or None,
         first_name=request.form.get("first_name"),
         last_name=request.form.get("last_name"),
+        choice=request.form.get("attribute[choice]") or None,
+        preferred_time=request.form.get("attribute[preferred_time]") or None,
     )
     return render([created], "service_requests", "request", fmt, 201)
 

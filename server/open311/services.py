@@ -186,8 +186,14 @@ def create_request(
     phone: str | None = None,
     first_name: str | None = None,
     last_name: str | None = None,
+    choice: str | None = None,
+    preferred_time: str | None = None,
 ) -> dict[str, Any]:
-    """File a request for a room (`building-unit-room`) of the key's communities, by `open311`."""
+    """File a request for a room (`building-unit-room`) of the key's communities, by `open311`.
+
+    `choice` and `preferred_time` come as the service attributes `attribute[choice]` and
+    `attribute[preferred_time]` (a sub-choice's code, and one of PREFERRED_TIMES).
+    """
     # The phone and the reporter's name are kept for staff; Open311 output never shows them.
     category = _category(service_code) if service_code else None
     if category is None:
@@ -214,6 +220,8 @@ def create_request(
             details=description,
             phone=phone,
             reporter_name=name or None,
+            choice=choice,
+            preferred_time=preferred_time,
         ),
         Actor.api(scope.token_name),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from server.communities.models import Building, Community, Room
@@ -21,11 +22,13 @@ from server.extensions import db
 from server.localtime import local_midnight
 from server.localtime import local_today as local_today  # the periods' today, for the routes
 from server.people.models import Resident
-from server.requests.models import CHANNELS, Category, HelpRequest, RequestEvent
+from server.requests.models import CHANNELS, Category, HelpRequest, RequestEvent, SubChoice
 from server.requests.services import overdue_clause
+from server.requests.words import preferred_time_words
 from server.timeutil import utcnow
 from server.volunteers.models import ServiceRecord, Volunteer
 from sync import statuses
+from sync.messages import OTHER_CHOICE, PREFERRED_TIMES
 from sync.statuses import OPEN, RequestStatus, in_order
 
 MIN_COUNT = 5
@@ -139,6 +142,69 @@ def requests_by_channel(community_id: int, period: Period) -> list[tuple[str, in
     }
     known = [(channel, counts.pop(channel, 0)) for channel in CHANNELS]
     return known + sorted(counts.items())
+
+
+@dataclass
+class ChoiceCounts:
+    """One category's requests in the period by what was wrong: each sub-choice, 其他, and
+    not stated (made before sub-choices, or without choosing)."""
+
+    category: Category
+    rows: list[tuple[str, str, int]]
+    """(code, words, requests): the community's sub-choices in order (retired ones only when
+    counted), then `other`, then `none` (not stated)."""
+    total: int
+
+
+def requests_by_choice(community_id: int, period: Period) -> list[ChoiceCounts]:
+    """Requests received in the period, counted per category by sub-choice (zeros included),
+    其他 and not stated; categories with sub-choices or with requests are listed."""
+    counts: dict[tuple[int, str | None], int] = {
+        (category_id, code): n
+        for category_id, code, n in db.session.execute(
+            sa.select(HelpRequest.category_id, HelpRequest.choice_code, sa.func.count())
+            .where(_in_period(community_id, period))
+            .group_by(HelpRequest.category_id, HelpRequest.choice_code)
+        )
+    }
+    choices: dict[int, list[SubChoice]] = defaultdict(list)
+    for choice in db.session.execute(
+        sa.select(SubChoice)
+        .where(SubChoice.community_id == community_id)
+        .order_by(SubChoice.sort_order, SubChoice.id)
+    ).scalars():
+        choices[choice.category_id].append(choice)
+    used = {category_id for category_id, _ in counts}
+    found = []
+    for category in db.session.execute(
+        sa.select(Category).order_by(Category.sort_order, Category.id)
+    ).scalars():
+        if category.id not in choices and category.id not in used:
+            continue
+        mine = {k[1]: n for k, n in counts.items() if k[0] == category.id}
+        rows = [
+            (c.code, c.name_zh, mine.pop(c.code, 0))
+            for c in choices[category.id]
+            if c.is_active or c.code in mine
+        ]
+        rows.append((OTHER_CHOICE, gettext("其他"), mine.pop(OTHER_CHOICE, 0)))
+        rows.append(("none", gettext("未说明"), mine.pop(None, 0)))
+        found.append(ChoiceCounts(category, rows, sum(n for _, _, n in rows)))
+    return found
+
+
+def requests_by_preferred_time(community_id: int, period: Period) -> list[tuple[str, int]]:
+    """Requests received in the period by the time the resident wished for (each of
+    PREFERRED_TIMES, zero included), then `none` (not stated)."""
+    counts: dict[str | None, int] = {
+        when: n
+        for when, n in db.session.execute(
+            sa.select(HelpRequest.preferred_time, sa.func.count())
+            .where(_in_period(community_id, period))
+            .group_by(HelpRequest.preferred_time)
+        )
+    }
+    return [(t, counts.get(t, 0)) for t in PREFERRED_TIMES] + [("none", counts.get(None, 0))]
 
 
 @dataclass
@@ -653,7 +719,8 @@ def meeting_sheet(community_id: int, now: datetime | None = None) -> MeetingShee
 REQUEST_COLUMNS = (
     _l("求助编号"), _l("小票号"), _l("类别"), _l("状态"), _l("楼栋"), _l("单元"),
     _l("房间"), _l("收到时间"), _l("到场时间"), _l("结案时间"), _l("到场用时（分钟）"),
-    _l("服务队"), _l("渠道"),
+    _l("服务队"), _l("渠道"), _l("具体问题代码"), _l("具体问题"), _l("希望时间代码"),
+    _l("希望时间"),
 )  # fmt: skip
 """The header of requests.csv, in the reader's language (cells keep codes and ISO times)."""
 
@@ -667,6 +734,12 @@ HOURS_COLUMNS = (
 def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
     """Requests received in the period, one row each, read in batches."""
     yield [str(column) for column in REQUEST_COLUMNS]
+    names = {
+        (c.category_id, c.code): c.name_zh
+        for c in db.session.execute(
+            sa.select(SubChoice).where(SubChoice.community_id == community_id)
+        ).scalars()
+    }
     query = (
         sa.select(
             HelpRequest.id,
@@ -681,6 +754,9 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
             HelpRequest.closed_at,
             Team.name,
             HelpRequest.channel,
+            HelpRequest.category_id,
+            HelpRequest.choice_code,
+            HelpRequest.preferred_time,
         )
         .join(Category, Category.id == HelpRequest.category_id)
         .join(Room, Room.id == HelpRequest.room_id)
@@ -703,13 +779,19 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
         closed,
         team,
         channel,
+        category_id,
+        choice,
+        when,
     ) in db.session.execute(query):
         response = _minutes(arrived, received) if arrived else None
+        words = gettext("其他") if choice == OTHER_CHOICE else names.get((category_id, choice))
         yield [
             rid, ticket, cat, status, b, u, r,
             received.isoformat(), arrived.isoformat() if arrived else "",
             closed.isoformat() if closed else "",
             round(response, 1) if response is not None else "", team or "", channel,
+            choice or "", words or choice or "", when or "",
+            preferred_time_words(when, received) or "",
         ]  # fmt: skip
 
 

@@ -38,6 +38,7 @@ from server.inputs import checked, safe_cell
 from server.reports import queries, words
 from server.reports.forms import PeriodForm
 from server.reports.queries import Period
+from server.requests.words import TIME_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
@@ -102,6 +103,9 @@ def overview(community_id: int) -> ResponseReturnValue:
         period=period,
         states=states,
         channels=queries.requests_by_channel(community.id, period),
+        choices=queries.requests_by_choice(community.id, period),
+        times=queries.requests_by_preferred_time(community.id, period),
+        time_labels=TIME_LABELS,
         measures=queries.response_measures(community.id, period),
         service=service,
         retention=queries.retention(community.id, period),

@@ -130,6 +130,10 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
     """One of REPORTER_KINDS."""
     reporter_name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     consent_version: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    choice_code: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    """What is wrong: a sub-choice's code of the community and category, or `other`."""
+    preferred_time: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    """When the resident would like help (sync.messages.PREFERRED_TIMES), from the day received."""
     status: so.Mapped[RequestStatus] = so.mapped_column(sa.String(24), index=True)
     is_urgent: so.Mapped[bool] = so.mapped_column(default=False)
     is_cancel_requested: so.Mapped[bool] = so.mapped_column(default=False)
@@ -193,3 +197,25 @@ class RequestEvent(db.Model):  # type: ignore[name-defined,misc]
         sa.String(16), default="status", server_default="status"
     )
     """status (a transition), note (internal), public_note, or a record such as link or delivery."""
+
+
+class SubChoice(db.Model):  # type: ignore[name-defined,misc]
+    """What is wrong, one step below a category, as a community words it (灯不亮).
+
+    Never deleted once a request uses its code: retired (`is_active` false) instead, so old
+    requests keep their words and the kiosk no longer offers it.
+    """
+
+    __tablename__ = "sub_choice"
+    __table_args__ = (sa.UniqueConstraint("community_id", "category_id", "code"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    category_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("category.id"))
+    code: so.Mapped[str] = so.mapped_column(sa.String(32))
+    name_zh: so.Mapped[str] = so.mapped_column(sa.String(32))
+    name_en: so.Mapped[str] = so.mapped_column(sa.String(64))
+    sort_order: so.Mapped[int] = so.mapped_column(default=0)
+    is_active: so.Mapped[bool] = so.mapped_column(default=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    category: so.Mapped[Category] = so.relationship(lazy="joined")

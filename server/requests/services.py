@@ -34,11 +34,13 @@ from server.requests.models import (
     Category,
     HelpRequest,
     RequestEvent,
+    SubChoice,
 )
 from server.requests.words import action_words, field_words, status_words
 from server.synclog.changes import record_changes
 from server.timeutil import utcnow
 from sync.ids import format_ticket, uuid7
+from sync.messages import OTHER_CHOICE, PREFERRED_TIMES
 from sync.statuses import ACTIVE_WORK, BEFORE_ARRIVAL, CLOSED, FINAL, NEW, OPEN, RequestStatus
 
 PRIORITIES = ("normal", "high", "emergency")
@@ -170,6 +172,10 @@ class Intake:
     reporter_kind: str | None = None
     reporter_name: str | None = None
     on_behalf: bool = False
+    choice: str | None = None
+    """What is wrong: one of the community's active sub-choices of the category, or `other`."""
+    preferred_time: str | None = None
+    """One of sync.messages.PREFERRED_TIMES."""
 
 
 def next_staff_ticket(community_id: int) -> str:
@@ -207,6 +213,25 @@ def _intake_field(value: str, allowed: tuple[str, ...], field: str) -> str:
     return value
 
 
+def _intake_choice(community_id: int, category: Category, code: str | None) -> str | None:
+    """The sub-choice code when it is `other` or an active one of the community's category."""
+    if code is None or code == OTHER_CHOICE:
+        return code
+    found = db.session.execute(
+        sa.select(SubChoice.id).where(
+            SubChoice.community_id == community_id,
+            SubChoice.category_id == category.id,
+            SubChoice.code == code,
+            SubChoice.is_active,
+        )
+    ).first()
+    if found is None:
+        raise InvalidInput(
+            gettext("这个类别没有这个细分选项：%(code)s", code=code), "bad_choice", field="choice"
+        )
+    return code
+
+
 def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
     """A request entered for a caller (console, staff API, Open311), audited; then as a kiosk's."""
     # Any channel but `kiosk` (a kiosk's own come by sync); linked to the resident when exactly
@@ -242,6 +267,10 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
             raise InvalidInput(
                 gettext("电话须为 5 到 15 位数字，开头可有 +"), "bad_phone", field="phone"
             )
+    choice = _intake_choice(intake.community_id, category, intake.choice or None)
+    preferred = intake.preferred_time or None
+    if preferred is not None:
+        _intake_field(preferred, PREFERRED_TIMES, "preferred_time")
     details = _clean(intake.details, 2000, "details")
     if details is not None and "\x00" in details:
         raise InvalidInput(gettext("原话不能含有 NUL 字符"), "bad_details", field="details")
@@ -259,6 +288,8 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
         channel=channel,
         reporter_kind=kind,
         reporter_name=_clean(intake.reporter_name, 100, "reporter_name"),
+        choice_code=choice,
+        preferred_time=preferred,
         status="received",
         is_urgent=category.is_urgent,
         device_created_at=now,

@@ -5,8 +5,12 @@ The msgids are Chinese (the console's default); server/translations/en holds the
 
 from __future__ import annotations
 
-from flask_babel import LazyString
+from datetime import datetime, timedelta
+
+from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _l
+
+from server.localtime import local_zone
 
 STATUS_WORDS: dict[str, LazyString] = {
     "received": _l("已收到"),
@@ -117,3 +121,28 @@ def action_words(action: str) -> str:
 def field_words(field: str) -> str:
     """The words for a request field named in an error (an unknown one as it is)."""
     return str(FIELD_WORDS.get(field, field))
+
+
+TIME_LABELS: dict[str, str] = {
+    "today_am": "今天上午",
+    "today_pm": "今天下午",
+    "tomorrow": "明天",
+    "any": "都可以",
+}
+"""Each of sync.messages.PREFERRED_TIMES as the kiosk offers it (msgids, English in the catalog)."""
+
+
+def preferred_time_words(code: str | None, received_at: datetime) -> str | None:
+    """When the resident would like help, as a local day: 11-30 上午, 12-01 全天, 都可以."""
+    if code is None:
+        return None
+    day = received_at.astimezone(local_zone()).date()
+    if code == "today_am":
+        return str(gettext("%(day)s 上午", day=day.strftime("%m-%d")))
+    if code == "today_pm":
+        return str(gettext("%(day)s 下午", day=day.strftime("%m-%d")))
+    if code == "tomorrow":
+        return str(gettext("%(day)s 全天", day=(day + timedelta(days=1)).strftime("%m-%d")))
+    if code == "any":
+        return str(gettext("都可以"))
+    return code

@@ -172,6 +172,8 @@ def list_requests(
             "is_urgent": req.is_urgent,
             "is_on_behalf": req.is_on_behalf,
             "channel": req.channel,
+            "choice": req.choice_code,
+            "preferred_time": req.preferred_time,
             "cancel_requested": req.is_cancel_requested,
             "created_at": req.device_created_at.isoformat(),
             "received_at": req.received_at.isoformat(),
@@ -248,7 +250,18 @@ def touch_token(scope: Scope) -> None:
 # --- intake: POST /api/v1/requests ------------------------------------------------------------
 
 INTAKE_FIELDS = frozenset(
-    {"community", "room", "category", "channel", "details", "phone", "reporter", "on_behalf"}
+    {
+        "community",
+        "room",
+        "category",
+        "channel",
+        "details",
+        "phone",
+        "reporter",
+        "on_behalf",
+        "choice",
+        "preferred_time",
+    }
 )
 KEY_LENGTH = 200
 
@@ -301,6 +314,8 @@ def _intake(scope: Scope, body: Any) -> tuple[Intake, str]:
         reporter_kind=reporter.get("kind"),
         reporter_name=reporter.get("name"),
         on_behalf=on_behalf,
+        choice=_text(body, "choice", False),
+        preferred_time=_text(body, "preferred_time", False),
     )
     return intake, community.slug
 

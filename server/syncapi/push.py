@@ -22,11 +22,12 @@ from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.kiosks.models import Kiosk
 from server.requests.changes import new_request_change, request_change
-from server.requests.models import Category, HelpRequest, RequestEvent
+from server.requests.models import Category, HelpRequest, RequestEvent, SubChoice
 from server.synclog.changes import ChangeRow, record_changes
 from server.synclog.models import AppliedOp, SyncConflict
 from server.timeutil import utcnow
 from sync.messages import (
+    OTHER_CHOICE,
     AnyOp,
     CancelRequestOp,
     CheckinOp,
@@ -290,6 +291,8 @@ class _Applier:
         self.cancels: list[tuple[uuid.UUID, CancelRequestOp]] = []
         self.checkins: dict[uuid.UUID, tuple[CheckinOp, int]] = {}
         """A 报平安's operation and room id, by its operation id."""
+        self.choices: set[tuple[int, str]] | None = None
+        """The community's sub-choices as (category id, code), read at the first one sent."""
 
     def apply(self, ops: list[Op]) -> dict[uuid.UUID, _Outcome]:
         categories = {
@@ -339,6 +342,8 @@ class _Applier:
             "details": p.details,
             "is_on_behalf": p.on_behalf,
             "consent_version": p.consent_version,
+            "choice_code": self._choice(category, p.choice),
+            "preferred_time": p.preferred_time,
             "status": "received",
             "is_urgent": category.is_urgent,
             "is_cancel_requested": False,
@@ -348,6 +353,20 @@ class _Applier:
         }
         self.codes[op.op_id] = (p.category, p.room)
         return _Outcome("applied", result={"status": "received"})
+
+    def _choice(self, category: Category, code: str | None) -> str | None:
+        """The sub-choice as sent when the community's category has it (retired ones too: the
+        kiosk offered it before its last pull); an unknown one is dropped, the request kept."""
+        if code is None or code == OTHER_CHOICE:
+            return code
+        if self.choices is None:
+            self.choices = {
+                (c.category_id, c.code)
+                for c in db.session.execute(
+                    sa.select(SubChoice).where(SubChoice.community_id == self.kiosk.community_id)
+                ).scalars()
+            }
+        return code if (category.id, code) in self.choices else None
 
     def _cancel(self, op: CancelRequestOp) -> _Outcome:
         target = op.payload.request_id

@@ -152,7 +152,9 @@ CONTOURS = {
     "2": {"35"},
     "3": {"21", "214", "35"},
     "4": {"51"},
-    "5": {"11", "33", "44"},
+    # The neutral tone's pitch follows the syllable before it: half-low (22) after a 1st tone
+    # (舒服 shu1 fu5, 东西 dong1 xi5), as espeak-ng says it.
+    "5": {"11", "22", "33", "44"},
 }
 
 

@@ -21,11 +21,14 @@ def test_a_hook_calls_what_the_app_installed() -> None:
 
 
 def test_create_app_installs_every_hook(app: Flask) -> None:
+    from server.communities.services import COMMUNITY_CHOICES, SEED_CHOICES
     from server.dispatch.services import DELIVERY_NOTES
     from server.passbook.services import post_hours
     from server.people.services import RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
     from server.requests.services import ROSTER, note_delivery
+    from server.subchoices.queries import wire_choices
+    from server.subchoices.services import seed_new_community
     from server.volunteers import queries as volunteer_queries
     from server.volunteers.services import POST_HOURS
 
@@ -34,3 +37,5 @@ def test_create_app_installs_every_hook(app: Flask) -> None:
         assert isinstance(RESIDENT_RECORDS.get(), RequestRecords)
         assert POST_HOURS.get() is post_hours
         assert ROSTER.get().skilled is volunteer_queries.skilled_members
+        assert COMMUNITY_CHOICES.get() is wire_choices
+        assert SEED_CHOICES.get() is seed_new_community

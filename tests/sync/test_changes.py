@@ -12,7 +12,11 @@ from pydantic import ValidationError
 from sync import codec
 from sync.messages import (
     CHANGE,
+    CommunityChange,
+    CommunityData,
+    CreateRequestOp,
     PullResponse,
+    Request,
     RequestChange,
     RequestData,
     Response,
@@ -122,3 +126,59 @@ def test_the_kiosk_lists_requests_made_elsewhere_from_the_golden_page(tmp_path: 
         assert (step.state, step.then) == ("已合并到 P-0041", "P-0041：已安排 小蜜蜂维修队")
     finally:
         store.close()
+
+
+class CommunityDataBefore(Response):
+    """CommunityData as kiosks read it before sub-choices (issue 13.5): the older reader."""
+
+    slug: str
+    name: str
+    phone: str | None = None
+
+
+class CreateRequestPayloadBefore(Request):
+    """CreateRequestPayload as servers read it before sub-choices: unknown fields refused."""
+
+    category: str
+    room: str
+    ticket: str
+    phone: str | None = None
+    details: str | None = None
+    on_behalf: bool = False
+    consent_version: str | None = None
+
+
+def test_older_and_newer_readers_of_sub_choices() -> None:
+    """The community record's `choices` and the request's `choice` and `preferred_time` are
+    optional and left out when unset: an older kiosk reads a newer server's community record
+    (ignoring the list), a newer kiosk reads an older one's (no list: it offers nothing new),
+    and what a newer kiosk sends without a choice is what an older server accepts, digest and
+    all. With a choice an older server would refuse the message, which is why a kiosk offers
+    sub-choices only after a server sent their list."""
+    reset = json.loads((GOLDEN / "pull_response_reset.json").read_text(encoding="utf-8"))
+    newer = next(c["data"] for c in reset["changes"] if c["entity"] == "community")
+    assert newer["choices"]
+    assert CommunityDataBefore.model_validate(newer).name == "蓝桥社区"
+    older = json.loads((GOLDEN / "pull_response.json").read_text(encoding="utf-8"))
+    before = next(c["data"] for c in older["changes"] if c["entity"] == "community")
+    data = CommunityData.model_validate(before)
+    assert data.choices is None
+    written = CommunityChange(key="lanqiao", data=data).model_dump(mode="json", exclude_none=True)
+    assert codec.dumps(written["data"]) == codec.dumps(before)
+
+    push = json.loads((GOLDEN / "push_request.json").read_text(encoding="utf-8"))
+    create = CreateRequestOp.model_validate(push["ops"][0])
+    assert (create.payload.choice, create.payload.preferred_time) == (None, None)
+    sent = create.payload.model_dump(mode="json")
+    assert "choice" not in sent
+    assert "preferred_time" not in sent
+    assert CreateRequestPayloadBefore.model_validate(sent).category == "plumbing"
+    # The digest is made from this dump: the same fields as before, so the same digest.
+    assert set(create.model_dump(mode="json", exclude={"seq"})["payload"]) == set(
+        push["ops"][0]["payload"]
+    )
+    chosen = json.loads((GOLDEN / "push_request_choice.json").read_text(encoding="utf-8"))
+    payload = chosen["ops"][0]["payload"]
+    with pytest.raises(ValidationError, match="choice"):
+        CreateRequestPayloadBefore.model_validate(payload)
+    assert CreateRequestOp.model_validate(chosen["ops"][0]).payload.preferred_time == "today_pm"

@@ -16,6 +16,7 @@ from kiosk.app import create_kiosk_app
 from kiosk.config import KioskSettings
 from kiosk.store import DEFAULT_CATEGORIES, Store
 from kiosk.voice import Voice
+from sync.choices import DEFAULT_CHOICES
 from sync.client import SyncOutcome
 from sync.messages import (
     CategoryChange,
@@ -157,3 +158,20 @@ def serve_kiosk(
         httpd.shutdown()
         httpd.server_close()
         thread.join(10)
+
+
+def offer_choices(store: Store) -> None:
+    """Pull the community record as a server with sub-choices sends it: the defaults."""
+    choices = [
+        {"category": category, "code": code, "name_zh": zh, "name_en": en, "sort": (i + 1) * 10}
+        for category, defaults in DEFAULT_CHOICES.items()
+        for i, (code, zh, en) in enumerate(defaults)
+    ]
+    data = {"slug": "lanqiao", "name": "蓝桥社区", "phone": COMMUNITY_PHONE, "choices": choices}
+    store.apply_pull(
+        PullResponse(
+            changes=[CommunityChange(entity="community", key="lanqiao", data=data)],
+            cursor="c-choices",
+            more=False,
+        )
+    )

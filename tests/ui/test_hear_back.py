@@ -168,8 +168,9 @@ def _arrive(req: Any, actor: Any) -> None:
 def test_a_merged_kiosk_request_shows_the_surviving_ones_step(synced: Synced, page: Any) -> None:
     page.goto(synced.kiosk.url + "/confirm?category=electrical&room=3-2-301")
     with page.expect_navigation():
-        page.click("#confirm")
+        page.click("[data-choice=light_out]")  # the server sent its sub-choices: a tile saves
     saved = synced.kiosk.store.requests_for_room("3-2-301")[0]
+    assert saved["choice"] == "light_out"
     synced.sync()
     survivor = phone_request(synced, "3-2-301", "P-0023")
     synced.staff(survivor, triage_and_dispatch)

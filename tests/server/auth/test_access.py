@@ -19,7 +19,12 @@ OTHER_COMMUNITY_MARKERS = ("SECRET-FEICUI", "RESIDENT-FEICUI")
 SCOPED_ARGS = {"request_id", "resident_id", "token_id", "user_id"}
 """Arguments pointing at the other community's records (see `_url`)."""
 PLAIN_ARGS = {"action", "fmt", "code", "filename"}
-FORM_RECORDS = {"people.new", "auth.user_create", "console.new_request"}
+FORM_RECORDS = {
+    "people.new",
+    "auth.user_create",
+    "console.new_request",
+    "subchoices.choice_action",
+}
 """Endpoints naming their community in the form rather than the URL."""
 ACTION_FOR = {"console.request_action": "note", "console.job_action": "accept"}
 
@@ -98,6 +103,11 @@ def _form(rule: Rule, world: World, slug: str) -> dict[str, str]:
             "details": "INTRUDER",
         },
         "console.job_action": {},
+        "subchoices.choice_action": {
+            "community": str(world.community[slug]),
+            "action": "add",
+            "name_zh": "INTRUDER",
+        },
         "people.consent": {"kind": "health", "version": "v1"},
         "people.export": {"reason": "the resident asked"},
         "people.delete": {"reason": "the resident asked", "confirm": "DELETE"},
