@@ -381,10 +381,15 @@ def escalations_group() -> None:
 @escalations_group.command("deliver")
 @in_app
 def escalations_deliver() -> None:
-    """Send every outbox message that is due: escalation deliveries (run periodically)."""
-    from server.outbox.delivery import deliver_due
+    """Every few minutes: evaluate the care watch (under the nightly lock), then send every
+    outbox message that is due (escalation deliveries, care-watch visit tasks)."""
+    from flask import current_app
 
-    click.echo(f"{deliver_due()} deliveries attempted")
+    from server.ops.nightly import frequent
+
+    watch, attempted = frequent(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"care watch: {watch}")
+    click.echo(f"{attempted} deliveries attempted")
 
 
 def _progress(length: int, label: str) -> Any:

@@ -43,6 +43,7 @@ class SignOfLife(db.Model):  # type: ignore[name-defined,misc]
     note: so.Mapped[str | None] = so.mapped_column(sa.String(300))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
+
 REASONS = ("living_alone", "elderly", "disabled_family", "after_hospital")
 """Why a resident is watched: 独居, 高龄, 失能家属, 出院后."""
 RHYTHMS = {"daily": 24, "every_2_3_days": 72, "weekly": 168}
