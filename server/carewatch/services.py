@@ -161,6 +161,8 @@ def set_plan(resident: Resident, plan: PlanInput, actor: Actor, why: str) -> Car
     if not why.strip():
         raise InvalidInput(_("请写明修改原因"), "missing_reason", field="why")
     now = utcnow()
+    captain_id = _volunteer(resident.community_id, plan.captain_id, "captain")
+    buddy_id = _volunteer(resident.community_id, plan.buddy_id, "buddy")
     row = plan_of(resident.id)
     created = row is None
     if row is None:
@@ -176,8 +178,8 @@ def set_plan(resident: Resident, plan: PlanInput, actor: Actor, why: str) -> Car
         row.consent_at = now
     row.consent = plan.consent
     row.consent_note = plan.consent_note.strip()[:300]
-    row.captain_id = _volunteer(resident.community_id, plan.captain_id, "captain")
-    row.buddy_id = _volunteer(resident.community_id, plan.buddy_id, "buddy")
+    row.captain_id = captain_id
+    row.buddy_id = buddy_id
     row.family_name = (plan.family_name or "").strip()[:100] or None
     row.family_phone = (plan.family_phone or "").strip()[:20] or None
     row.quiet_reason = plan.quiet_reason
