@@ -58,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         models,  # noqa: F401  (the whole schema, for Alembic)
     )
     from server.auth.routes import bp as auth_bp
+    from server.carewatch.routes import bp as carewatch_bp
     from server.console.home import bp as home_bp
     from server.console.routes import bp as console_bp
     from server.dispatch import services as _dispatch  # noqa: F401  (registers its outbox kind)
@@ -80,6 +81,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(people_bp)
+    app.register_blueprint(carewatch_bp)
     app.register_blueprint(open311_bp)
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(passbook_bp)
