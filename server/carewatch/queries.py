@@ -283,4 +283,3 @@ def summary(community_id: int, start: datetime, end: datetime) -> WatchSummary:
         contact_median=median(contacts),
         contact_p90=percentile(contacts, 0.9),
     )
-
