@@ -281,3 +281,28 @@ def test_a_declining_elder_is_recorded_and_not_watched(app: Flask, world: World)
             sa.select(AuditEntry.what).where(AuditEntry.resident_id == world.residents["lanqiao"])
         ).scalars()
         assert "care plan: declined, living_alone, daily" in list(audit)
+
+
+def test_the_timer_evaluates_under_the_lock_and_records_the_delivery(
+    app: Flask, world: World
+) -> None:
+    """What the 5-minute timer runs, outside any request: the step is raised and its visit
+    task sent (by day; at night it waits for 07:00), a failed delivery shown on the step; while
+    the nightly lock is held elsewhere, the timer leaves the evaluation to its holder."""
+    from server.carewatch.models import CareStep
+    from server.extensions import db
+    from server.ops.nightly import exclusive, frequent
+    from server.timeutil import utcnow
+
+    app.config["LINLI_CARE_NOTIFY_URL"] = world.dead_url
+    with app.app_context():
+        plan_id = _watch(world)
+        watch, attempted = frequent(app)
+        assert watch == "1 watched resident(s), 1 follow-up step(s) raised"
+        step = db.session.execute(sa.select(CareStep)).scalar_one()
+        assert (step.plan_id, step.step) == (plan_id, 1)
+        by_day = step.notify_at is not None and step.notify_at <= utcnow()
+        assert attempted == (1 if by_day else 0)
+        assert (step.notify_error is not None) == by_day
+        with exclusive(app):
+            assert frequent(app)[0] == "care watch evaluated elsewhere (lock held)"
