@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -217,20 +216,6 @@ def contact_hours(community_id: int, start: datetime, end: datetime) -> list[flo
     return hours
 
 
-def percentile(values: list[float], share: float) -> float | None:
-    """The nearest-rank percentile (e.g. 0.9 for P90) of `values`; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * share // 1))
-    return ordered[int(rank) - 1]
-
-
-def median(values: list[float]) -> float | None:
-    """The median of `values`; None when empty."""
-    return statistics.median(values) if values else None
-
-
 @dataclass(frozen=True)
 class WatchSummary:
     """The care watch over a period, for the joint meeting sheet and the monthly report."""
@@ -244,10 +229,10 @@ class WatchSummary:
     """Episodes of the period that reached step 2 or 3."""
     episodes: int
     """Rhythms missed (or worrying outcomes) in the period."""
-    first_follow_up_hours: float | None
-    """Median hours from a missed rhythm to its first step's task."""
-    contact_median: float | None
-    contact_p90: float | None
+    first_follow_up_hours: list[float]
+    """Per episode: hours from the missed rhythm to its first step's task."""
+    contact_hours: list[float]
+    """Per answered episode: hours from the missed rhythm to the first completed contact."""
 
     @property
     def on_rhythm_share(self) -> float | None:
@@ -270,7 +255,6 @@ def summary(community_id: int, start: datetime, end: datetime) -> WatchSummary:
         max(0.0, (min(s.created_at for s in group) - since).total_seconds() / 3600)
         for (_plan, since), group in episodes.items()
     ]
-    contacts = contact_hours(community_id, start, end)
     missed = {plan_id for plan_id, _since in episodes}
     watched = {r.plan.id for r in rows}
     return WatchSummary(
@@ -279,7 +263,6 @@ def summary(community_id: int, start: datetime, end: datetime) -> WatchSummary:
         overdue=overdue,
         escalated=escalated,
         episodes=len(episodes),
-        first_follow_up_hours=median(first),
-        contact_median=median(contacts),
-        contact_p90=percentile(contacts, 0.9),
+        first_follow_up_hours=first,
+        contact_hours=contact_hours(community_id, start, end),
     )

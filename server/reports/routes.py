@@ -100,6 +100,7 @@ def overview(community_id: int) -> ResponseReturnValue:
         service=service,
         retention=queries.retention(community.id, period),
         elders=queries.elders_served(community.id, period),
+        care=queries.care_months(community.id, period),
         chart=chart,
         min_count=queries.MIN_COUNT,
         groups=queries.STATE_GROUPS,
@@ -121,6 +122,9 @@ def _formulas() -> dict[str, str]:
         "needs": queries.needs_map,
         "level": queries.level_for,
         "meeting": queries.meeting_sheet,
+        "watched": queries.watched_overlay,
+        "care_week": queries.care_week,
+        "care_months": queries.care_months,
     }
     return {name: " ".join((f.__doc__ or "").split()) for name, f in functions.items()}
 
@@ -135,6 +139,7 @@ def needs_map(community_id: int) -> ResponseReturnValue:
         community=community,
         period=period,
         grid=queries.needs_map(community.id, period),
+        watched=queries.watched_overlay(community.id),
         formulas=_formulas(),
     )
 
@@ -148,6 +153,7 @@ def meeting(community_id: int) -> ResponseReturnValue:
         "reports/meeting.html",
         community=community,
         sheet=sheet,
+        care=queries.care_week(community.id, sheet.now),
         period=_period(),
         formulas=_formulas(),
         week_start=queries.local_today() - timedelta(days=queries.local_today().weekday()),
