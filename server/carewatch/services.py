@@ -298,17 +298,16 @@ def watched_rooms(room_ids: list[int]) -> set[int]:
     """Which of these rooms house a watched resident (one query, for a batch of requests)."""
     if not room_ids:
         return set()
-    return set(
-        db.session.execute(
-            sa.select(Resident.room_id)
-            .join(CarePlan, CarePlan.resident_id == Resident.id)
-            .where(
-                CarePlan.is_watched,
-                Resident.deleted_at.is_(None),
-                Resident.room_id.in_(sorted(set(room_ids))),
-            )
-        ).scalars()
-    )
+    rows = db.session.execute(
+        sa.select(Resident.room_id)
+        .join(CarePlan, CarePlan.resident_id == Resident.id)
+        .where(
+            CarePlan.is_watched,
+            Resident.deleted_at.is_(None),
+            Resident.room_id.in_(sorted(set(room_ids))),
+        )
+    ).scalars()
+    return {room_id for room_id in rows if room_id is not None}
 
 
 def log_contact(
