@@ -115,10 +115,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _install_hooks(app: Flask) -> None:
     """Where a lower feature calls a higher one (see `server.hooks`)."""
-    from server.carewatch.services import note_room
+    from server.carewatch.services import CareRecords, note_room
     from server.dispatch.services import DELIVERY_NOTES
     from server.passbook.services import post_hours
-    from server.people.services import RESIDENT_RECORDS
+    from server.people.services import CARE_RECORDS, RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
     from server.requests.services import ROOM_SEEN, ROSTER, Roster, note_delivery
     from server.volunteers import queries as volunteer_queries
@@ -129,6 +129,7 @@ def _install_hooks(app: Flask) -> None:
     ROSTER.install(app, Roster(volunteer_queries.skilled_members, volunteer_queries.member_names))
     POST_HOURS.install(app, post_hours)
     ROOM_SEEN.install(app, note_room)
+    CARE_RECORDS.install(app, CareRecords())
 
 
 def _configure_console_security(app: Flask) -> None:

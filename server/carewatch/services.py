@@ -560,3 +560,85 @@ def evaluate(now: datetime | None = None, community_id: int | None = None) -> Ev
             result.raised += _raise_step(plan, missed, 1, now, urgent=False) is not None
     db.session.flush()
     return result
+
+
+# --- a resident's rights (PIPL) ----------------------------------------------------------
+
+
+class CareRecords:
+    """The care watch's part of a resident's export and erasure (installed in
+    `server.people.services.CARE_RECORDS` by the app factory)."""
+
+    def export(self, resident: Resident) -> dict[str, Any]:
+        """The care plan, the resident's own signs of life and every follow-up step."""
+        plan = plan_of(resident.id)
+        signs = db.session.execute(
+            sa.select(SignOfLife)
+            .where(SignOfLife.resident_id == resident.id)
+            .order_by(SignOfLife.at)
+        ).scalars()
+        steps: list[CareStep] = []
+        if plan is not None:
+            steps = list(
+                db.session.execute(
+                    sa.select(CareStep).where(CareStep.plan_id == plan.id).order_by(CareStep.id)
+                ).scalars()
+            )
+
+        def when(at: datetime | None) -> str | None:
+            return at.isoformat() if at is not None else None
+
+        return {
+            "plan": None
+            if plan is None
+            else {
+                "is_watched": plan.is_watched,
+                "reason": plan.reason,
+                "rhythm": plan.rhythm,
+                "consent": plan.consent,
+                "consent_note": plan.consent_note,
+                "consent_at": when(plan.consent_at),
+                "family_name": plan.family_name,
+                "family_phone": plan.family_phone,
+                "quiet_reason": plan.quiet_reason,
+                "quiet_until": when(plan.quiet_until),
+            },
+            "signs_of_life": [
+                {"at": when(s.at), "channel": s.channel, "outcome": s.outcome, "note": s.note}
+                for s in signs
+            ],
+            "follow_up": [
+                {
+                    "step": s.step,
+                    "raised_at": when(s.created_at),
+                    "assignee": s.assignee,
+                    "outcome": s.outcome,
+                    "outcome_at": when(s.outcome_at),
+                    "closed_at": when(s.closed_at),
+                }
+                for s in steps
+            ],
+        }
+
+    def erase(self, resident: Resident) -> int:
+        """Delete the plan, its steps and the resident's own signs of life (a room's signs,
+        which name nobody, stay)."""
+        plan = plan_of(resident.id)
+        deleted = 0
+        if plan is not None:
+            deleted += db.session.execute(
+                sa.delete(CareStep).where(CareStep.plan_id == plan.id)
+            ).rowcount  # type: ignore[attr-defined]
+            db.session.delete(plan)
+            deleted += 1
+        own = sa.select(SignOfLife.id).where(SignOfLife.resident_id == resident.id)
+        db.session.execute(
+            sa.update(CareStep)
+            .where(CareStep.closed_by_sign_id.in_(own))
+            .values(closed_by_sign_id=None)
+        )
+        deleted += db.session.execute(
+            sa.delete(SignOfLife).where(SignOfLife.resident_id == resident.id)
+        ).rowcount  # type: ignore[attr-defined]
+        db.session.flush()
+        return int(deleted)

@@ -21,10 +21,10 @@ def test_a_hook_calls_what_the_app_installed() -> None:
 
 
 def test_create_app_installs_every_hook(app: Flask) -> None:
-    from server.carewatch.services import note_room
+    from server.carewatch.services import CareRecords, note_room
     from server.dispatch.services import DELIVERY_NOTES
     from server.passbook.services import post_hours
-    from server.people.services import RESIDENT_RECORDS
+    from server.people.services import CARE_RECORDS, RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
     from server.requests.services import ROOM_SEEN, ROSTER, note_delivery
     from server.volunteers import queries as volunteer_queries
@@ -35,5 +35,6 @@ def test_create_app_installs_every_hook(app: Flask) -> None:
         assert isinstance(RESIDENT_RECORDS.get(), RequestRecords)
         assert POST_HOURS.get() is post_hours
         assert ROOM_SEEN.get() is note_room
+        assert isinstance(CARE_RECORDS.get(), CareRecords)
         assert ROSTER.get().skilled is volunteer_queries.skilled_members
         assert ROSTER.get().names is volunteer_queries.member_names

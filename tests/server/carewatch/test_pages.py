@@ -121,3 +121,38 @@ def test_a_logged_call_is_recorded_once_per_form(
     page = client.get(plan_url).get_data(as_text=True)
     assert "第二步：社工电话联系" in page
     assert "没开门 / 没接通" in page
+
+
+def test_a_residents_export_and_erasure_carry_their_care_watch(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """PIPL: the export lists the plan, signs and steps; deleting the person deletes them."""
+    import json
+
+    from server.carewatch.models import CarePlan, CareStep, SignOfLife
+    from server.extensions import db
+
+    login(client, "social_worker_lanqiao")
+    resident = world.residents["lanqiao"]
+    plan_url = f"/console/care/residents/{resident}/plan"
+    token = csrf_token(client, plan_url)
+    assert client.post(plan_url, data=_plan_form(token)).status_code == 303
+    contact = {"csrf_token": token, "key": "k", "channel": "visit", "outcome": "no_answer"}
+    assert (
+        client.post(f"/console/care/residents/{resident}/contact", data=contact).status_code == 303
+    )
+    exported = client.post(
+        f"/console/residents/{resident}/export", data={"csrf_token": token, "reason": "asked"}
+    )
+    care = json.loads(exported.get_data(as_text=True))["care_watch"]
+    assert care["plan"]["family_phone"] == "13900000002"
+    assert [s["outcome"] for s in care["signs_of_life"]] == ["no_answer"]
+    assert [s["step"] for s in care["follow_up"]] == [2]
+    erased = client.post(
+        f"/console/residents/{resident}/delete",
+        data={"csrf_token": token, "reason": "asked", "confirm": "DELETE"},
+    )
+    assert erased.status_code == 303
+    with app.app_context():
+        for model in (CarePlan, CareStep, SignOfLife):
+            assert db.session.scalar(sa.select(sa.func.count(model.id))) == 0
