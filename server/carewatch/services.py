@@ -521,6 +521,15 @@ def due_at(plan: CarePlan, last: datetime | None, grace_hours: int) -> datetime:
     return base + timedelta(hours=RHYTHMS[plan.rhythm] + grace_hours)
 
 
+def _answered_after(plan: CarePlan, steps: list[CareStep], grace_hours: int) -> datetime:
+    """A sign of life after this moment answers the open episode: the sign its rhythm counted
+    from (its start less the rhythm and grace), or the worrying sign that raised it."""
+    first = steps[0]
+    if first.is_urgent:
+        return first.since
+    return first.since - timedelta(hours=RHYTHMS[plan.rhythm] + grace_hours)
+
+
 def evaluate(now: datetime | None = None, community_id: int | None = None) -> Evaluation:
     """Raise the follow-up steps that are due (the nightly job and the frequent timer).
 
@@ -547,6 +556,11 @@ def evaluate(now: datetime | None = None, community_id: int | None = None) -> Ev
         if plan.quiet_until is not None and plan.quiet_until > now:
             continue
         steps = open_steps.get(plan.id, [])
+        last = signs.get(plan.id)
+        if steps and last is not None and last[0] > _answered_after(plan, steps, grace):
+            # A sign recorded while this episode was being raised (another transaction).
+            _close_open(plan, now, None, f"closed by a sign of life ({last[1]})")
+            continue
         if steps:
             current = steps[-1]
             late = now >= current.created_at + timedelta(hours=step_hours)
@@ -554,7 +568,6 @@ def evaluate(now: datetime | None = None, community_id: int | None = None) -> Ev
                 raised = _raise_step(plan, current.since, current.step + 1, now, urgent=False)
                 result.raised += raised is not None
             continue
-        last = signs.get(plan.id)
         missed = due_at(plan, last[0] if last else None, grace)
         if now >= missed:
             result.raised += _raise_step(plan, missed, 1, now, urgent=False) is not None

@@ -306,3 +306,33 @@ def test_the_timer_evaluates_under_the_lock_and_records_the_delivery(
         assert (step.notify_error is not None) == by_day
         with exclusive(app):
             assert frequent(app)[0] == "care watch evaluated elsewhere (lock held)"
+
+
+def test_a_sign_committed_while_the_step_was_raised_closes_it_at_the_next_run(
+    app: Flask, world: World
+) -> None:
+    """Another transaction recorded a sign of life while this one raised the step (neither saw
+    the other): the next evaluation finds the sign and closes the episode."""
+    from server.carewatch.models import SignOfLife
+    from server.carewatch.services import evaluate
+    from server.extensions import db
+
+    with app.test_request_context():
+        plan_id = _watch(world)
+        evaluate(NOON)
+        db.session.add(
+            SignOfLife(
+                community_id=world.community["lanqiao"],
+                resident_id=world.residents["lanqiao"],
+                channel="kiosk",
+                at=NOON - timedelta(minutes=1),
+                source_key="kiosk:raced",
+                recorded_by="kiosk:hall",
+            )
+        )
+        db.session.commit()
+        assert _steps(plan_id) == [(1, False, True)]
+        evaluate(NOON + timedelta(minutes=5))
+        assert _steps(plan_id) == [(1, False, False)]
+        evaluate(NOON + timedelta(minutes=10))
+        assert _steps(plan_id) == [(1, False, False)]
