@@ -471,46 +471,42 @@ class Evaluation:
 
 def last_signs(plans: list[CarePlan]) -> dict[int, tuple[datetime, str]]:
     """Each plan's latest sign of life (its time and channel): the resident's own or their
-    room's, whichever is later (two grouped queries, whatever the number of plans)."""
+    room's, whichever is later. Two queries, whatever the number of plans: per plan, the
+    newest sign is found by a backward walk of the (resident, at) or (room, at) index."""
     if not plans:
         return {}
-    resident_ids = [p.resident_id for p in plans]
-    rooms = dict(
-        db.session.execute(
-            sa.select(Resident.id, Resident.room_id).where(Resident.id.in_(resident_ids))
-        ).all()
-    )
-    latest: dict[tuple[str, int], tuple[datetime, str]] = {}
-    for column, ids, tag in (
-        (SignOfLife.resident_id, resident_ids, "resident"),
-        (SignOfLife.room_id, [r for r in rooms.values() if r is not None], "room"),
-    ):
-        if not ids:
-            continue
-        newest = (
-            sa.select(column.label("who"), sa.func.max(SignOfLife.at).label("at"))
-            .where(column.in_(ids), SignOfLife.outcome != "no_answer")
-            .group_by(column)
+
+    def newest(*where: sa.ColumnElement[bool]) -> Any:
+        return (
+            sa.select(SignOfLife.id)
+            .where(*where, SignOfLife.outcome != "no_answer")
+            .order_by(SignOfLife.at.desc(), SignOfLife.id.desc())
+            .limit(1)
+            .correlate(Resident)
+            .scalar_subquery()
         )
-        if tag == "room":
-            newest = newest.where(SignOfLife.resident_id.is_(None))
-        sub = newest.subquery()
-        rows = db.session.execute(
-            sa.select(sub.c.who, sub.c.at, sa.func.min(SignOfLife.channel))
-            .join(SignOfLife, sa.and_(column == sub.c.who, SignOfLife.at == sub.c.at))
-            .group_by(sub.c.who, sub.c.at)
-        ).all()
-        for who, at, channel in rows:
-            latest[(tag, who)] = (at, channel)
+
+    own = newest(SignOfLife.resident_id == Resident.id)
+    room = newest(SignOfLife.room_id == Resident.room_id, SignOfLife.resident_id.is_(None))
+    found = db.session.execute(
+        sa.select(CarePlan.id, own, room)
+        .join(Resident, Resident.id == CarePlan.resident_id)
+        .where(CarePlan.id.in_([p.id for p in plans]))
+    ).all()
+    ids = {sign_id for _plan, *pair in found for sign_id in pair if sign_id is not None}
+    signs = {
+        sign_id: (at, channel)
+        for sign_id, at, channel in db.session.execute(
+            sa.select(SignOfLife.id, SignOfLife.at, SignOfLife.channel).where(
+                SignOfLife.id.in_(sorted(ids))
+            )
+        )
+    }
     out: dict[int, tuple[datetime, str]] = {}
-    for plan in plans:
-        candidates = [latest.get(("resident", plan.resident_id))]
-        room_id = rooms.get(plan.resident_id)
-        if room_id is not None:
-            candidates.append(latest.get(("room", room_id)))
-        known = [c for c in candidates if c is not None]
+    for plan_id, *pair in found:
+        known = [signs[sign_id] for sign_id in pair if sign_id is not None]
         if known:
-            out[plan.id] = max(known, key=lambda c: c[0])
+            out[plan_id] = max(known, key=lambda sign: sign[0])
     return out
 
 
