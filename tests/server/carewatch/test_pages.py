@@ -156,3 +156,53 @@ def test_a_residents_export_and_erasure_carry_their_care_watch(
     with app.app_context():
         for model in (CarePlan, CareStep, SignOfLife):
             assert db.session.scalar(sa.select(sa.func.count(model.id))) == 0
+
+
+def test_the_board_reads_the_same_number_of_queries_for_one_or_many(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """No query per watched resident: 1 and 12 watched elders (some overdue at a step) cost the
+    same statements."""
+    from datetime import timedelta
+
+    from server.audit.actor import Actor
+    from server.carewatch.services import PlanInput, Sign, evaluate, record_sign, set_plan
+    from server.extensions import db
+    from server.people.services import ProfileInput, create_resident
+    from server.timeutil import utcnow
+    from tests.server.conftest import count_queries
+
+    community = world.community["lanqiao"]
+    board_url = f"/console/care/{community}"
+    login(client, "social_worker_lanqiao")
+
+    def watch(count: int) -> None:
+        with app.test_request_context():
+            for n in range(count):
+                room = ("3-2-301", "3-2-302", "3-1-101", "1-1-101", "1-1-102")[n % 5]
+                profile = ProfileInput(
+                    room, f"老人{n}", None, 1940, True, "independent", None, None
+                )
+                resident = create_resident(community, profile, Actor("t"), "t")
+                plan = set_plan(
+                    resident,
+                    PlanInput(True, "elderly", "daily", "given", "同意"),
+                    Actor("t"),
+                    "t",
+                )
+                plan.watched_since = utcnow() - timedelta(days=2)
+                if n % 3:
+                    sign = Sign(community, "meal", utcnow(), f"m{n}", "t", resident_id=resident.id)
+                    record_sign(sign)
+            evaluate()
+            db.session.commit()
+
+    def statements() -> int:
+        with count_queries(app) as seen:
+            assert client.get(board_url).status_code == 200
+        return len(seen)
+
+    watch(1)
+    one = statements()
+    watch(11)
+    assert statements() == one
