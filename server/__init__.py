@@ -77,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         models,  # noqa: F401  (the whole schema, for Alembic)
     )
     from server.auth.routes import bp as auth_bp
+    from server.carewatch.routes import bp as carewatch_bp
     from server.console.home import bp as home_bp
     from server.console.routes import bp as console_bp
     from server.dispatch import services as _dispatch  # noqa: F401  (registers its outbox kind)
@@ -102,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(people_bp)
+    app.register_blueprint(carewatch_bp)
     app.register_blueprint(open311_bp)
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(passbook_bp)
@@ -139,13 +141,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _install_hooks(app: Flask) -> None:
     """Where a lower feature calls a higher one (see `server.hooks`)."""
     from server.auth.access import VOLUNTEER_SESSION
+    from server.carewatch.services import CareRecords, note_room
     from server.communities.services import COMMUNITY_CHOICES, SEED_CHOICES
     from server.dispatch.services import DELIVERY_NOTES
     from server.field.routes import phone_session
     from server.passbook.services import post_hours
-    from server.people.services import RESIDENT_RECORDS
+    from server.people.services import CARE_RECORDS, RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
-    from server.requests.services import ROSTER, Roster, note_delivery
+    from server.requests.services import ROOM_SEEN, ROSTER, Roster, note_delivery
     from server.subchoices.queries import wire_choices
     from server.subchoices.services import seed_new_community
     from server.volunteers import queries as volunteer_queries
@@ -158,6 +161,8 @@ def _install_hooks(app: Flask) -> None:
     VOLUNTEER_SESSION.install(app, phone_session)
     COMMUNITY_CHOICES.install(app, wire_choices)
     SEED_CHOICES.install(app, seed_new_community)
+    ROOM_SEEN.install(app, note_room)
+    CARE_RECORDS.install(app, CareRecords())
 
 
 def _configure_console_security(app: Flask) -> None:

@@ -444,10 +444,15 @@ def escalations_group() -> None:
 @escalations_group.command("deliver")
 @in_app
 def escalations_deliver() -> None:
-    """Send every outbox message that is due: escalation deliveries (run periodically)."""
-    from server.outbox.delivery import deliver_due
+    """Every few minutes: evaluate the care watch (under the nightly lock), then send every
+    outbox message that is due (escalation deliveries, care-watch visit tasks)."""
+    from flask import current_app
 
-    click.echo(f"{deliver_due()} deliveries attempted")
+    from server.ops.nightly import frequent
+
+    watch, attempted = frequent(current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(f"care watch: {watch}")
+    click.echo(f"{attempted} deliveries attempted")
 
 
 def _progress(length: int, label: str) -> Any:
@@ -501,6 +506,68 @@ def volunteers_import(slug: str, file: Path) -> None:
                 bar.update(len(chunk))
     click.echo(
         f"{file}: {len(parsed.rows)} rows, {added} volunteers added, {present} already present"
+    )
+
+
+@server_group.group("care")
+def care_group() -> None:
+    """The care watch (平安守望): evaluate it, import meal and activity attendance."""
+
+
+@care_group.command("evaluate")
+def care_evaluate() -> None:
+    """Raise the care watch's due follow-up steps now, under the nightly lock."""
+    from server.ops.nightly import AlreadyRunning, care_watch, exclusive
+    from server.timeutil import utcnow
+
+    app = _app()
+    with app.app_context():
+        try:
+            with exclusive(app):
+                click.echo(f"care watch: {care_watch(utcnow())}")
+        except AlreadyRunning as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(75)
+
+
+@care_group.command("import")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@in_app
+def care_import(slug: str, file: Path) -> None:
+    """Import canteen meals and activity attendance (CSV: room,name,kind,at) as signs of life;
+    every line is checked first (all or nothing), a line imported before counts once."""
+    import csv
+    import io
+    from datetime import datetime
+
+    from server.carewatch.services import Attendance, import_attendance
+    from server.communities.services import community_by_slug
+    from server.localtime import local_zone
+
+    community = community_by_slug(slug)
+    rows = []
+    reader = csv.DictReader(io.StringIO(file.read_text(encoding="utf-8-sig")))
+    for number, line in enumerate(reader, start=2):
+        try:
+            at = datetime.fromisoformat((line.get("at") or "").strip())
+        except ValueError:
+            raise LinliError(
+                f"{file}:{number}: at must be a date and time, e.g. 2026-11-30 11:30"
+            ) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=local_zone())
+        rows.append(
+            Attendance(
+                room=(line.get("room") or "").strip(),
+                name=(line.get("name") or "").strip(),
+                kind=(line.get("kind") or "").strip(),
+                at=at,
+            )
+        )
+    added, present = import_attendance(community.id, rows, f"import:{file.name}")
+    click.echo(
+        f"{file}: {len(rows)} rows, {added} signs of life recorded, {present} already present"
     )
 
 

@@ -85,6 +85,19 @@ class Settings:
     KIOSK_STALE_MINUTES: int = 60
     """A kiosk silent for longer than this is flagged on the console's kiosks page."""
     PROXY_HOPS: int = 0
+    CARE_GRACE_HOURS: int = 6
+    """Care watch: hours after a resident's rhythm before a missing sign of life starts step 1."""
+    CARE_STEP_HOURS: int = 4
+    """Care watch: hours a step may go without an outcome before the next step is raised."""
+    CARE_NOTIFY_URL: str = ""
+    """Where care-watch visit tasks are POSTed for the field channels (WeCom, DingTalk, SMS);
+    empty: the tasks show on the watch board only."""
+    CARE_NOTIFY_MAX_ATTEMPTS: int = 5
+    """Delivery attempts of a care-watch notification before it is flagged as failed."""
+    CARE_NOTIFY_RETRY_MINUTES: int = 2
+    """Wait before the first retry of a care-watch notification; doubles after each failure."""
+    CARE_NOTIFY_TIMEOUT: int = 5
+    """Seconds to wait for the field channels' endpoint to answer a care-watch notification."""
     """Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (nginx: 1)."""
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -71,7 +71,7 @@ def seed(env: dict[str, str]) -> str | None:
             db.select(Community).where(Community.slug == COMMUNITIES[0][0])
         ).scalar_one_or_none()
         if exists is None:
-            from server.demo_data import seed_people, seed_requests
+            from server.demo_data import seed_care, seed_people, seed_requests
 
             rng = random.Random(SEED)  # noqa: S311  (reproducible demo data, not secrets)
             for slug, name, phone, *shape in COMMUNITIES:
@@ -80,8 +80,13 @@ def seed(env: dict[str, str]) -> str | None:
             slugs = [c[0] for c in COMMUNITIES]
             seed_people(slugs, rng)
             made = seed_requests(slugs, rng)
+            watched = seed_care(slugs, rng)
             db.session.commit()
-            click.echo(f"demo data created (fixed seed {SEED}): {made} requests", err=True)
+            click.echo(
+                f"demo data created (fixed seed {SEED}): {made} requests, "
+                f"{watched} elders on the care watch",
+                err=True,
+            )
         _, code = new_enrollment_code(COMMUNITIES[0][0], KIOSK_NAME, 24)
         db.session.commit()
         return code

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -340,3 +340,136 @@ def _spread(req: HelpRequest, rng: random.Random) -> None:
             req.closed_at = event.at
     req.updated_at = events[-1].at if events else req.received_at
     db.session.flush()
+
+
+CARE_CHANNELS = ("kiosk", "kiosk", "meal", "meal", "activity", "visit", "call", "staff_call")
+"""How the demo's watched elders are seen between follow-ups."""
+
+
+@dataclass
+class _Watched:
+    """A watched elder of the demo: their plan and the times they are next seen."""
+
+    plan_id: int
+    resident_id: int
+    rhythm_hours: int
+    stop_at: timedelta | None
+    """How long before now the last sign of life comes (None: seen on rhythm to the end)."""
+
+
+def seed_care(slugs: list[str], rng: random.Random, days: int = 21) -> int:
+    """Watched elders in every community with three weeks of check-ins: most on rhythm, some
+    missed rhythms answered by a visit (for the reports), and at the end one overdue at each
+    step, one paused in hospital and one who declined. The watch is evaluated hour by hour over
+    the three weeks, as the timer would have. Returns how many elders are watched."""
+    from server.carewatch.models import RHYTHMS, CarePlan, CareStep, SignOfLife
+    from server.carewatch.services import PlanInput, Sign, evaluate, record_sign, set_plan
+    from server.communities.models import Community
+    from server.people.models import Resident
+    from server.volunteers.models import Volunteer
+
+    grace = 6
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(days=days)
+    who = Actor("社工 demo")
+    watched = 0
+    for slug in slugs:
+        community = db.session.execute(
+            sa.select(Community).where(Community.slug == slug)
+        ).scalar_one()
+        residents = list(
+            db.session.execute(
+                sa.select(Resident)
+                .where(Resident.community_id == community.id)
+                .order_by(Resident.is_living_alone.desc(), Resident.id)
+            ).scalars()
+        )
+        captains = list(
+            db.session.execute(
+                sa.select(Volunteer.id).where(Volunteer.community_id == community.id)
+            ).scalars()
+        )
+        people: list[_Watched] = []
+        for index, resident in enumerate(residents[:11]):
+            reason = ("living_alone", "elderly", "disabled_family", "after_hospital")[index % 4]
+            rhythm = ("daily", "daily", "every_2_3_days", "weekly")[index % 4]
+            declined = index == 10
+            quiet = index == 9
+            plan = set_plan(
+                resident,
+                PlanInput(
+                    is_watched=not declined,
+                    reason=reason,
+                    rhythm=rhythm,
+                    consent="declined" if declined else "given",
+                    consent_note="本人婉拒，子女知情" if declined else "本人当面同意",
+                    captain_id=rng.choice(captains),
+                    buddy_id=rng.choice(captains),
+                    family_name=resident.emergency_contact_name,
+                    family_phone=resident.emergency_contact_phone,
+                    quiet_reason="in_hospital" if quiet else None,
+                    quiet_until=now + timedelta(days=4) if quiet else None,
+                ),
+                who,
+                "demo data: 社工入户评估",
+            )
+            plan.watched_since = start
+            if declined:
+                continue
+            watched += 1
+            hours = RHYTHMS[rhythm]
+            # Overdue at the end: step 1 (missed 2 h ago), step 2 (6 h), step 3 (11 h).
+            overdue = {6: 2, 7: 6, 8: 11}.get(index)
+            stop = timedelta(hours=hours + grace + overdue) if overdue is not None else None
+            if quiet:
+                stop = timedelta(days=3)
+            people.append(_Watched(plan.id, resident.id, hours, stop))
+        db.session.flush()
+        signs: list[tuple[datetime, str, int, str]] = []
+        for person in people:
+            at = start + timedelta(hours=rng.uniform(1, 12))
+            end = now - person.stop_at if person.stop_at is not None else now
+            while at < end:
+                signs.append((at, rng.choice(CARE_CHANNELS), person.resident_id, "ok"))
+                # A missed rhythm now and then, answered before the end (the ones left open
+                # at the end are the three overdue on purpose).
+                answered_by = at + timedelta(hours=person.rhythm_hours * 1.5 + grace + 10)
+                late = rng.random() < 0.12 and person.stop_at is None and answered_by < now
+                factor = rng.uniform(1.3, 1.5) if late else rng.uniform(0.3, 0.95)
+                at = at + timedelta(hours=person.rhythm_hours * factor)
+            if person.stop_at is not None:
+                signs.append((end, rng.choice(CARE_CHANNELS), person.resident_id, "ok"))
+        signs.sort(key=lambda s: s[0])
+        tick = start
+        n = 0
+        while tick <= now:
+            while n < len(signs) and signs[n][0] <= tick:
+                at, channel, resident_id, outcome = signs[n]
+                sign = Sign(community.id, channel, at, f"demo:{slug}:{n}", "demo", resident_id)
+                record_sign(replace(sign, outcome=outcome))
+                n += 1
+            evaluate(tick, community.id)
+            # A captain answers a fresh visit task within hours (not the three left overdue).
+            fresh = db.session.execute(
+                sa.select(CareStep.plan_id, CarePlan.resident_id)
+                .join(CarePlan, CarePlan.id == CareStep.plan_id)
+                .where(
+                    CareStep.community_id == community.id,
+                    CareStep.created_at == tick,
+                    CareStep.step == 1,
+                )
+            ).all()
+            for _plan_id, resident_id in fresh:
+                person = next(p for p in people if p.resident_id == resident_id)
+                if person.stop_at is None:
+                    reply = tick + timedelta(hours=rng.uniform(0.5, 9))
+                    signs.append((reply, "visit", resident_id, "ok"))
+                    signs.sort(key=lambda s: s[0])
+            tick += timedelta(hours=1)
+    # Steps closed by a sign of life are closed when that sign came, as they would have been.
+    for step in db.session.execute(
+        sa.select(CareStep).where(CareStep.closed_by_sign_id.is_not(None))
+    ).scalars():
+        step.closed_at = db.session.get_one(SignOfLife, step.closed_by_sign_id).at
+    db.session.flush()
+    return watched

@@ -2,7 +2,7 @@
 
 from server.audit.models import AuditEntry
 from server.auth.models import SignInFailure, User
-from server.carewatch.models import SignOfLife
+from server.carewatch.models import CarePlan, CareStep, SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
 from server.field.models import (
@@ -36,6 +36,8 @@ __all__ = [
     "AppliedOp",
     "AuditEntry",
     "Building",
+    "CarePlan",
+    "CareStep",
     "Category",
     "Change",
     "Community",

@@ -130,6 +130,11 @@ POLICY: dict[str, Rule] = {
     "people.consent": Rule("session", STAFF),
     "people.export": Rule("session", STAFF),
     "people.delete": Rule("session", STAFF),
+    # The care watch names watched elders and their care: staff of the community only.
+    "carewatch.index": Rule("session", STAFF),
+    "carewatch.board": Rule("session", STAFF),
+    "carewatch.plan": Rule("session", STAFF),
+    "carewatch.contact": Rule("session", STAFF),
     "open311.discovery": TOKEN,
     "open311.services_index": TOKEN,
     "open311.service": TOKEN,

@@ -1,5 +1,6 @@
 """The server's nightly job: roll up statistics, mark overdue, purge, close forgotten
-check-outs, send the outbox's due messages, back up, verify the passbook.
+check-outs, evaluate the care watch, send the outbox's due messages, back up, verify the
+passbook; and the frequent timer's work (care watch, outbox).
 
 On PostgreSQL it holds an advisory lock, so two hosts never run it at once; on SQLite an
 exclusive file lock in the instance folder does the same on the one host. Each step commits
@@ -200,6 +201,30 @@ def close_forgotten_checkouts(now: datetime) -> str:
     return f"{count} forgotten check-out(s) closed and flagged"
 
 
+def care_watch(now: datetime) -> str:
+    """Raise the care watch's due follow-up steps (the frequent timer does the same)."""
+    from server.carewatch.services import evaluate
+
+    result = evaluate(now)
+    db.session.commit()
+    return str(result)
+
+
+def frequent(app: Flask) -> tuple[str, int]:
+    """The frequent timer's work: evaluate the care watch under the nightly lock (skipped while
+    the nightly job, which evaluates too, or another host holds it), then send the outbox's due
+    messages (safe on any number of hosts: each message is claimed). Returns what the
+    evaluation did and how many messages were attempted."""
+    from server.outbox.delivery import deliver_due
+
+    try:
+        with exclusive(app):
+            watch = care_watch(utcnow())
+    except AlreadyRunning:
+        watch = "care watch evaluated elsewhere (lock held)"
+    return watch, deliver_due()
+
+
 def deliver_outbox() -> str:
     """Send the outbox messages that are due (the periodic timer does the same more often)."""
     from server.outbox.delivery import deliver_due
@@ -246,6 +271,7 @@ def run_nightly(app: Flask, backup_dir: Path) -> JobReport:
         step("overdue", lambda: mark_overdue(now))
         step("purge", lambda: purge(config["LINLI_RETENTION_DAYS"], now))
         step("checkouts", lambda: close_forgotten_checkouts(now))
+        step("care watch", lambda: care_watch(now))
         step("outbox", deliver_outbox)
         step("backup", backup)
         step("passbook", verify_passbook)

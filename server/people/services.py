@@ -61,6 +61,22 @@ RESIDENT_RECORDS: Hook[ResidentRecords] = Hook("resident_records")
 """Implemented by the requests feature (above this one), installed by the app factory."""
 
 
+class CareRecords(Protocol):
+    """What the care watch holds of a resident: listed in their export, erased with them."""
+
+    def export(self, resident: Resident) -> dict[str, Any]:
+        """The resident's care plan, signs of life and follow-up steps, as exported."""
+        ...
+
+    def erase(self, resident: Resident) -> int:
+        """Delete the resident's care plan, own signs of life and steps; how many rows."""
+        ...
+
+
+CARE_RECORDS: Hook[CareRecords] = Hook("care_records")
+"""Implemented by the care watch (above this feature), installed by the app factory."""
+
+
 @dataclass
 class ProfileInput:
     """Validated profile fields."""
@@ -182,6 +198,7 @@ def export_resident(resident: Resident, who: Actor, why: str) -> dict[str, Any]:
     if not why.strip():
         raise InvalidInput(gettext("请说明导出数据的原因"), "missing_reason")
     requests = RESIDENT_RECORDS.get().export(resident)
+    care = CARE_RECORDS.get().export(resident)
     trail = audit.for_resident(resident.id)
     audit.record(who, resident.community_id, "export", "full export", why, resident.id)
     return {
@@ -202,6 +219,7 @@ def export_resident(resident: Resident, who: Actor, why: str) -> dict[str, Any]:
             for c in resident.consents
         ],
         "requests": requests,
+        "care_watch": care,
         "audit": [
             {
                 "at": a.at.isoformat(),
@@ -225,6 +243,7 @@ def delete_resident(resident: Resident, who: Actor, why: str) -> None:
         raise InvalidInput(gettext("请说明删除数据的原因"), "missing_reason")
     # First: the profile's phones and names are what finds their copies elsewhere.
     erased = RESIDENT_RECORDS.get().erase(resident)
+    care_rows = CARE_RECORDS.get().erase(resident)
     for name in (
         "phone",
         "birth_year",
@@ -245,7 +264,7 @@ def delete_resident(resident: Resident, who: Actor, why: str) -> None:
         resident.community_id,
         "delete",
         f"profile erased; {erased.requests} requests stripped of phone and text; "
-        f"{erased.elsewhere} other records redacted",
+        f"{erased.elsewhere} other records redacted; {care_rows} care watch rows deleted",
         why,
         resident.id,
     )

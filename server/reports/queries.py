@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
+from server.carewatch import queries as care
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Escalation, Team
 from server.extensions import db
@@ -667,6 +668,66 @@ def needs_map(community_id: int, period: Period) -> NeedsMap:
         ]
         result.rows.append((building, cells))
     return result
+
+
+def watched_overlay(community_id: int) -> dict[tuple[str, str], int]:
+    """Watched elders per building and unit = residents of the unit whose care plan is watched
+    now (counts only: no name or room is shown)."""
+    return care.watched_per_unit(community_id)
+
+
+# --- care watch -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CareLine:
+    """The care watch over one stretch of time, its medians and percentiles worked out."""
+
+    label: str
+    summary: care.WatchSummary
+
+    @property
+    def first_follow_up(self) -> float | None:
+        """Median hours from a missed rhythm to its first follow-up task."""
+        return median(self.summary.first_follow_up_hours)
+
+    @property
+    def contact_median(self) -> float | None:
+        """Median hours from a missed rhythm to a completed contact."""
+        return median(self.summary.contact_hours)
+
+    @property
+    def contact_p90(self) -> float | None:
+        """P90 hours from a missed rhythm to a completed contact."""
+        return p90(self.summary.contact_hours)
+
+
+def care_week(community_id: int, now: datetime | None = None) -> CareLine:
+    """Watched = residents whose care plan is watched now; on rhythm = watched residents with
+    no missed rhythm in the last 7 days; overdue = watched residents now past their rhythm and
+    grace (or with an open follow-up step); escalated = episodes of the last 7 days that reached
+    step 2 or 3; time to first follow-up = median hours from a missed rhythm to its first
+    follow-up task."""
+    now = now or utcnow()
+    return CareLine("7d", care.summary(community_id, now - timedelta(days=7), now))
+
+
+def care_months(community_id: int, period: Period) -> list[CareLine]:
+    """Per calendar month of the period: watched = residents whose care plan is watched now;
+    share on rhythm = watched residents with no missed rhythm in the month ÷ watched; time to
+    a completed contact = hours from a missed rhythm (the episode's start) to the first sign of
+    life or contact other than 没开门 / 没接通 after it, over the episodes begun in the month
+    and answered; median and P90 (nearest rank) of those hours."""
+    lines = []
+    month = period.start.replace(day=1)
+    while month <= period.end:
+        following = (month + timedelta(days=32)).replace(day=1)
+        start, end = max(month, period.start), min(following - timedelta(days=1), period.end)
+        span = Period(start, end)
+        summary = care.summary(community_id, span.lo, span.hi)
+        lines.append(CareLine(month.strftime("%Y-%m"), summary))
+        month = following
+    return lines
 
 
 # --- weekly joint meeting ---------------------------------------------------------------------

@@ -110,6 +110,7 @@ def overview(community_id: int) -> ResponseReturnValue:
         service=service,
         retention=queries.retention(community.id, period),
         elders=queries.elders_served(community.id, period),
+        care=queries.care_months(community.id, period),
         chart=chart,
         min_count=queries.MIN_COUNT,
         groups=queries.STATE_GROUPS,
@@ -128,6 +129,7 @@ def needs_map(community_id: int) -> ResponseReturnValue:
         community=community,
         period=period,
         grid=queries.needs_map(community.id, period),
+        watched=queries.watched_overlay(community.id),
         formulas=words.formulas(),
     )
 
@@ -141,6 +143,7 @@ def meeting(community_id: int) -> ResponseReturnValue:
         "reports/meeting.html",
         community=community,
         sheet=sheet,
+        care=queries.care_week(community.id, sheet.now),
         period=_period(),
         formulas=words.formulas(),
         week_start=queries.local_today() - timedelta(days=queries.local_today().weekday()),

@@ -320,6 +320,7 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
     )
     # Every kiosk of the community hears of it at once ("我的求助" shows a phone request too).
     record_changes([request_change(req)])
+    ROOM_SEEN.get()(req.community_id, room.id, "request", now, f"request:{req.client_id}")
     return req
 
 
@@ -465,6 +466,11 @@ class Roster:
 
 ROSTER: Hook[Roster] = Hook("roster")
 
+ROOM_SEEN: Hook[Callable[[int, int, str, datetime, str], None]] = Hook("room_seen")
+"""A request made for a room, or a job completed there, is a sign of life for the care watch
+(community id, room id, channel `request` or `job`, when, a key naming the event once);
+implemented by the care watch, above this feature."""
+
 
 def _roster() -> Roster:
     return ROSTER.get()
@@ -537,6 +543,8 @@ def complete(req: HelpRequest, actor: Actor, note: str | None, hours: float | No
     _transition(
         req, "complete", actor, gettext("%(note)s（%(hours)s 小时）", note=note, hours=f"{hours:g}")
     )
+    if req.room_id is not None:
+        ROOM_SEEN.get()(req.community_id, req.room_id, "job", utcnow(), f"job:{req.client_id}")
 
 
 def follow_up(

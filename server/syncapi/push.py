@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.audit.actor import Actor
-from server.carewatch.services import Sign, record_sign
+from server.carewatch.services import Sign, record_sign, watched_rooms
 from server.communities.models import Room
 from server.dbutil import insert_for
 from server.errors import Conflict, InvalidInput
@@ -413,6 +413,14 @@ class _Applier:
                 }
                 for rid, _client_id in created
             ]
+        # A request for a room where someone is watched is a sign of life (care watch).
+        watched = watched_rooms([row["room_id"] for row in rows])
+        for row in rows:
+            if row["room_id"] in watched:
+                key = f"request:{row['client_id']}"
+                community = self.kiosk.community_id
+                sign = Sign(community, "request", self.now, key, actor, room_id=row["room_id"])
+                record_sign(sign)
         # The push answer tells this kiosk; the change row tells the community's other kiosks.
         changes = [
             new_request_change(

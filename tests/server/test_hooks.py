@@ -21,12 +21,13 @@ def test_a_hook_calls_what_the_app_installed() -> None:
 
 
 def test_create_app_installs_every_hook(app: Flask) -> None:
+    from server.carewatch.services import CareRecords, note_room
     from server.communities.services import COMMUNITY_CHOICES, SEED_CHOICES
     from server.dispatch.services import DELIVERY_NOTES
     from server.passbook.services import post_hours
-    from server.people.services import RESIDENT_RECORDS
+    from server.people.services import CARE_RECORDS, RESIDENT_RECORDS
     from server.requests.erasure import RequestRecords
-    from server.requests.services import ROSTER, note_delivery
+    from server.requests.services import ROOM_SEEN, ROSTER, note_delivery
     from server.subchoices.queries import wire_choices
     from server.subchoices.services import seed_new_community
     from server.volunteers import queries as volunteer_queries
@@ -36,6 +37,8 @@ def test_create_app_installs_every_hook(app: Flask) -> None:
         assert DELIVERY_NOTES.get() is note_delivery
         assert isinstance(RESIDENT_RECORDS.get(), RequestRecords)
         assert POST_HOURS.get() is post_hours
+        assert ROOM_SEEN.get() is note_room
+        assert isinstance(CARE_RECORDS.get(), CareRecords)
         assert ROSTER.get().skilled is volunteer_queries.skilled_members
         assert COMMUNITY_CHOICES.get() is wire_choices
         assert SEED_CHOICES.get() is seed_new_community

@@ -172,6 +172,11 @@ def test_each_formulas_english_is_the_docstring_of_its_function(app: Flask) -> N
     functions = {
         "states": queries.requests_by_category_and_state,
         "channels": queries.requests_by_channel,
+        "choices": queries.requests_by_choice,
+        "times": queries.requests_by_preferred_time,
+        "watched": queries.watched_overlay,
+        "care_week": queries.care_week,
+        "care_months": queries.care_months,
         "measures": queries.response_measures,
         "median": queries.median,
         "p90": queries.p90,
