@@ -63,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.dispatch import services as _dispatch  # noqa: F401  (registers its outbox kind)
     from server.errors import register_error_handlers
     from server.health.routes import bp as health_bp
+    from server.notify import services as _notify  # noqa: F401  (registers its outbox kinds)
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
     from server.outbox import services as outbox

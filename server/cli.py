@@ -381,9 +381,13 @@ def escalations_group() -> None:
 @escalations_group.command("deliver")
 @in_app
 def escalations_deliver() -> None:
-    """Send every outbox message that is due: escalation deliveries (run periodically)."""
+    """Mark requests newly overdue (notifying their groups), then send every outbox message
+    that is due: escalation deliveries and notifications (run periodically)."""
+    from server.ops.nightly import mark_overdue
     from server.outbox.delivery import deliver_due
+    from server.timeutil import utcnow
 
+    click.echo(mark_overdue(utcnow()))
     click.echo(f"{deliver_due()} deliveries attempted")
 
 

@@ -6,6 +6,7 @@ from server.carewatch.models import SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
 from server.kiosks.models import Kiosk
+from server.notify.models import Notification, NotifyChannel
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
@@ -38,6 +39,8 @@ __all__ = [
     "Kiosk",
     "LedgerEntry",
     "Merchant",
+    "Notification",
+    "NotifyChannel",
     "OutboxMessage",
     "PassbookAccount",
     "RedemptionCode",

@@ -23,6 +23,7 @@ from server.dispatch.models import ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
 from server.hooks import Hook
+from server.notify import services as notify
 from server.outbox import services as outbox
 from server.people.models import Resident
 from server.requests.changes import request_change
@@ -273,6 +274,8 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
     )
     # Every kiosk of the community hears of it at once ("我的求助" shows a phone request too).
     record_changes([request_change(req)])
+    if req.is_urgent:
+        _notify(req, "emergency", (), "arrival")
     return req
 
 
@@ -397,12 +400,39 @@ def dispatch(
     """Send to a team (and optionally named volunteers); tell the kiosk who is coming."""
     if team.community_id != req.community_id or not team.is_active:
         raise InvalidInput("choose an active team of this request's community", "bad_team")
+    before = req.team_id
     req.team_id = team.id
     req.team = team
     req.volunteers = _clean(volunteers, 300, "volunteers")
     _transition(req, "dispatch", actor, _clean(note, 2000, "note"))
     who = f"{team.name} {req.volunteers}" if req.volunteers else team.name
     set_public_note(req, actor, f"已派单 — {who}")
+    # Dispatched before (then declined or taken back): a reassignment, told to both teams.
+    teams = (team.id,) if before in (None, team.id) else (team.id, before)
+    _notify(req, "dispatch" if before is None else "reassign", teams, str(uuid7()))
+
+
+def _notify(req: HelpRequest, event: str, team_ids: tuple[int, ...], key: str) -> None:
+    """Tell the community's groups (and the teams' own) of this request's event."""
+    notify.announce(
+        notify.Occasion(
+            event=event,
+            request_id=req.id,
+            community_id=req.community_id,
+            ticket=req.ticket,
+            room_id=req.room_id,
+            category_name=req.category.name_zh,
+            team_ids=team_ids,
+            key=key,
+        )
+    )
+
+
+def notify_overdue(req: HelpRequest) -> None:
+    """Tell the groups concerned that nobody is on site past the deadline (once per mark)."""
+    team_ids = (req.team_id,) if req.team_id is not None else ()
+    marked = req.overdue_marked_at.isoformat() if req.overdue_marked_at else ""
+    _notify(req, "overdue", team_ids, marked)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from server.dbutil import insert_for
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.kiosks.models import Kiosk
+from server.notify import services as notify
 from server.requests.changes import new_request_change, request_change
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.synclog.changes import ChangeRow, record_changes
@@ -281,6 +282,8 @@ class _Applier:
         self.codes: dict[uuid.UUID, tuple[str, str]] = {}
         """A new request's category and room codes, by its id."""
         self.cancels: list[tuple[uuid.UUID, CancelRequestOp]] = []
+        self.urgent: dict[uuid.UUID, str] = {}
+        """The category name of each new request in an urgent category (told at once)."""
 
     def apply(self, ops: list[Op]) -> dict[uuid.UUID, _Outcome]:
         categories = {
@@ -325,6 +328,8 @@ class _Applier:
             "updated_at": self.now,
         }
         self.codes[op.op_id] = (p.category, p.room)
+        if category.is_urgent:
+            self.urgent[op.op_id] = category.name_zh
         return _Outcome("applied", result={"status": "received"})
 
     def _cancel(self, op: CancelRequestOp) -> _Outcome:
@@ -360,7 +365,8 @@ class _Applier:
                     HelpRequest.__table__.c.id, HelpRequest.__table__.c.client_id
                 ),
                 rows,
-            )
+            ).all()
+            self._announce_emergencies(created)
             events = [
                 {
                     "request_id": rid,
@@ -392,6 +398,24 @@ class _Applier:
         if events:
             db.session.execute(RequestEvent.__table__.insert(), events)
         return changes
+
+    def _announce_emergencies(self, created: Iterable[Any]) -> None:
+        """An urgent request that arrived is told to the community's groups at once."""
+        for rid, client_id in created:
+            if client_id not in self.urgent:
+                continue
+            row = self.new_requests[client_id]
+            notify.announce(
+                notify.Occasion(
+                    event="emergency",
+                    request_id=rid,
+                    community_id=self.kiosk.community_id,
+                    ticket=row["ticket"],
+                    room_id=row["room_id"],
+                    category_name=self.urgent[client_id],
+                    key="arrival",
+                )
+            )
 
     def _apply_cancel(
         self, target: uuid.UUID, op: CancelRequestOp, actor: str, events: list[dict[str, Any]]
