@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.errors import register_error_handlers
     from server.health.routes import bp as health_bp
     from server.notify import services as _notify  # noqa: F401  (registers its outbox kinds)
+    from server.notify.routes import bp as notify_bp
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
     from server.outbox import services as outbox
@@ -85,6 +86,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(passbook_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(notify_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)

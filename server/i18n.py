@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import Babel
 
 from sync.catalogs import compile_catalogs
@@ -22,7 +22,10 @@ LANGUAGE_COOKIE = "lang"
 
 
 def select_language() -> str:
-    """The reader's language: the `lang` cookie when valid, else Chinese."""
+    """The reader's language: the `lang` cookie when valid, else Chinese (and Chinese outside
+    a request: the CLI, the timer and the nightly job)."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
     lang = request.cookies.get(LANGUAGE_COOKIE, DEFAULT_LANGUAGE)
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 

@@ -151,6 +151,10 @@ POLICY: dict[str, Rule] = {
     "reports.meeting": Rule("session", READERS),
     "reports.requests_csv": Rule("session", READERS),
     "reports.hours_csv": Rule("session", STAFF),
+    # Channels hold webhook tokens and SMS keys (shown masked): administrators configure them.
+    "notify.channels": Rule("session", ADMINS),
+    "notify.add_channel": Rule("session", ADMINS),
+    "notify.set_active": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})

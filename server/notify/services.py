@@ -139,7 +139,8 @@ class Occasion:
     room_id: int
     category_name: str
     team_ids: tuple[int, ...] = ()
-    """The teams whose own groups hear of it (the community's groups always do)."""
+    """The teams whose own groups hear of it (the community's groups always do; a
+    reassignment also reaches the teams' groups told of the request before)."""
     key: str = ""
     """Names this occurrence: an event told twice with the same key is told once."""
 
@@ -185,6 +186,18 @@ def announce(occasion: Occasion) -> list[Notification]:
     """Tell every active channel concerned, once this transaction commits (none before)."""
     if occasion.event not in EVENTS:
         raise ValueError(f"unknown notification event {occasion.event!r}")
+    team_ids: set[int | None] = set(occasion.team_ids)
+    if occasion.event == "reassign":  # the teams that had it hear that it moved
+        team_ids.update(
+            db.session.execute(
+                sa.select(NotifyChannel.team_id)
+                .join(Notification, Notification.channel_id == NotifyChannel.id)
+                .where(
+                    Notification.request_id == occasion.request_id,
+                    NotifyChannel.team_id.is_not(None),
+                )
+            ).scalars()
+        )
     channels = list(
         db.session.execute(
             sa.select(NotifyChannel)
@@ -193,7 +206,7 @@ def announce(occasion: Occasion) -> list[Notification]:
                 NotifyChannel.is_active,
                 sa.or_(
                     NotifyChannel.team_id.is_(None),
-                    NotifyChannel.team_id.in_(occasion.team_ids),
+                    NotifyChannel.team_id.in_(sorted(t for t in team_ids if t is not None)),
                 ),
             )
             .order_by(NotifyChannel.id)

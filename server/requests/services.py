@@ -400,16 +400,15 @@ def dispatch(
     """Send to a team (and optionally named volunteers); tell the kiosk who is coming."""
     if team.community_id != req.community_id or not team.is_active:
         raise InvalidInput("choose an active team of this request's community", "bad_team")
-    before = req.team_id
     req.team_id = team.id
     req.team = team
     req.volunteers = _clean(volunteers, 300, "volunteers")
     _transition(req, "dispatch", actor, _clean(note, 2000, "note"))
     who = f"{team.name} {req.volunteers}" if req.volunteers else team.name
     set_public_note(req, actor, f"已派单 — {who}")
-    # Dispatched before (then declined or taken back): a reassignment, told to both teams.
-    teams = (team.id,) if before in (None, team.id) else (team.id, before)
-    _notify(req, "dispatch" if before is None else "reassign", teams, str(uuid7()))
+    # Dispatched before (then declined): a reassignment, told to the teams told before too.
+    again = req.first_dispatched_at is not None
+    _notify(req, "reassign" if again else "dispatch", (team.id,), str(uuid7()))
 
 
 def _notify(req: HelpRequest, event: str, team_ids: tuple[int, ...], key: str) -> None:
