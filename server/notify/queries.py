@@ -64,6 +64,16 @@ def teams_of(community_ids: Iterable[int]) -> list[Team]:
     )
 
 
+def team_named(community_id: int, name: str) -> Team:
+    """The community's team of that name, else NotFound."""
+    found = db.session.execute(
+        sa.select(Team).where(Team.community_id == community_id, Team.name == name.strip())
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no team named {name!r} in this community", "no_team")
+    return found
+
+
 def channel(channel_id: int, community_ids: Iterable[int]) -> NotifyChannel:
     """One channel of these communities, else NotFound (another community's looks absent)."""
     found = db.session.get(NotifyChannel, channel_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from server.audit import services as audit
 from server.audit.actor import Actor
@@ -47,13 +48,24 @@ class ChannelSpec:
     team_id: int | None = None
 
 
+LABELS = {
+    "name": _l("名称"),
+    "url": _l("地址"),
+    "secret": _l("密钥"),
+    "key_id": "AccessKey ID",
+    "sign_name": _l("短信签名"),
+    "template_code": _l("模板编号"),
+}
+
+
 def _field(value: str, limit: int, field: str, required: bool = False) -> str | None:
     value = value.strip()
+    label = LABELS[field]
     if required and not value:
-        raise InvalidInput(_("%(field)s 不能为空", field=field), "missing", field=field)
+        raise InvalidInput(_("%(field)s 不能为空", field=label), "missing", field=field)
     if len(value) > limit:
         raise InvalidInput(
-            _("%(field)s 最多 %(limit)s 个字符", field=field, limit=limit), "too_long", field=field
+            _("%(field)s 最多 %(limit)s 个字符", field=label, limit=limit), "too_long", field=field
         )
     return value or None
 
