@@ -474,9 +474,16 @@ def volunteers_group() -> None:
 @volunteers_group.command("import")
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--accept-team-matches",
+    is_flag=True,
+    help="Import although team names were matched loosely (小蜜蜂 → 小蜜蜂维修队).",
+)
 @in_app
-def volunteers_import(slug: str, file: Path) -> None:
-    """Import volunteers from a CSV or XLSX file (every row is checked first; all or nothing)."""
+def volunteers_import(slug: str, file: Path, accept_team_matches: bool) -> None:
+    """Import volunteers from a CSV or XLSX file (every row is checked first; all or nothing).
+    Columns Linli does not keep are listed as ignored; teams named loosely are listed and
+    imported only with --accept-team-matches."""
     import sqlalchemy as sa
 
     from server.communities.services import community_by_slug
@@ -490,6 +497,10 @@ def volunteers_import(slug: str, file: Path) -> None:
         db.session.execute(sa.select(Team.name).where(Team.community_id == community.id)).scalars()
     )
     parsed = parse_volunteers(str(file), file.read_bytes(), teams)
+    if parsed.ignored:
+        click.echo(f"{file}: ignored columns: {', '.join(parsed.ignored)}", err=True)
+    for given, team in parsed.team_matches.items():
+        click.echo(f"{file}: team {given!r} matched to {team!r}", err=True)
     for error in parsed.errors:
         click.echo(error.describe(str(file)), err=True)
     if parsed.errors:
@@ -497,6 +508,11 @@ def volunteers_import(slug: str, file: Path) -> None:
         raise LinliError(
             f"{file}: {len(parsed.errors)} errors on {bad_lines} of "
             f"{len(parsed.rows) + bad_lines} rows; nothing imported"
+        )
+    if parsed.team_matches and not accept_team_matches:
+        raise LinliError(
+            f"{file}: team names were matched loosely (listed above); check them and run again "
+            "with --accept-team-matches; nothing imported"
         )
     added = present = 0
     chunks = [parsed.rows[i : i + 500] for i in range(0, len(parsed.rows), 500)]

@@ -107,7 +107,7 @@ def test_files_that_are_not_lists_are_refused() -> None:
     for name, data, message in (
         ("v.xlsx", b"PK\x03\x04 not really a zip", "not a readable XLSX workbook"),
         ("v.csv", b"", "the file is empty"),
-        ("v.csv", "姓名,邮箱\n张三,a@b\n".encode(), "unknown column"),
+        ("v.csv", "姓名,邮箱\n张三,a@b\n".encode(), "missing column"),
         ("v.csv", b"\xff\xfe\x00\x00\xff", "not UTF-8 or GB18030"),
     ):
         parsed = parse_volunteers(name, data, set())
