@@ -155,6 +155,8 @@ POLICY: dict[str, Rule] = {
     "notify.channels": Rule("session", ADMINS),
     "notify.add_channel": Rule("session", ADMINS),
     "notify.set_active": Rule("session", ADMINS),
+    "notify.replace_credentials": Rule("session", ADMINS),
+    "notify.retry": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})

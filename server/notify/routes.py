@@ -3,6 +3,8 @@
 GET  /console/notify                         the channels, masked, with their state
 POST /console/notify                         add a channel
 POST /console/notify/<channel_id>/active     switch a channel on or off
+POST /console/notify/<channel_id>/credentials replace its address or secret
+POST /console/notify/<channel_id>/retry      send its given-up notifications of the last day again
 """
 
 from __future__ import annotations
@@ -80,4 +82,25 @@ def set_active(channel_id: int) -> ResponseReturnValue:
         found, request.form.get("active") == "1", Actor.of_user(access.user())
     )
     flash(_("已更新通知渠道"))
+    return redirect(url_for("notify.channels"), 303)
+
+
+@bp.post("/<int:channel_id>/credentials")
+def replace_credentials(channel_id: int) -> ResponseReturnValue:
+    """Replace a channel's webhook address or secret (never shown back)."""
+    found = queries.channel(channel_id, access.community_scope())
+    form = request.form
+    services.replace_credentials(
+        found, form.get("url", ""), form.get("secret", ""), Actor.of_user(access.user())
+    )
+    flash(_("已更新通知渠道"))
+    return redirect(url_for("notify.channels"), 303)
+
+
+@bp.post("/<int:channel_id>/retry")
+def retry(channel_id: int) -> ResponseReturnValue:
+    """Send the channel's notifications given up in the last day again."""
+    found = queries.channel(channel_id, access.community_scope())
+    count = services.retry_failed(found, Actor.of_user(access.user()))
+    flash(_("%(n)s 条通知将重新发送", n=count))
     return redirect(url_for("notify.channels"), 303)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask_babel import force_locale
@@ -125,6 +126,56 @@ def set_channel_active(channel: NotifyChannel, active: bool, actor: Actor) -> No
         f"notify channel {channel.id} {'on' if active else 'off'}",
         "notification channel switched",
     )
+
+
+RETRY_WINDOW = timedelta(days=1)
+"""How old a given-up notification may be to be sent again (older news would only mislead)."""
+
+
+def replace_credentials(channel: NotifyChannel, url: str, secret: str, actor: Actor) -> None:
+    """Put a channel's address or secret right (a robot re-created, a key rotated), audited;
+    an empty field keeps what is stored."""
+    new_url = _field(url, 500, "url")
+    if new_url is not None:
+        if not new_url.startswith(("http://", "https://")):
+            raise InvalidInput(_("地址须以 http:// 或 https:// 开头"), "bad_url", field="url")
+        channel.url = new_url
+    new_secret = _field(secret, 200, "secret")
+    if new_secret is not None:
+        channel.secret = new_secret
+    db.session.flush()
+    changed = [name for name, v in (("url", new_url), ("secret", new_secret)) if v is not None]
+    audit.record(
+        actor, channel.community_id, "change",
+        f"notify channel {channel.id} {'+'.join(changed) or 'nothing'} replaced",
+        "notification channel credentials",
+    )  # fmt: skip
+
+
+def retry_failed(channel: NotifyChannel, actor: Actor) -> int:
+    """Send again, once this transaction commits, the channel's notifications given up in the
+    last day (after its address or secret was put right), audited; how many."""
+    failed = list(
+        db.session.execute(
+            sa.select(Notification).where(
+                Notification.channel_id == channel.id,
+                Notification.status == "failed",
+                Notification.created_at >= utcnow() - RETRY_WINDOW,
+            )
+        ).scalars()
+    )
+    for notification in failed:
+        message = outbox.message_for(outbox_kind(channel.kind), notification.id)
+        if message is not None:
+            outbox.retry_now(message)
+            notification.status = "pending"
+    db.session.flush()
+    audit.record(
+        actor, channel.community_id, "change",
+        f"notify channel {channel.id}: {len(failed)} failed notification(s) sent again",
+        "notification channel retried",
+    )  # fmt: skip
+    return len(failed)
 
 
 def mask(secret: str | None) -> str:

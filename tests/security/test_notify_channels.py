@@ -53,6 +53,13 @@ def test_only_administrators_of_the_community_see_or_change_its_channels(
     token = csrf_token(admin, "/console/notify")
     off = admin.post(f"/console/notify/{ids['feicui']}/active", data={"csrf_token": token})
     assert off.status_code == 404
+    stolen = admin.post(
+        f"/console/notify/{ids['feicui']}/credentials",
+        data={"csrf_token": token, "url": "https://attacker.example/hook", "secret": "x"},
+    )
+    assert stolen.status_code == 404
+    retried = admin.post(f"/console/notify/{ids['feicui']}/retry", data={"csrf_token": token})
+    assert retried.status_code == 404
     added = admin.post(
         "/console/notify",
         data={
@@ -70,6 +77,8 @@ def test_only_administrators_of_the_community_see_or_change_its_channels(
     with app.app_context():
         theirs = db.session.get_one(NotifyChannel, ids["feicui"])
         assert theirs.is_active
+        assert theirs.url == THEIR_URL
+        assert theirs.secret == SECRET
         names = db.session.execute(sa.select(NotifyChannel.name)).scalars().all()
         assert "潜入群" not in names
 

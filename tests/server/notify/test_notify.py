@@ -339,3 +339,42 @@ def test_the_timer_and_the_after_commit_sender_racing_send_once(
     assert sorted(attempted) == [0, 1]
     assert len(provider.accepted) == 1
     assert _states(app, rid) == [("emergency", "dingtalk", "delivered", 1)]
+
+
+def test_an_administrator_puts_a_dead_robot_right_and_sends_its_failures_again(
+    app: Flask, client: FlaskClient, world: World, provider: Provider
+) -> None:
+    from server.audit.actor import Actor
+    from server.extensions import db
+    from server.notify.services import ChannelSpec, add_channel
+    from tests.procs import free_port
+    from tests.server.conftest import csrf_token
+
+    app.config["LINLI_NOTIFY_MAX_ATTEMPTS"] = 1
+    dead = f"http://127.0.0.1:{free_port()}/wecom?key=OLDKEY"
+    with app.app_context():
+        spec = ChannelSpec("wecom", "小蜜蜂群", dead, team_id=world.teams["lanqiao"])
+        channel_id = add_channel(world.community["lanqiao"], spec, Actor("setup")).id
+        db.session.commit()
+    rid = world.requests["lanqiao"]
+    login(client, "social_worker_lanqiao")
+    _dispatch(client, rid, world.teams["lanqiao"])
+    [(_, _, status, _)] = _states(app, rid)
+    assert status == "failed"
+    admin = app.test_client()
+    login(admin, "admin_lanqiao")
+    token = csrf_token(admin, "/console/notify")
+    assert 'class="notify-failed"' in admin.get("/console/notify").get_data(as_text=True)
+    replaced = admin.post(
+        f"/console/notify/{channel_id}/credentials",
+        data={"csrf_token": token, "url": provider.url("/wecom?key=NEWKEY"), "secret": ""},
+    )
+    assert replaced.status_code == 303
+    assert provider.accepted == [], "replacing the address sends nothing by itself"
+    retried = admin.post(f"/console/notify/{channel_id}/retry", data={"csrf_token": token})
+    assert retried.status_code == 303
+    assert [m["path"] for m in provider.accepted] == ["/wecom"]
+    assert _states(app, rid) == [("dispatch", "wecom", "delivered", 1)]
+    page = admin.get("/console/notify").get_data(as_text=True)
+    assert 'class="notify-failed"' not in page
+    assert "NEWKEY" not in page
