@@ -52,8 +52,8 @@ class NotifyChannel(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Notification(db.Model):  # type: ignore[name-defined,misc]
-    """One event of a request told to one channel; `event_key` is unique, so an event that is
-    noticed twice (the timer and the nightly job) is told once."""
+    """One event of a request told to one channel. `event_key` (event, request, occurrence,
+    channel) is unique: the last guard against telling one occurrence twice."""
 
     __tablename__ = "notification"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

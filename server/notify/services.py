@@ -205,7 +205,9 @@ class Occasion:
     """The teams whose own groups hear of it (the community's groups always do; a
     reassignment also reaches the teams' groups told of the request before)."""
     key: str = ""
-    """Names this occurrence: an event told twice with the same key is told once."""
+    """Names this occurrence (`arrival`, the overdue mark's time, a dispatch's own id): telling
+    the same occurrence twice breaks the unique `event_key`, the guard behind the callers' own
+    (a push applied once, an overdue mark made by a conditional update)."""
 
 
 def building_label(room_id: int) -> str:
