@@ -85,6 +85,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.field.routes import bp as field_bp
     from server.field.routes import console_bp as field_console_bp
     from server.health.routes import bp as health_bp
+    from server.notify import services as _notify  # noqa: F401  (registers its outbox kinds)
+    from server.notify.routes import bp as notify_bp
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
     from server.outbox import services as outbox
@@ -111,6 +113,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(field_bp)
     app.register_blueprint(field_console_bp)
     app.register_blueprint(subchoices_bp)
+    app.register_blueprint(notify_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)

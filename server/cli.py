@@ -415,6 +415,72 @@ def team_create(slug: str, name: str, categories: tuple[str, ...], lead: str | N
     click.echo(f"created team {team.name}")
 
 
+@server_group.group("notify")
+def notify_group() -> None:
+    """Where notifications of dispatches, emergencies and overdue jobs go."""
+
+
+def _read_secret(label: str) -> str:
+    """A credential from a hidden prompt, or the next line of stdin when it is not a terminal
+    (never an argument: arguments stay in the shell's history and the process list)."""
+    if sys.stdin.isatty():
+        return str(click.prompt(label, hide_input=True, default="", show_default=False))
+    return sys.stdin.readline().strip()
+
+
+@notify_group.command("add")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option(
+    "--kind", required=True, type=click.Choice(["wecom", "dingtalk", "sms"]), help="Channel kind."
+)
+@click.option("--name", required=True, help="Name shown on the console, e.g. 小蜜蜂群.")
+@click.option("--team", default=None, help="The team whose own group or lead this is.")
+@click.option("--key-id", default="", help="SMS: the AccessKey id.")
+@click.option("--sign-name", default="", help="SMS: the approved signature (签名).")
+@click.option("--template", "template_code", default="", help="SMS: the approved template code.")
+@click.option("--phones", default="", help="SMS: the team leads' numbers, comma-separated.")
+@in_app
+def notify_add(
+    slug: str,
+    kind: str,
+    name: str,
+    team: str | None,
+    key_id: str,
+    sign_name: str,
+    template_code: str,
+    phones: str,
+) -> None:
+    """Add a channel; the webhook address (robots) and the secret (钉钉 加签, SMS AccessKey
+    secret) are asked for, or read from stdin, one a line."""
+    from server.audit.actor import Actor
+    from server.communities.services import community_by_slug
+    from server.notify.queries import team_named
+    from server.notify.services import ChannelSpec, add_channel
+
+    community = community_by_slug(slug)
+    team_id = team_named(community.id, team).id if team else None
+    url = "" if kind == "sms" else _read_secret("webhook address")
+    secret = _read_secret("secret (empty: none)")
+    spec = ChannelSpec(kind, name, url, secret, key_id, sign_name, template_code, phones, team_id)
+    channel = add_channel(community.id, spec, Actor("command line"))
+    click.echo(f"added {kind} channel {channel.name} (id {channel.id})")
+
+
+@notify_group.command("list")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@in_app
+def notify_list(slug: str) -> None:
+    """List a community's channels, credentials masked, and which ones are failing."""
+    from server.communities.services import community_by_slug
+    from server.notify.queries import channels_of
+    from server.notify.services import mask, masked_url
+
+    for c in channels_of([community_by_slug(slug).id]):
+        state = "off" if not c.is_active else ("FAILED" if c.failed_at else "ok")
+        secret = mask(c.secret) or "-"
+        click.echo(f"{c.id}\t{c.kind}\t{c.name}\t{masked_url(c.url)}\t{secret}\t{state}")
+
+
 @server_group.group("agency")
 def agency_group() -> None:
     """Outside agencies requests are escalated to."""
@@ -444,12 +510,15 @@ def escalations_group() -> None:
 @escalations_group.command("deliver")
 @in_app
 def escalations_deliver() -> None:
-    """Every few minutes: evaluate the care watch (under the nightly lock), then send every
-    outbox message that is due (escalation deliveries, care-watch visit tasks)."""
+    """Every few minutes: mark requests newly overdue (notifying their groups), evaluate the care
+    watch (under the nightly lock), then send every outbox message that is due (escalation
+    deliveries, notifications, care-watch visit tasks)."""
     from flask import current_app
 
-    from server.ops.nightly import frequent
+    from server.ops.nightly import frequent, mark_overdue
+    from server.timeutil import utcnow
 
+    click.echo(mark_overdue(utcnow()))
     watch, attempted = frequent(current_app._get_current_object())  # type: ignore[attr-defined]
     click.echo(f"care watch: {watch}")
     click.echo(f"{attempted} deliveries attempted")
@@ -472,9 +541,16 @@ def volunteers_group() -> None:
 @volunteers_group.command("import")
 @click.option("--community", "slug", required=True, help="Community slug.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--accept-team-matches",
+    is_flag=True,
+    help="Import although team names were matched loosely (小蜜蜂 → 小蜜蜂维修队).",
+)
 @in_app
-def volunteers_import(slug: str, file: Path) -> None:
-    """Import volunteers from a CSV or XLSX file (every row is checked first; all or nothing)."""
+def volunteers_import(slug: str, file: Path, accept_team_matches: bool) -> None:
+    """Import volunteers from a CSV or XLSX file (every row is checked first; all or nothing).
+    Columns Linli does not keep are listed as ignored; teams named loosely are listed and
+    imported only with --accept-team-matches."""
     import sqlalchemy as sa
 
     from server.communities.services import community_by_slug
@@ -488,6 +564,10 @@ def volunteers_import(slug: str, file: Path) -> None:
         db.session.execute(sa.select(Team.name).where(Team.community_id == community.id)).scalars()
     )
     parsed = parse_volunteers(str(file), file.read_bytes(), teams)
+    if parsed.ignored:
+        click.echo(f"{file}: ignored columns: {', '.join(parsed.ignored)}", err=True)
+    for given, team in parsed.team_matches.items():
+        click.echo(f"{file}: team {given!r} matched to {team!r}", err=True)
     for error in parsed.errors:
         click.echo(error.describe(str(file)), err=True)
     if parsed.errors:
@@ -495,6 +575,11 @@ def volunteers_import(slug: str, file: Path) -> None:
         raise LinliError(
             f"{file}: {len(parsed.errors)} errors on {bad_lines} of "
             f"{len(parsed.rows) + bad_lines} rows; nothing imported"
+        )
+    if parsed.team_matches and not accept_team_matches:
+        raise LinliError(
+            f"{file}: team names were matched loosely (listed above); check them and run again "
+            "with --accept-team-matches; nothing imported"
         )
     added = present = 0
     chunks = [parsed.rows[i : i + 500] for i in range(0, len(parsed.rows), 500)]

@@ -70,6 +70,12 @@ class Settings:
     """Wait before the first retry of a failed delivery; doubles after each further failure."""
     ESCALATION_TIMEOUT: int = 5
     """Seconds to wait for an outside agency's endpoint to answer a delivery."""
+    NOTIFY_MAX_ATTEMPTS: int = 5
+    """Delivery attempts of a notification before it is given up and its channel flagged."""
+    NOTIFY_RETRY_MINUTES: int = 1
+    """Wait before the first retry of a failed notification; doubles after each failure."""
+    NOTIFY_TIMEOUT: int = 5
+    """Seconds to wait for a group robot or the SMS gateway to answer."""
     POINTS_PER_HOUR: int = 10
     """Passbook points per approved hour of service: points = floor(minutes × this / 60)."""
     TIMEZONE: str = "Asia/Shanghai"

@@ -15,6 +15,7 @@ from server.field.models import (
     VolunteerUser,
 )
 from server.kiosks.models import Kiosk
+from server.notify.models import Notification, NotifyChannel
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
@@ -51,6 +52,8 @@ __all__ = [
     "Kiosk",
     "LedgerEntry",
     "Merchant",
+    "Notification",
+    "NotifyChannel",
     "OutboxMessage",
     "PassbookAccount",
     "RedemptionCode",

@@ -207,6 +207,12 @@ POLICY: dict[str, Rule] = {
     # A community's sub-choices (what is wrong, per category): its administrators edit them.
     "subchoices.choices": Rule("session", ADMINS),
     "subchoices.choice_action": Rule("session", ADMINS),
+    # Channels hold webhook tokens and SMS keys (shown masked): administrators configure them.
+    "notify.channels": Rule("session", ADMINS),
+    "notify.add_channel": Rule("session", ADMINS),
+    "notify.set_active": Rule("session", ADMINS),
+    "notify.replace_credentials": Rule("session", ADMINS),
+    "notify.retry": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})

@@ -57,6 +57,7 @@ from server.field import queries as field_queries
 from server.field import services as field_services
 from server.inputs import as_id, form_problems, optional_int, parse_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
+from server.notify import queries as notify_queries
 from server.pages import form_failed
 from server.people import services as people
 from server.people.forms import invalid
@@ -275,6 +276,7 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         "overdue": lifecycle.is_overdue(req),
         "due_at": lifecycle.due_at(req),
         "escalations": queries.escalations_of(req),
+        "notifications": notify_queries.notifications_of(req.id),
         "duplicates": queries.duplicates_of(req),
         "possible_duplicates": queries.possible_duplicates_of(req),
         "status_words": status_words,

@@ -131,8 +131,10 @@ def rollup(days: int, zone: ZoneInfo, now: datetime) -> str:
 
 
 def mark_overdue(now: datetime) -> str:
-    """Record, once, each open request that missed its category's deadline."""
-    from server.requests.services import overdue_clause
+    """Record, once, each open request that missed its category's deadline, and tell the
+    groups concerned. The nightly job and the periodic timer both run it: each mark is a
+    conditional update, so a request raced by both is marked and told by one of them."""
+    from server.requests.services import notify_overdue, overdue_clause
 
     categories = list(db.session.execute(sa.select(Category)).scalars())
     late = list(
@@ -144,15 +146,26 @@ def mark_overdue(now: datetime) -> str:
             )
         ).scalars()
     )
+    marked = 0
     for req in late:
-        req.overdue_marked_at = now
+        claimed = db.session.execute(
+            sa.update(HelpRequest)
+            .where(HelpRequest.id == req.id, HelpRequest.overdue_marked_at.is_(None))
+            .values(overdue_marked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # the other runner marked it first
+        db.session.refresh(req, ["overdue_marked_at"])
         db.session.add(
             RequestEvent(
                 request_id=req.id, at=now, actor="nightly", note="overdue: deadline missed"
             )
         )
+        notify_overdue(req)
+        marked += 1
     db.session.commit()
-    return f"{len(late)} request(s) newly marked overdue"
+    return f"{marked} request(s) newly marked overdue"
 
 
 def purge(retention_days: int, now: datetime) -> str:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
 import requests
 import sqlalchemy as sa
 
 from server.extensions import db
 from server.outbox.models import OutboxMessage
-from server.outbox.services import KINDS, setting, take_ready
+from server.outbox.services import KINDS, Outgoing, outgoing, setting, take_ready, verdict
 from server.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def _attempt(message_id: int) -> bool:
     return True
 
 
-def _claim(message_id: int) -> tuple[str, dict[str, Any], str, int] | None:
+def _claim(message_id: int) -> tuple[str, Outgoing, int] | None:
     """Count an attempt and hold the message for its duration (a lease: a sender that dies
     mid-way leaves it due again later), committed before anything is sent."""
     message = db.session.get(OutboxMessage, message_id)
@@ -87,18 +86,23 @@ def _claim(message_id: int) -> tuple[str, dict[str, Any], str, int] | None:
         )
         .execution_options(synchronize_session=False)
     )
-    sending = (message.target_url, dict(message.body), message.idempotency_key, timeout)
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        return None
+    sending = (message.kind, outgoing(message), timeout)
     db.session.commit()
-    return sending if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+    return sending
 
 
-def _post(url: str, body: dict[str, Any], key: str, timeout: int) -> str | None:
-    """POST the JSON body; None when the receiver accepted it, else what went wrong."""
+def _post(kind: str, request: Outgoing, timeout: int) -> str | None:
+    """POST the request; None when the receiver accepted it, else what went wrong."""
     try:
-        answer = requests.post(url, json=body, headers={"Idempotency-Key": key}, timeout=timeout)
+        answer = requests.post(
+            request.url, data=request.body, headers=request.headers, timeout=timeout
+        )
     except requests.RequestException as exc:
         return f"{type(exc).__name__}: {exc}"[:300]
-    return None if answer.status_code < 300 else f"HTTP {answer.status_code}"
+    return verdict(kind, answer.status_code, answer.content)
 
 
 def _record(message_id: int, error: str | None) -> None:

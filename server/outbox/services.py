@@ -8,6 +8,7 @@ gone with the transaction). `server.outbox.delivery` sends them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,15 @@ READY = "outbox_ready"
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """One HTTP POST as it leaves: where, the body's bytes, and the headers."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Kind:
     """How messages of one kind are sent, and what each attempt changes in the kind's rows.
 
@@ -36,10 +46,38 @@ class Kind:
     receiver), `_MAX_ATTEMPTS`, `_RETRY_MINUTES` (the first wait, doubled after each
     failure). `on_attempt(message, error)` runs in the transaction that records
     an attempt's outcome (`error` None: delivered).
+
+    By default a message is its JSON body POSTed to `target_url` with an `Idempotency-Key`
+    header, accepted by any 2xx answer. A kind that speaks a provider's protocol gives
+    `prepare(message)` (the request to send, built and signed at each attempt, inside the
+    claiming transaction) and `verdict(status, body)` (None when the provider accepted it,
+    else what went wrong: a robot answers 200 with an error code in its body).
     """
 
     settings: str
     on_attempt: Callable[[OutboxMessage, str | None], None]
+    prepare: Callable[[OutboxMessage], Outgoing] | None = None
+    verdict: Callable[[int, bytes], str | None] | None = None
+
+
+def outgoing(message: OutboxMessage) -> Outgoing:
+    """The request one attempt sends: the kind's own, or the JSON body with its key."""
+    prepare = KINDS[message.kind].prepare
+    if prepare is not None:
+        return prepare(message)
+    return Outgoing(
+        message.target_url,
+        json.dumps(message.body, ensure_ascii=False).encode(),
+        {"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key},
+    )
+
+
+def verdict(kind: str, status: int, body: bytes) -> str | None:
+    """None when the receiver accepted the message, else what went wrong."""
+    check = KINDS[kind].verdict
+    if check is not None:
+        return check(status, body)
+    return None if status < 300 else f"HTTP {status}"
 
 
 KINDS: dict[str, Kind] = {}

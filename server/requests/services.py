@@ -24,6 +24,7 @@ from server.dispatch.models import ESCALATION_KIND, Agency, Escalation, Team
 from server.errors import Conflict, InvalidInput, LinliError
 from server.extensions import db
 from server.hooks import Hook
+from server.notify import services as notify
 from server.outbox import services as outbox
 from server.people.models import Resident
 from server.requests.changes import request_change
@@ -321,6 +322,8 @@ def create_by_staff(intake: Intake, actor: Actor) -> HelpRequest:
     # Every kiosk of the community hears of it at once ("我的求助" shows a phone request too).
     record_changes([request_change(req)])
     ROOM_SEEN.get()(req.community_id, room.id, "request", now, f"request:{req.client_id}")
+    if req.is_urgent:
+        _notify(req, "emergency", (), "arrival")
     return req
 
 
@@ -453,6 +456,32 @@ def dispatch(
     _transition(req, "dispatch", actor, _clean(note, 2000, "note"))
     who = f"{team.name} {req.volunteers}" if req.volunteers else team.name
     set_public_note(req, actor, f"已派单 — {who}")
+    # Dispatched before (then declined): a reassignment, told to the teams told before too.
+    again = req.first_dispatched_at is not None
+    _notify(req, "reassign" if again else "dispatch", (team.id,), str(uuid7()))
+
+
+def _notify(req: HelpRequest, event: str, team_ids: tuple[int, ...], key: str) -> None:
+    """Tell the community's groups (and the teams' own) of this request's event."""
+    notify.announce(
+        notify.Occasion(
+            event=event,
+            request_id=req.id,
+            community_id=req.community_id,
+            ticket=req.ticket,
+            room_id=req.room_id,
+            category_name=req.category.name_zh,
+            team_ids=team_ids,
+            key=key,
+        )
+    )
+
+
+def notify_overdue(req: HelpRequest) -> None:
+    """Tell the groups concerned that nobody is on site past the deadline (once per mark)."""
+    team_ids = (req.team_id,) if req.team_id is not None else ()
+    marked = req.overdue_marked_at.isoformat() if req.overdue_marked_at else ""
+    _notify(req, "overdue", team_ids, marked)
 
 
 @dataclass(frozen=True)

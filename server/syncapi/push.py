@@ -21,6 +21,7 @@ from server.dbutil import insert_for
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.kiosks.models import Kiosk
+from server.notify import services as notify
 from server.requests.changes import new_request_change, request_change
 from server.requests.models import Category, HelpRequest, RequestEvent, SubChoice
 from server.synclog.changes import ChangeRow, record_changes
@@ -293,6 +294,8 @@ class _Applier:
         """A 报平安's operation and room id, by its operation id."""
         self.choices: set[tuple[int, str]] | None = None
         """The community's sub-choices as (category id, code), read at the first one sent."""
+        self.urgent: dict[uuid.UUID, str] = {}
+        """The category name of each new request in an urgent category (told at once)."""
 
     def apply(self, ops: list[Op]) -> dict[uuid.UUID, _Outcome]:
         categories = {
@@ -352,6 +355,8 @@ class _Applier:
             "updated_at": self.now,
         }
         self.codes[op.op_id] = (p.category, p.room)
+        if category.is_urgent:
+            self.urgent[op.op_id] = category.name_zh
         return _Outcome("applied", result={"status": "received"})
 
     def _choice(self, category: Category, code: str | None) -> str | None:
@@ -401,7 +406,8 @@ class _Applier:
                     HelpRequest.__table__.c.id, HelpRequest.__table__.c.client_id
                 ),
                 rows,
-            )
+            ).all()
+            self._announce_emergencies(created)
             events = [
                 {
                     "request_id": rid,
@@ -459,6 +465,24 @@ class _Applier:
                 room_id=room_id,
             )
         )
+
+    def _announce_emergencies(self, created: Iterable[Any]) -> None:
+        """An urgent request that arrived is told to the community's groups at once."""
+        for rid, client_id in created:
+            if client_id not in self.urgent:
+                continue
+            row = self.new_requests[client_id]
+            notify.announce(
+                notify.Occasion(
+                    event="emergency",
+                    request_id=rid,
+                    community_id=self.kiosk.community_id,
+                    ticket=row["ticket"],
+                    room_id=row["room_id"],
+                    category_name=self.urgent[client_id],
+                    key="arrival",
+                )
+            )
 
     def _apply_cancel(
         self, target: uuid.UUID, op: CancelRequestOp, actor: str, events: list[dict[str, Any]]

@@ -1,8 +1,12 @@
 """Reading volunteer lists from the spreadsheets communities keep (CSV or XLSX).
 
-Every row is checked and every problem reported with its line and field; an import runs only
-when no row has a problem, so a file is never imported half-way. Headers may be English or the
-Chinese a community's own sheet uses (姓名, 手机号, 技能 ...).
+Every row is checked and every problem reported with its file, line and field; an import runs
+only when no row has a problem, so a file is never imported half-way. Headers may be English,
+the Chinese a community's own sheet uses (姓名, 手机号, 技能 ...), or those of the national
+volunteer platform's roster export (序号, 姓名, 性别, 手机号码, 出生日期, 技能特长, 所属队伍,
+志愿者编号 ...). Columns Linli does not keep (序号, 证件号码, 政治面貌 ...) are reported as
+ignored, never read. A team named loosely (小蜜蜂 for 小蜜蜂维修队) is matched to the one team it
+can mean, and the match is shown for confirmation before anything is imported.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import csv
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -27,16 +31,31 @@ MAX_COLUMNS = 64
 """Columns read per row (a sheet may declare 16,384; a volunteer list has about ten)."""
 HEADERS: dict[str, tuple[str, ...]] = {
     "name": ("name", "姓名"),
-    "phone": ("phone", "电话", "手机", "手机号", "联系电话"),
+    "phone": ("phone", "电话", "手机", "手机号", "手机号码", "联系电话", "联系方式"),
     "gender": ("gender", "性别"),
     "birth_year": ("birth_year", "出生年份"),
-    "registration_no": ("registration_no", "志愿者编号"),
-    "skills": ("skills", "技能", "特长"),
+    "birth_date": ("birth_date", "出生日期"),
+    "registration_no": ("registration_no", "志愿者编号", "志愿者编码"),
+    "skills": ("skills", "技能", "特长", "技能特长", "专业特长"),
     "availability": ("availability", "可服务时间", "服务时间"),
-    "team": ("team", "队伍", "服务队"),
+    "team": ("team", "队伍", "服务队", "所属队伍", "所属团队", "所属组织"),
     "active": ("active", "在册", "状态"),
-    "joined": ("joined", "加入日期", "注册日期"),
+    "joined": ("joined", "加入日期", "注册日期", "注册时间"),
 }
+"""Each field and the column titles that name it (the national platform's export included)."""
+TEAM_SUFFIXES = (
+    "志愿者服务队",
+    "志愿服务队",
+    "志愿者队",
+    "志愿队",
+    "服务队",
+    "维修队",
+    "团队",
+    "队",
+)
+"""Endings a sheet may leave off or add to a team's name (小蜜蜂 / 小蜜蜂维修队)."""
+DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T].*)?$")
+COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 REQUIRED = ("name", "phone")
 PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 SKILL_SPLIT = re.compile(r"[,，、;；/]")
@@ -77,11 +96,14 @@ class RowError:
 
 @dataclass
 class Parsed:
-    """A read file: its valid rows and every problem found."""
+    """A read file: its valid rows, every problem found, the columns left unread, and the
+    teams named loosely with the team each was matched to (to be confirmed)."""
 
     filename: str
     rows: list[ImportRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    team_matches: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -156,21 +178,22 @@ def _read_xlsx(data: bytes) -> tuple[list[tuple[int, list[str]]], str | None]:
             if any(cells):
                 lines.append((n, cells))
             if len(lines) > MAX_ROWS + 1 or n > 4 * MAX_ROWS:
-                return [], f"more than {MAX_ROWS} rows; split the file"
+                return [], gettext("超过 %(n)s 行，请拆分文件", n=MAX_ROWS)
     finally:
         book.close()
     return lines, None
 
 
-def _columns(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
+def _columns(header: list[str]) -> tuple[dict[str, int], list[RowError], list[str]]:
     wanted = {alias.lower(): name for name, aliases in HEADERS.items() for alias in aliases}
     columns: dict[str, int] = {}
     errors: list[RowError] = []
+    ignored: list[str] = []
     for index, title in enumerate(header):
         name = wanted.get(title.strip().lower())
         if name is None:
             if title.strip():
-                errors.append(RowError(1, title, gettext("未知的列")))
+                ignored.append(title.strip())
             continue
         if name in columns:
             errors.append(RowError(1, title, gettext("列 %(name)s 出现了两次", name=name)))
@@ -180,7 +203,7 @@ def _columns(header: list[str]) -> tuple[dict[str, int], list[RowError]]:
         for name in REQUIRED
         if name not in columns
     )
-    return columns, errors
+    return columns, errors, ignored
 
 
 def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow | None:
@@ -205,11 +228,18 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
         bad("gender", gettext("%(value)s 不是 男/女", value=repr(cells["gender"])))
     birth_year: int | None = None
     raw_year = cells.get("birth_year", "")
+    raw_birth = cells.get("birth_date", "")
     if raw_year:
         if raw_year.isascii() and raw_year.isdigit() and 1900 <= int(raw_year) <= date.today().year:
             birth_year = int(raw_year)
         else:
             bad("birth_year", gettext("%(value)s 不是 1900 年至今的年份", value=repr(raw_year)))
+    elif raw_birth:
+        born = parse_date(raw_birth)
+        if born is None or not 1900 <= born.year <= date.today().year:
+            bad("birth_date", gettext("%(value)s 不是 1900 年至今的日期", value=repr(raw_birth)))
+        else:
+            birth_year = born.year
     skills = tuple(s.strip() for s in SKILL_SPLIT.split(cells.get("skills", "")) if s.strip())
     if any(len(s) > 50 for s in skills) or len(skills) > 20:
         bad("skills", gettext("最多 20 项技能，每项最多 50 个字符"))
@@ -222,9 +252,8 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
     joined_on: date | None = None
     raw_joined = cells.get("joined", "")
     if raw_joined:
-        try:
-            joined_on = date.fromisoformat(raw_joined.replace("/", "-"))
-        except ValueError:
+        joined_on = parse_date(raw_joined)
+        if joined_on is None:
             bad("joined", gettext("%(value)s 不是 2024-03-01 这样的日期", value=repr(raw_joined)))
     registration_no = cells.get("registration_no", "") or None
     if registration_no and len(registration_no) > 40:
@@ -247,6 +276,42 @@ def _row(line: int, cells: dict[str, str], errors: list[RowError]) -> ImportRow 
     )
 
 
+def parse_date(text: str) -> date | None:
+    """A date as sheets write it: 2024-03-01, 2024/3/1, 2024.3.1, 2024年3月1日, 20240301, with
+    or without a time after it; None when it is none of these or no real day."""
+    text = text.strip()
+    found = DATE.match(text) or COMPACT_DATE.match(text)
+    if found is None:
+        return None
+    try:
+        return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+    except ValueError:
+        return None
+
+
+def _core(name: str) -> str:
+    """A team name without spaces and its usual ending (小蜜蜂维修队 → 小蜜蜂)."""
+    name = re.sub(r"\s+", "", name)
+    for suffix in TEAM_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def match_team(given: str, team_names: set[str]) -> list[str]:
+    """The community's teams a sheet's team name can mean: itself when it is one, else those
+    whose name is the same but for spaces and the usual ending, else those that begin with it."""
+    if given in team_names:
+        return [given]
+    core = _core(given)
+    same = sorted(t for t in team_names if _core(t) == core)
+    if same:
+        return same
+    if len(core) < 2:  # one character names too little to guess from
+        return []
+    return sorted(t for t in team_names if re.sub(r"\s+", "", t).startswith(core))
+
+
 def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed:
     """Check every line of a volunteer list; `team_names` are the community's teams."""
     parsed = Parsed(filename)
@@ -259,7 +324,7 @@ def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed
         parsed.errors.append(RowError(0, "file", gettext("文件是空的")))
         return parsed
     header_line, header = lines[0]
-    columns, errors = _columns(header)
+    columns, errors, parsed.ignored = _columns(header)
     parsed.errors.extend(RowError(header_line, e.field, e.message) for e in errors)
     if parsed.errors:
         return parsed
@@ -284,10 +349,19 @@ def parse_volunteers(filename: str, data: bytes, team_names: set[str]) -> Parsed
             )
             continue
         if row.team and row.team not in team_names:
-            parsed.errors.append(
-                RowError(line, "team", gettext("没有名为 %(team)s 的服务队", team=repr(row.team)))
-            )
-            continue
+            meant = match_team(row.team, team_names)
+            if len(meant) != 1:
+                message = (
+                    gettext(
+                        "%(team)s 可指多个队伍：%(teams)s", team=row.team, teams="、".join(meant)
+                    )
+                    if meant
+                    else gettext("没有名为 %(team)s 的服务队", team=repr(row.team))
+                )
+                parsed.errors.append(RowError(line, "team", message))
+                continue
+            parsed.team_matches[row.team] = meant[0]
+            row = replace(row, team=meant[0])
         seen[row.phone] = line
         parsed.rows.append(row)
     if not parsed.rows and not parsed.errors:

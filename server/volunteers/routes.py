@@ -220,7 +220,8 @@ def import_confirm() -> ResponseReturnValue:
     community = _community_arg()
     filename, data = _upload()
     parsed = imports.parse_volunteers(filename, data, queries.team_names(community.id))
-    if not parsed.ok:
+    unconfirmed = parsed.team_matches and request.form.get("confirm_teams") != "yes"
+    if not parsed.ok or unconfirmed:
         return render_template(
             "volunteers/import.html",
             communities=access.scoped_communities(),
@@ -228,7 +229,11 @@ def import_confirm() -> ResponseReturnValue:
             parsed=parsed,
             existing=set(),
             content=base64.b64encode(data).decode(),
-            error="the file has errors; nothing was imported",
+            error=(
+                "the file has errors; nothing was imported"
+                if not parsed.ok
+                else gettext("请先确认队伍对应关系；未导入")
+            ),
         ), 400
     result = services.import_volunteers(community, parsed.rows)
     flash(

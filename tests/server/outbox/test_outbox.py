@@ -176,7 +176,7 @@ def _deliver_by_timer(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(cli, "_app", lambda: app)
     result = CliRunner().invoke(cli.server_group, ["escalations", "deliver"])
     assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
+    return result.output.strip().splitlines()[-1]  # after the overdue line
 
 
 def _make_due(app: Flask, escalation_id: int) -> None:

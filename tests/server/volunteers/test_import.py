@@ -107,7 +107,7 @@ def test_files_that_are_not_lists_are_refused() -> None:
     for name, data, message in (
         ("v.xlsx", b"PK\x03\x04 not really a zip", "不是可读的 XLSX 工作簿"),
         ("v.csv", b"", "文件是空的"),
-        ("v.csv", "姓名,邮箱\n张三,a@b\n".encode(), "未知的列"),
+        ("v.csv", "姓名,邮箱\n张三,a@b\n".encode(), "缺少列"),
         ("v.csv", b"\xff\xfe\x00\x00\xff", "不是 UTF-8 或 GB18030"),
     ):
         parsed = parse_volunteers(name, data, set())
