@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         localtime,
         models,  # noqa: F401  (the whole schema, for Alembic)
     )
+    from server.admin.routes import bp as admin_bp
     from server.auth.routes import bp as auth_bp
     from server.console.home import bp as home_bp
     from server.console.routes import bp as console_bp
@@ -84,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(volunteers_bp)
     app.register_blueprint(passbook_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(admin_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)

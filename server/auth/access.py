@@ -151,6 +151,25 @@ POLICY: dict[str, Rule] = {
     "reports.meeting": Rule("session", READERS),
     "reports.requests_csv": Rule("session", READERS),
     "reports.hours_csv": Rule("session", STAFF),
+    # Admin screens: records load through `admin_scope`; what every community shares
+    # (categories, new communities, tokens for all) needs `admins_everywhere`, else 404.
+    "admin.index": Rule("session", ADMINS),
+    "admin.create_community": Rule("session", ADMINS),
+    "admin.settings": Rule("session", ADMINS),
+    "admin.rooms": Rule("session", ADMINS),
+    "admin.add_room": Rule("session", ADMINS),
+    "admin.import_rooms": Rule("session", ADMINS),
+    "admin.retire_room": Rule("session", ADMINS),
+    "admin.teams": Rule("session", ADMINS),
+    "admin.edit_team": Rule("session", ADMINS),
+    "admin.agencies": Rule("session", ADMINS),
+    "admin.edit_agency": Rule("session", ADMINS),
+    "admin.kiosks": Rule("session", ADMINS),
+    "admin.kiosk_action": Rule("session", ADMINS),
+    "admin.categories": Rule("session", ADMINS),
+    "admin.category_deadline": Rule("session", ADMINS),
+    "admin.tokens": Rule("session", ADMINS),
+    "admin.revoke_token": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})
@@ -311,3 +330,14 @@ def managed_users() -> sa.ColumnElement[bool]:
         User.id.in_(sa.select(Membership.user_id)),
         User.id.not_in(outside),
     )
+
+
+def admin_scope() -> frozenset[int]:
+    """The communities the signed-in user administers."""
+    return community_scope(ADMINS)
+
+
+def admins_everywhere() -> bool:
+    """Whether the signed-in user is an all-communities admin: the one who may make
+    communities, change what every community shares (categories), and hold tokens for all."""
+    return user().all_communities_role == ADMIN

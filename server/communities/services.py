@@ -6,17 +6,21 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from server.communities.models import Building, Community, Room
 from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
 from server.synclog.changes import ChangeRow, record_changes
+from server.timeutil import utcnow
 from sync.messages import CommunityData, RoomData
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 PART = re.compile(r"^[^-\s,]{1,16}$")
+PHONE = re.compile(r"^[0-9+][0-9 +-]*$")
 
 
 def community_by_slug(slug: str) -> Community:
@@ -82,10 +86,47 @@ class ImportResult:
     present: int
 
 
-def parse_rooms_csv(text: str, filename: str) -> list[RoomRow]:
-    """Parse `building,unit,room` rows; the first bad row raises `InvalidInput` with its line."""
+ROOM_COLUMNS = ("building", "unit", "room")
+
+
+@dataclass(frozen=True)
+class RoomProblem:
+    """What is wrong with one line (and field) of a rooms file."""
+
+    line: int
+    field: str | None
+    """`building`, `unit` or `room`; None when the line as a whole is wrong."""
+    code: str
+    """`columns` (not 3 fields), `bad_part` (a field's value), or `empty_file`."""
+    value: str = ""
+
+    def describe(self, filename: str) -> str:
+        """The problem in one English line, for the command line."""
+        if self.code == "empty_file":
+            return f"{filename}: no rooms found"
+        if self.code == "columns":
+            return (
+                f"{filename}:{self.line}: expected 3 columns building,unit,room; got {self.value}"
+            )
+        return (
+            f"{filename}:{self.line}: {self.field} {self.value!r} must be 1-16 characters without "
+            "'-', spaces or commas"
+        )
+
+
+@dataclass(frozen=True)
+class RoomsCheck:
+    """A rooms file read through: the good rows and every problem, line by line."""
+
+    rows: list[RoomRow]
+    problems: list[RoomProblem]
+
+
+def check_rooms_csv(text: str) -> RoomsCheck:
+    """Read every `building,unit,room` row and note every bad line and field (a preview)."""
     reader = csv.reader(io.StringIO(text))
     rows: list[RoomRow] = []
+    problems: list[RoomProblem] = []
     header_seen = False
     for line_no, record in enumerate(reader, start=1):
         if not record or all(not cell.strip() for cell in record):
@@ -93,24 +134,32 @@ def parse_rooms_csv(text: str, filename: str) -> list[RoomRow]:
         cells = [cell.strip() for cell in record]
         if not header_seen:
             header_seen = True
-            if [c.lower() for c in cells] == ["building", "unit", "room"]:
+            if [c.lower() for c in cells] == list(ROOM_COLUMNS):
                 continue
-        if len(cells) != 3:
-            raise InvalidInput(
-                f"{filename}:{line_no}: expected 3 columns building,unit,room; got {len(cells)}",
-                "bad_row",
-            )
-        for column, value in zip(("building", "unit", "room"), cells, strict=True):
-            if not PART.match(value):
-                raise InvalidInput(
-                    f"{filename}:{line_no}: {column} {value!r} must be 1-16 characters without "
-                    "'-', spaces or commas",
-                    "bad_row",
-                )
-        rows.append(RoomRow(line_no, *cells))
-    if not rows:
-        raise InvalidInput(f"{filename}: no rooms found", "empty_file")
-    return rows
+        if len(cells) != len(ROOM_COLUMNS):
+            problems.append(RoomProblem(line_no, None, "columns", str(len(cells))))
+            continue
+        bad = [
+            RoomProblem(line_no, column, "bad_part", value)
+            for column, value in zip(ROOM_COLUMNS, cells, strict=True)
+            if not PART.match(value)
+        ]
+        problems.extend(bad)
+        if not bad:
+            rows.append(RoomRow(line_no, *cells))
+    if not rows and not problems:
+        problems.append(RoomProblem(0, None, "empty_file"))
+    return RoomsCheck(rows, problems)
+
+
+def parse_rooms_csv(text: str, filename: str) -> list[RoomRow]:
+    """Parse `building,unit,room` rows; the first bad row raises `InvalidInput` with its line."""
+    checked = check_rooms_csv(text)
+    if checked.problems:
+        first = checked.problems[0]
+        code = "empty_file" if first.code == "empty_file" else "bad_row"
+        raise InvalidInput(first.describe(filename), code)
+    return checked.rows
 
 
 def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
@@ -146,17 +195,106 @@ def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
         db.session.add(room)
         added.append(room)
     db.session.flush()
-    record_changes(
-        [
-            ChangeRow(
-                entity="room",
-                key=f"{community.id}:{room.code}",
-                community_id=community.id,
-                data=RoomData(
-                    code=room.code, building=room.building.code, unit=room.unit, room=room.number
-                ),
-            )
-            for room in added
-        ]
-    )
+    record_changes([room_change(room) for room in added])
     return ImportResult(added=len(added), present=present)
+
+
+def room_change(room: Room) -> ChangeRow:
+    """What kiosks of the room's community learn about it (nothing once it is retired)."""
+    data = None
+    if room.retired_at is None:
+        data = RoomData(
+            code=room.code, building=room.building.code, unit=room.unit, room=room.number
+        )
+    return ChangeRow(
+        entity="room",
+        key=f"{room.community_id}:{room.code}",
+        community_id=room.community_id,
+        data=data,
+    )
+
+
+def add_room(community: Community, building: str, unit: str, number: str) -> Room:
+    """Add one room (and its building if new); a room already there is a `Conflict`."""
+    cells = [building.strip(), unit.strip(), number.strip()]
+    for column, value in zip(ROOM_COLUMNS, cells, strict=True):
+        if not PART.match(value):
+            raise InvalidInput(
+                _("%(field)s须为1至16个字符，不含“-”、空格或逗号", field=_field_word(column)),
+                f"bad_{column}",
+            )
+    row = RoomRow(0, *cells)
+    if import_rooms(community, [row]).present:
+        raise Conflict(_("房间 %(code)s 已经有了", code=row.code), "room_exists")
+    return db.session.execute(
+        sa.select(Room).where(Room.community_id == community.id, Room.code == row.code)
+    ).scalar_one()
+
+
+def _field_word(column: str) -> str:
+    words: dict[str, str] = {"building": _("楼栋"), "unit": _("单元"), "room": _("房间号")}
+    return words[column]
+
+
+def retire_room(community: Community, room_id: int) -> Room:
+    """Retire a room of the community: kiosks drop it; its requests and residents keep it."""
+    room = db.session.get(Room, room_id)
+    if room is None or room.community_id != community.id:
+        raise NotFound(_("没有这个房间"), "unknown_room")
+    if room.retired_at is not None:
+        raise Conflict(_("房间 %(code)s 已经停用", code=room.code), "room_retired")
+    room.retired_at = utcnow()
+    db.session.flush()
+    record_changes([room_change(room)])
+    return room
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a community's admins set: its name, duty phone, time zone and points rate."""
+
+    name: str
+    phone: str | None
+    timezone: str | None
+    points_per_hour: int | None
+
+
+POINTS_PER_HOUR_MAX = 1000
+
+
+def update_settings(community: Community, settings: Settings) -> list[str]:
+    """Change a community's settings; the names of the fields that changed (kiosks learn a
+    new name or phone)."""
+    name = settings.name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput(_("社区名称须为1至200个字符"), "bad_name")
+    phone = (settings.phone or "").strip() or None
+    if phone is not None and (len(phone) > 32 or not PHONE.match(phone)):
+        raise InvalidInput(_("值班电话只能含数字、空格、“-”和“+”，至多32个字符"), "bad_phone")
+    zone = (settings.timezone or "").strip() or None
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidInput(_("不认识的时区：%(zone)s", zone=zone), "bad_timezone") from exc
+    rate = settings.points_per_hour
+    if rate is not None and not 0 <= rate <= POINTS_PER_HOUR_MAX:
+        raise InvalidInput(
+            _("每小时积分须在0到%(most)s之间", most=POINTS_PER_HOUR_MAX), "bad_points"
+        )
+    new = {"name": name, "phone": phone, "timezone": zone, "points_per_hour": rate}
+    changed = [key for key, value in new.items() if getattr(community, key) != value]
+    for key in changed:
+        setattr(community, key, new[key])
+    db.session.flush()
+    if {"name", "phone"} & set(changed):
+        record_changes([community_change(community)])
+    return changed
+
+
+def points_per_hour(community_id: int, default: int) -> int:
+    """The community's passbook points per service hour (its admins' rate, else `default`)."""
+    rate = db.session.execute(
+        sa.select(Community.points_per_hour).where(Community.id == community_id)
+    ).scalar_one_or_none()
+    return default if rate is None else rate
