@@ -108,7 +108,10 @@ def create_community() -> ResponseReturnValue:
         return _invalid(form, page, lambda: _index_context(form))
     try:
         community = services.create_community(
-            _actor(), form.slug.data.strip(), form.name.data, form.phone.data.strip() or None
+            _actor(),
+            (form.slug.data or "").strip(),
+            form.name.data,
+            (form.phone.data or "").strip() or None,
         )
     except LinliError as exc:
         fields = {"bad_slug": "slug", "community_exists": "slug", "bad_name": "name"}
@@ -141,8 +144,12 @@ def settings(community_id: int) -> ResponseReturnValue:
     try:
         services.update_settings(_actor(), community, given)
     except LinliError as exc:
-        fields = {"bad_name": "name", "bad_phone": "phone", "bad_timezone": "timezone",
-                  "bad_points": "points_per_hour"}  # fmt: skip
+        fields = {
+            "bad_name": "name",
+            "bad_phone": "phone",
+            "bad_timezone": "timezone",
+            "bad_points": "points_per_hour",
+        }
         return _refused(
             exc, form, fields, page, lambda: _settings_context(_community(community_id), form)
         )
@@ -183,8 +190,12 @@ def add_room(community_id: int) -> ResponseReturnValue:
             _actor(), community, form.building.data, form.unit.data, form.room.data
         )
     except LinliError as exc:
-        fields = {"bad_building": "building", "bad_unit": "unit", "bad_room": "room",
-                  "room_exists": "room"}  # fmt: skip
+        fields = {
+            "bad_building": "building",
+            "bad_unit": "unit",
+            "bad_room": "room",
+            "room_exists": "room",
+        }
         return _refused(exc, form, fields, page, lambda: _rooms_context(community_id, form=form))
     flash(_("已添加房间 %(code)s", code=room.code))
     return redirect(url_for("admin.rooms", community_id=community_id), 303)
@@ -211,8 +222,12 @@ def import_rooms(community_id: int) -> ResponseReturnValue:
             return _invalid(form, page, lambda: _rooms_context(community_id, file_form=form))
     checked = check_rooms_csv(text)
     if checked.problems or not form.text.data:
-        preview = {"rows": checked.rows, "problems": checked.problems, "text": text,
-                   "filename": filename}  # fmt: skip
+        preview = {
+            "rows": checked.rows,
+            "problems": checked.problems,
+            "text": text,
+            "filename": filename,
+        }
         status = 400 if checked.problems else 200
         return render_template(
             page, **_rooms_context(community_id, file_form=form, preview=preview)
@@ -256,9 +271,11 @@ def _team_form(community_id: int, form: forms.TeamForm | None = None, **data: An
 
 def _team_input(form: forms.TeamForm) -> services.TeamInput:
     return services.TeamInput(
-        form.name.data, list(form.categories.data or []), form.lead.data or None,
+        form.name.data,
+        list(form.categories.data or []),
+        form.lead.data or None,
         form.focus.data or "",
-    )  # fmt: skip
+    )
 
 
 def _teams_context(community_id: int, form: forms.TeamForm | None = None) -> dict[str, Any]:
@@ -270,8 +287,13 @@ def _teams_context(community_id: int, form: forms.TeamForm | None = None) -> dic
     }
 
 
-TEAM_FIELDS = {"bad_name": "name", "team_exists": "name", "bad_lead": "lead",
-               "bad_category": "categories", "bad_focus": "focus"}  # fmt: skip
+TEAM_FIELDS = {
+    "bad_name": "name",
+    "team_exists": "name",
+    "bad_lead": "lead",
+    "bad_category": "categories",
+    "bad_focus": "focus",
+}
 
 
 @bp.route("/<int:community_id>/teams", methods=["GET", "POST"])
@@ -309,9 +331,12 @@ def edit_team(community_id: int, team_id: int) -> ResponseReturnValue:
     if not forms.TeamForm().is_submitted():
         [row] = [r for r in queries.teams(community.id) if r.team.id == team.id]
         form = _team_form(
-            community.id, name=team.name, categories=list(team.category_codes),
-            lead=row.lead or "", focus="\n".join(row.focus),
-        )  # fmt: skip
+            community.id,
+            name=team.name,
+            categories=list(team.category_codes),
+            lead=row.lead or "",
+            focus="\n".join(row.focus),
+        )
         return render_template(page, **context(form)())
     form = _team_form(community.id, forms.TeamForm())
     if not form.validate():
@@ -326,9 +351,14 @@ def edit_team(community_id: int, team_id: int) -> ResponseReturnValue:
 
 # --- agencies ------------------------------------------------------------------------------
 
-AGENCY_FIELDS = {"bad_name": "name", "agency_exists": "name", "bad_kind": "kind",
-                 "bad_url": "endpoint_url", "bad_contact_phone": "contact_phone",
-                 "bad_contact": "contact_name"}  # fmt: skip
+AGENCY_FIELDS = {
+    "bad_name": "name",
+    "agency_exists": "name",
+    "bad_kind": "kind",
+    "bad_url": "endpoint_url",
+    "bad_contact_phone": "contact_phone",
+    "bad_contact": "contact_name",
+}
 
 
 def _agency_form(form: forms.AgencyForm | None = None, obj: Any = None) -> forms.AgencyForm:
@@ -339,9 +369,12 @@ def _agency_form(form: forms.AgencyForm | None = None, obj: Any = None) -> forms
 
 def _agency_input(form: forms.AgencyForm) -> AgencyInput:
     return AgencyInput(
-        form.name.data, form.kind.data, form.endpoint_url.data.strip(),
-        form.contact_name.data, form.contact_phone.data,
-    )  # fmt: skip
+        form.name.data,
+        form.kind.data,
+        form.endpoint_url.data.strip(),
+        form.contact_name.data,
+        form.contact_phone.data,
+    )
 
 
 def _agencies_context(community_id: int, form: forms.AgencyForm | None = None) -> dict[str, Any]:
@@ -502,9 +535,12 @@ def category_deadline(code: str) -> ResponseReturnValue:
         if exc.status == 404:
             raise
         return _refused(
-            exc, form, {"bad_deadline": "minutes"}, page,
+            exc,
+            form,
+            {"bad_deadline": "minutes"},
+            page,
             lambda: _categories_context(form=form, failed=code),
-        )  # fmt: skip
+        )
     flash(_("%(name)s：时限已保存", name=category.name_zh))
     return redirect(url_for("admin.categories"), 303)
 

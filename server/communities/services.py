@@ -87,6 +87,8 @@ class ImportResult:
 
 
 ROOM_COLUMNS = ("building", "unit", "room")
+ROOM_HEADINGS_ZH = ("楼栋", "单元", "房间号")
+"""A Chinese header line, as communities' own sheets have it, is a header too."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class RoomsCheck:
 
 
 def check_rooms_csv(text: str) -> RoomsCheck:
-    """Read every `building,unit,room` row and note every bad line and field (a preview)."""
+    """Read every `building,unit,room` row (after an optional header line, English or Chinese)
+    and note every bad line and field (a preview)."""
     reader = csv.reader(io.StringIO(text))
     rows: list[RoomRow] = []
     problems: list[RoomProblem] = []
@@ -134,7 +137,7 @@ def check_rooms_csv(text: str) -> RoomsCheck:
         cells = [cell.strip() for cell in record]
         if not header_seen:
             header_seen = True
-            if [c.lower() for c in cells] == list(ROOM_COLUMNS):
+            if [c.lower() for c in cells] in (list(ROOM_COLUMNS), list(ROOM_HEADINGS_ZH)):
                 continue
         if len(cells) != len(ROOM_COLUMNS):
             problems.append(RoomProblem(line_no, None, "columns", str(len(cells))))

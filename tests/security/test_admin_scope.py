@@ -41,9 +41,14 @@ def _feicui(app: Flask, world: World) -> dict[str, Any]:
         token = db.session.execute(
             sa.select(ApiToken.id).where(ApiToken.name == "token-feicui")
         ).scalar_one()
-        return {"c": world.community["feicui"], "kiosk": kiosk.id, "room": room,
-                "team": world.teams["feicui"], "agency": world.agencies["feicui"],
-                "token": token}  # fmt: skip
+        return {
+            "c": world.community["feicui"],
+            "kiosk": kiosk.id,
+            "room": room,
+            "team": world.teams["feicui"],
+            "agency": world.agencies["feicui"],
+            "token": token,
+        }
 
 
 def _routes(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
@@ -61,11 +66,17 @@ def _routes(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
         ("GET", f"/console/admin/{c}/teams/{ids['team']}", {}),
         ("POST", f"/console/admin/{c}/teams/{ids['team']}", {"name": "HACKED"}),
         ("GET", f"/console/admin/{c}/agencies", {}),
-        ("POST", f"/console/admin/{c}/agencies",
-         {"name": "HACKED", "kind": "charity", "endpoint_url": "http://127.0.0.1:9/x"}),
+        (
+            "POST",
+            f"/console/admin/{c}/agencies",
+            {"name": "HACKED", "kind": "charity", "endpoint_url": "http://127.0.0.1:9/x"},
+        ),
         ("GET", f"/console/admin/{c}/agencies/{ids['agency']}", {}),
-        ("POST", f"/console/admin/{c}/agencies/{ids['agency']}",
-         {"name": "HACKED", "kind": "charity", "endpoint_url": "http://127.0.0.1:9/x"}),
+        (
+            "POST",
+            f"/console/admin/{c}/agencies/{ids['agency']}",
+            {"name": "HACKED", "kind": "charity", "endpoint_url": "http://127.0.0.1:9/x"},
+        ),
         ("GET", f"/console/admin/{c}/kiosks", {}),
         ("POST", f"/console/admin/{c}/kiosks", {"name": "HACKED"}),
         ("POST", f"/console/admin/{c}/kiosks/{ids['kiosk']}/rename", {"name": "HACKED"}),
@@ -74,15 +85,24 @@ def _routes(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
         ("POST", f"/console/admin/tokens/{ids['token']}/revoke", {}),
         ("POST", "/console/admin/categories/electrical/deadline", {"minutes": "1"}),
         ("POST", "/console/admin/communities", {"slug": "hacked", "name": "HACKED"}),
-    ]  # fmt: skip
+    ]
 
 
 def _state(app: Flask) -> tuple[Any, ...]:
     """Everything an admin screen could change."""
     from server.extensions import db
 
-    tables = ("community", "room", "team", "team_focus", "agency", "kiosk", "api_token",
-              "category", "audit_entry")  # fmt: skip
+    tables = (
+        "community",
+        "room",
+        "team",
+        "team_focus",
+        "agency",
+        "kiosk",
+        "api_token",
+        "category",
+        "audit_entry",
+    )
     with app.app_context():
         return tuple(
             tuple(tuple(row) for row in db.session.execute(sa.text(f"SELECT * FROM {t}")))  # noqa: S608  (fixed names)
@@ -124,13 +144,20 @@ def test_a_community_admin_never_sees_or_changes_another_community(
 @pytest.mark.parametrize("role", ["social_worker", "team_lead", "viewer"])
 def test_only_admins_reach_the_admin_screens(app: Flask, world: World, role: str) -> None:
     ids = _feicui(app, world)
-    own = {**ids, "c": world.community["lanqiao"], "team": world.teams["lanqiao"],
-           "agency": world.agencies["lanqiao"]}  # fmt: skip
+    own = {
+        **ids,
+        "c": world.community["lanqiao"],
+        "team": world.teams["lanqiao"],
+        "agency": world.agencies["lanqiao"],
+    }
     client = app.test_client()
     login(client, f"{role}_lanqiao")
     before = _state(app)
-    gets = [("GET", "/console/admin/", {}), ("GET", "/console/admin/categories", {}),
-            ("GET", "/console/admin/tokens", {})]  # fmt: skip
+    gets = [
+        ("GET", "/console/admin/", {}),
+        ("GET", "/console/admin/categories", {}),
+        ("GET", "/console/admin/tokens", {}),
+    ]
     for method, url, data in gets + _routes(own):
         assert _call(client, method, url, data)[0] == 403, f"{role}: {method} {url}"
     assert _state(app) == before
@@ -145,8 +172,10 @@ def test_an_admin_changes_their_own_community(app: Flask, world: World) -> None:
     settings = {"name": "蓝桥社区", "phone": "024-7654321", "points_per_hour": "12"}
     answer = _call(client, "POST", f"/console/admin/{c}/settings", settings)
     assert answer[0] == 303
-    assert _call(client, "POST", "/console/admin/categories/electrical/deadline",
-                 {"minutes": "1"})[0] == 404  # fmt: skip
+    assert (
+        _call(client, "POST", "/console/admin/categories/electrical/deadline", {"minutes": "1"})[0]
+        == 404
+    )
     page = client.get("/console/admin/categories").get_data(as_text=True)
     assert "/console/admin/categories/electrical/choices" in page
     assert 'name="minutes"' not in page  # no form for what a community admin may not change
