@@ -722,7 +722,11 @@ def room_choices(community_id: int, text: str, limit: int = 20) -> list[RoomChoi
     named = {c.value for c in choices}
     rooms = db.session.execute(
         sa.select(Room.code)
-        .where(Room.community_id == community_id, Room.code.like(f"{pattern}%", escape="\\"))
+        .where(
+            Room.community_id == community_id,
+            Room.code.like(f"{pattern}%", escape="\\"),
+            Room.retired_at.is_(None),  # retired by an admin: no longer offered
+        )
         .order_by(Room.code)
         .limit(limit)
     ).scalars()

@@ -81,6 +81,8 @@ def test_a_rooms_file_is_previewed_with_every_bad_line_and_field_then_imported(
     assert rooms[f"{c}:5-1-102"] is None  # the kiosk drops it
     assert rooms[f"{c}:5-1-101"]["code"] == "5-1-101"
     assert _audits(app, c)[-1] == "room 5-1-102 retired"
+    offered = client.get(f"/console/rooms?community={c}&q=5-1").get_json()
+    assert [choice["value"] for choice in offered] == ["5-1-101"]  # not the retired one
 
 
 def test_a_bad_input_is_shown_beside_its_field_and_nothing_typed_is_lost(
