@@ -149,6 +149,7 @@ POLICY: dict[str, Rule] = {
     "reports.overview": Rule("session", READERS),
     "reports.needs_map": Rule("session", READERS),
     "reports.meeting": Rule("session", READERS),
+    "reports.promise": Rule("session", READERS),
     "reports.requests_csv": Rule("session", READERS),
     "reports.hours_csv": Rule("session", STAFF),
     # Admin screens: records load through `admin_scope`; what every community shares
