@@ -3,7 +3,13 @@
 from server.audit.models import AuditEntry
 from server.auth.models import SignInFailure, User
 from server.carewatch.models import SignOfLife
-from server.communities.models import Building, Community, Room
+from server.communities.models import (
+    Building,
+    Community,
+    CommunitySettings,
+    Room,
+    RoomRetirement,
+)
 from server.dispatch.models import Agency, Escalation, Team
 from server.kiosks.models import Kiosk
 from server.ops.models import DailyStat
@@ -30,6 +36,7 @@ __all__ = [
     "Category",
     "Change",
     "Community",
+    "CommunitySettings",
     "ConsentRecord",
     "DailyStat",
     "Escalation",
@@ -44,6 +51,7 @@ __all__ = [
     "RequestEvent",
     "Resident",
     "Room",
+    "RoomRetirement",
     "ServiceRecord",
     "SignInFailure",
     "SignOfLife",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from server.auth.models import Membership, User
-from server.communities.models import Community, Room
+from server.communities.models import Community, Room, RoomRetirement
 from server.dispatch.models import Agency, Team
 from server.errors import NotFound
 from server.extensions import db
@@ -35,15 +36,24 @@ def community(ids: frozenset[int], community_id: int) -> Community:
     return found
 
 
-def rooms(community_id: int) -> list[Room]:
+@dataclass(frozen=True)
+class RoomRow:
+    """A room and when it was retired (None: in use)."""
+
+    code: str
+    id: int
+    retired_at: datetime | None
+
+
+def rooms(community_id: int) -> list[RoomRow]:
     """A community's rooms, retired ones last, by code."""
-    return list(
-        db.session.execute(
-            sa.select(Room)
-            .where(Room.community_id == community_id)
-            .order_by(Room.retired_at.is_not(None), Room.code)
-        ).scalars()
-    )
+    rows = db.session.execute(
+        sa.select(Room.code, Room.id, RoomRetirement.retired_at)
+        .outerjoin(RoomRetirement, RoomRetirement.room_id == Room.id)
+        .where(Room.community_id == community_id)
+        .order_by(RoomRetirement.retired_at.is_not(None), Room.code)
+    ).all()
+    return [RoomRow(code, room_id, retired) for code, room_id, retired in rows]
 
 
 def categories(active_only: bool = False) -> list[Category]:

@@ -41,7 +41,7 @@ from server.admin import forms, queries, services
 from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
-from server.communities.services import Settings, check_rooms_csv
+from server.communities.services import Settings, check_rooms_csv, settings_of
 from server.dispatch.services import AgencyInput
 from server.errors import InvalidInput, LinliError, NotFound
 from server.pages import form_failed
@@ -135,7 +135,7 @@ def settings(community_id: int) -> ResponseReturnValue:
     community = _community(community_id)
     page = "admin/settings.html"
     if not forms.SettingsForm().is_submitted():
-        form = forms.SettingsForm(obj=community)
+        form = forms.SettingsForm(obj=settings_of(community))
         return render_template(page, **_settings_context(community, form))
     form = forms.SettingsForm()
     if not form.validate():

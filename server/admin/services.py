@@ -27,14 +27,21 @@ from server.staffapi import services as tokens
 from server.staffapi.models import ApiToken
 from server.volunteers import services as volunteers
 
-WHY = "admin screens"
+CLI = Actor("command line")
+"""Who acts in `linli server ...` commands (they change through these services too)."""
+
+
+def _why(actor: Actor) -> str:
+    return "admin screens" if actor.user_id is not None else "command line"
+
+
 DEADLINE_MAX_MINUTES = 60 * 24 * 30
 
 
 def create_community(actor: Actor, slug: str, name: str, phone: str | None) -> Community:
     """A new community (an all-communities admin's step)."""
     community = communities.create_community(slug, name, phone)
-    audit.record(actor, community.id, "create", f"community {slug}", WHY)
+    audit.record(actor, community.id, "create", f"community {slug}", _why(actor))
     return community
 
 
@@ -42,13 +49,13 @@ def update_settings(actor: Actor, community: Community, given: communities.Setti
     """Change a community's name, duty phone, time zone or points rate."""
     changed = communities.update_settings(community, given)
     if changed:
-        audit.record(actor, community.id, "change", f"settings: {', '.join(changed)}", WHY)
+        audit.record(actor, community.id, "change", f"settings: {', '.join(changed)}", _why(actor))
 
 
 def add_room(actor: Actor, community: Community, building: str, unit: str, number: str) -> Room:
     """Add one room."""
     room = communities.add_room(community, building, unit, number)
-    audit.record(actor, community.id, "create", f"room {room.code}", WHY)
+    audit.record(actor, community.id, "create", f"room {room.code}", _why(actor))
     return room
 
 
@@ -58,14 +65,14 @@ def import_rooms(
     """Import the rows of a rooms file checked in its preview."""
     result = communities.import_rooms(community, rows)
     what = f"rooms import {filename}: {result.added} added, {result.present} present"
-    audit.record(actor, community.id, "create", what, WHY)
+    audit.record(actor, community.id, "create", what, _why(actor))
     return result
 
 
 def retire_room(actor: Actor, community: Community, room_id: int) -> Room:
     """Retire a room."""
     room = communities.retire_room(community, room_id)
-    audit.record(actor, community.id, "delete", f"room {room.code} retired", WHY)
+    audit.record(actor, community.id, "delete", f"room {room.code} retired", _why(actor))
     return room
 
 
@@ -92,8 +99,9 @@ def create_team(actor: Actor, community: Community, given: TeamInput) -> Team:
     team = dispatch.create_team(community.slug, given.name, _check_categories(given.categories))
     if given.lead:
         dispatch.set_team_lead(team, given.lead)
-    volunteers.set_focus(team, given.focus)
-    audit.record(actor, community.id, "create", f"team {team.name}", WHY)
+    if given.focus.strip():
+        volunteers.set_focus(team, given.focus)
+    audit.record(actor, community.id, "create", f"team {team.name}", _why(actor))
     return team
 
 
@@ -101,7 +109,7 @@ def update_team(actor: Actor, team: Team, given: TeamInput) -> None:
     """Change a team's name, scope, lead or focus list."""
     dispatch.update_team(team, given.name, _check_categories(given.categories), given.lead)
     volunteers.set_focus(team, given.focus)
-    audit.record(actor, team.community_id, "change", f"team {team.name}", WHY)
+    audit.record(actor, team.community_id, "change", f"team {team.name}", _why(actor))
 
 
 def create_agency(actor: Actor, community: Community, given: dispatch.AgencyInput) -> Agency:
@@ -110,20 +118,20 @@ def create_agency(actor: Actor, community: Community, given: dispatch.AgencyInpu
     agency = dispatch.create_agency(
         community.slug, given.name, given.kind, given.endpoint_url, contact
     )
-    audit.record(actor, community.id, "create", f"agency {agency.name}", WHY)
+    audit.record(actor, community.id, "create", f"agency {agency.name}", _why(actor))
     return agency
 
 
 def update_agency(actor: Actor, agency: Agency, given: dispatch.AgencyInput) -> None:
     """Change an agency's name, kind, contact or webhook."""
     dispatch.set_agency(agency, given)
-    audit.record(actor, agency.community_id, "change", f"agency {agency.name}", WHY)
+    audit.record(actor, agency.community_id, "change", f"agency {agency.name}", _why(actor))
 
 
 def enrol_kiosk(actor: Actor, community: Community, name: str, hours: int) -> tuple[Kiosk, str]:
     """A one-time enrolment code for a new kiosk, or for re-enrolling one of the community's."""
     kiosk, code = kiosks.new_enrollment_code(community.slug, name, hours)
-    audit.record(actor, community.id, "create", f"kiosk {kiosk.name}: enrolment code", WHY)
+    audit.record(actor, community.id, "create", f"kiosk {kiosk.name}: enrolment code", _why(actor))
     return kiosk, code
 
 
@@ -131,13 +139,15 @@ def rename_kiosk(actor: Actor, kiosk: Kiosk, name: str) -> None:
     """Rename a kiosk."""
     old = kiosk.name
     kiosks.rename(kiosk, name)
-    audit.record(actor, kiosk.community_id, "change", f"kiosk {old} renamed {kiosk.name}", WHY)
+    audit.record(
+        actor, kiosk.community_id, "change", f"kiosk {old} renamed {kiosk.name}", _why(actor)
+    )
 
 
 def revoke_kiosk(actor: Actor, kiosk: Kiosk) -> None:
     """Revoke a kiosk's token (enrol it again to resume)."""
     kiosks.revoke(kiosk.name)
-    audit.record(actor, kiosk.community_id, "delete", f"kiosk {kiosk.name} revoked", WHY)
+    audit.record(actor, kiosk.community_id, "delete", f"kiosk {kiosk.name} revoked", _why(actor))
 
 
 def _all_communities() -> list[int]:
@@ -160,7 +170,7 @@ def set_deadline(actor: Actor, code: str, minutes: int | None) -> Category:
     db.session.flush()
     what = f"category {code}: deadline {minutes if minutes is not None else '-'} min"
     for community_id in _all_communities():
-        audit.record(actor, community_id, "change", what, WHY)
+        audit.record(actor, community_id, "change", what, _why(actor))
     return category
 
 
@@ -169,7 +179,7 @@ def create_token(actor: Actor, name: str, slugs: list[str]) -> tuple[ApiToken, s
     token, secret = tokens.create_api_token(name, slugs)
     ids = [c.id for c in token.communities] or _all_communities()
     for community_id in ids:
-        audit.record(actor, community_id, "create", f"API token {token.name}", WHY)
+        audit.record(actor, community_id, "create", f"API token {token.name}", _why(actor))
     return token, secret
 
 
@@ -178,4 +188,4 @@ def revoke_token(actor: Actor, token: ApiToken) -> None:
     tokens.revoke_api_token(token.name)
     ids = [c.id for c in token.communities] or _all_communities()
     for community_id in ids:
-        audit.record(actor, community_id, "delete", f"API token {token.name} revoked", WHY)
+        audit.record(actor, community_id, "delete", f"API token {token.name} revoked", _why(actor))

@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from server.communities.models import Building, Community, Room
+from server.communities.models import (
+    Building,
+    Community,
+    CommunitySettings,
+    Room,
+    RoomRetirement,
+)
 from server.errors import Conflict, InvalidInput, NotFound
 from server.extensions import db
 from server.synclog.changes import ChangeRow, record_changes
@@ -202,10 +208,10 @@ def import_rooms(community: Community, rows: list[RoomRow]) -> ImportResult:
     return ImportResult(added=len(added), present=present)
 
 
-def room_change(room: Room) -> ChangeRow:
+def room_change(room: Room, retired: bool = False) -> ChangeRow:
     """What kiosks of the room's community learn about it (nothing once it is retired)."""
     data = None
-    if room.retired_at is None:
+    if not retired:
         data = RoomData(
             code=room.code, building=room.building.code, unit=room.unit, room=room.number
         )
@@ -244,11 +250,11 @@ def retire_room(community: Community, room_id: int) -> Room:
     room = db.session.get(Room, room_id)
     if room is None or room.community_id != community.id:
         raise NotFound(_("没有这个房间"), "unknown_room")
-    if room.retired_at is not None:
+    if db.session.get(RoomRetirement, room.id) is not None:
         raise Conflict(_("房间 %(code)s 已经停用", code=room.code), "room_retired")
-    room.retired_at = utcnow()
+    db.session.add(RoomRetirement(room_id=room.id))
     db.session.flush()
-    record_changes([room_change(room)])
+    record_changes([room_change(room, retired=True)])
     return room
 
 
@@ -285,19 +291,44 @@ def update_settings(community: Community, settings: Settings) -> list[str]:
         raise InvalidInput(
             _("每小时积分须在0到%(most)s之间", most=POINTS_PER_HOUR_MAX), "bad_points"
         )
-    new = {"name": name, "phone": phone, "timezone": zone, "points_per_hour": rate}
-    changed = [key for key, value in new.items() if getattr(community, key) != value]
-    for key in changed:
-        setattr(community, key, new[key])
+    stored = db.session.get(CommunitySettings, community.id)
+    if stored is None:
+        stored = CommunitySettings(community_id=community.id)
+        db.session.add(stored)
+    changed = [
+        key for key, value in (("name", name), ("phone", phone)) if getattr(community, key) != value
+    ]
+    changed += [
+        key
+        for key, value in (("timezone", zone), ("points_per_hour", rate))
+        if getattr(stored, key) != value
+    ]
+    community.name, community.phone = name, phone
+    stored.timezone, stored.points_per_hour = zone, rate
+    if {"timezone", "points_per_hour"} & set(changed):
+        stored.updated_at = utcnow()
     db.session.flush()
     if {"name", "phone"} & set(changed):
         record_changes([community_change(community)])
     return changed
 
 
+def settings_of(community: Community) -> Settings:
+    """A community's settings as its admins last saved them."""
+    stored = db.session.get(CommunitySettings, community.id)
+    return Settings(
+        community.name,
+        community.phone,
+        stored.timezone if stored else None,
+        stored.points_per_hour if stored else None,
+    )
+
+
 def points_per_hour(community_id: int, default: int) -> int:
     """The community's passbook points per service hour (its admins' rate, else `default`)."""
     rate = db.session.execute(
-        sa.select(Community.points_per_hour).where(Community.id == community_id)
+        sa.select(CommunitySettings.points_per_hour).where(
+            CommunitySettings.community_id == community_id
+        )
     ).scalar_one_or_none()
     return default if rate is None else rate

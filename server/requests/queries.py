@@ -15,7 +15,7 @@ import sqlalchemy.orm as so
 
 from server.auth import access
 from server.auth.models import User
-from server.communities.models import Building, Community, Room
+from server.communities.models import Building, Community, Room, RoomRetirement
 from server.dispatch.models import AGENCY_REPLY_DAYS, Agency, Escalation, Team
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
@@ -725,7 +725,7 @@ def room_choices(community_id: int, text: str, limit: int = 20) -> list[RoomChoi
         .where(
             Room.community_id == community_id,
             Room.code.like(f"{pattern}%", escape="\\"),
-            Room.retired_at.is_(None),  # retired by an admin: no longer offered
+            ~sa.exists().where(RoomRetirement.room_id == Room.id),  # retired: not offered
         )
         .order_by(Room.code)
         .limit(limit)

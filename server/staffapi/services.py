@@ -66,8 +66,8 @@ def list_api_tokens() -> list[ApiToken]:
     return list(db.session.execute(sa.select(ApiToken).order_by(ApiToken.name)).scalars())
 
 
-def revoke_api_token(name_or_id: str) -> ApiToken:
-    """Revoke a token named `name_or_id` (or with that id); it is refused from now on."""
+def api_token_named(name_or_id: str) -> ApiToken:
+    """The token named `name_or_id` (or with that id), or `NotFound`."""
     token = db.session.execute(
         sa.select(ApiToken).where(ApiToken.name == name_or_id)
     ).scalar_one_or_none()
@@ -75,6 +75,12 @@ def revoke_api_token(name_or_id: str) -> ApiToken:
         token = db.session.get(ApiToken, int(name_or_id))
     if token is None:
         raise NotFound(f"no API token named {name_or_id!r}", "no_token")
+    return token
+
+
+def revoke_api_token(name_or_id: str) -> ApiToken:
+    """Revoke a token named `name_or_id` (or with that id); it is refused from now on."""
+    token = api_token_named(name_or_id)
     if token.revoked_at is not None:
         raise Conflict(f"API token {token.name!r} is revoked already", "revoked")
     token.revoked_at = utcnow()
