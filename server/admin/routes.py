@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
@@ -65,7 +65,7 @@ def _everywhere_only() -> None:
         raise NotFound(_("没有这个记录"))
 
 
-def _invalid(form: Any, template: str, context: Context) -> tuple[str, int]:
+def _invalid(template: str, context: Context) -> tuple[str, int]:
     """The page again with the form's errors beside its fields (nothing typed is lost)."""
     return render_template(template, **context()), 400
 
@@ -74,7 +74,7 @@ def _refused(
     exc: LinliError, form: Any, fields: dict[str, str], template: str, context: Context
 ) -> tuple[str, int]:
     """A service refused: roll back, show its message at the top and beside its field."""
-    name = next((field for code, field in fields.items() if exc.code.startswith(code)), None)
+    name = fields.get(exc.code)
     if name is not None:
         form[name].errors = [*form[name].errors, exc.detail]
     return form_failed(exc, template, context)
@@ -105,7 +105,7 @@ def create_community() -> ResponseReturnValue:
     form = forms.CommunityForm()
     page = "admin/index.html"
     if not form.validate():
-        return _invalid(form, page, lambda: _index_context(form))
+        return _invalid(page, lambda: _index_context(form))
     try:
         community = services.create_community(
             _actor(),
@@ -139,7 +139,7 @@ def settings(community_id: int) -> ResponseReturnValue:
         return render_template(page, **_settings_context(community, form))
     form = forms.SettingsForm()
     if not form.validate():
-        return _invalid(form, page, lambda: _settings_context(community, form))
+        return _invalid(page, lambda: _settings_context(community, form))
     given = Settings(form.name.data, form.phone.data, form.timezone.data, form.points_per_hour.data)
     try:
         services.update_settings(_actor(), community, given)
@@ -184,7 +184,7 @@ def add_room(community_id: int) -> ResponseReturnValue:
     form = forms.RoomForm()
     page = "admin/rooms.html"
     if not form.validate():
-        return _invalid(form, page, lambda: _rooms_context(community_id, form=form))
+        return _invalid(page, lambda: _rooms_context(community_id, form=form))
     try:
         room = services.add_room(
             _actor(), community, form.building.data, form.unit.data, form.room.data
@@ -213,13 +213,13 @@ def import_rooms(community_id: int) -> ResponseReturnValue:
         upload = form.file.data
         if upload is None or not getattr(upload, "filename", ""):
             form.file.errors = [_("请选择一个 CSV 文件")]
-            return _invalid(form, page, lambda: _rooms_context(community_id, file_form=form))
+            return _invalid(page, lambda: _rooms_context(community_id, file_form=form))
         filename = upload.filename
         try:
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             form.file.errors = [_("文件不是 UTF-8 编码的文本")]
-            return _invalid(form, page, lambda: _rooms_context(community_id, file_form=form))
+            return _invalid(page, lambda: _rooms_context(community_id, file_form=form))
     checked = check_rooms_csv(text)
     if checked.problems or not form.text.data:
         preview = {
@@ -305,7 +305,7 @@ def teams(community_id: int) -> ResponseReturnValue:
         return render_template(page, **_teams_context(community_id))
     form = _team_form(community_id, forms.TeamForm())
     if not form.validate():
-        return _invalid(form, page, lambda: _teams_context(community_id, form))
+        return _invalid(page, lambda: _teams_context(community_id, form))
     try:
         team = services.create_team(_actor(), community, _team_input(form))
     except LinliError as exc:
@@ -340,7 +340,7 @@ def edit_team(community_id: int, team_id: int) -> ResponseReturnValue:
         return render_template(page, **context(form)())
     form = _team_form(community.id, forms.TeamForm())
     if not form.validate():
-        return _invalid(form, page, context(form))
+        return _invalid(page, context(form))
     try:
         services.update_team(_actor(), team, _team_input(form))
     except LinliError as exc:
@@ -394,7 +394,7 @@ def agencies(community_id: int) -> ResponseReturnValue:
         return render_template(page, **_agencies_context(community_id))
     form = _agency_form(forms.AgencyForm())
     if not form.validate():
-        return _invalid(form, page, lambda: _agencies_context(community_id, form))
+        return _invalid(page, lambda: _agencies_context(community_id, form))
     try:
         agency = services.create_agency(_actor(), community, _agency_input(form))
     except LinliError as exc:
@@ -423,7 +423,7 @@ def edit_agency(community_id: int, agency_id: int) -> ResponseReturnValue:
         return render_template(page, **context(_agency_form(obj=agency))())
     form = _agency_form(forms.AgencyForm())
     if not form.validate():
-        return _invalid(form, page, context(form))
+        return _invalid(page, context(form))
     try:
         services.update_agency(_actor(), agency, _agency_input(form))
     except LinliError as exc:
@@ -463,7 +463,7 @@ def kiosks(community_id: int) -> ResponseReturnValue:
         return render_template(page, **_kiosks_context(community_id))
     form = forms.KioskForm()
     if not form.validate():
-        return _invalid(form, page, lambda: _kiosks_context(community_id, form=form))
+        return _invalid(page, lambda: _kiosks_context(community_id, form=form))
     hours = current_app.config["LINLI_ENROLL_CODE_HOURS"]
     try:
         kiosk, code = services.enrol_kiosk(_actor(), community, form.name.data, hours)
@@ -499,7 +499,8 @@ def kiosk_action(community_id: int, kiosk_id: int, action: str) -> ResponseRetur
     except LinliError as exc:
         if exc.status == 404:
             raise
-        return form_failed(exc, page, lambda: _kiosks_context(community_id))
+        typed = {"kiosk": kiosk_id, "name": request.form.get("name", ""), "error": exc.detail}
+        return form_failed(exc, page, lambda: _kiosks_context(community_id, renaming=typed))
     return redirect(url_for("admin.kiosks", community_id=community_id), 303)
 
 
@@ -528,7 +529,7 @@ def category_deadline(code: str) -> ResponseReturnValue:
     form = forms.DeadlineForm()
     page = "admin/categories.html"
     if not form.validate():
-        return _invalid(form, page, lambda: _categories_context(form=form, failed=code))
+        return _invalid(page, lambda: _categories_context(form=form, failed=code))
     try:
         category = services.set_deadline(_actor(), code, form.minutes.data)
     except LinliError as exc:
@@ -573,7 +574,7 @@ def tokens() -> ResponseReturnValue:
         return render_template(page, **_tokens_context())
     form = _token_form(forms.TokenForm())
     if not form.validate():
-        return _invalid(form, page, lambda: _tokens_context(form))
+        return _invalid(page, lambda: _tokens_context(form))
     slugs = [] if form.everywhere.data == "yes" else list(form.communities.data or [])
     try:
         if not slugs and form.everywhere.data != "yes":

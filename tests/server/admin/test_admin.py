@@ -227,6 +227,12 @@ def test_a_kiosk_is_enrolled_from_its_code_renamed_revoked_and_enrolled_again(
             sa.select(Kiosk.id).where(Kiosk.name == "lanqiao-lobby")
         ).scalar_one()
     base = f"/console/admin/{c}/kiosks/{kiosk_id}"
+    assert _post(client, f"/console/admin/{c}/kiosks", {"name": "lanqiao-gate"}).status_code == 200
+    taken = _post(client, f"{base}/rename", {"name": "lanqiao-gate"})
+    assert taken.status_code == 409
+    text = taken.get_data(as_text=True)
+    assert f'id="rename-{kiosk_id}-error"' in text  # beside its own rename field
+    assert text.count('value="lanqiao-gate"') == 2  # the typed name kept, and the other kiosk
     assert _post(client, f"{base}/rename", {"name": "lanqiao-hall-2"}).status_code == 303
     assert _post(client, f"{base}/revoke", {}).status_code == 303
     pull = client.get("/api/sync/v1/pull", headers={**H, "Authorization": f"Bearer {token}"})
@@ -240,6 +246,7 @@ def test_a_kiosk_is_enrolled_from_its_code_renamed_revoked_and_enrolled_again(
     )
     assert _audits(app, c) == [
         "kiosk lanqiao-lobby: enrolment code",
+        "kiosk lanqiao-gate: enrolment code",
         "kiosk lanqiao-lobby renamed lanqiao-hall-2",
         "kiosk lanqiao-hall-2 revoked",
         "kiosk lanqiao-hall-2: enrolment code",
