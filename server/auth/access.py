@@ -211,7 +211,9 @@ def enforce() -> ResponseReturnValue | None:
             target = request.full_path.rstrip("?")
             return redirect(url_for("auth.login", next=target, expired=1 if expired else None))
         raise Unauthorized("sign in first", "not_signed_in")
-    if not community_scope(rule.roles):
+    # An all-communities role holds before any community exists (the first one is made on
+    # the admin screens); records are still scoped by `community_scope`.
+    if not community_scope(rule.roles) and user().all_communities_role not in rule.roles:
         raise NotAllowed("your role may not do this", "role_forbidden")
     return None
 
@@ -295,7 +297,9 @@ def may(roles: frozenset[str], community_id: int | None = None) -> bool:
     if not current_user.is_authenticated:
         return False
     scope = community_scope(roles)
-    return bool(scope) if community_id is None else community_id in scope
+    if community_id is None:
+        return bool(scope) or user().all_communities_role in roles
+    return community_id in scope
 
 
 def reaches(endpoint: str, community_id: int | None = None) -> bool:

@@ -322,3 +322,21 @@ def test_the_admin_screens_speak_english_one_click_away(client: FlaskClient, wor
     page = client.get(f"/console/admin/{c}/settings").get_data(as_text=True)
     assert "Community settings" in page
     assert "Points per hour" in page
+
+
+def test_on_a_new_install_an_all_communities_admin_makes_the_first_community(
+    app: Flask, client: FlaskClient
+) -> None:
+    from server.auth.services import create_user
+    from server.extensions import db
+
+    with app.app_context():
+        create_user("root", PASSWORD, "admin", [], "城市管理员", all_communities=True)
+        db.session.commit()
+    login(client, "root")
+    page = client.get("/console/admin/").get_data(as_text=True)
+    assert "还没有社区" in page
+    assert 'href="/console/admin/">管理</a>' in page  # in the menu already
+    made = _post(client, "/console/admin/communities", {"slug": "lanqiao", "name": "蓝桥社区"})
+    assert made.status_code == 303
+    assert "蓝桥社区" in client.get("/console/admin/").get_data(as_text=True)
