@@ -76,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         localtime,
         models,  # noqa: F401  (the whole schema, for Alembic)
     )
+    from server.admin.routes import bp as admin_bp
     from server.auth.routes import bp as auth_bp
     from server.carewatch.routes import bp as carewatch_bp
     from server.console.home import bp as home_bp
@@ -114,6 +115,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(field_console_bp)
     app.register_blueprint(subchoices_bp)
     app.register_blueprint(notify_bp)
+    app.register_blueprint(admin_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)

@@ -112,9 +112,9 @@ def community_group() -> None:
 @in_app
 def community_create(slug: str, name: str, phone: str | None) -> None:
     """Create a community."""
-    from server.communities.services import create_community
+    from server.admin import services
 
-    community = create_community(slug, name, phone)
+    community = services.create_community(services.CLI, slug, name, phone)
     click.echo(f"created community {community.slug} ({community.name})")
 
 
@@ -129,7 +129,8 @@ def rooms_group() -> None:
 @in_app
 def rooms_import(slug: str, file: Path) -> None:
     """Import rooms from a CSV file with columns building,unit,room (all or nothing)."""
-    from server.communities.services import community_by_slug, import_rooms, parse_rooms_csv
+    from server.admin import services
+    from server.communities.services import community_by_slug, parse_rooms_csv
 
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -137,7 +138,7 @@ def rooms_import(slug: str, file: Path) -> None:
         raise LinliError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     community = community_by_slug(slug)
     rows = parse_rooms_csv(text, str(file))
-    result = import_rooms(community, rows)
+    result = services.import_rooms(services.CLI, community, rows, file.name)
     click.echo(
         f"{file}: {len(rows)} rows, {result.added} rooms added, {result.present} already present"
     )
@@ -156,10 +157,11 @@ def kiosk_enroll(slug: str, name: str) -> None:
     """Print a one-time enrolment code for a kiosk (new, or re-enrolling)."""
     from flask import current_app
 
-    from server.kiosks.services import new_enrollment_code
+    from server.admin import services
+    from server.communities.services import community_by_slug
 
     hours = current_app.config["LINLI_ENROLL_CODE_HOURS"]
-    kiosk, code = new_enrollment_code(slug, name, hours)
+    kiosk, code = services.enrol_kiosk(services.CLI, community_by_slug(slug), name, hours)
     click.echo(f"kiosk {kiosk.name}: one-time code, valid for {hours} h:")
     click.echo(code)
 
@@ -169,9 +171,11 @@ def kiosk_enroll(slug: str, name: str) -> None:
 @in_app
 def kiosk_revoke(name: str) -> None:
     """Revoke a kiosk's token (its queue is kept; enrol it again to resume)."""
-    from server.kiosks.services import revoke
+    from server.admin import services
+    from server.kiosks.services import kiosk_by_name
 
-    kiosk = revoke(name)
+    kiosk = kiosk_by_name(name)
+    services.revoke_kiosk(services.CLI, kiosk)
     click.echo(f"kiosk {kiosk.name} revoked")
 
 
@@ -191,9 +195,9 @@ def api_token_group() -> None:
 @in_app
 def api_token_create(name: str, communities: tuple[str, ...]) -> None:
     """Print a new API token (shown once)."""
-    from server.staffapi.services import create_api_token
+    from server.admin import services
 
-    token, secret = create_api_token(name, list(communities))
+    token, secret = services.create_token(services.CLI, name, list(communities))
     scope = ", ".join(c.slug for c in token.communities) or "all communities"
     click.echo(f"API token {token.name} for {scope}:")
     click.echo(secret)
@@ -222,9 +226,11 @@ def api_token_list() -> None:
 @in_app
 def api_token_revoke(name_or_id: str) -> None:
     """Revoke an API token by name (or id); every call with it is refused from now on."""
-    from server.staffapi.services import revoke_api_token
+    from server.admin import services
+    from server.staffapi.services import api_token_named
 
-    token = revoke_api_token(name_or_id)
+    token = api_token_named(name_or_id)
+    services.revoke_token(services.CLI, token)
     click.echo(f"API token {token.name} revoked")
 
 
@@ -406,12 +412,12 @@ def team_group() -> None:
 @click.option("--lead", default=None, help="User name of the team lead.")
 @in_app
 def team_create(slug: str, name: str, categories: tuple[str, ...], lead: str | None) -> None:
-    """Create a team."""
-    from server.dispatch.services import create_team, set_team_lead
+    """Create a team (its focus list is set on the admin screens)."""
+    from server.admin import services
+    from server.communities.services import community_by_slug
 
-    team = create_team(slug, name, list(categories))
-    if lead:
-        set_team_lead(team, lead)
+    given = services.TeamInput(name, list(categories), lead, "")
+    team = services.create_team(services.CLI, community_by_slug(slug), given)
     click.echo(f"created team {team.name}")
 
 
@@ -496,9 +502,12 @@ def agency_group() -> None:
 @in_app
 def agency_create(slug: str, name: str, kind: str, url: str) -> None:
     """Create an agency."""
-    from server.dispatch.services import create_agency
+    from server.admin import services
+    from server.communities.services import community_by_slug
+    from server.dispatch.services import AgencyInput
 
-    agency = create_agency(slug, name, kind, url)
+    given = AgencyInput(name, kind, url)
+    agency = services.create_agency(services.CLI, community_by_slug(slug), given)
     click.echo(f"created agency {agency.name}")
 
 

@@ -3,7 +3,13 @@
 from server.audit.models import AuditEntry
 from server.auth.models import SignInFailure, User
 from server.carewatch.models import CarePlan, CareStep, SignOfLife
-from server.communities.models import Building, Community, Room
+from server.communities.models import (
+    Building,
+    Community,
+    CommunitySettings,
+    Room,
+    RoomRetirement,
+)
 from server.dispatch.models import Agency, Escalation, Team
 from server.field.models import (
     FieldAction,
@@ -42,6 +48,7 @@ __all__ = [
     "Category",
     "Change",
     "Community",
+    "CommunitySettings",
     "ConsentRecord",
     "DailyStat",
     "Escalation",
@@ -60,6 +67,7 @@ __all__ = [
     "RequestEvent",
     "Resident",
     "Room",
+    "RoomRetirement",
     "ServiceRecord",
     "SignInFailure",
     "SignOfLife",

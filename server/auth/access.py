@@ -179,6 +179,7 @@ POLICY: dict[str, Rule] = {
     "reports.overview": Rule("session", READERS),
     "reports.needs_map": Rule("session", READERS),
     "reports.meeting": Rule("session", READERS),
+    "reports.promise": Rule("session", READERS),
     "reports.requests_csv": Rule("session", READERS),
     "reports.hours_csv": Rule("session", STAFF),
     # The card's link is the credential; the manifest and service worker hold no data.
@@ -213,6 +214,25 @@ POLICY: dict[str, Rule] = {
     "notify.set_active": Rule("session", ADMINS),
     "notify.replace_credentials": Rule("session", ADMINS),
     "notify.retry": Rule("session", ADMINS),
+    # Admin screens: records load through `admin_scope`; what every community shares
+    # (categories, new communities, tokens for all) needs `admins_everywhere`, else 404.
+    "admin.index": Rule("session", ADMINS),
+    "admin.create_community": Rule("session", ADMINS),
+    "admin.settings": Rule("session", ADMINS),
+    "admin.rooms": Rule("session", ADMINS),
+    "admin.add_room": Rule("session", ADMINS),
+    "admin.import_rooms": Rule("session", ADMINS),
+    "admin.retire_room": Rule("session", ADMINS),
+    "admin.teams": Rule("session", ADMINS),
+    "admin.edit_team": Rule("session", ADMINS),
+    "admin.agencies": Rule("session", ADMINS),
+    "admin.edit_agency": Rule("session", ADMINS),
+    "admin.kiosks": Rule("session", ADMINS),
+    "admin.kiosk_action": Rule("session", ADMINS),
+    "admin.categories": Rule("session", ADMINS),
+    "admin.category_deadline": Rule("session", ADMINS),
+    "admin.tokens": Rule("session", ADMINS),
+    "admin.revoke_token": Rule("session", ADMINS),
 }
 
 TOKEN_BLUEPRINTS = frozenset({"syncapi", "staffapi"})
@@ -255,7 +275,9 @@ def enforce() -> ResponseReturnValue | None:
             target = request.full_path.rstrip("?")
             return redirect(url_for("auth.login", next=target, expired=1 if expired else None))
         raise Unauthorized(gettext("请先登录"), "not_signed_in")
-    if not community_scope(rule.roles):
+    # An all-communities role holds before any community exists (the first one is made on
+    # the admin screens); records are still scoped by `community_scope`.
+    if not community_scope(rule.roles) and user().all_communities_role not in rule.roles:
         raise NotAllowed(gettext("您的角色不能做这件事"), "role_forbidden")
     return None
 
@@ -361,7 +383,9 @@ def may(roles: frozenset[str], community_id: int | None = None) -> bool:
     if not current_user.is_authenticated:
         return False
     scope = community_scope(roles)
-    return bool(scope) if community_id is None else community_id in scope
+    if community_id is None:
+        return bool(scope) or user().all_communities_role in roles
+    return community_id in scope
 
 
 def reaches(endpoint: str, community_id: int | None = None) -> bool:
@@ -397,3 +421,14 @@ def managed_users() -> sa.ColumnElement[bool]:
         User.id.in_(sa.select(Membership.user_id)),
         User.id.not_in(outside),
     )
+
+
+def admin_scope() -> frozenset[int]:
+    """The communities the signed-in user administers."""
+    return community_scope(ADMINS)
+
+
+def admins_everywhere() -> bool:
+    """Whether the signed-in user is an all-communities admin: the one who may make
+    communities, change what every community shares (categories), and hold tokens for all."""
+    return user().all_communities_role == ADMIN

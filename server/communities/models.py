@@ -47,3 +47,23 @@ class Room(db.Model):  # type: ignore[name-defined,misc]
     code: so.Mapped[str] = so.mapped_column(sa.String(50))
 
     building: so.Mapped[Building] = so.relationship()
+
+
+class CommunitySettings(db.Model):  # type: ignore[name-defined,misc]
+    """What a community's admins set beyond its name and phone (a row once they have)."""
+
+    __tablename__ = "community_setting"
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), primary_key=True)
+    timezone: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    """The community's IANA time zone (None: LINLI_TIMEZONE)."""
+    points_per_hour: so.Mapped[int | None] = so.mapped_column(sa.Integer)
+    """Passbook points per approved service hour (None: LINLI_POINTS_PER_HOUR)."""
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomRetirement(db.Model):  # type: ignore[name-defined,misc]
+    """A room an admin retired (demolished, merged): kiosks drop it, its history keeps it."""
+
+    __tablename__ = "room_retirement"
+    room_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("room.id"), primary_key=True)
+    retired_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

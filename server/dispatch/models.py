@@ -42,6 +42,9 @@ class Agency(db.Model):  # type: ignore[name-defined,misc]
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     endpoint_url: so.Mapped[str] = so.mapped_column(sa.String(500))
+    contact_name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    """Whom staff phone at the agency about an escalation."""
+    contact_phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
 
 
 class Escalation(db.Model):  # type: ignore[name-defined,misc]

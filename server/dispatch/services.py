@@ -4,6 +4,7 @@ retried, flagged)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -40,21 +41,64 @@ def create_team(community_slug: str, name: str, category_codes: list[str]) -> Te
     return team
 
 
-def create_agency(community_slug: str, name: str, kind: str, endpoint_url: str) -> Agency:
+@dataclass(frozen=True)
+class AgencyInput:
+    """An agency as an admin describes it: name, kind, contact, and its escalation webhook."""
+
+    name: str
+    kind: str
+    endpoint_url: str
+    contact_name: str | None = None
+    contact_phone: str | None = None
+
+
+def create_agency(
+    community_slug: str,
+    name: str,
+    kind: str,
+    endpoint_url: str,
+    contact: tuple[str, str] | None = None,
+) -> Agency:
     """An outside agency of a community, reached by POSTing JSON to `endpoint_url`."""
     community = community_by_slug(community_slug)
-    if kind not in AGENCY_KINDS:
-        raise InvalidInput(
-            gettext("类型须为以下之一：%(kinds)s", kinds=", ".join(AGENCY_KINDS)), "bad_kind"
-        )
-    if not endpoint_url.startswith(("http://", "https://")):
-        raise InvalidInput(gettext("接收地址须为 http(s) 网址"), "bad_url")
-    agency = Agency(
-        community_id=community.id, name=name.strip(), kind=kind, endpoint_url=endpoint_url
-    )
+    agency = Agency(community_id=community.id)
+    contact_name, contact_phone = contact or (None, None)
+    set_agency(agency, AgencyInput(name, kind, endpoint_url, contact_name, contact_phone))
     db.session.add(agency)
     db.session.flush()
     return agency
+
+
+def set_agency(agency: Agency, given: AgencyInput) -> None:
+    """Check and set an agency's name, kind, contact and webhook (new or changed)."""
+    if given.kind not in AGENCY_KINDS:
+        raise InvalidInput(
+            gettext("类型须为以下之一：%(kinds)s", kinds=", ".join(AGENCY_KINDS)), "bad_kind"
+        )
+    if not given.endpoint_url.startswith(("http://", "https://")):
+        raise InvalidInput(gettext("接收地址须为 http(s) 网址"), "bad_url")
+    name = given.name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(gettext("机构名称须为1至100个字符"), "bad_name")
+    if len(given.endpoint_url) > 500:
+        raise InvalidInput(gettext("网址至多500个字符"), "bad_url")
+    same = sa.select(Agency.id).where(
+        Agency.community_id == agency.community_id, Agency.name == name, Agency.id != agency.id
+    )
+    if db.session.execute(same).first():
+        raise Conflict(gettext("机构“%(name)s”已经有了", name=name), "agency_exists")
+    contact_name = (given.contact_name or "").strip() or None
+    contact_phone = (given.contact_phone or "").strip() or None
+    if contact_name is not None and len(contact_name) > 100:
+        raise InvalidInput(gettext("联系人至多100个字符"), "bad_contact")
+    if contact_phone is not None and len(contact_phone) > 32:
+        raise InvalidInput(gettext("联系电话至多32个字符"), "bad_contact_phone")
+    agency.name = name
+    agency.kind = given.kind
+    agency.endpoint_url = given.endpoint_url
+    agency.contact_name = contact_name
+    agency.contact_phone = contact_phone
+    db.session.flush()
 
 
 def retry(escalation: Escalation, actor: Actor) -> None:
@@ -119,4 +163,23 @@ def set_team_lead(team: Team, username: str) -> None:
             gettext("服务队所在社区没有队长 %(name)s", name=repr(username)), "bad_lead"
         )
     team.lead_user_id = user.id
+    db.session.flush()
+
+
+def update_team(team: Team, name: str, category_codes: list[str], lead: str | None) -> None:
+    """Rename a team, set the categories it takes (its scope) and its lead (None: no lead)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(gettext("服务队名称须为1至100个字符"), "bad_name")
+    same = sa.select(Team.id).where(
+        Team.community_id == team.community_id, Team.name == name, Team.id != team.id
+    )
+    if db.session.execute(same).first():
+        raise Conflict(f"team {name!r} exists already", "team_exists")
+    team.name = name
+    team.category_codes = list(category_codes)
+    if lead:
+        set_team_lead(team, lead)
+    else:
+        team.lead_user_id = None
     db.session.flush()

@@ -126,6 +126,27 @@ def revoke(name: str) -> Kiosk:
     return kiosk
 
 
+def rename(kiosk: Kiosk, name: str) -> None:
+    """Give a kiosk a new unique name (its identity, token and history stay)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(gettext("终端名称须为1至100个字符"), "bad_name")
+    taken = sa.select(Kiosk.id).where(Kiosk.name == name, Kiosk.id != kiosk.id)
+    if db.session.execute(taken).first():
+        raise Conflict(f"kiosk name {name!r} is taken", "kiosk_exists")
+    kiosk.name = name
+    db.session.flush()
+
+
+def kiosks_of(community_id: int) -> list[Kiosk]:
+    """Every kiosk of a community, enrolled or waiting for its code, by name."""
+    return list(
+        db.session.execute(
+            sa.select(Kiosk).where(Kiosk.community_id == community_id).order_by(Kiosk.name)
+        ).scalars()
+    )
+
+
 @dataclass(frozen=True)
 class KioskHealth:
     """What staff see of one kiosk."""

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from flask_babel import gettext
@@ -20,7 +21,7 @@ from server.carewatch import queries as care
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Escalation, Team
 from server.extensions import db
-from server.localtime import local_midnight
+from server.localtime import local_midnight, local_zone
 from server.localtime import local_today as local_today  # the periods' today, for the routes
 from server.people.models import Resident
 from server.requests.models import CHANNELS, Category, HelpRequest, RequestEvent, SubChoice
@@ -893,3 +894,133 @@ def communities(scope: frozenset[int]) -> list[Community]:
 def community(community_id: int) -> Community | None:
     """The community of this id, if any."""
     return db.session.get(Community, community_id)
+
+
+# --- the 20-minute promise ---------------------------------------------------------------------
+
+PROMISE_MINUTES = 20
+"""The pilots' own measure: a repair helper on site within 20 minutes of dispatch."""
+REPAIR_CATEGORIES = ("electrical", "plumbing", "appliance")
+"""Repairs: the categories a repair team (e.g. 小蜜蜂) goes out for."""
+NEVER_REACHED = frozenset({"cancelled", "duplicate"})
+"""Statuses of requests that need no one on site any more (withdrawn or merged)."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """How many of n requests kept a time limit."""
+
+    kept: int
+    n: int
+
+    @property
+    def percent(self) -> float | None:
+        """kept ÷ n, in percent (None without requests)."""
+        return 100 * self.kept / self.n if self.n else None
+
+    @property
+    def enough(self) -> bool:
+        """Whether n is large enough to compare the share with another."""
+        return self.n >= MIN_COUNT
+
+
+@dataclass(frozen=True)
+class PromiseRow:
+    """One team's (None: every team's) repair requests first dispatched in one local month."""
+
+    month: date
+    team: str | None
+    """The team's name ("" for requests no team holds now); None for every team together."""
+    promise: Share
+    deadline: Share
+    promise_change: float | None = None
+    """Percentage points from the same team's previous month (None: not comparable)."""
+    deadline_change: float | None = None
+
+
+def _judge(
+    limit: timedelta, start: datetime, arrived: datetime | None, now: datetime
+) -> bool | None:
+    """Kept (True), missed (False), or not decided yet (None: no one yet, still in time)."""
+    if arrived is not None:
+        return arrived - start <= limit
+    return False if now - start > limit else None
+
+
+def _change(now: Share, before: Share | None) -> float | None:
+    if before is None or not (now.enough and before.enough):
+        return None
+    return (now.percent or 0.0) - (before.percent or 0.0)
+
+
+def promise_kept(
+    community_id: int, period: Period, now: datetime | None = None
+) -> list[PromiseRow]:
+    """Repair requests (照明/电路, 水暖, 家电维修) first dispatched in the period, by local month
+    of that dispatch and by the team they are dispatched to, then every team together: the
+    share reached on site within 20 minutes = (arrival - first dispatch ≤ 20 min) ÷ n, and
+    the share within the category's deadline = (arrival - received ≤ deadline) ÷ n. n counts
+    the requests decided: reached on site, or not reached and past the limit; a request still
+    in time is not counted yet, nor one cancelled or merged before anyone arrived. The change
+    is in percentage points from the same team's previous month, shown when both n ≥ 5."""
+    now = now or utcnow()
+    zone = local_zone()
+    rows = db.session.execute(
+        sa.select(
+            Team.name,
+            HelpRequest.received_at,
+            HelpRequest.first_dispatched_at,
+            HelpRequest.arrived_at,
+            HelpRequest.status,
+            Category.deadline_minutes,
+        )
+        .join(Category, Category.id == HelpRequest.category_id)
+        .outerjoin(Team, Team.id == HelpRequest.team_id)
+        .where(
+            HelpRequest.community_id == community_id,
+            Category.code.in_(REPAIR_CATEGORIES),
+            HelpRequest.first_dispatched_at >= period.lo,
+            HelpRequest.first_dispatched_at < period.hi,
+        )
+    ).all()
+    tally: defaultdict[tuple[date, str | None], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for name, received_at, dispatched_at, arrived_at, status, deadline in rows:
+        if arrived_at is None and status in NEVER_REACHED:
+            continue
+        # The query keeps dispatched requests only.
+        dispatched, received = _aware(cast(datetime, dispatched_at)), _aware(received_at)
+        arrived = _aware(arrived_at) if arrived_at is not None else None
+        month = dispatched.astimezone(zone).date().replace(day=1)
+        verdicts = (
+            _judge(timedelta(minutes=PROMISE_MINUTES), dispatched, arrived, now),
+            None
+            if deadline is None
+            else _judge(timedelta(minutes=deadline), received, arrived, now),
+        )
+        team: str = name or ""  # dispatched, then escalated or taken off every team
+        for key in ((month, team), (month, None)):
+            counts = tally[key]
+            for i, verdict in enumerate(verdicts):
+                if verdict is not None:
+                    counts[2 * i] += int(verdict)
+                    counts[2 * i + 1] += 1
+    out: list[PromiseRow] = []
+    last: dict[str | None, tuple[date, PromiseRow]] = {}
+    for month, who in sorted(tally, key=lambda k: (k[0], k[1] is None, k[1] or "")):
+        kept, n, in_deadline, n_deadline = tally[(month, who)]
+        promise, in_time = Share(kept, n), Share(in_deadline, n_deadline)
+        before = last.get(who)
+        previous = (month - timedelta(days=1)).replace(day=1)
+        if before is not None and before[0] != previous:
+            before = None
+        row = PromiseRow(
+            month,
+            who,
+            promise,
+            in_time,
+            _change(promise, before[1].promise if before else None),
+            _change(in_time, before[1].deadline if before else None),
+        )
+        last[who] = (month, row)
+        out.append(row)
+    return out

@@ -5,6 +5,8 @@ GET /reports/<community_id>                    requests, response measures, serv
                                                elders (with charts)
 GET /reports/<community_id>/needs-map          requests per building and unit (SVG grid)
 GET /reports/<community_id>/meeting            the weekly joint meeting sheet (联席会)
+GET /reports/<community_id>/promise            the 20-minute promise: repairs on site in time,
+                                               by team and month, month on month
 GET /reports/<community_id>/requests.csv       the period's requests (streamed)
 GET /reports/<community_id>/hours.csv          the period's service records (streamed)
 
@@ -45,10 +47,14 @@ bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="temp
 MAX_DAYS = 3 * 366
 
 
-def _period() -> Period:
+def _period(months: int = 1) -> Period:
+    """The asked period; by default the last `months` calendar months up to today."""
     today = queries.local_today()
     form = checked(PeriodForm, request.args)
-    start: date = form.start.data or today.replace(day=1)
+    first = today.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    start: date = form.start.data or first
     end: date = form.end.data or today
     if end < start:
         raise InvalidInput(gettext("统计期的结束早于开始"), "bad_period")
@@ -116,6 +122,22 @@ def overview(community_id: int) -> ResponseReturnValue:
         groups=queries.STATE_GROUPS,
         report_words=words.report_words,
         formulas=words.formulas(),
+    )
+
+
+@bp.get("/<int:community_id>/promise")
+def promise(community_id: int) -> ResponseReturnValue:
+    """Repairs reached on site within 20 minutes of dispatch and within their deadline, by
+    team and month (this month and the last by default, for the month-on-month change)."""
+    community = _community(community_id)
+    period = _period(months=2)
+    return render_template(
+        "reports/promise.html",
+        community=community,
+        period=period,
+        rows=queries.promise_kept(community.id, period),
+        promise_minutes=queries.PROMISE_MINUTES,
+        min_count=queries.MIN_COUNT,
     )
 
 

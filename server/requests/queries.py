@@ -16,7 +16,7 @@ from flask_babel import gettext
 
 from server.auth import access
 from server.auth.models import User
-from server.communities.models import Building, Community, Room
+from server.communities.models import Building, Community, Room, RoomRetirement
 from server.dispatch.models import AGENCY_REPLY_DAYS, Agency, Escalation, Team
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
@@ -725,7 +725,11 @@ def room_choices(community_id: int, text: str, limit: int = 20) -> list[RoomChoi
     named = {c.value for c in choices}
     rooms = db.session.execute(
         sa.select(Room.code)
-        .where(Room.community_id == community_id, Room.code.like(f"{pattern}%", escape="\\"))
+        .where(
+            Room.community_id == community_id,
+            Room.code.like(f"{pattern}%", escape="\\"),
+            ~sa.exists().where(RoomRetirement.room_id == Room.id),  # retired: not offered
+        )
         .order_by(Room.code)
         .limit(limit)
     ).scalars()

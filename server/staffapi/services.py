@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from server.audit.actor import Actor
@@ -47,7 +48,7 @@ def create_api_token(name: str, community_slugs: list[str]) -> tuple[ApiToken, s
     """A new API token (returned once; only its hash is stored)."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("a token name must have 1 to 100 characters", "bad_name")
+        raise InvalidInput(gettext("令牌名称须为1至100个字符"), "bad_name")
     if db.session.execute(sa.select(ApiToken.id).where(ApiToken.name == name)).first():
         raise Conflict(f"an API token named {name!r} exists already", "token_exists")
     secret = "lt_" + secrets.token_urlsafe(32)
@@ -66,8 +67,8 @@ def list_api_tokens() -> list[ApiToken]:
     return list(db.session.execute(sa.select(ApiToken).order_by(ApiToken.name)).scalars())
 
 
-def revoke_api_token(name_or_id: str) -> ApiToken:
-    """Revoke a token named `name_or_id` (or with that id); it is refused from now on."""
+def api_token_named(name_or_id: str) -> ApiToken:
+    """The token named `name_or_id` (or with that id), or `NotFound`."""
     token = db.session.execute(
         sa.select(ApiToken).where(ApiToken.name == name_or_id)
     ).scalar_one_or_none()
@@ -75,6 +76,12 @@ def revoke_api_token(name_or_id: str) -> ApiToken:
         token = db.session.get(ApiToken, int(name_or_id))
     if token is None:
         raise NotFound(f"no API token named {name_or_id!r}", "no_token")
+    return token
+
+
+def revoke_api_token(name_or_id: str) -> ApiToken:
+    """Revoke a token named `name_or_id` (or with that id); it is refused from now on."""
+    token = api_token_named(name_or_id)
     if token.revoked_at is not None:
         raise Conflict(f"API token {token.name!r} is revoked already", "revoked")
     token.revoked_at = utcnow()

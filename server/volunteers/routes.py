@@ -36,6 +36,7 @@ from flask_babel import gettext
 from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
+from server.communities.services import points_per_hour
 from server.dispatch.queries import team_scope
 from server.errors import InvalidInput, LinliError
 from server.inputs import INT32_MAX, optional_int
@@ -450,7 +451,7 @@ def approve(record_id: int) -> ResponseReturnValue:
         entry = services.approve(
             record,
             _actor(),
-            current_app.config["LINLI_POINTS_PER_HOUR"],
+            points_per_hour(record.community_id, current_app.config["LINLI_POINTS_PER_HOUR"]),
             minutes=form.minutes.data,
             note=form.note.data,
         )
