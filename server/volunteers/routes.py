@@ -313,10 +313,11 @@ def _hours_context() -> dict[str, Any]:
         team_scope(),
         job_scope(),
         services.forgotten_before(),
+        request.args.get("after"),
     )
     can_decide = access.may(access.STAFF)
     if not can_decide:
-        context.update(pending=[], decided=[])
+        context.update(pending=[], decided=[], next_after=None, awaiting_total=0)
     return {
         **context,
         "can_decide": can_decide,
