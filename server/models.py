@@ -5,6 +5,7 @@ from server.auth.models import SignInFailure, User
 from server.carewatch.models import SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
+from server.health.models import MetricCount
 from server.kiosks.models import Kiosk
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
@@ -38,6 +39,7 @@ __all__ = [
     "Kiosk",
     "LedgerEntry",
     "Merchant",
+    "MetricCount",
     "OutboxMessage",
     "PassbookAccount",
     "RedemptionCode",
