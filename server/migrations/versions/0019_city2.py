@@ -1,4 +1,10 @@
-"""Counters kept by triggers for /metrics (issue 12): metric_count and its triggers.
+"""Counters kept by triggers for /metrics, and the change log's settled requests (issue 12).
+
+change.settled_at: when a request's change row reached a settled state (its changed_at), NULL
+for anything else. A kiosk's download from nothing reads its community's unsettled rows in seq
+order (ix_change_unsettled, partial) and the requests settled since its bound by time
+(ix_change_settled), never the rows settled long ago: it walked uq_change_seq through every
+community's rows (302,245 removed by filter, 28,000 pages, 475 ms at 1M).
 
 Each insert, state change or delete of a help request, an applied operation or a recorded
 conflict appends a delta row in the same transaction (+1 for the new key, -1 for the old),
@@ -92,8 +98,35 @@ def _sqlite(table: str, name: str, community: str, label: str, moves: str | None
     return statements
 
 
+SETTLED = "'cancelled', 'closed_fixed', 'closed_not_fixed', 'completed', 'duplicate', 'followed_up'"
+"""sync.statuses.SETTLED, sorted."""
+
+
+INDEXES = [
+    ("ix_change_unsettled", ["community_id", "seq"], "settled_at IS NULL"),
+    ("ix_change_settled", ["community_id", "settled_at"], "settled_at IS NOT NULL"),
+]
+"""A download from nothing: a community's unsettled rows in seq order, its requests settled
+since the bound by time."""
+
+
 def upgrade() -> None:
-    """Create metric_count, fill it from the tables, install the triggers."""
+    """Create metric_count, fill it from the tables, install the triggers; change.settled_at."""
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.add_column("change", sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True))
+    status = "data ->> 'status'" if postgresql else "json_extract(data, '$.status')"
+    op.execute(
+        f"UPDATE change SET settled_at = changed_at WHERE entity = 'request' "
+        f"AND {status} IN ({SETTLED})"
+    )
+    for name, columns, where in INDEXES:
+        op.create_index(
+            name,
+            "change",
+            columns,
+            postgresql_where=sa.text(where),
+            sqlite_where=sa.text(where),
+        )
     op.create_table(
         "metric_count",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -103,7 +136,6 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_count")),
     )
-    postgresql = op.get_bind().dialect.name == "postgresql"
     for table, (name, community, label, moves) in COUNTED.items():
         columns = [c for c in (community, label) if c not in ("0", "''")]
         group = f" GROUP BY {', '.join(columns)}" if columns else ""
@@ -116,7 +148,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the triggers and metric_count."""
+    """Drop the triggers, metric_count and change.settled_at."""
     postgresql = op.get_bind().dialect.name == "postgresql"
     for table, (_, _, _, moves) in COUNTED.items():
         if postgresql:
@@ -128,3 +160,7 @@ def downgrade() -> None:
             for kind in ("insert", "delete", *(("moved",) if moves else ())):
                 op.execute(f"DROP TRIGGER {table}_count_{kind}")
     op.drop_table("metric_count")
+    for name, _, _ in INDEXES:
+        op.drop_index(name, table_name="change")
+    with op.batch_alter_table("change") as batch:
+        batch.drop_column("settled_at")
