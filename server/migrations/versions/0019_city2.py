@@ -1,4 +1,5 @@
-"""Counters kept by triggers for /metrics, and the change log's settled requests (issue 12).
+"""Counters kept by triggers for /metrics, the change log's settled requests, a merchant's
+redemptions by index (issue 12).
 
 change.settled_at: when a request's change row reached a settled state (its changed_at), NULL
 for anything else. A kiosk's download from nothing reads its community's unsettled rows in seq
@@ -111,8 +112,16 @@ since the bound by time."""
 
 
 def upgrade() -> None:
-    """Create metric_count, fill it from the tables, install the triggers; change.settled_at."""
+    """Create metric_count, fill it from the tables, install the triggers; change.settled_at;
+    a merchant's redemptions by index."""
     postgresql = op.get_bind().dialect.name == "postgresql"
+    op.create_index(
+        "ix_ledger_entry_merchant",
+        "ledger_entry",
+        ["merchant_id", "id"],
+        postgresql_where=sa.text("merchant_id IS NOT NULL"),
+        sqlite_where=sa.text("merchant_id IS NOT NULL"),
+    )
     op.add_column("change", sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True))
     status = "data ->> 'status'" if postgresql else "json_extract(data, '$.status')"
     op.execute(
@@ -162,5 +171,6 @@ def downgrade() -> None:
     op.drop_table("metric_count")
     for name, _, _ in INDEXES:
         op.drop_index(name, table_name="change")
+    op.drop_index("ix_ledger_entry_merchant", table_name="ledger_entry")
     with op.batch_alter_table("change") as batch:
         batch.drop_column("settled_at")
