@@ -48,25 +48,39 @@ def community(community_id: int) -> Community:
     return db.session.get_one(Community, community_id)
 
 
-def volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
-    """A volunteer's teams (with the lead flag), service records (newest first) and notes."""
+PROFILE_RECORDS = 100
+"""Service records on a volunteer's page (the latest; the printable record has them all)."""
+
+
+def volunteer_context(volunteer: Volunteer, every_record: bool = False) -> dict[str, Any]:
+    """A volunteer's teams (with the lead flag), service records (newest first: the latest
+    PROFILE_RECORDS, or all with `every_record`, and whether there are more) and notes."""
     teams = db.session.execute(
         sa.select(Team, TeamMember.is_lead)
         .join(TeamMember, TeamMember.team_id == Team.id)
         .where(TeamMember.volunteer_id == volunteer.id)
         .order_by(Team.name)
     ).all()
-    records = db.session.execute(
+    stmt = (
         sa.select(ServiceRecord)
         .where(ServiceRecord.volunteer_id == volunteer.id)
         .order_by(ServiceRecord.started_at.desc())
-    ).scalars()
+    )
+    records = list(
+        db.session.execute(stmt if every_record else stmt.limit(PROFILE_RECORDS + 1)).scalars()
+    )
+    more = not every_record and len(records) > PROFILE_RECORDS
     notes = db.session.execute(
         sa.select(VolunteerNote)
         .where(VolunteerNote.volunteer_id == volunteer.id)
         .order_by(VolunteerNote.noted_on, VolunteerNote.id)
     ).scalars()
-    return {"teams": teams, "records": list(records), "notes": list(notes)}
+    return {
+        "teams": teams,
+        "records": records[:PROFILE_RECORDS] if more else records,
+        "more_records": more,
+        "notes": list(notes),
+    }
 
 
 def team_names(community_id: int) -> set[str]:

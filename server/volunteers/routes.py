@@ -110,11 +110,11 @@ def edit(volunteer_id: int) -> ResponseReturnValue:
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
-def _volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
+def _volunteer_context(volunteer: Volunteer, every_record: bool = False) -> dict[str, Any]:
     return {
         "volunteer": volunteer,
         "note_kinds": NOTE_KINDS,
-        **queries.volunteer_context(volunteer),
+        **queries.volunteer_context(volunteer, every_record),
     }
 
 
@@ -151,7 +151,7 @@ def add_note(volunteer_id: int) -> ResponseReturnValue:
 def service_record(volunteer_id: int) -> ResponseReturnValue:
     """The printable volunteer service record (志愿服务记录证明)."""
     volunteer = services.volunteer_in(access.community_scope(), volunteer_id)
-    context = _volunteer_context(volunteer)
+    context = _volunteer_context(volunteer, every_record=True)
     approved = [r for r in context["records"] if r.status == "approved"]
     approved.sort(key=lambda r: r.started_at)
     recorded = sum(r.minutes or 0 for r in approved if r.source == "recorded")

@@ -195,3 +195,30 @@ def test_the_records_awaiting_approval_come_in_pages_with_a_bounded_count(
     assert sorted(seen) == sorted(expected)
     assert len(seen) == len(set(seen))
     assert client.get("/volunteers/hours?after=bm90LWEta2V5").status_code == 400
+
+
+def test_the_volunteer_page_lists_the_latest_records_and_links_the_full_record(
+    app: Flask, client: FlaskClient, seed: Seed, monkeypatch: Any
+) -> None:
+    from server.extensions import db
+    from server.timeutil import utcnow
+    from server.volunteers import queries, services
+    from server.volunteers.models import Volunteer
+
+    monkeypatch.setattr(queries, "PROFILE_RECORDS", 2)
+    volunteer_id = seed.volunteers["lanqiao"][0]
+    with app.app_context():
+        volunteer = db.session.get_one(Volunteer, volunteer_id)
+        for n in range(3):
+            services.add_manual(
+                volunteer, Actor("社工"), started_at=utcnow() - timedelta(days=n + 1),
+                minutes=30, content=f"纸质签到 {n}",
+            )  # fmt: skip
+        db.session.commit()
+    login(client, "social_worker_lanqiao")
+    page = client.get(f"/volunteers/{volunteer_id}").get_data(as_text=True)
+    assert "纸质签到 0" in page
+    assert "纸质签到 1" in page
+    assert "纸质签到 2" not in page
+    assert 'id="more-records"' in page
+    assert f"/volunteers/{volunteer_id}/record" in page
