@@ -204,8 +204,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def measure(get: Callable[[], requests.Response], tries: int, warmup: int = 2) -> Timing:
-    """Time `get` `tries` times after `warmup` untimed calls; a page that does not answer 200
-    (e.g. its statement passed the timeout) is reported with its status and not tried again."""
+    """Time `get` `tries` times after `warmup` untimed calls; a page that answers an error
+    (e.g. its statement passed the timeout) is reported with its status and not tried again (a
+    redirect, such as the console home's to the user's first page, is an answer)."""
     size = 0
     walls = []
     for n in range(warmup + tries):
@@ -213,7 +214,7 @@ def measure(get: Callable[[], requests.Response], tries: int, warmup: int = 2) -
         answer = get()
         size = len(answer.content)
         wall = time.perf_counter() - started
-        if answer.status_code != 200:
+        if answer.status_code >= 400:
             return Timing(0, 0, size, f"HTTP {answer.status_code} after {wall:,.0f} s")
         if n >= warmup:
             walls.append(wall)
