@@ -100,7 +100,9 @@ def phones(community_id: int) -> set[str]:
 
 
 def teams_context(scope: frozenset[int]) -> dict[str, Any]:
-    """Teams of these communities, their members and focus lists, and the active volunteers."""
+    """Teams of these communities, their members and focus lists, and the active volunteers
+    (also by community: a team's form lists its own community's, without a filter of the
+    whole city's volunteers per team)."""
     teams = list(
         db.session.execute(
             sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
@@ -125,7 +127,16 @@ def teams_context(scope: frozenset[int]) -> dict[str, Any]:
             .order_by(Volunteer.name)
         ).scalars()
     )
-    return {"teams": teams, "members": members, "focus": focus, "volunteers": volunteers}
+    by_community: defaultdict[int, list[Volunteer]] = defaultdict(list)
+    for volunteer in volunteers:
+        by_community[volunteer.community_id].append(volunteer)
+    return {
+        "teams": teams,
+        "members": members,
+        "focus": focus,
+        "volunteers": volunteers,
+        "volunteers_by_community": by_community,
+    }
 
 
 def skilled_members(team_ids: list[int], words: set[str]) -> dict[int, int]:
