@@ -1,10 +1,11 @@
 """EXPLAIN (ANALYZE, BUFFERS) of the statements behind the city's slow pages, from the real code.
 
-Runs each page's query function (queue, page 50, live refresh, a year's report, the hours
-page's finished jobs, a kiosk's pull from nothing) inside the app against a city built by
-bench/city.py, captures every statement it sends, and prints each one's plan with its
-execution time. With `--old REF` the queue and hours statements are also taken from the code
-at git REF (the functions before the rewrite), so one run shows before and after.
+Runs each page's query function (queue, page 50, live refresh, a year's report, /metrics, the
+hours page's awaiting list, the passbook, a merchant's page, a kiosk's pull from nothing) inside
+the app against a city built by bench/city.py, captures every statement it sends, and prints
+each one's plan with its execution time. With `--old REF` the queue's statements are also
+taken from the code at git REF (the functions before the rewrite), so one run shows before and
+after.
 
     nice -n 19 .venv/bin/python -m bench.cityexplain --database linli_city [--old cf98922]
 """
@@ -104,12 +105,19 @@ def main() -> None:
 
     from server import create_app
     from server.extensions import db
+    from server.health import counters
     from server.kiosks.models import Kiosk
+    from server.passbook import queries as passbook_queries
+    from server.passbook import services as passbook
+    from server.passbook.models import Merchant
     from server.reports import queries as reports
     from server.requests import queries
     from server.requests.models import HelpRequest
     from server.syncapi import services as sync
     from server.timeutil import utcnow
+    from server.volunteers import queries as volunteers
+    from server.volunteers.models import ServiceRecord
+    from server.volunteers.services import forgotten_before
 
     app = create_app()
     with app.app_context():
@@ -139,6 +147,32 @@ def main() -> None:
             .limit(1)
         ).scalar_one()
         live = queries.live_cursor(utcnow() - timedelta(seconds=10))
+        merchant = (
+            db.session.execute(
+                sa.select(Merchant).where(Merchant.community_id == largest).order_by(Merchant.id)
+            )
+            .scalars()
+            .first()
+        )
+        busiest = db.session.execute(
+            sa.text("SELECT volunteer_id FROM passbook_account ORDER BY entries DESC LIMIT 1")
+        ).scalar_one()
+        forgotten = forgotten_before()
+
+        def metrics_before() -> object:
+            return db.session.execute(
+                sa.select(HelpRequest.community_id, HelpRequest.status, sa.func.count()).group_by(
+                    HelpRequest.community_id, HelpRequest.status
+                )
+            ).all()
+
+        def hours_before() -> object:
+            return db.session.execute(
+                sa.select(ServiceRecord)
+                .where(ServiceRecord.status == "pending", ServiceRecord.community_id.in_(scope))
+                .order_by(ServiceRecord.source, ServiceRecord.started_at)
+            ).all()
+
         cases: list[tuple[str, Callable[[], object]]] = []
         if old is not None:
             cases += [
@@ -162,6 +196,15 @@ def main() -> None:
              lambda: reports.elders_served(largest, year)),
             ("report, one community, a year: service by team",
              lambda: reports.service_by_team(largest, year)),
+            ("/metrics before: requests counted by community and state", metrics_before),
+            ("/metrics after: the maintained counters", counters.totals),
+            ("hours page before: every pending record (admin)", hours_before),
+            ("hours page after: awaiting approval, first page and bounded count (admin)",
+             lambda: volunteers.awaiting_page(scope, forgotten, None)),
+            ("passbook page after: the busiest volunteer's latest entries",
+             lambda: passbook.statement(busiest)),
+            ("merchant page: latest redemptions",
+             lambda: passbook_queries.merchant_context(merchant)),
             ("kiosk pull from nothing, first page, unbounded (before)",
              lambda: sync.pull(kiosk, None, 1000)),
             ("kiosk pull from nothing, first page, settled bounded (after)",

@@ -20,6 +20,7 @@ from server.field.models import (
     VolunteerPin,
     VolunteerUser,
 )
+from server.health.models import MetricCount
 from server.kiosks.models import Kiosk
 from server.notify.models import Notification, NotifyChannel
 from server.ops.models import DailyStat
@@ -59,6 +60,7 @@ __all__ = [
     "Kiosk",
     "LedgerEntry",
     "Merchant",
+    "MetricCount",
     "Notification",
     "NotifyChannel",
     "OutboxMessage",

@@ -25,23 +25,38 @@ def record(
     request_id: int | None = None,
 ) -> None:
     """Append one audit row: who (actor), when (now), what, why."""
+    record_each(actor, {community_id: what}, action, why, resident_id, request_id)
+
+
+def record_each(
+    actor: Actor,
+    whats: dict[int, str],
+    action: str,
+    why: str,
+    resident_id: int | None = None,
+    request_id: int | None = None,
+) -> None:
+    """Append one audit row per community of `whats` (community id: what), flushed together
+    (a list spanning a city's communities writes one batch, not a statement per community)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    row: dict[str, Any] = {
-        "at": utcnow(),
-        "actor": actor.label,
-        "user_id": actor.user_id,
-        "community_id": community_id,
-        "action": action,
-        "resident_id": resident_id,
-        "request_id": request_id,
-        "what": what[:300],
-        "why": why[:300],
-    }
-    kept = g.get("audit_kept")
-    if kept is not None:
-        kept.append(row)
-    db.session.add(AuditEntry(**row))
+    now = utcnow()
+    for community_id, what in whats.items():
+        row: dict[str, Any] = {
+            "at": now,
+            "actor": actor.label,
+            "user_id": actor.user_id,
+            "community_id": community_id,
+            "action": action,
+            "resident_id": resident_id,
+            "request_id": request_id,
+            "what": what[:300],
+            "why": why[:300],
+        }
+        kept = g.get("audit_kept")
+        if kept is not None:
+            kept.append(row)
+        db.session.add(AuditEntry(**row))
     db.session.flush()
 
 

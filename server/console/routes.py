@@ -529,7 +529,8 @@ def request_action(request_id: int, action: str) -> ResponseReturnValue:
 @bp.get("/jobs")
 def jobs() -> ResponseReturnValue:
     """Jobs dispatched to the user's teams that are not done yet."""
-    return render_template("console/jobs.html", jobs=active_jobs())
+    jobs, next_cursor = active_jobs(request.args.get("cursor"))
+    return render_template("console/jobs.html", jobs=jobs, next_cursor=next_cursor)
 
 
 @bp.get("/jobs/<int:request_id>")

@@ -1,6 +1,6 @@
 """The server's nightly job: roll up statistics, mark overdue, purge, close forgotten
-check-outs, evaluate the care watch, send the outbox's due messages, back up, verify the
-passbook; and the frequent timer's work (care watch, outbox).
+check-outs, evaluate the care watch, send the outbox's due messages, fold the metrics counters,
+back up, verify the passbook; and the frequent timer's work (care watch, outbox).
 
 On PostgreSQL it holds an advisory lock, so two hosts never run it at once; on SQLite an
 exclusive file lock in the instance folder does the same on the one host. Each step commits
@@ -257,6 +257,13 @@ def verify_passbook() -> str:
     return f"chain intact ({verify()})"
 
 
+def reconcile_counters() -> str:
+    """Fold the /metrics counters' deltas into one row per key, checked against a recount."""
+    from server.health.counters import reconcile
+
+    return reconcile()
+
+
 def run_nightly(app: Flask, backup_dir: Path) -> JobReport:
     """Run every step under the nightly lock (each step commits its own work)."""
     config = app.config
@@ -286,6 +293,7 @@ def run_nightly(app: Flask, backup_dir: Path) -> JobReport:
         step("checkouts", lambda: close_forgotten_checkouts(now))
         step("care watch", lambda: care_watch(now))
         step("outbox", deliver_outbox)
+        step("counters", reconcile_counters)
         step("backup", backup)
         step("passbook", verify_passbook)
     return report

@@ -32,6 +32,7 @@ from flask_babel import gettext
 from server.audit.actor import Actor
 from server.auth import access
 from server.errors import InvalidInput, LinliError, NotFound
+from server.inputs import optional_int
 from server.pages import form_failed
 from server.passbook import forms, queries, services
 from server.passbook.models import Merchant
@@ -52,10 +53,14 @@ def _actor() -> Actor:
 
 
 def _passbook_context(volunteer: Volunteer, **extra: Any) -> dict[str, Any]:
+    entries, earlier = services.statement(
+        volunteer.id, optional_int(request.args.get("before"), "before")
+    )
     return {
         "volunteer": volunteer,
         "community": queries.community(volunteer.community_id),
-        "entries": services.statement(volunteer.id),
+        "entries": entries,
+        "earlier": earlier,
         "balance": services.balance(volunteer.id),
         "chain_ok": services.check_chain(volunteer.id).ok,
         "form_key": uuid.uuid4().hex,

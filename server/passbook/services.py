@@ -448,15 +448,25 @@ def merchant_by_key(key: str) -> Merchant:
     return merchant
 
 
-def statement(volunteer_id: int) -> list[LedgerEntry]:
-    """The volunteer's entries, oldest first."""
-    return list(
+STATEMENT_PAGE = 100
+"""Passbook entries shown per page (the latest first page; earlier ones a link away)."""
+
+
+def statement(volunteer_id: int, before: int | None = None) -> tuple[list[LedgerEntry], int | None]:
+    """One page of the volunteer's entries, oldest first: the latest STATEMENT_PAGE, or those
+    before entry `before`; and the seq to pass as `before` for the page of earlier entries
+    (None: this page starts at the first). A keyset on (volunteer_id, seq), the ledger's
+    unique key, so a page reads what it shows however long the passbook."""
+    stmt = sa.select(LedgerEntry).where(LedgerEntry.volunteer_id == volunteer_id)
+    if before is not None:
+        stmt = stmt.where(LedgerEntry.seq < before)
+    found = list(
         db.session.execute(
-            sa.select(LedgerEntry)
-            .where(LedgerEntry.volunteer_id == volunteer_id)
-            .order_by(LedgerEntry.seq)
+            stmt.order_by(LedgerEntry.seq.desc()).limit(STATEMENT_PAGE + 1)
         ).scalars()
     )
+    page = found[:STATEMENT_PAGE][::-1]
+    return page, page[0].seq if len(found) > STATEMENT_PAGE else None
 
 
 @dataclass

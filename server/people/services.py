@@ -298,12 +298,12 @@ def search(scope: frozenset[int], text: str, who: Actor, limit: int = 100) -> li
     shown: dict[int, int] = {}
     for resident in found:
         shown[resident.community_id] = shown.get(resident.community_id, 0) + 1
-    for community_id, count in shown.items():
-        audit.record(
-            who, community_id, "view",
-            f"residents list: {count} names and rooms",
-            f"search {mask_phones(text)!r}" if text else "list",
-        )  # fmt: skip
+    audit.record_each(
+        who,
+        {c: f"residents list: {count} names and rooms" for c, count in shown.items()},
+        "view",
+        f"search {mask_phones(text)!r}" if text else "list",
+    )
     return found
 
 

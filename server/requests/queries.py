@@ -297,14 +297,28 @@ def load_job(request_id: int, for_update: bool = False) -> HelpRequest:
     return req
 
 
-def active_jobs() -> list[HelpRequest]:
-    """Jobs dispatched to the user's teams that are not done yet, oldest first."""
-    rows = db.session.execute(
-        sa.select(HelpRequest)
-        .where(job_scope(), HelpRequest.status.in_(ACTIVE_WORK))
-        .order_by(HelpRequest.received_at)
-    ).scalars()
-    return list(rows)
+JOBS_PAGE = 50
+"""Jobs listed per page (an administrator of a city's communities sees thousands)."""
+
+
+def active_jobs(cursor: str | None = None) -> tuple[list[HelpRequest], str | None]:
+    """One page of the jobs dispatched to the user's teams that are not done yet, oldest
+    first, after `cursor`; and the cursor of the next page (a keyset on received_at, id)."""
+    stmt = sa.select(HelpRequest).where(job_scope(), HelpRequest.status.in_(ACTIVE_WORK))
+    if cursor:
+        _, at, rid = _decode(cursor)
+        stmt = stmt.where(
+            sa.tuple_(HelpRequest.received_at, HelpRequest.id)
+            > sa.tuple_(datetime.fromisoformat(at), rid)
+        )
+    found = list(
+        db.session.execute(
+            stmt.order_by(HelpRequest.received_at, HelpRequest.id).limit(JOBS_PAGE + 1)
+        ).scalars()
+    )
+    page = found[:JOBS_PAGE]
+    more = len(found) > JOBS_PAGE
+    return page, _encode([0, page[-1].received_at.isoformat(), page[-1].id]) if more else None
 
 
 def escalations_of(req: HelpRequest) -> list[Escalation]:

@@ -31,7 +31,6 @@ from sync.messages import (
     ReconcileResponse,
     range_digest,
 )
-from sync.statuses import SETTLED
 
 
 def enroll(code: str) -> EnrollResponse:
@@ -83,26 +82,44 @@ def pull(
                 since = _parse_bound(cursor.since)
     if start == 0 and since is not None:
         until = last
-    stmt = sa.select(Change.seq, Change.entity, Change.key, Change.data).where(
+    conditions = [
         Change.seq > start,
         Change.seq <= last,
-        sa.or_(Change.community_id.is_(None), Change.community_id == kiosk.community_id),
         sa.or_(Change.kiosk_id.is_(None), Change.kiosk_id == kiosk.id),
-    )
+    ]
     if start > 0 and (until is None or start >= until):
         # Caught up: what this kiosk's own push was answered is not sent back. A download from
         # nothing brings it (the kiosk may have been restored without it).
-        stmt = stmt.where(sa.not_(_own_echo(kiosk)))
+        conditions.append(sa.not_(_own_echo(kiosk)))
+    community = Change.community_id == kiosk.community_id
+    wheres: list[list[sa.ColumnElement[bool]]] = [[Change.community_id.is_(None)], [community]]
     if until is not None and since is not None and start < until:
-        stmt = stmt.where(
-            sa.or_(
-                Change.seq > until,
-                Change.entity != "request",
-                Change.changed_at >= since,
-                sa.func.coalesce(Change.data["status"].as_string(), "").not_in(sorted(SETTLED)),
-            )
+        # A download from nothing: its community's unsettled rows (ix_change_unsettled, in seq
+        # order), its requests settled since the bound (ix_change_settled, a month's worth),
+        # and whatever settled after the download began; never the requests settled long ago.
+        conditions.append(
+            sa.or_(Change.seq > until, Change.settled_at.is_(None), Change.settled_at >= since)
         )
-    rows = db.session.execute(stmt.order_by(Change.seq).limit(limit + 1)).all()
+        wheres[1:] = [
+            [community, Change.settled_at.is_(None)],
+            [community, Change.settled_at >= since],
+            [community, Change.seq > until, Change.settled_at < since],
+        ]
+    # One keyset per part the kiosk sees (every kiosk's rows, its community's rows), each read
+    # in seq order from an index led by community_id and merged: the page reads its
+    # community's rows after the cursor, not every community's. Each part is ordered by the
+    # index's whole key (community_id is one value there): ordered by seq alone, the planner
+    # walks uq_change_seq through every community's rows hoping to fill the page early.
+    parts = [
+        sa.select(Change.seq, Change.entity, Change.key, Change.data)
+        .where(*where, *conditions)
+        .order_by(Change.community_id, Change.seq)
+        .limit(limit + 1)
+        .subquery()
+        for where in wheres
+    ]
+    merged = sa.union_all(*(sa.select(part) for part in parts)).subquery()
+    rows = db.session.execute(sa.select(merged).order_by(merged.c.seq).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     position = rows[-1].seq if more else last

@@ -12,6 +12,7 @@ from server.synclog.models import Change, SyncState
 from server.timeutil import utcnow
 from sync.messages import CHANGE, ChangeData, Entity
 from sync.messages import Change as WireChange
+from sync.statuses import SETTLED
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,22 @@ def record_changes(rows: list[ChangeRow]) -> None:
         .returning(SyncState.last_change_seq)
     ).scalar_one()
     now = utcnow()
-    values = [
-        {
-            "seq": last - count + 1 + i,
-            "entity": row.entity,
-            "key": row.key,
-            "community_id": row.community_id,
-            "kiosk_id": row.kiosk_id,
-            "data": row.wire().model_dump(mode="json")["data"],
-            "changed_at": now,
-        }
-        for i, row in enumerate(latest.values())
-    ]
+    values = []
+    for i, row in enumerate(latest.values()):
+        data = row.wire().model_dump(mode="json")["data"]
+        settled = row.entity == "request" and (data or {}).get("status") in SETTLED
+        values.append(
+            {
+                "seq": last - count + 1 + i,
+                "entity": row.entity,
+                "key": row.key,
+                "community_id": row.community_id,
+                "kiosk_id": row.kiosk_id,
+                "data": data,
+                "changed_at": now,
+                "settled_at": now if settled else None,
+            }
+        )
     stmt = insert_for(Change)
     stmt = stmt.on_conflict_do_update(
         index_elements=["entity", "key"],
@@ -69,6 +74,7 @@ def record_changes(rows: list[ChangeRow]) -> None:
             "community_id": stmt.excluded.community_id,
             "kiosk_id": stmt.excluded.kiosk_id,
             "changed_at": stmt.excluded.changed_at,
+            "settled_at": stmt.excluded.settled_at,
         },
     )
     db.session.execute(stmt, values)

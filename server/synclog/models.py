@@ -63,6 +63,22 @@ class Change(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         sa.UniqueConstraint("entity", "key"),
         sa.Index("ix_change_scope", "community_id", "seq"),
+        # A download from nothing reads a community's unsettled rows in seq order, and its
+        # requests settled since the bound by time, never those settled long ago (0019_city2).
+        sa.Index(
+            "ix_change_unsettled",
+            "community_id",
+            "seq",
+            postgresql_where=sa.text("settled_at IS NULL"),
+            sqlite_where=sa.text("settled_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_change_settled",
+            "community_id",
+            "settled_at",
+            postgresql_where=sa.text("settled_at IS NOT NULL"),
+            sqlite_where=sa.text("settled_at IS NOT NULL"),
+        ),
     )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, unique=True)
@@ -72,6 +88,9 @@ class Change(db.Model):  # type: ignore[name-defined,misc]
     kiosk_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("kiosk.id"))
     data: so.Mapped[dict[str, Any] | None] = so.mapped_column(sa.JSON)
     changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    settled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    """When the request reached a settled state (its `changed_at` then); None for anything
+    else, so a download from nothing leaves out rows settled before its bound."""
 
 
 class SyncState(db.Model):  # type: ignore[name-defined,misc]

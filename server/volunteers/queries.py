@@ -3,13 +3,19 @@ recorded on. Reads only; the signed-in user's scope comes in as arguments."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.communities.models import Community
 from server.dispatch.models import Team
+from server.errors import InvalidInput
 from server.extensions import db
 from server.requests.models import HelpRequest
 from server.volunteers.models import (
@@ -42,25 +48,39 @@ def community(community_id: int) -> Community:
     return db.session.get_one(Community, community_id)
 
 
-def volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
-    """A volunteer's teams (with the lead flag), service records (newest first) and notes."""
+PROFILE_RECORDS = 100
+"""Service records on a volunteer's page (the latest; the printable record has them all)."""
+
+
+def volunteer_context(volunteer: Volunteer, every_record: bool = False) -> dict[str, Any]:
+    """A volunteer's teams (with the lead flag), service records (newest first: the latest
+    PROFILE_RECORDS, or all with `every_record`, and whether there are more) and notes."""
     teams = db.session.execute(
         sa.select(Team, TeamMember.is_lead)
         .join(TeamMember, TeamMember.team_id == Team.id)
         .where(TeamMember.volunteer_id == volunteer.id)
         .order_by(Team.name)
     ).all()
-    records = db.session.execute(
+    stmt = (
         sa.select(ServiceRecord)
         .where(ServiceRecord.volunteer_id == volunteer.id)
         .order_by(ServiceRecord.started_at.desc())
-    ).scalars()
+    )
+    records = list(
+        db.session.execute(stmt if every_record else stmt.limit(PROFILE_RECORDS + 1)).scalars()
+    )
+    more = not every_record and len(records) > PROFILE_RECORDS
     notes = db.session.execute(
         sa.select(VolunteerNote)
         .where(VolunteerNote.volunteer_id == volunteer.id)
         .order_by(VolunteerNote.noted_on, VolunteerNote.id)
     ).scalars()
-    return {"teams": teams, "records": list(records), "notes": list(notes)}
+    return {
+        "teams": teams,
+        "records": records[:PROFILE_RECORDS] if more else records,
+        "more_records": more,
+        "notes": list(notes),
+    }
 
 
 def team_names(community_id: int) -> set[str]:
@@ -80,7 +100,9 @@ def phones(community_id: int) -> set[str]:
 
 
 def teams_context(scope: frozenset[int]) -> dict[str, Any]:
-    """Teams of these communities, their members and focus lists, and the active volunteers."""
+    """Teams of these communities, their members and focus lists, and the active volunteers
+    (also by community: a team's form lists its own community's, without a filter of the
+    whole city's volunteers per team)."""
     teams = list(
         db.session.execute(
             sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
@@ -105,7 +127,16 @@ def teams_context(scope: frozenset[int]) -> dict[str, Any]:
             .order_by(Volunteer.name)
         ).scalars()
     )
-    return {"teams": teams, "members": members, "focus": focus, "volunteers": volunteers}
+    by_community: defaultdict[int, list[Volunteer]] = defaultdict(list)
+    for volunteer in volunteers:
+        by_community[volunteer.community_id].append(volunteer)
+    return {
+        "teams": teams,
+        "members": members,
+        "focus": focus,
+        "volunteers": volunteers,
+        "volunteers_by_community": by_community,
+    }
 
 
 def skilled_members(team_ids: list[int], words: set[str]) -> dict[int, int]:
@@ -162,20 +193,81 @@ def team_id_in(team_id: int, team_scope: sa.ColumnElement[bool]) -> int | None:
     ).scalar_one_or_none()
 
 
+AWAITING_PAGE = 50
+"""Records awaiting a decision shown per page of the hours page."""
+AWAITING_COUNTED = 1000
+"""The awaiting records are counted up to this many; past it the page says "1000+"."""
+
+
+def _encode_after(record: ServiceRecord) -> str:
+    key = [record.source, record.started_at.isoformat(), record.id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_after(text: str) -> tuple[str, datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
+        source, at, record_id = json.loads(raw)
+        if not isinstance(source, str) or isinstance(record_id, bool):
+            raise TypeError(source)
+        return source, datetime.fromisoformat(at), int(record_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise InvalidInput(gettext("翻页链接有误，请从第一页开始"), "bad_cursor") from exc
+
+
+def _awaiting(scope: frozenset[int], forgotten_before: datetime) -> Clause:
+    """Records awaiting a decision: checked out, or a check-in forgotten (still open)."""
+    return sa.and_(
+        ServiceRecord.community_id.in_(scope),
+        sa.or_(
+            ServiceRecord.status == "pending",
+            sa.and_(ServiceRecord.status == "open", ServiceRecord.started_at < forgotten_before),
+        ),
+    )
+
+
+def awaiting_page(
+    scope: frozenset[int], forgotten_before: datetime, after: str | None
+) -> tuple[list[ServiceRecord], str | None, int]:
+    """One page of the records awaiting a decision in (source, started_at, id) order, the
+    cursor of the next page, and how many await in all (counted up to AWAITING_COUNTED + 1):
+    a keyset, so a page reads what it shows however many records wait."""
+    stmt = sa.select(ServiceRecord).where(_awaiting(scope, forgotten_before))
+    if after:
+        source, at, record_id = _decode_after(after)
+        stmt = stmt.where(
+            sa.tuple_(ServiceRecord.source, ServiceRecord.started_at, ServiceRecord.id)
+            > sa.tuple_(source, at, record_id)
+        )
+    stmt = stmt.order_by(ServiceRecord.source, ServiceRecord.started_at, ServiceRecord.id)
+    found = list(db.session.execute(stmt.limit(AWAITING_PAGE + 1)).scalars())
+    more = len(found) > AWAITING_PAGE
+    counted = (
+        sa.select(ServiceRecord.id)
+        .where(_awaiting(scope, forgotten_before))
+        .limit(AWAITING_COUNTED + 1)
+        .subquery()
+    )
+    total = db.session.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one()
+    page = found[:AWAITING_PAGE]
+    return page, _encode_after(page[-1]) if more else None, int(total)
+
+
 def hours_context(
     allowed: sa.ColumnElement[bool],
     scope: frozenset[int],
     team_scope: sa.ColumnElement[bool],
     job_scope: sa.ColumnElement[bool],
     forgotten_before: datetime,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """What the hours page lists; check-ins older than `forgotten_before` await a decision.
 
-    The volunteers whose hours the user records (`allowed`) and their open check-ins; the
-    records of the `scope` communities awaiting a decision (a forgotten check-out among them,
-    still open) and decided lately; the jobs hours may be recorded on, finished jobs without
-    hours, and the teams. Reads only: a forgotten check-out is closed by the nightly job or
-    when it is decided.
+    The volunteers whose hours the user records (`allowed`), by community, and their open
+    check-ins; one page (after `after`) of the records of the `scope` communities awaiting a
+    decision (a forgotten check-out among them, still open) and those decided lately; the jobs
+    hours may be recorded on, finished jobs without hours, and the teams. Reads only: a
+    forgotten check-out is closed by the nightly job or when it is decided.
     """
     volunteers = list(
         db.session.execute(
@@ -196,20 +288,7 @@ def hours_context(
         )
         .order_by(ServiceRecord.started_at)
     ).scalars()
-    pending = db.session.execute(
-        sa.select(ServiceRecord)
-        .where(ServiceRecord.status == "pending", ServiceRecord.community_id.in_(scope))
-        .order_by(ServiceRecord.source, ServiceRecord.started_at)
-    ).scalars()
-    forgotten = db.session.execute(
-        sa.select(ServiceRecord)
-        .where(
-            ServiceRecord.status == "open",
-            ServiceRecord.started_at < forgotten_before,
-            ServiceRecord.community_id.in_(scope),
-        )
-        .order_by(ServiceRecord.started_at)
-    ).scalars()
+    awaiting, next_after, awaiting_total = awaiting_page(scope, forgotten_before, after)
     decided = db.session.execute(
         sa.select(ServiceRecord)
         .where(
@@ -244,9 +323,15 @@ def hours_context(
         .limit(50)
     ).scalars()
     teams = db.session.execute(sa.select(Team).where(team_scope).order_by(Team.name)).scalars()
-    awaiting = sorted([*pending, *forgotten], key=lambda r: (r.source, r.started_at))
+    by_community: defaultdict[int, list[Volunteer]] = defaultdict(list)
+    for volunteer in volunteers:
+        by_community[volunteer.community_id].append(volunteer)
     return {
         "volunteers": volunteers,
+        "volunteers_by_community": by_community,
+        "next_after": next_after,
+        "awaiting_total": awaiting_total,
+        "awaiting_counted": AWAITING_COUNTED,
         "open_records": list(open_records),
         "pending": awaiting,
         "decided": list(decided),

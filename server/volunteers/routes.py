@@ -112,11 +112,11 @@ def edit(volunteer_id: int) -> ResponseReturnValue:
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
-def _volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
+def _volunteer_context(volunteer: Volunteer, every_record: bool = False) -> dict[str, Any]:
     return {
         "volunteer": volunteer,
         "note_kinds": NOTE_KINDS,
-        **queries.volunteer_context(volunteer),
+        **queries.volunteer_context(volunteer, every_record),
     }
 
 
@@ -157,7 +157,7 @@ def add_note(volunteer_id: int) -> ResponseReturnValue:
 def service_record(volunteer_id: int) -> ResponseReturnValue:
     """The printable volunteer service record (志愿服务记录证明)."""
     volunteer = services.volunteer_in(access.community_scope(), volunteer_id)
-    context = _volunteer_context(volunteer)
+    context = _volunteer_context(volunteer, every_record=True)
     approved = [r for r in context["records"] if r.status == "approved"]
     approved.sort(key=lambda r: r.started_at)
     recorded = sum(r.minutes or 0 for r in approved if r.source == "recorded")
@@ -333,10 +333,11 @@ def _hours_context() -> dict[str, Any]:
         team_scope(),
         job_scope(),
         services.forgotten_before(),
+        request.args.get("after"),
     )
     can_decide = access.may(access.STAFF)
     if not can_decide:
-        context.update(pending=[], decided=[])
+        context.update(pending=[], decided=[], next_after=None, awaiting_total=0)
     return {
         **context,
         "can_decide": can_decide,

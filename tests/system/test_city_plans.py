@@ -439,3 +439,57 @@ def test_merge_by_ticket_finds_the_ticket_through_an_index(cities: dict[int, str
             plan = explain(app, statement, params)
             assert "ix_help_request_ticket" in {n.get("Index Name") for n in nodes(plan)}, plan
             assert rows_examined(plan, "help_request") <= 50, plan
+
+
+def test_kiosk_download_from_nothing_reads_its_community_not_the_change_log(
+    cities: dict[int, str],
+) -> None:
+    """The first page of a bounded download merges the community's unsettled rows and its
+    requests settled since the bound: it never walks every community's rows by seq."""
+    from datetime import timedelta
+
+    from server.extensions import db
+    from server.kiosks.models import Kiosk
+    from server.syncapi import services as sync
+    from server.timeutil import utcnow
+
+    for size, url in cities.items():
+        with city_app(url) as app:
+            with app.app_context():
+                kiosk = (
+                    db.session.execute(
+                        sa.select(Kiosk).where(Kiosk.token_hash.is_not(None)).order_by(Kiosk.id)
+                    )
+                    .scalars()
+                    .first()
+                )
+                assert kiosk is not None
+                db.session.expunge(kiosk)
+
+            def pull(kiosk: Any = kiosk) -> None:
+                sync.pull(kiosk, None, 1000, utcnow() - timedelta(days=30))
+
+            [(statement, params)] = statements_of(app, pull, "FROM change")
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            if size == max(SIZES):
+                assert {"ix_change_unsettled", "ix_change_settled"} <= uses, plan
+            # (uq_change_seq may serve the part after the download's start: an empty range.)
+            total = _scalar(app, "SELECT count(*) FROM change")
+            assert rows_examined(plan, "change") < total / 5, plan
+
+
+def test_merchant_page_reads_its_redemptions_through_an_index(cities: dict[int, str]) -> None:
+    for url in cities.values():
+        with city_app(url) as app:
+            client = signed_in(app)
+            merchant = _scalar(app, "SELECT min(id) FROM merchant")
+
+            def page(client: Any = client, merchant: int = merchant) -> None:
+                assert client.get(f"/passbook/merchants/{merchant}").status_code == 200
+
+            [(statement, params)] = statements_of(app, page, "ledger_entry.merchant_id =")
+            plan = explain(app, statement, params)
+            uses = {n.get("Index Name") for n in nodes(plan)}
+            assert "ix_ledger_entry_merchant" in uses, plan
+            assert rows_examined(plan, "ledger_entry") <= 50, plan

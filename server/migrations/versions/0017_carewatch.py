@@ -1,7 +1,7 @@
 """Care watch (issue 15): care plans on residents' profiles and the staged follow-up steps.
 
 Revision ID: 0017_carewatch
-Revises: 0014_subchoices
+Revises: 0016_notify
 Create Date: 2026-11-30
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = "0017_carewatch"
-down_revision = "0014_subchoices"
+down_revision = "0016_notify"
 branch_labels = None
 depends_on = None
 

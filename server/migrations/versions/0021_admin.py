@@ -3,7 +3,7 @@ agency's contact. Settings and retirements are tables of their own, so the commu
 rows (written by every version's commands) keep their columns.
 
 Revision ID: 0021_admin
-Revises: 0016_notify
+Revises: 0014_subchoices
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_admin"
-down_revision = "0016_notify"
+down_revision = "0014_subchoices"
 branch_labels = None
 depends_on = None
 

@@ -501,3 +501,34 @@ def test_live_stream_sends_changed_events(client: FlaskClient, world: World, app
     assert b"event: changed\n" in rest
     anonymous = app.test_client().get("/console/queue/stream")
     assert anonymous.status_code == 401
+
+
+def test_jobs_come_in_pages_oldest_first(
+    client: FlaskClient, world: World, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyset on (received_at, id): every active job once, in order, pages of JOBS_PAGE."""
+    import re
+
+    from server.extensions import db
+    from server.requests import queries
+    from server.requests import services as lc
+    from server.requests.models import HelpRequest
+
+    monkeypatch.setattr(queries, "JOBS_PAGE", 2)
+    with app.app_context():
+        rids = [world.requests["lanqiao"]]
+        rids += [make_request(world.community["lanqiao"], "3-2-301") for _ in range(4)]
+        for rid in rids:
+            req = db.session.get_one(HelpRequest, rid)
+            lc.triage(req, lc.Actor("sw"), req.category, "normal", None)
+            lc.dispatch(req, lc.Actor("sw"), _team(world), None, None)
+        db.session.commit()
+    login(client, "team_lead_lanqiao")
+    seen: list[int] = []
+    path = "/console/jobs"
+    while path:
+        page = client.get(path).get_data(as_text=True)
+        seen += [int(i) for i in re.findall(r'href="/console/jobs/(\d+)"', page)]
+        link = re.search(r'class="next" href="([^"]+)"', page)
+        path = link.group(1).replace("&amp;", "&") if link else ""
+    assert seen == rids

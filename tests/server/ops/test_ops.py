@@ -203,3 +203,50 @@ def test_health_report_and_metrics(client: FlaskClient, enrolled: dict, api_toke
     assert 'linli_kiosk_queued{community="lanqiao",kiosk="hall"} 3' in text
     assert 'linli_requests{community="lanqiao",state="received"} 1' in text
     assert len(staff_requests(client, api_token)) == 1
+
+
+def test_metrics_counters_follow_every_change_and_the_nightly_fold_keeps_them(
+    app: Flask, client: FlaskClient, enrolled: dict, tmp_path: Path
+) -> None:
+    """The triggers keep the counters in the transaction of each change (a push, a state
+    change, a rolled-back change that leaves nothing); the nightly job folds the deltas into
+    one row per key and corrects a counter that drifted (a row changed with triggers off)."""
+    from server.extensions import db
+    from server.health.counters import reconcile, totals
+    from server.health.models import MetricCount
+    from server.requests.models import HelpRequest
+
+    def truth() -> dict[tuple[str, int, str], int]:
+        rows = db.session.execute(
+            sa.select(HelpRequest.community_id, HelpRequest.status, sa.func.count()).group_by(
+                HelpRequest.community_id, HelpRequest.status
+            )
+        ).all()
+        return {("requests", c, s): n for c, s, n in rows}
+
+    push(client, enrolled["token"], [op(1), op(2), op(3, room="9-9-999")])
+    with app.app_context():
+        requests = {k: v for k, v in totals().items() if k[0] == "requests"}
+        assert requests == truth()
+        assert totals()[("sync_ops", 0, "applied")] == 2
+        assert totals()[("sync_ops", 0, "rejected")] == 1
+        first, second = db.session.execute(sa.select(HelpRequest)).scalars().all()
+        first.status = "triaged"
+        db.session.commit()
+        second.status = "cancelled"
+        db.session.flush()
+        db.session.rollback()
+        assert {k: v for k, v in totals().items() if k[0] == "requests"} == truth()
+        community = first.community_id
+        assert totals()[("requests", community, "triaged")] == 1
+        assert totals()[("requests", community, "received")] == 1
+        db.session.add(MetricCount(name="requests", community_id=community, label="x", value=5))
+        db.session.commit()
+        deltas = db.session.execute(sa.select(sa.func.count()).select_from(MetricCount)).scalar()
+        assert reconcile() == "4 counter(s) folded, 1 corrected"
+        assert {k: v for k, v in totals().items() if k[0] == "requests"} == truth()
+        folded = db.session.execute(sa.select(sa.func.count()).select_from(MetricCount)).scalar()
+        assert folded == 4 < deltas
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'linli_requests{community="lanqiao",state="triaged"} 1' in text
+    assert 'linli_sync_operations_total{outcome="rejected"} 1' in text

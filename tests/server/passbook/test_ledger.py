@@ -133,7 +133,7 @@ def test_the_chain_detects_any_edited_entry(
     vid = _fresh_volunteer(community)
     _build_chain(vid, amounts)
     assert check_chain(vid).ok
-    entries = statement(vid)
+    entries, _ = statement(vid)
     victim = entries[pick % len(entries)]
     db.session.execute(
         sa.update(LedgerEntry)
@@ -157,7 +157,7 @@ def test_the_chain_detects_any_deleted_entry(
 
     vid = _fresh_volunteer(community)
     _build_chain(vid, amounts)
-    entries = statement(vid)
+    entries, _ = statement(vid)
     victim = entries[pick % len(entries)]
     db.session.execute(sa.delete(LedgerEntry).where(LedgerEntry.id == victim.id))
     db.session.expire_all()
@@ -218,3 +218,22 @@ def test_a_key_reused_for_a_different_posting_is_refused(
     with pytest.raises(Conflict, match="已用于另一笔记账"):
         post(vid, "bonus", 60, "same-key", "test", reason="x")
     assert balance(vid) == 50
+
+
+def test_the_statement_comes_in_pages_latest_first_each_oldest_first(
+    ctx: None, community: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyset on seq: the latest page, then earlier ones, every entry once, in order."""
+    from server.passbook import services
+
+    monkeypatch.setattr(services, "STATEMENT_PAGE", 4)
+    vid = _fresh_volunteer(community)
+    _build_chain(vid, [1] * 10)
+    pages = []
+    before = None
+    while True:
+        entries, before = services.statement(vid, before)
+        pages.append([e.seq for e in entries])
+        if before is None:
+            break
+    assert pages == [[7, 8, 9, 10], [3, 4, 5, 6], [1, 2]]

@@ -205,6 +205,8 @@ class Server:
     client: FlaskClient
     token: str
     device_id: int
+    moved: set[int] = field(default_factory=set)
+    """Seqs answered `duplicate` for an id applied at another seq: an answer, with no row."""
 
     def push(self, raw: bytes, gz: bool) -> TestResponse:
         """POST raw bytes as a push body, optionally gzipped."""
@@ -266,13 +268,20 @@ class ServerState:
     client_ids: list[str]
     counts: dict[str, int] = field(default_factory=dict)
 
-    def problems(self) -> list[str]:
-        """Invariants that hold after any sequence of pushes."""
+    def problems(self, moved: set[int]) -> list[str]:
+        """Invariants that hold after any sequence of pushes; `moved` are the seqs the server
+        answered `duplicate` for an id it had applied at another seq (the kiosk moved an
+        unsent op to a fresh seq): answered with the original's result, stored nowhere."""
         found: list[str] = []
         if self.applied_rows != len(self.applied):
             found.append("two applied_op rows share a seq")
-        # Every seq up to last_seq was answered: applied, rejected, or recorded as a conflict.
-        answered = set(self.applied) | {s for s in self.conflict_seqs if s <= self.last_seq}
+        # Every seq up to last_seq was answered: applied, rejected, recorded as a conflict, or a
+        # duplicate of an op applied at another seq.
+        answered = (
+            set(self.applied)
+            | {s for s in self.conflict_seqs if s <= self.last_seq}
+            | {s for s in moved if s <= self.last_seq}
+        )
         if answered != set(range(1, self.last_seq + 1)) or max(self.applied, default=0) > (
             self.last_seq
         ):
@@ -300,7 +309,11 @@ def check_answer(server: Server, raw: bytes, answer: TestResponse, before: Serve
     after = server.state()
     event(f"HTTP {answer.status_code}")
     assert answer.status_code < 500, (answer.status_code, answer.get_data()[:300], raw[:300])
-    assert not after.problems(), (after.problems(), raw[:300])
+    if answer.status_code == 200:
+        for result in PushResponse.model_validate(answer.get_json()).results:
+            if result.status == "duplicate" and result.seq not in after.applied:
+                server.moved.add(result.seq)
+    assert not after.problems(server.moved), (after.problems(server.moved), raw[:300])
     assert after.last_seq >= before.last_seq, "last_seq went back"
     if answer.status_code != 200:
         body = answer.get_json(silent=True)
@@ -468,6 +481,31 @@ def test_a_seq_answered_as_a_conflict_is_never_applied_later(server: Server) -> 
         result = answer.get_json()["results"][0]
         assert (result["status"], result.get("reason")) == (status, reason), result
     assert len(server.state().client_ids) == 1
+
+
+def test_an_applied_op_moved_to_a_fresh_seq_is_answered_once_and_stored_once(
+    server: Server,
+) -> None:
+    """Found by the fuzzer (--hypothesis-seed=9): an applied id sent again at a fresh seq with
+    the same content is a duplicate (the kiosk moves unsent ops past taken seqs, same ids).
+
+    The server answers it with the original result and moves last_seq past it: nothing is
+    applied twice and nothing is lost; the fresh seq has no row of its own, by design.
+    """
+    first = valid_op(1, "3-2-301")
+    moved = {**first, "seq": 2}
+    for ops, status in [([first], "applied"), ([moved], "duplicate")]:
+        raw = json.dumps({"device_time": iso(datetime.now(UTC)), "ops": ops}).encode()
+        answer = server.push(raw, gz=False)
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["results"][0]["status"] == status
+        assert answer.get_json()["last_seq"] == ops[0]["seq"]
+    state = server.state()
+    assert state.client_ids == [first["op_id"]]
+    assert set(state.applied) == {1}
+    assert state.conflict_seqs == set()
+    assert state.problems({2}) == []
+    assert state.problems(set()) == ["seqs answered [1] are not 1..2"]
 
 
 def valid_op(seq: int, room: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.server.conftest import World, make_request
-from tests.server.syncapi.test_sync_api import op, pull_all, push
+from tests.server.syncapi.test_sync_api import moved_back, op, pull_all, push
 
 PHONE = "13912345678"
 DETAILS = "王大爷来电：客厅灯不亮，钥匙在邻居家"
@@ -189,7 +189,10 @@ def test_the_pull_bound_holds_for_requests_made_elsewhere(
         db.session.execute(
             sa.update(Change)
             .where(Change.key == f"srv-{rid}")
-            .values(changed_at=datetime.now(UTC) - timedelta(days=settled_days_ago))
+            .values(
+                changed_at=datetime.now(UTC) - timedelta(days=settled_days_ago),
+                settled_at=moved_back(Change, datetime.now(UTC) - timedelta(days=settled_days_ago)),
+            )
         )
         db.session.commit()
     fresh = requests_seen(pull_all(client, enrolled["token"])[0])

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from sync.cursor import Cursor
 from sync.ids import uuid7
-from tests.server.syncapi.test_sync_api import H, op, pull_all, push
+from tests.server.syncapi.test_sync_api import H, moved_back, op, pull_all, push
 
 
 def _cancel(seq: int, request_id: str) -> dict:
@@ -50,7 +50,7 @@ def test_a_pull_from_nothing_leaves_out_requests_settled_long_ago(
             db.session.execute(
                 sa.update(Change)
                 .where(Change.entity == "request", Change.key == key)
-                .values(changed_at=long_ago)
+                .values(changed_at=long_ago, settled_at=moved_back(Change, long_ago))
             )
         db.session.commit()
 
@@ -80,7 +80,10 @@ def _settle_long_ago(app: Any, client: FlaskClient, token: str, count: int) -> l
         db.session.execute(
             sa.update(Change)
             .where(Change.entity == "request")
-            .values(changed_at=datetime.now(UTC) - timedelta(days=60))
+            .values(
+                changed_at=datetime.now(UTC) - timedelta(days=60),
+                settled_at=moved_back(Change, datetime.now(UTC) - timedelta(days=60)),
+            )
         )
         db.session.commit()
     return [c["op_id"] for c in creates]

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from sync.ids import uuid7
@@ -296,3 +297,9 @@ def test_healthz(client: FlaskClient) -> None:
     answer = client.get("/healthz")
     assert answer.status_code == 200
     assert answer.get_json()["status"] == "ok"
+
+
+def moved_back(change: Any, at: datetime) -> Any:
+    """`settled_at` for a change row whose time a test moves back to `at`: the row's settled
+    time moves with it (it is its changed_at when it settled), an unsettled row keeps None."""
+    return sa.case((change.settled_at.is_(None), None), else_=at)

@@ -153,3 +153,72 @@ def test_checking_in_again_closes_the_forgotten_check_out(ctx: None, seed: Seed)
     again = services.check_in(volunteer, Actor("队长"))
     assert (forgotten.status, forgotten.is_auto_closed) == ("pending", True)
     assert (again.status, again.is_auto_closed) == ("open", False)
+
+
+def test_the_records_awaiting_approval_come_in_pages_with_a_bounded_count(
+    app: Flask, client: FlaskClient, seed: Seed, monkeypatch: Any
+) -> None:
+    """A keyset in (source, started_at, id) order: every record once, pages of AWAITING_PAGE,
+    a forgotten check-out among them in its place; the count stops at AWAITING_COUNTED."""
+    import re
+
+    from server.extensions import db
+    from server.timeutil import utcnow
+    from server.volunteers import queries, services
+    from server.volunteers.models import Volunteer
+
+    monkeypatch.setattr(queries, "AWAITING_PAGE", 3)
+    monkeypatch.setattr(queries, "AWAITING_COUNTED", 5)
+    forgotten = _check_ins(app, seed, {"lanqiao": 20})["lanqiao"]
+    expected = [forgotten]
+    with app.app_context():
+        volunteer = db.session.get_one(Volunteer, seed.volunteers["lanqiao"][1])
+        for n in range(6):
+            at = utcnow() - timedelta(days=n + 2)
+            record = services.add_manual(
+                volunteer, Actor("社工"), started_at=at, minutes=30, content=f"纸质签到 {n}"
+            )
+            expected.append(record.id)
+        db.session.commit()
+    login(client, "social_worker_lanqiao")
+    seen: list[int] = []
+    path = "/volunteers/hours"
+    pages = 0
+    while path:
+        page = client.get(path).get_data(as_text=True)
+        pages += 1
+        assert "共 5+ 条待审核" in page
+        seen += [int(i) for i in re.findall(r'id="record-(\d+)"', page)]
+        link = re.search(r'class="next" href="([^"]+)"', page)
+        path = link.group(1).replace("&amp;", "&") if link else ""
+    assert pages == 3
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(set(seen))
+    assert client.get("/volunteers/hours?after=bm90LWEta2V5").status_code == 400
+
+
+def test_the_volunteer_page_lists_the_latest_records_and_links_the_full_record(
+    app: Flask, client: FlaskClient, seed: Seed, monkeypatch: Any
+) -> None:
+    from server.extensions import db
+    from server.timeutil import utcnow
+    from server.volunteers import queries, services
+    from server.volunteers.models import Volunteer
+
+    monkeypatch.setattr(queries, "PROFILE_RECORDS", 2)
+    volunteer_id = seed.volunteers["lanqiao"][0]
+    with app.app_context():
+        volunteer = db.session.get_one(Volunteer, volunteer_id)
+        for n in range(3):
+            services.add_manual(
+                volunteer, Actor("社工"), started_at=utcnow() - timedelta(days=n + 1),
+                minutes=30, content=f"纸质签到 {n}",
+            )  # fmt: skip
+        db.session.commit()
+    login(client, "social_worker_lanqiao")
+    page = client.get(f"/volunteers/{volunteer_id}").get_data(as_text=True)
+    assert "纸质签到 0" in page
+    assert "纸质签到 1" in page
+    assert "纸质签到 2" not in page
+    assert 'id="more-records"' in page
+    assert f"/volunteers/{volunteer_id}/record" in page

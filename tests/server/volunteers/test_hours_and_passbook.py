@@ -81,7 +81,7 @@ def test_check_in_out_and_approval_post_points_once(ctx: None, seed: Seed) -> No
     with pytest.raises(Conflict, match="已由 社工 审核"):
         services.approve(record, Actor("社工"), 10)
     assert balance(volunteer.id) == 25
-    assert len(statement(volunteer.id)) == 1
+    assert len(statement(volunteer.id)[0]) == 1
 
 
 def test_a_check_out_before_the_check_in_is_refused_and_changes_nothing(
