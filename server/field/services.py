@@ -46,7 +46,7 @@ from server.requests import services as lifecycle
 from server.requests.models import HelpRequest
 from server.timeutil import utcnow
 from server.volunteers import services as hours
-from server.volunteers.models import TeamMember, Volunteer
+from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
 from sync import statuses
 
 PIN_TRIES = 5
@@ -368,6 +368,66 @@ def dispatch(
     return assignees
 
 
+# --- the same job from the console: the team's steps move the named volunteers too -------
+
+
+def team_accept(req: HelpRequest, actor: Actor) -> None:
+    """The team takes the job from the console: the volunteers offered it have accepted."""
+    lifecycle.accept(req, actor)
+    _move(req, ("offered",), "accepted")
+
+
+def team_decline(req: HelpRequest, actor: Actor, reason: str | None) -> None:
+    """The team gives the job back from the console: nobody named on it is on it any more
+    (their later actions are refused as reassigned)."""
+    lifecycle.decline(req, actor, reason)
+    _move(req, (*ON_THE_JOB, "declined"), "withdrawn")
+
+
+def team_arrive(req: HelpRequest, actor: Actor) -> None:
+    """A helper is on site, marked from the console: the named volunteers on the job are."""
+    lifecycle.arrive(req, actor)
+    _move(req, ("offered", "accepted"), "on_site")
+
+
+def team_complete(req: HelpRequest, actor: Actor, note: str | None, claimed: float | None) -> None:
+    """The job is done, marked from the console for the team: each named volunteer still on it
+    is done, and their hours (the hours claimed) wait for approval, once: a volunteer who
+    already finished on their phone, or whose hours on the job are recorded, keeps theirs."""
+    lifecycle.complete(req, actor, note, claimed)
+    minutes = round((req.hours or 0) * 60)
+    for assignee in _move(req, ON_THE_JOB, "done"):
+        assignee.done_note = _done_note(note)
+        assignee.minutes = minutes
+        recorded = db.session.execute(
+            sa.select(ServiceRecord.id).where(
+                ServiceRecord.request_id == req.id,
+                ServiceRecord.volunteer_id == assignee.volunteer_id,
+                ServiceRecord.status != "declined",
+            )
+        ).scalar_one_or_none()
+        if recorded is None:
+            volunteer = db.session.get_one(Volunteer, assignee.volunteer_id)
+            recorded = hours.record_from_job(req, volunteer, actor, minutes).id
+        assignee.service_record_id = recorded
+    db.session.flush()
+
+
+def _done_note(note: str | None) -> str | None:
+    return (note or "").strip()[:2000] or None
+
+
+def _move(req: HelpRequest, from_states: tuple[str, ...], to: str) -> list[JobAssignee]:
+    """Move the request's assignees in `from_states` to `to`; the ones moved."""
+    now = utcnow()
+    moved = [a for a in named_on(req) if a.state in from_states]
+    for assignee in moved:
+        assignee.state = to
+        assignee.updated_at = now
+    db.session.flush()
+    return moved
+
+
 # --- the actions phones send ----------------------------------------------------------------
 
 
@@ -463,6 +523,9 @@ def _place(req: HelpRequest, volunteer: Volunteer, kind: str) -> JobAssignee:
     assignee = assignee_of(req, volunteer)
     if assignee is not None and assignee.state == "withdrawn":
         raise _reassigned()
+    if assignee is not None and assignee.state == "done":
+        # Finished on this phone before, or for the team from the console (hours recorded).
+        raise Conflict(gettext("这项任务你已完成，时长已记录，等待审批"), "done_already")
     # A second helper on site finishes after the first one completed the request.
     finishing = (
         kind == "complete"
@@ -493,7 +556,13 @@ def _place(req: HelpRequest, volunteer: Volunteer, kind: str) -> JobAssignee:
     raise NotFound(gettext("没有这项任务"), "not_found")
 
 
+REACHED = {"accepted": ("accepted", "on_site"), "on_site": ("on_site",)}
+"""A step already reached (the team lead marked it from the console) is applied as it is."""
+
+
 def _step(assignee: JobAssignee, allowed: tuple[str, ...], to: str) -> None:
+    if assignee.state in REACHED.get(to, ()):
+        return
     if assignee.state not in allowed:
         raise Conflict(
             gettext(
