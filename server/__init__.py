@@ -138,6 +138,7 @@ def _install_hooks(app: Flask) -> None:
     """Where a lower feature calls a higher one (see `server.hooks`)."""
     from server.auth.access import VOLUNTEER_SESSION
     from server.dispatch.services import DELIVERY_NOTES
+    from server.field import queries as field_queries
     from server.field.routes import phone_session
     from server.passbook.services import post_hours
     from server.people.services import RESIDENT_RECORDS
@@ -148,7 +149,7 @@ def _install_hooks(app: Flask) -> None:
 
     DELIVERY_NOTES.install(app, note_delivery)
     RESIDENT_RECORDS.install(app, RequestRecords())
-    ROSTER.install(app, Roster(volunteer_queries.skilled_members))
+    ROSTER.install(app, Roster(volunteer_queries.skilled_members, field_queries.category_words))
     POST_HOURS.install(app, post_hours)
     VOLUNTEER_SESSION.install(app, phone_session)
 

@@ -6,8 +6,10 @@ from server.carewatch.models import SignOfLife
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Agency, Escalation, Team
 from server.field.models import (
+    BuildingCaptain,
     FieldAction,
     JobAssignee,
+    SkillWord,
     VolunteerDay,
     VolunteerDevice,
     VolunteerLink,
@@ -36,6 +38,7 @@ __all__ = [
     "AppliedOp",
     "AuditEntry",
     "Building",
+    "BuildingCaptain",
     "Category",
     "Change",
     "Community",
@@ -58,6 +61,7 @@ __all__ = [
     "ServiceRecord",
     "SignInFailure",
     "SignOfLife",
+    "SkillWord",
     "SyncConflict",
     "SyncState",
     "Team",

@@ -27,13 +27,16 @@ from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth.models import User
 from server.auth.services import HASH_COSTS
+from server.communities.models import Building
 from server.dbutil import hash_secret
 from server.dispatch.models import Team
 from server.errors import Conflict, InvalidInput, LinliError, NotAllowed, NotFound
 from server.extensions import db
 from server.field.models import (
+    BuildingCaptain,
     FieldAction,
     JobAssignee,
+    SkillWord,
     VolunteerDay,
     VolunteerDevice,
     VolunteerLink,
@@ -43,7 +46,7 @@ from server.field.models import (
 from server.localtime import local_today
 from server.passbook.services import issue_code
 from server.requests import services as lifecycle
-from server.requests.models import HelpRequest
+from server.requests.models import Category, HelpRequest
 from server.timeutil import utcnow
 from server.volunteers import services as hours
 from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
@@ -706,3 +709,119 @@ def issue_my_code(volunteer: Volunteer, points: int) -> str:
     """A redemption code the volunteer shows a merchant (through the passbook's own rule)."""
     _, code = issue_code(volunteer, points, Actor.volunteer(volunteer.name, volunteer.id))
     return code
+
+
+# --- skills matched to categories, and building captains ------------------------------------
+
+SUGGESTED_SKILL_WORDS: dict[str, tuple[str, ...]] = {
+    "electrical": ("电工", "水电维修", "水电工", "电器维修"),
+    "plumbing": ("水电维修", "水电工", "水暖工", "管道疏通"),
+    "appliance": ("家电维修", "电器维修"),
+    "health": ("医生", "护士", "护理", "医疗"),
+    "meals": ("厨师", "做饭", "助餐"),
+    "company": ("陪伴", "聊天", "心理咨询"),
+    "errands": ("跑腿", "代购", "代办"),
+}
+"""Words a community starts from (`add_suggested_words`); each community edits its own."""
+WORD_LIMIT = 40
+
+
+def add_skill_word(community_id: int, category: Category, word: str, actor: Actor) -> SkillWord:
+    """Count a skill word for the category in the community's dispatch. Audited."""
+    word = _text(word, WORD_LIMIT, gettext("请写一个技能词")) or ""
+    taken = db.session.execute(
+        sa.select(SkillWord.id).where(
+            SkillWord.community_id == community_id,
+            SkillWord.category_id == category.id,
+            SkillWord.word == word,
+        )
+    ).first()
+    if taken is not None:
+        raise Conflict(
+            gettext("「%(word)s」已算作%(category)s", word=word, category=category.name_zh),
+            "word_taken",
+        )
+    row = SkillWord(
+        community_id=community_id, category_id=category.id, word=word, added_by=actor.label
+    )
+    db.session.add(row)
+    db.session.flush()
+    what = f"skill word {word!r} counts for {category.code}"
+    audit.record(actor, community_id, "create", what, "dispatch word list")
+    return row
+
+
+def remove_skill_word(row: SkillWord, actor: Actor) -> None:
+    """Stop counting a skill word for its category. Audited."""
+    category = db.session.get_one(Category, row.category_id)
+    what = f"skill word {row.word!r} no longer counts for {category.code}"
+    db.session.delete(row)
+    db.session.flush()
+    audit.record(actor, row.community_id, "delete", what, "dispatch word list")
+
+
+def add_suggested_words(community_id: int, actor: Actor) -> int:
+    """Add `SUGGESTED_SKILL_WORDS` the community lacks (active categories only); how many."""
+    categories = db.session.execute(
+        sa.select(Category).where(
+            Category.code.in_(SUGGESTED_SKILL_WORDS), Category.is_active.is_(True)
+        )
+    ).scalars()
+    have = {
+        (category_id, word)
+        for category_id, word in db.session.execute(
+            sa.select(SkillWord.category_id, SkillWord.word).where(
+                SkillWord.community_id == community_id
+            )
+        )
+    }
+    added = 0
+    for category in categories:
+        for word in SUGGESTED_SKILL_WORDS[category.code]:
+            if (category.id, word) not in have:
+                db.session.add(
+                    SkillWord(
+                        community_id=community_id,
+                        category_id=category.id,
+                        word=word,
+                        added_by=actor.label,
+                    )
+                )
+                added += 1
+    db.session.flush()
+    if added:
+        what = f"{added} suggested skill words added"
+        audit.record(actor, community_id, "create", what, "dispatch word list")
+    return added
+
+
+def set_captain_buildings(volunteer: Volunteer, codes: list[str], actor: Actor) -> list[str]:
+    """Make the volunteer the captain (楼长) of exactly these buildings of their community
+    (none: no longer a captain); the codes kept, sorted. Audited."""
+    wanted = sorted({c.strip() for c in codes if c.strip()})
+    buildings = {
+        b.code: b
+        for b in db.session.execute(
+            sa.select(Building).where(
+                Building.community_id == volunteer.community_id, Building.code.in_(wanted)
+            )
+        ).scalars()
+    }
+    unknown = [c for c in wanted if c not in buildings]
+    if unknown:
+        raise InvalidInput(
+            gettext("本社区没有这些楼栋：%(codes)s", codes="、".join(unknown)), "bad_building"
+        )
+    db.session.execute(
+        sa.delete(BuildingCaptain).where(BuildingCaptain.volunteer_id == volunteer.id)
+    )
+    for code in wanted:
+        db.session.add(
+            BuildingCaptain(
+                building_id=buildings[code].id, volunteer_id=volunteer.id, set_by=actor.label
+            )
+        )
+    db.session.flush()
+    what = f"volunteer #{volunteer.id}: building captain of {', '.join(wanted) or 'none'}"
+    audit.record(actor, volunteer.community_id, "change", what, "楼长")
+    return wanted

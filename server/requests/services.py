@@ -430,6 +430,9 @@ class Roster:
 
     skilled: Callable[[list[int], set[str]], dict[int, int]]
     """Per team id: its active members whose skills name one of the words."""
+    category_words: Callable[[int, Category], set[str]]
+    """The words a skill may name to count for the category in the community (its code and
+    names, and the community's word list)."""
 
 
 ROSTER: Hook[Roster] = Hook("roster")
@@ -464,7 +467,7 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
         .outerjoin(load, load.c.team_id == Team.id)
         .where(Team.community_id == req.community_id, Team.is_active)
     ).all()
-    words = {req.category.code, req.category.name_zh, req.category.name_en}
+    words = _roster().category_words(req.community_id, req.category)
     skilled = _roster().skilled([team.id for team, _ in rows], words)
     ranked = [
         TeamSuggestion(
