@@ -16,6 +16,9 @@ POST /v/code                            a redemption code to show a merchant (JS
 GET  /v/record                          我的服务记录: the printable certificate
 GET  /v/manifest.webmanifest            the web app manifest
 GET  /v/sw.js                           the service worker (scope /v/)
+GET  /v/static/<file>?v=<digest>        the pages' script, style and icon: a URL naming the
+                                        file's content digest is cached for a year (immutable);
+                                        without it, revalidated (no personal data either way)
 GET  /console/volunteers/<id>/card      the volunteer card: sign-in link state, linked user
 POST /console/volunteers/<id>/card/issue     issue (or re-issue) the link: the QR code, once
 POST /console/volunteers/<id>/card/revoke    revoke it (and every phone signed in by it)
@@ -30,6 +33,8 @@ POST /console/skill-words/<id>/remove   stop counting a word
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +85,47 @@ COOKIE_DAYS = 180
 POLL_SECONDS = 5
 """How often 我的任务 asks for new jobs while open (and online)."""
 ACTIONS_AT_ONCE = 50
+
+
+STATIC_MAX_AGE = 365 * 24 * 3600
+"""A versioned static file's lifetime in the phone's HTTP cache: a new content, a new URL."""
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def static_version(filename: str) -> str | None:
+    """A short digest of a static file's content, put in its URL (None: no such file)."""
+    path = STATIC / filename
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@bp.url_defaults
+def _versioned_static(endpoint: str, values: dict[str, Any]) -> None:
+    """Every `url_for('field.static', ...)` names the file's content digest (`?v=`)."""
+    if endpoint == "field.static" and "v" not in values:
+        version = static_version(values.get("filename", ""))
+        if version is not None:
+            values["v"] = version
+
+
+@bp.after_request
+def _static_cache(response: WerkzeugResponse) -> WerkzeugResponse:
+    """A static file asked by its current digest is immutable for a year; asked without it
+    (or by an old digest) it is revalidated by its ETag. Pages keep `no-store`."""
+    if request.endpoint == "field.static" and response.status_code in (200, 304):
+        filename = (request.view_args or {}).get("filename", "")
+        if request.args.get("v") == static_version(filename):
+            response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}, immutable"
+        else:
+            response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def phone_session() -> access.PhoneSession | None:
