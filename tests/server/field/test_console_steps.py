@@ -129,3 +129,50 @@ def test_the_team_giving_the_job_back_takes_the_named_volunteers_off_it(
     assert _states(app, rid) == {zhang: "withdrawn"}
     (late,) = send(phone, action("arrive", rid)).get_json()["results"]
     assert (late["status"], late["error"]) == ("rejected", "reassigned")
+
+
+def test_completing_from_the_request_page_keeps_hours_already_recorded_for_the_job(
+    app: Flask, jobs: Jobs
+) -> None:
+    from datetime import timedelta
+
+    from server.audit.actor import Actor
+    from server.extensions import db
+    from server.field.models import JobAssignee
+    from server.timeutil import utcnow
+    from server.volunteers.models import ServiceRecord, Volunteer
+    from server.volunteers.services import check_in, check_out
+
+    zhang, li, _ = jobs.seed.volunteers["lanqiao"]
+    rid = jobs.requests["lanqiao"]
+    dispatch(app, rid, jobs.seed.team["lanqiao"], [zhang, li])
+    with app.app_context():
+        record = check_in(
+            db.session.get_one(Volunteer, zhang),
+            Actor("lead"),
+            at=utcnow() - timedelta(minutes=50),
+            request_id=rid,
+        )
+        check_out(record, Actor("lead"), at=utcnow() - timedelta(minutes=5))
+        db.session.commit()
+        checked = record.id
+    worker = app.test_client()
+    login(worker, "social_worker_lanqiao")
+    page = f"/console/requests/{rid}"
+    for step, data in (
+        ("accept", {}),
+        ("arrive", {}),
+        ("complete", {"note": "换了", "hours": "1"}),
+    ):
+        answer = form_post(worker, f"{page}/{step}", data, page)
+        assert answer.status_code == 303, answer.get_data(as_text=True)
+    hours = sa.select(ServiceRecord.volunteer_id, ServiceRecord.id, ServiceRecord.minutes).where(
+        ServiceRecord.request_id == rid
+    )
+    rows = {volunteer: (record_id, minutes) for volunteer, record_id, minutes in _rows(app, hours)}
+    assert rows[zhang] == (checked, 45)  # his own check-in, not a second record
+    assert rows[li][1] == 60
+    linked = sa.select(JobAssignee.volunteer_id, JobAssignee.service_record_id).where(
+        JobAssignee.request_id == rid
+    )
+    assert dict(_rows(app, linked)) == {zhang: checked, li: rows[li][0]}
