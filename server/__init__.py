@@ -149,7 +149,14 @@ def _install_hooks(app: Flask) -> None:
 
     DELIVERY_NOTES.install(app, note_delivery)
     RESIDENT_RECORDS.install(app, RequestRecords())
-    ROSTER.install(app, Roster(volunteer_queries.skilled_members, field_queries.category_words))
+    ROSTER.install(
+        app,
+        Roster(
+            volunteer_queries.skilled_members,
+            field_queries.category_words,
+            field_queries.captain_members,
+        ),
+    )
     POST_HOURS.install(app, post_hours)
     VOLUNTEER_SESSION.install(app, phone_session)
 

@@ -466,6 +466,22 @@ def captains_of_building(building_id: int) -> set[int]:
     )
 
 
+def captain_members(team_ids: list[int], building_id: int) -> dict[int, int]:
+    """Per team: its active members who captain the building."""
+    rows = db.session.execute(
+        sa.select(TeamMember.team_id, sa.func.count())
+        .join(BuildingCaptain, BuildingCaptain.volunteer_id == TeamMember.volunteer_id)
+        .join(Volunteer, Volunteer.id == TeamMember.volunteer_id)
+        .where(
+            TeamMember.team_id.in_(team_ids),
+            BuildingCaptain.building_id == building_id,
+            Volunteer.is_active,
+        )
+        .group_by(TeamMember.team_id)
+    )
+    return {team_id: int(n) for team_id, n in rows}
+
+
 def captained_buildings(volunteer_id: int) -> list[str]:
     """Codes of the buildings the volunteer captains, sorted."""
     return list(

@@ -157,3 +157,33 @@ def test_a_building_captain_is_offered_first_and_marked_on_the_dispatch_form(
         f"volunteer #{li}: building captain of 3",
         f"volunteer #{li}: building captain of none",
     ]
+
+
+def test_a_team_with_the_buildings_captain_is_suggested_first(app: Flask, jobs: Jobs) -> None:
+    from server.audit.actor import Actor
+    from server.dispatch.services import create_team
+    from server.extensions import db
+    from server.field.services import set_captain_buildings
+    from server.requests.models import HelpRequest
+    from server.requests.services import suggest_teams
+    from server.volunteers.models import Volunteer
+    from server.volunteers.services import add_member
+
+    zhang, _, wang = jobs.seed.volunteers["lanqiao"]
+    rid = jobs.requests["lanqiao"]
+    _set_skills(app, zhang, ["电工", "electrical"])  # the team of 小蜜蜂 has the skill
+    with app.app_context():
+        team = create_team("lanqiao", "3号楼互助组", ["electrical"])
+        volunteer = db.session.get_one(Volunteer, wang)
+        add_member(team, volunteer)
+        db.session.commit()
+        req = db.session.get_one(HelpRequest, rid)
+        assert suggest_teams(req)[0].team.name == "小蜜蜂 lanqiao"
+        set_captain_buildings(volunteer, ["3"], Actor("sw"))
+        db.session.commit()
+        first = suggest_teams(req)[0]
+        assert (first.team.name, first.captains) == ("3号楼互助组", 1)
+    worker = app.test_client()
+    login(worker, "social_worker_lanqiao")
+    page = worker.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert "3号楼互助组 ✓ 承接 electrical · 有本楼楼长" in page
