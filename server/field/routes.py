@@ -494,12 +494,11 @@ def my_phone() -> ResponseReturnValue:
 
 
 def _word_community() -> int:
-    """The community of the word list asked for: one the user administers (else 404)."""
+    """The community of the word list asked for: one the user administers (else 404); a page
+    asked without one shows the first, a change must name it."""
     scope = access.community_scope()
     raw = request.values.get("community")
-    if raw is None:
-        if not scope:
-            raise NotFound(gettext("没有这条记录"))
+    if raw is None and request.method == "GET" and scope:
         return min(scope)
     community_id = parse_int(raw, "community", code="bad_community")
     access.require_community(community_id)

@@ -79,12 +79,15 @@ def test_the_admin_keeps_the_word_list_on_its_page_and_every_change_is_audited(
     login(admin, "admin_lanqiao")
     page = "/console/skill-words"
     assert "技能词表" in admin.get(page).get_data(as_text=True)
-    added = form_post(admin, page, {"category": "electrical", "word": " 电工 "}, page)
+    here = {"community": str(jobs.seed.community["lanqiao"])}
+    unnamed = form_post(admin, page, {"category": "electrical", "word": "电工"}, page)
+    assert unnamed.status_code == 400  # a change names its community
+    added = form_post(admin, page, {**here, "category": "electrical", "word": " 电工 "}, page)
     assert added.status_code == 303
-    again = form_post(admin, page, {"category": "electrical", "word": "电工"}, page)
+    again = form_post(admin, page, {**here, "category": "electrical", "word": "电工"}, page)
     assert again.status_code == 409
     assert "「电工」已算作照明/电路" in again.get_data(as_text=True)
-    suggested = form_post(admin, f"{page}/suggested", {}, page)
+    suggested = form_post(admin, f"{page}/suggested", here, page)
     assert suggested.status_code == 303
     shown = admin.get(page).get_data(as_text=True)
     assert "水电维修" in shown
