@@ -398,21 +398,24 @@ def team_complete(req: HelpRequest, actor: Actor, note: str | None, claimed: flo
     is done, and their hours (the hours claimed) wait for approval, once: a volunteer who
     already finished on their phone, or whose hours on the job are recorded, keeps theirs."""
     lifecycle.complete(req, actor, note, claimed)
-    minutes = round((req.hours or 0) * 60)
+    minutes = max(1, round((req.hours or 0) * 60))
     for assignee in _move(req, ON_THE_JOB, "done"):
         assignee.done_note = _done_note(note)
-        assignee.minutes = minutes
-        recorded = db.session.execute(
-            sa.select(ServiceRecord.id).where(
+        record = db.session.execute(
+            sa.select(ServiceRecord)
+            .where(
                 ServiceRecord.request_id == req.id,
                 ServiceRecord.volunteer_id == assignee.volunteer_id,
                 ServiceRecord.status != "declined",
             )
+            .order_by(ServiceRecord.id)
+            .limit(1)
         ).scalar_one_or_none()
-        if recorded is None:
+        if record is None:
             volunteer = db.session.get_one(Volunteer, assignee.volunteer_id)
-            recorded = hours.record_from_job(req, volunteer, actor, minutes).id
-        assignee.service_record_id = recorded
+            record = hours.record_from_job(req, volunteer, actor, minutes)
+        assignee.minutes = record.minutes if record.minutes is not None else minutes
+        assignee.service_record_id = record.id
     db.session.flush()
 
 

@@ -172,7 +172,10 @@ def test_completing_from_the_request_page_keeps_hours_already_recorded_for_the_j
     rows = {volunteer: (record_id, minutes) for volunteer, record_id, minutes in _rows(app, hours)}
     assert rows[zhang] == (checked, 45)  # his own check-in, not a second record
     assert rows[li][1] == 60
-    linked = sa.select(JobAssignee.volunteer_id, JobAssignee.service_record_id).where(
-        JobAssignee.request_id == rid
-    )
-    assert dict(_rows(app, linked)) == {zhang: checked, li: rows[li][0]}
+    linked = sa.select(
+        JobAssignee.volunteer_id, JobAssignee.service_record_id, JobAssignee.minutes
+    ).where(JobAssignee.request_id == rid)
+    assert {v: (r, m) for v, r, m in _rows(app, linked)} == {
+        zhang: (checked, 45),
+        li: (rows[li][0], 60),
+    }
