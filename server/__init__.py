@@ -149,6 +149,7 @@ def _install_hooks(app: Flask) -> None:
     from server.carewatch.services import CareRecords, note_room
     from server.communities.services import COMMUNITY_CHOICES, SEED_CHOICES
     from server.dispatch.services import DELIVERY_NOTES
+    from server.field import queries as field_queries
     from server.field.routes import phone_session
     from server.passbook.services import post_hours
     from server.people.services import CARE_RECORDS, RESIDENT_RECORDS
@@ -161,7 +162,14 @@ def _install_hooks(app: Flask) -> None:
 
     DELIVERY_NOTES.install(app, note_delivery)
     RESIDENT_RECORDS.install(app, RequestRecords())
-    ROSTER.install(app, Roster(volunteer_queries.skilled_members))
+    ROSTER.install(
+        app,
+        Roster(
+            volunteer_queries.skilled_members,
+            field_queries.category_words,
+            field_queries.captain_members,
+        ),
+    )
     POST_HOURS.install(app, post_hours)
     VOLUNTEER_SESSION.install(app, phone_session)
     COMMUNITY_CHOICES.install(app, wire_choices)

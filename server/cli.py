@@ -766,3 +766,54 @@ def db_restore(backup: Path, yes: bool) -> None:
     except OSError as exc:
         _fail(f"{exc.filename or backup}: {exc.strerror or exc}")
     click.echo(f"{restored.summary()}; kiosks will re-download state and reconcile")
+
+
+@server_group.group("skill-words")
+def skill_words_group() -> None:
+    """The words in volunteers' skills that count for a category (dispatch suggestions)."""
+
+
+@skill_words_group.command("list")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@in_app
+def skill_words_list(slug: str) -> None:
+    """Print the community's word list, one category a line."""
+    from server.communities.services import community_by_slug
+    from server.field.queries import skill_word_list
+
+    for entry in skill_word_list(community_by_slug(slug).id):
+        click.echo(f"{entry.category.code}\t{' '.join(w.word for w in entry.words)}")
+
+
+@skill_words_group.command("add")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@click.option("--category", "code", required=True, help="Category code, e.g. electrical.")
+@click.argument("words", nargs=-1, required=True)
+@in_app
+def skill_words_add(slug: str, code: str, words: tuple[str, ...]) -> None:
+    """Count these words for the category (e.g. 电工 水电维修 for electrical)."""
+    from server.audit.actor import Actor
+    from server.communities.services import community_by_slug
+    from server.field.queries import category_by_code
+    from server.field.services import add_skill_word
+
+    community = community_by_slug(slug)
+    category = category_by_code(code)
+    if category is None:
+        _fail(f"no active category {code!r}")
+    for word in words:
+        add_skill_word(community.id, category, word, Actor("command line"))
+    click.echo(f"{len(words)} word(s) added to {code} in {slug}")
+
+
+@skill_words_group.command("suggested")
+@click.option("--community", "slug", required=True, help="Community slug.")
+@in_app
+def skill_words_suggested(slug: str) -> None:
+    """Add the suggested words (电工, 水电维修 ...) the community lacks."""
+    from server.audit.actor import Actor
+    from server.communities.services import community_by_slug
+    from server.field.services import add_suggested_words
+
+    added = add_suggested_words(community_by_slug(slug).id, Actor("command line"))
+    click.echo(f"{added} suggested word(s) added in {slug}")

@@ -112,8 +112,9 @@ def _name(rng: random.Random) -> str:
 def seed_people(slugs: list[str], rng: random.Random) -> list[DemoLogin]:
     """Users of every role, teams, volunteers, merchants, agencies and residents."""
     from server.auth.services import create_user
-    from server.communities.models import Community, Room
+    from server.communities.models import Building, Community, Room
     from server.dispatch.services import create_agency, create_team, set_team_lead
+    from server.field.services import add_suggested_words, set_captain_buildings
     from server.passbook.services import register_merchant
     from server.people.services import ProfileInput, add_consent, create_resident
     from server.volunteers.imports import ImportRow
@@ -154,6 +155,15 @@ def seed_people(slugs: list[str], rng: random.Random) -> list[DemoLogin]:
                     ),
                 )
                 add_member(team, volunteer, is_lead=member == 0)
+                if index == 0 and member == 1:  # 楼长 of the first building
+                    first = db.session.execute(
+                        sa.select(Building.code)
+                        .where(Building.community_id == community.id)
+                        .order_by(Building.id)
+                        .limit(1)
+                    ).scalar_one_or_none()
+                    set_captain_buildings(volunteer, [first] if first else [], who)
+        add_suggested_words(community.id, who)
         register_merchant(community.id, f"{community.name.split()[-1]}便民超市", "社区东门")
         create_agency(slug, "区供电所", "department", "http://127.0.0.1:9/linli-demo-agency")
         rooms = list(

@@ -12,8 +12,10 @@ from server.communities.models import (
 )
 from server.dispatch.models import Agency, Escalation, Team
 from server.field.models import (
+    BuildingCaptain,
     FieldAction,
     JobAssignee,
+    SkillWord,
     VolunteerDay,
     VolunteerDevice,
     VolunteerLink,
@@ -44,6 +46,7 @@ __all__ = [
     "AppliedOp",
     "AuditEntry",
     "Building",
+    "BuildingCaptain",
     "CarePlan",
     "CareStep",
     "Category",
@@ -73,6 +76,7 @@ __all__ = [
     "ServiceRecord",
     "SignInFailure",
     "SignOfLife",
+    "SkillWord",
     "SubChoice",
     "SyncConflict",
     "SyncState",

@@ -203,6 +203,11 @@ POLICY: dict[str, Rule] = {
     "field_console.card_issue": Rule("session", STAFF),
     "field_console.card_revoke": Rule("session", STAFF),
     "field_console.card_user": Rule("session", STAFF),
+    "field_console.card_buildings": Rule("session", STAFF),
+    "field_console.skill_words": Rule("session", ADMINS),
+    "field_console.skill_word_add": Rule("session", ADMINS),
+    "field_console.skill_words_suggested": Rule("session", ADMINS),
+    "field_console.skill_word_remove": Rule("session", ADMINS),
     # A console user linked to their volunteer record opens their own phone pages.
     "field_console.my_phone": Rule("session", ANY_USER),
     # A community's sub-choices (what is wrong, per category): its administrators edit them.

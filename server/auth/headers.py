@@ -17,7 +17,13 @@ def security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "static":
+    if not is_static_file(request.endpoint):
         # Requests, residents and API answers all carry personal data: never cached.
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def is_static_file(endpoint: str | None) -> bool:
+    """Whether the endpoint serves files of a static folder (the app's or a blueprint's), which
+    hold no personal data and set their own caching."""
+    return endpoint is not None and (endpoint == "static" or endpoint.endswith(".static"))

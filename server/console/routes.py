@@ -428,14 +428,20 @@ ACTIONS: dict[str, Action] = {
         _l("已分类"),
     ),
     "dispatch": Action(forms.DispatchForm, _dispatch, _l("已派单")),
-    "accept": Action(forms.EmptyForm, lambda r, f: lifecycle.accept(r, _actor()), _l("已接单")),
-    "decline": Action(
-        forms.ReasonForm, lambda r, f: lifecycle.decline(r, _actor(), f.reason.data), _l("已退回")
+    "accept": Action(
+        forms.EmptyForm, lambda r, f: field_services.team_accept(r, _actor()), _l("已接单")
     ),
-    "arrive": Action(forms.EmptyForm, lambda r, f: lifecycle.arrive(r, _actor()), _l("已上门")),
+    "decline": Action(
+        forms.ReasonForm,
+        lambda r, f: field_services.team_decline(r, _actor(), f.reason.data),
+        _l("已退回"),
+    ),
+    "arrive": Action(
+        forms.EmptyForm, lambda r, f: field_services.team_arrive(r, _actor()), _l("已上门")
+    ),
     "complete": Action(
         forms.CompleteForm,
-        lambda r, f: lifecycle.complete(r, _actor(), f.note.data, _hours(f.hours.data)),
+        lambda r, f: field_services.team_complete(r, _actor(), f.note.data, _hours(f.hours.data)),
         _l("已完成"),
     ),
     "follow_up": Action(

@@ -115,3 +115,29 @@ class FieldAction(db.Model):  # type: ignore[name-defined,misc]
     status: so.Mapped[str] = so.mapped_column(sa.String(16))
     error: so.Mapped[str | None] = so.mapped_column(sa.String(40))
     detail: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+
+
+class SkillWord(db.Model):  # type: ignore[name-defined,misc]
+    """A word in a volunteer's skills that counts for a category in this community (电工 and
+    水电维修 for 照明/电路); the community's admins edit the list."""
+
+    __tablename__ = "skill_word"
+    __table_args__ = (sa.UniqueConstraint("community_id", "category_id", "word"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    category_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("category.id"))
+    word: so.Mapped[str] = so.mapped_column(sa.String(40))
+    added_by: so.Mapped[str] = so.mapped_column(sa.String(100))
+    added_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class BuildingCaptain(db.Model):  # type: ignore[name-defined,misc]
+    """A volunteer who is the captain (楼长) of a building: requests there go to them first."""
+
+    __tablename__ = "building_captain"
+    building_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("building.id"), primary_key=True)
+    volunteer_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("volunteer.id"), primary_key=True, index=True
+    )
+    set_by: so.Mapped[str] = so.mapped_column(sa.String(100))
+    set_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -13,14 +13,20 @@ import sqlalchemy as sa
 from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth.models import User
-from server.communities.models import Community
+from server.communities.models import Building, Community
 from server.dispatch.models import Team
 from server.extensions import db
-from server.field.models import JobAssignee, VolunteerDay, VolunteerUser
+from server.field.models import (
+    BuildingCaptain,
+    JobAssignee,
+    SkillWord,
+    VolunteerDay,
+    VolunteerUser,
+)
 from server.field.services import ON_THE_JOB, active_link
 from server.localtime import local_today
 from server.people.models import Resident
-from server.requests.models import HelpRequest
+from server.requests.models import Category, HelpRequest
 from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
 from sync import statuses
 
@@ -279,13 +285,16 @@ class RosterEntry:
     skills: list[str]
     open_jobs: int
     skilled: bool
-    """Their skills name the request's category (its code or a name)."""
+    """Their skills name the request's category (its code, a name, or a word of the
+    community's list for it)."""
     free_today: bool
     """They said 今天有空 on their own page today."""
     on_duty: bool | None
     """Their weekly availability covers today (None: not known)."""
     served_before: bool
     """They served this resident (or, with no profile linked, this room) before."""
+    captain: bool = False
+    """They are the captain (楼长) of the request's building: offered first."""
 
 
 def _served_before(req: HelpRequest) -> set[int]:
@@ -305,7 +314,8 @@ def _served_before(req: HelpRequest) -> set[int]:
 
 
 def rosters(req: HelpRequest, team_ids: list[int]) -> dict[int, list[RosterEntry]]:
-    """Per team: its active members for dispatching `req`, best first: free today or on duty,
+    """Per team: its active members for dispatching `req`, best first: the captain (楼长) of
+    its building, free today or on duty,
     served this resident before, skilled for the category, then the fewest open jobs."""
     if not team_ids:
         return {}
@@ -332,7 +342,8 @@ def rosters(req: HelpRequest, team_ids: list[int]) -> dict[int, list[RosterEntry
         ).scalars()
     )
     served = _served_before(req)
-    words = {req.category.code, req.category.name_zh, req.category.name_en}
+    words = category_words(req.community_id, req.category)
+    captains = captains_of_building(req.room.building_id)
     found: dict[int, list[RosterEntry]] = {}
     for team_id, volunteer, n in rows:
         skills = list(volunteer.skills or [])
@@ -346,11 +357,13 @@ def rosters(req: HelpRequest, team_ids: list[int]) -> dict[int, list[RosterEntry
                 free_today=volunteer.id in free,
                 on_duty=on_duty(volunteer.availability or "", today),
                 served_before=volunteer.id in served,
+                captain=volunteer.id in captains,
             )
         )
     for entries in found.values():
         entries.sort(
             key=lambda e: (
+                not e.captain,
                 not (e.free_today or e.on_duty),
                 not e.served_before,
                 not e.skilled,
@@ -375,9 +388,107 @@ def assignees_of(request_id: int) -> list[tuple[str, str, str | None]]:
 
 
 def card_context(volunteer: Volunteer) -> dict[str, Any]:
-    """The volunteer card page: whether a link is active, and the linked console user."""
+    """The volunteer card page: whether a link is active, the linked console user, and the
+    buildings they captain."""
     link = db.session.execute(
         sa.select(VolunteerUser).where(VolunteerUser.volunteer_id == volunteer.id)
     ).scalar_one_or_none()
     user = db.session.get(User, link.user_id) if link is not None else None
-    return {"volunteer": volunteer, "link": active_link(volunteer.id), "linked_user": user}
+    return {
+        "volunteer": volunteer,
+        "link": active_link(volunteer.id),
+        "linked_user": user,
+        "buildings": captained_buildings(volunteer.id),
+    }
+
+
+# --- skills matched to categories, and building captains ------------------------------------
+
+
+def category_words(community_id: int, category: Category) -> set[str]:
+    """The words a volunteer's skills may name to count for the category in the community:
+    its code and names, and the community's word list for it."""
+    listed = db.session.execute(
+        sa.select(SkillWord.word).where(
+            SkillWord.community_id == community_id, SkillWord.category_id == category.id
+        )
+    ).scalars()
+    return {category.code, category.name_zh, category.name_en, *listed}
+
+
+@dataclass(frozen=True)
+class CategoryWords:
+    """A category and the community's skill words counting for it."""
+
+    category: Category
+    words: list[SkillWord]
+
+
+def skill_word_list(community_id: int) -> list[CategoryWords]:
+    """The community's word list, per active category in the kiosk's order."""
+    words: dict[int, list[SkillWord]] = {}
+    for row in db.session.execute(
+        sa.select(SkillWord)
+        .where(SkillWord.community_id == community_id)
+        .order_by(SkillWord.word, SkillWord.id)
+    ).scalars():
+        words.setdefault(row.category_id, []).append(row)
+    categories = db.session.execute(
+        sa.select(Category).where(Category.is_active.is_(True)).order_by(Category.sort_order)
+    ).scalars()
+    return [CategoryWords(c, words.get(c.id, [])) for c in categories]
+
+
+def skill_word_in(community_ids: frozenset[int], word_id: int) -> SkillWord | None:
+    """A word of the list, if it belongs to one of the communities."""
+    return db.session.execute(
+        sa.select(SkillWord).where(
+            SkillWord.id == word_id, SkillWord.community_id.in_(community_ids)
+        )
+    ).scalar_one_or_none()
+
+
+def category_by_code(code: str) -> Category | None:
+    """An active category by its code."""
+    return db.session.execute(
+        sa.select(Category).where(Category.code == code, Category.is_active.is_(True))
+    ).scalar_one_or_none()
+
+
+def captains_of_building(building_id: int) -> set[int]:
+    """Ids of the volunteers who captain the building."""
+    return set(
+        db.session.execute(
+            sa.select(BuildingCaptain.volunteer_id).where(
+                BuildingCaptain.building_id == building_id
+            )
+        ).scalars()
+    )
+
+
+def captain_members(team_ids: list[int], building_id: int) -> dict[int, int]:
+    """Per team: its active members who captain the building."""
+    rows = db.session.execute(
+        sa.select(TeamMember.team_id, sa.func.count())
+        .join(BuildingCaptain, BuildingCaptain.volunteer_id == TeamMember.volunteer_id)
+        .join(Volunteer, Volunteer.id == TeamMember.volunteer_id)
+        .where(
+            TeamMember.team_id.in_(team_ids),
+            BuildingCaptain.building_id == building_id,
+            Volunteer.is_active,
+        )
+        .group_by(TeamMember.team_id)
+    )
+    return {team_id: int(n) for team_id, n in rows}
+
+
+def captained_buildings(volunteer_id: int) -> list[str]:
+    """Codes of the buildings the volunteer captains, sorted."""
+    return list(
+        db.session.execute(
+            sa.select(Building.code)
+            .join(BuildingCaptain, BuildingCaptain.building_id == Building.id)
+            .where(BuildingCaptain.volunteer_id == volunteer_id)
+            .order_by(Building.code)
+        ).scalars()
+    )

@@ -16,15 +16,25 @@ POST /v/code                            a redemption code to show a merchant (JS
 GET  /v/record                          我的服务记录: the printable certificate
 GET  /v/manifest.webmanifest            the web app manifest
 GET  /v/sw.js                           the service worker (scope /v/)
+GET  /v/static/<file>?v=<digest>        the pages' script, style and icon: a URL naming the
+                                        file's content digest is cached for a year (immutable);
+                                        without it, revalidated (no personal data either way)
 GET  /console/volunteers/<id>/card      the volunteer card: sign-in link state, linked user
 POST /console/volunteers/<id>/card/issue     issue (or re-issue) the link: the QR code, once
 POST /console/volunteers/<id>/card/revoke    revoke it (and every phone signed in by it)
 POST /console/volunteers/<id>/card/user      link a console user to this volunteer
+POST /console/volunteers/<id>/card/buildings the buildings this volunteer captains (楼长)
 GET  /console/me/phone                  a linked console user opens their own phone pages
+GET  /console/skill-words               a community's skill word list (its admins)
+POST /console/skill-words               count a skill word for a category
+POST /console/skill-words/suggested     add the suggested words the community lacks
+POST /console/skill-words/<id>/remove   stop counting a word
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +60,7 @@ from server.audit.actor import Actor
 from server.auth import access
 from server.errors import InvalidInput, LinliError, NotFound
 from server.field import queries, services
+from server.inputs import parse_int
 from server.localtime import local_today
 from server.pages import form_failed
 from server.passbook import services as passbook
@@ -74,6 +85,47 @@ COOKIE_DAYS = 180
 POLL_SECONDS = 5
 """How often 我的任务 asks for new jobs while open (and online)."""
 ACTIONS_AT_ONCE = 50
+
+
+STATIC_MAX_AGE = 365 * 24 * 3600
+"""A versioned static file's lifetime in the phone's HTTP cache: a new content, a new URL."""
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def static_version(filename: str) -> str | None:
+    """A short digest of a static file's content, put in its URL (None: no such file)."""
+    path = STATIC / filename
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@bp.url_defaults
+def _versioned_static(endpoint: str, values: dict[str, Any]) -> None:
+    """Every `url_for('field.static', ...)` names the file's content digest (`?v=`)."""
+    if endpoint == "field.static" and "v" not in values:
+        version = static_version(values.get("filename", ""))
+        if version is not None:
+            values["v"] = version
+
+
+@bp.after_request
+def _static_cache(response: WerkzeugResponse) -> WerkzeugResponse:
+    """A static file asked by its current digest is immutable for a year; asked without it
+    (or by an old digest) it is revalidated by its ETag. Pages keep `no-store`."""
+    if request.endpoint == "field.static" and response.status_code in (200, 304):
+        filename = (request.view_args or {}).get("filename", "")
+        if request.args.get("v") == static_version(filename):
+            response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}, immutable"
+        else:
+            response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 def phone_session() -> access.PhoneSession | None:
@@ -415,6 +467,18 @@ def card_user(volunteer_id: int) -> ResponseReturnValue:
     return redirect(url_for("field_console.card", volunteer_id=volunteer.id), 303)
 
 
+@console_bp.post("/console/volunteers/<int:volunteer_id>/card/buildings")
+def card_buildings(volunteer_id: int) -> ResponseReturnValue:
+    """Set the buildings this volunteer captains (楼长): their requests offer them first."""
+    volunteer = _volunteer(volunteer_id)
+    codes = request.form.get("buildings", "").replace("，", " ").replace(",", " ").split()
+    try:
+        services.set_captain_buildings(volunteer, codes, _actor())
+    except LinliError as exc:
+        return form_failed(exc, "field/card.html", lambda: queries.card_context(volunteer))
+    return redirect(url_for("field_console.card", volunteer_id=volunteer.id), 303)
+
+
 @console_bp.get("/console/me/phone")
 def my_phone() -> ResponseReturnValue:
     """A console user who is a volunteer opens their phone pages (one set of job pages)."""
@@ -424,3 +488,69 @@ def my_phone() -> ResponseReturnValue:
         flash(exc.detail)
         return redirect(url_for("console.index"), 303)
     return _signed_in(token, url_for("field.tasks"))
+
+
+# --- the console: a community's skill word list ----------------------------------------------
+
+
+def _word_community() -> int:
+    """The community of the word list asked for: one the user administers (else 404); a page
+    asked without one shows the first, a change must name it."""
+    scope = access.community_scope()
+    raw = request.values.get("community")
+    if raw is None and request.method == "GET" and scope:
+        return min(scope)
+    community_id = parse_int(raw, "community", code="bad_community")
+    access.require_community(community_id)
+    return community_id
+
+
+def _words_context(community_id: int) -> dict[str, Any]:
+    communities = access.scoped_communities()
+    return {
+        "communities": communities,
+        "community": next(c for c in communities if c.id == community_id),
+        "word_list": queries.skill_word_list(community_id),
+    }
+
+
+@console_bp.get("/console/skill-words")
+def skill_words() -> ResponseReturnValue:
+    """The community's skill words per category (dispatch counts a volunteer as skilled)."""
+    return render_template("field/skill_words.html", **_words_context(_word_community()))
+
+
+@console_bp.post("/console/skill-words")
+def skill_word_add() -> ResponseReturnValue:
+    """Count a skill word for a category of the community."""
+    community_id = _word_community()
+    category = queries.category_by_code(request.form.get("category", ""))
+    try:
+        if category is None:
+            raise InvalidInput(gettext("没有这个类别"), "bad_category")
+        services.add_skill_word(community_id, category, request.form.get("word", ""), _actor())
+    except LinliError as exc:
+        return form_failed(exc, "field/skill_words.html", lambda: _words_context(community_id))
+    flash(gettext("已添加技能词"))
+    return redirect(url_for("field_console.skill_words", community=community_id), 303)
+
+
+@console_bp.post("/console/skill-words/suggested")
+def skill_words_suggested() -> ResponseReturnValue:
+    """Add the suggested words the community does not have yet."""
+    community_id = _word_community()
+    added = services.add_suggested_words(community_id, _actor())
+    flash(gettext("已加入 %(n)s 个推荐词", n=added))
+    return redirect(url_for("field_console.skill_words", community=community_id), 303)
+
+
+@console_bp.post("/console/skill-words/<int:word_id>/remove")
+def skill_word_remove(word_id: int) -> ResponseReturnValue:
+    """Stop counting a word (only a word of a community the user administers)."""
+    row = queries.skill_word_in(access.community_scope(), word_id)
+    if row is None:
+        raise NotFound(gettext("没有这条记录"))
+    community_id = row.community_id
+    services.remove_skill_word(row, _actor())
+    flash(gettext("已删除技能词"))
+    return redirect(url_for("field_console.skill_words", community=community_id), 303)

@@ -27,13 +27,16 @@ from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth.models import User
 from server.auth.services import HASH_COSTS
+from server.communities.models import Building
 from server.dbutil import hash_secret
 from server.dispatch.models import Team
 from server.errors import Conflict, InvalidInput, LinliError, NotAllowed, NotFound
 from server.extensions import db
 from server.field.models import (
+    BuildingCaptain,
     FieldAction,
     JobAssignee,
+    SkillWord,
     VolunteerDay,
     VolunteerDevice,
     VolunteerLink,
@@ -43,10 +46,10 @@ from server.field.models import (
 from server.localtime import local_today
 from server.passbook.services import issue_code
 from server.requests import services as lifecycle
-from server.requests.models import HelpRequest
+from server.requests.models import Category, HelpRequest
 from server.timeutil import utcnow
 from server.volunteers import services as hours
-from server.volunteers.models import TeamMember, Volunteer
+from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
 from sync import statuses
 
 PIN_TRIES = 5
@@ -368,6 +371,69 @@ def dispatch(
     return assignees
 
 
+# --- the same job from the console: the team's steps move the named volunteers too -------
+
+
+def team_accept(req: HelpRequest, actor: Actor) -> None:
+    """The team takes the job from the console: the volunteers offered it have accepted."""
+    lifecycle.accept(req, actor)
+    _move(req, ("offered",), "accepted")
+
+
+def team_decline(req: HelpRequest, actor: Actor, reason: str | None) -> None:
+    """The team gives the job back from the console: nobody named on it is on it any more
+    (their later actions are refused as reassigned)."""
+    lifecycle.decline(req, actor, reason)
+    _move(req, (*ON_THE_JOB, "declined"), "withdrawn")
+
+
+def team_arrive(req: HelpRequest, actor: Actor) -> None:
+    """A helper is on site, marked from the console: the named volunteers on the job are."""
+    lifecycle.arrive(req, actor)
+    _move(req, ("offered", "accepted"), "on_site")
+
+
+def team_complete(req: HelpRequest, actor: Actor, note: str | None, claimed: float | None) -> None:
+    """The job is done, marked from the console for the team: each named volunteer still on it
+    is done, and their hours (the hours claimed) wait for approval, once: a volunteer who
+    already finished on their phone, or whose hours on the job are recorded, keeps theirs."""
+    lifecycle.complete(req, actor, note, claimed)
+    minutes = max(1, round((req.hours or 0) * 60))
+    for assignee in _move(req, ON_THE_JOB, "done"):
+        assignee.done_note = _done_note(note)
+        record = db.session.execute(
+            sa.select(ServiceRecord)
+            .where(
+                ServiceRecord.request_id == req.id,
+                ServiceRecord.volunteer_id == assignee.volunteer_id,
+                ServiceRecord.status != "declined",
+            )
+            .order_by(ServiceRecord.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if record is None:
+            volunteer = db.session.get_one(Volunteer, assignee.volunteer_id)
+            record = hours.record_from_job(req, volunteer, actor, minutes)
+        assignee.minutes = record.minutes if record.minutes is not None else minutes
+        assignee.service_record_id = record.id
+    db.session.flush()
+
+
+def _done_note(note: str | None) -> str | None:
+    return (note or "").strip()[:2000] or None
+
+
+def _move(req: HelpRequest, from_states: tuple[str, ...], to: str) -> list[JobAssignee]:
+    """Move the request's assignees in `from_states` to `to`; the ones moved."""
+    now = utcnow()
+    moved = [a for a in named_on(req) if a.state in from_states]
+    for assignee in moved:
+        assignee.state = to
+        assignee.updated_at = now
+    db.session.flush()
+    return moved
+
+
 # --- the actions phones send ----------------------------------------------------------------
 
 
@@ -463,6 +529,9 @@ def _place(req: HelpRequest, volunteer: Volunteer, kind: str) -> JobAssignee:
     assignee = assignee_of(req, volunteer)
     if assignee is not None and assignee.state == "withdrawn":
         raise _reassigned()
+    if assignee is not None and assignee.state == "done":
+        # Finished on this phone before, or for the team from the console (hours recorded).
+        raise Conflict(gettext("这项任务你已完成，时长已记录，等待审批"), "done_already")
     # A second helper on site finishes after the first one completed the request.
     finishing = (
         kind == "complete"
@@ -493,7 +562,13 @@ def _place(req: HelpRequest, volunteer: Volunteer, kind: str) -> JobAssignee:
     raise NotFound(gettext("没有这项任务"), "not_found")
 
 
+REACHED = {"accepted": ("accepted", "on_site"), "on_site": ("on_site",)}
+"""A step already reached (the team lead marked it from the console) is applied as it is."""
+
+
 def _step(assignee: JobAssignee, allowed: tuple[str, ...], to: str) -> None:
+    if assignee.state in REACHED.get(to, ()):
+        return
     if assignee.state not in allowed:
         raise Conflict(
             gettext(
@@ -637,3 +712,119 @@ def issue_my_code(volunteer: Volunteer, points: int) -> str:
     """A redemption code the volunteer shows a merchant (through the passbook's own rule)."""
     _, code = issue_code(volunteer, points, Actor.volunteer(volunteer.name, volunteer.id))
     return code
+
+
+# --- skills matched to categories, and building captains ------------------------------------
+
+SUGGESTED_SKILL_WORDS: dict[str, tuple[str, ...]] = {
+    "electrical": ("电工", "水电维修", "水电工", "电器维修"),
+    "plumbing": ("水电维修", "水电工", "水暖工", "管道疏通"),
+    "appliance": ("家电维修", "电器维修"),
+    "health": ("医生", "护士", "护理", "医疗"),
+    "meals": ("厨师", "做饭", "助餐"),
+    "company": ("陪伴", "聊天", "心理咨询"),
+    "errands": ("跑腿", "代购", "代办"),
+}
+"""Words a community starts from (`add_suggested_words`); each community edits its own."""
+WORD_LIMIT = 40
+
+
+def add_skill_word(community_id: int, category: Category, word: str, actor: Actor) -> SkillWord:
+    """Count a skill word for the category in the community's dispatch. Audited."""
+    word = _text(word, WORD_LIMIT, gettext("请写一个技能词")) or ""
+    taken = db.session.execute(
+        sa.select(SkillWord.id).where(
+            SkillWord.community_id == community_id,
+            SkillWord.category_id == category.id,
+            SkillWord.word == word,
+        )
+    ).first()
+    if taken is not None:
+        raise Conflict(
+            gettext("「%(word)s」已算作%(category)s", word=word, category=category.name_zh),
+            "word_taken",
+        )
+    row = SkillWord(
+        community_id=community_id, category_id=category.id, word=word, added_by=actor.label
+    )
+    db.session.add(row)
+    db.session.flush()
+    what = f"skill word {word!r} counts for {category.code}"
+    audit.record(actor, community_id, "create", what, "dispatch word list")
+    return row
+
+
+def remove_skill_word(row: SkillWord, actor: Actor) -> None:
+    """Stop counting a skill word for its category. Audited."""
+    category = db.session.get_one(Category, row.category_id)
+    what = f"skill word {row.word!r} no longer counts for {category.code}"
+    db.session.delete(row)
+    db.session.flush()
+    audit.record(actor, row.community_id, "delete", what, "dispatch word list")
+
+
+def add_suggested_words(community_id: int, actor: Actor) -> int:
+    """Add `SUGGESTED_SKILL_WORDS` the community lacks (active categories only); how many."""
+    categories = db.session.execute(
+        sa.select(Category).where(
+            Category.code.in_(SUGGESTED_SKILL_WORDS), Category.is_active.is_(True)
+        )
+    ).scalars()
+    have = {
+        (category_id, word)
+        for category_id, word in db.session.execute(
+            sa.select(SkillWord.category_id, SkillWord.word).where(
+                SkillWord.community_id == community_id
+            )
+        )
+    }
+    added = 0
+    for category in categories:
+        for word in SUGGESTED_SKILL_WORDS[category.code]:
+            if (category.id, word) not in have:
+                db.session.add(
+                    SkillWord(
+                        community_id=community_id,
+                        category_id=category.id,
+                        word=word,
+                        added_by=actor.label,
+                    )
+                )
+                added += 1
+    db.session.flush()
+    if added:
+        what = f"{added} suggested skill words added"
+        audit.record(actor, community_id, "create", what, "dispatch word list")
+    return added
+
+
+def set_captain_buildings(volunteer: Volunteer, codes: list[str], actor: Actor) -> list[str]:
+    """Make the volunteer the captain (楼长) of exactly these buildings of their community
+    (none: no longer a captain); the codes kept, sorted. Audited."""
+    wanted = sorted({c.strip() for c in codes if c.strip()})
+    buildings = {
+        b.code: b
+        for b in db.session.execute(
+            sa.select(Building).where(
+                Building.community_id == volunteer.community_id, Building.code.in_(wanted)
+            )
+        ).scalars()
+    }
+    unknown = [c for c in wanted if c not in buildings]
+    if unknown:
+        raise InvalidInput(
+            gettext("本社区没有这些楼栋：%(codes)s", codes="、".join(unknown)), "bad_building"
+        )
+    db.session.execute(
+        sa.delete(BuildingCaptain).where(BuildingCaptain.volunteer_id == volunteer.id)
+    )
+    for code in wanted:
+        db.session.add(
+            BuildingCaptain(
+                building_id=buildings[code].id, volunteer_id=volunteer.id, set_by=actor.label
+            )
+        )
+    db.session.flush()
+    what = f"volunteer #{volunteer.id}: building captain of {', '.join(wanted) or 'none'}"
+    audit.record(actor, volunteer.community_id, "change", what, "楼长")
+    return wanted

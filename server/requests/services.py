@@ -491,6 +491,11 @@ class Roster:
 
     skilled: Callable[[list[int], set[str]], dict[int, int]]
     """Per team id: its active members whose skills name one of the words."""
+    category_words: Callable[[int, Category], set[str]]
+    """The words a skill may name to count for the category in the community (its code and
+    names, and the community's word list)."""
+    captains: Callable[[list[int], int], dict[int, int]]
+    """Per team id: its active members who captain the building (楼长)."""
 
 
 ROSTER: Hook[Roster] = Hook("roster")
@@ -515,10 +520,13 @@ class TeamSuggestion:
     """Active members whose skills name this category (its code or a name)."""
     load: int
     """Requests dispatched to the team and not yet completed."""
+    captains: int = 0
+    """Members who captain the request's building (楼长): such a team is offered first."""
 
 
 def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
-    """The community's teams ranked: takes this category, most skilled members, least load."""
+    """The community's teams ranked: takes this category, has the building's captain (楼长),
+    most skilled members, least load."""
     load = (
         sa.select(HelpRequest.team_id, sa.func.count().label("n"))
         .where(HelpRequest.status.in_(ACTIVE_WORK))
@@ -530,15 +538,23 @@ def suggest_teams(req: HelpRequest) -> list[TeamSuggestion]:
         .outerjoin(load, load.c.team_id == Team.id)
         .where(Team.community_id == req.community_id, Team.is_active)
     ).all()
-    words = {req.category.code, req.category.name_zh, req.category.name_en}
-    skilled = _roster().skilled([team.id for team, _ in rows], words)
+    words = _roster().category_words(req.community_id, req.category)
+    team_ids = [team.id for team, _ in rows]
+    skilled = _roster().skilled(team_ids, words)
+    captains = _roster().captains(team_ids, req.room.building_id)
     ranked = [
         TeamSuggestion(
-            team, req.category.code in (team.category_codes or []), skilled.get(team.id, 0), n
+            team,
+            req.category.code in (team.category_codes or []),
+            skilled.get(team.id, 0),
+            n,
+            captains.get(team.id, 0),
         )
         for team, n in rows
     ]
-    ranked.sort(key=lambda t: (not t.takes_category, -t.skilled, t.load, t.team.name))
+    ranked.sort(
+        key=lambda t: (not t.takes_category, not t.captains, -t.skilled, t.load, t.team.name)
+    )
     return ranked
 
 

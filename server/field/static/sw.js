@@ -24,8 +24,11 @@ self.addEventListener("activate", (event) => {
 });
 
 function keyFor(url) {
-  // The poll asks `?since=`: keep one copy of the list, whatever was asked.
-  return url.pathname.endsWith("/jobs.json") ? url.origin + url.pathname : url.href;
+  // The poll asks `?since=`: keep one copy of the list, whatever was asked. Static files are
+  // asked by their content digest (`?v=`): one copy each, so the shell cached at install serves
+  // the versioned URL offline.
+  const single = url.pathname.endsWith("/jobs.json") || url.pathname.startsWith(SCOPE + "static/");
+  return single ? url.origin + url.pathname : url.href;
 }
 
 self.addEventListener("fetch", (event) => {

@@ -108,6 +108,13 @@ def _form(rule: Rule, world: World, slug: str) -> dict[str, str]:
             "action": "add",
             "name_zh": "INTRUDER",
         },
+        "field_console.skill_word_add": {
+            "community": str(world.community[slug]),
+            "category": "electrical",
+            "word": "电工",
+        },
+        "field_console.skill_words_suggested": {"community": str(world.community[slug])},
+        "field_console.card_buildings": {"buildings": ""},
         "people.consent": {"kind": "health", "version": "v1"},
         "people.export": {"reason": "the resident asked"},
         "people.delete": {"reason": "the resident asked", "confirm": "DELETE"},
