@@ -341,10 +341,11 @@ def actions() -> ResponseReturnValue:
 def hours() -> ResponseReturnValue:
     """我的时长 and 我的积分."""
     me = _me()
+    entries, _earlier = passbook.statement(me.id)
     return _page(
         "field/hours.html",
         hours=queries.my_hours(me),
-        statement=list(reversed(passbook.statement(me.id)))[:50],
+        statement=list(reversed(entries))[:50],
         balance=passbook.balance(me.id),
     )
 

@@ -92,7 +92,7 @@ def test_reading_stops_at_the_row_limit(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(imports, "_cell", counting)
     parsed = imports.parse_volunteers("long.xlsx", data, set())
-    assert [e.message for e in parsed.errors] == ["more than 10 rows; split the file"]
+    assert [e.message for e in parsed.errors] == ["超过 10 行，请拆分文件"]
     rows_read = len(read) // 2
     assert rows_read <= 12, f"{rows_read} of {len(rows)} rows were read"
     print(f"{rows_read} of {len(rows)} rows read before the refusal")

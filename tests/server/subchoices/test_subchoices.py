@@ -260,7 +260,7 @@ def test_reports_count_requests_per_sub_choice_with_zeros(
     assert '<tr data-choice="none"><td>未说明</td><td>1</td></tr>' in section
     export = client.get(f"/reports/{cid}/requests.csv?start={today}&end={today}")
     rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
-    assert sorted(r["choice_words"] for r in rows) == ["", "其他", "灯不亮", "灯不亮"]
+    assert sorted(r["具体问题"] for r in rows) == ["", "其他", "灯不亮", "灯不亮"]
 
 
 def test_the_command_line_lists_and_edits(app: Flask, community: dict[str, Any]) -> None:
