@@ -19,6 +19,7 @@ from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
 from server.people.models import ConsentRecord, Resident
+from server.replies.models import AgencyReply, ReplyLink
 from server.requests.models import Category, HelpRequest, RequestEvent
 from server.staffapi.models import ApiToken, IdempotencyKey
 from server.synclog.models import AppliedOp, Change, SyncConflict, SyncState
@@ -32,6 +33,7 @@ from server.volunteers.models import (
 
 __all__ = [
     "Agency",
+    "AgencyReply",
     "ApiToken",
     "AppliedOp",
     "AuditEntry",
@@ -52,6 +54,7 @@ __all__ = [
     "OutboxMessage",
     "PassbookAccount",
     "RedemptionCode",
+    "ReplyLink",
     "RequestEvent",
     "Resident",
     "Room",

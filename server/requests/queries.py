@@ -17,7 +17,7 @@ from flask_babel import gettext
 from server.auth import access
 from server.auth.models import User
 from server.communities.models import Building, Community, Room
-from server.dispatch.models import AGENCY_REPLY_DAYS, Agency, Escalation, Team
+from server.dispatch.models import Agency, Escalation, Team
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
 from server.inputs import INT32_MAX, as_id
@@ -679,8 +679,8 @@ def transfer_order(req: HelpRequest, escalation_id: int) -> TransferOrder:
         community=community,
         reference=reference_of(req, community),
         category=category,
-        reply_due=escalation.created_at + timedelta(days=AGENCY_REPLY_DAYS),
-        reply_days=AGENCY_REPLY_DAYS,
+        reply_due=escalation.reply_due,
+        reply_days=escalation.agency.reply_days,
     )
 
 

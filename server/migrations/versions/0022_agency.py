@@ -1,0 +1,81 @@
+"""Departments that answer back: agencies' delivery (webhook or 转办单) and reply days, the
+reply links printed on 转办单 (hashed tokens) and the replies agencies record through them.
+
+Revision ID: 0022_agency
+Revises: 0015_field
+Create Date: 2026-11-30
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = "0022_agency"
+down_revision = "0015_field"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Agencies get a delivery and reply days; reply links and agency replies are created."""
+    with op.batch_alter_table("agency", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("delivery", sa.String(length=16), server_default="webhook", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("reply_days", sa.Integer(), server_default="3", nullable=False)
+        )
+    op.create_table(
+        "reply_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("escalation_id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("issued_by", sa.String(length=100), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("used_up_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["escalation_id"], ["escalation.id"], name=op.f("fk_reply_link_escalation_id_escalation")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reply_link")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_reply_link_token_hash")),
+    )
+    with op.batch_alter_table("reply_link", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reply_link_escalation_id"), ["escalation_id"], unique=False
+        )
+    op.create_table(
+        "agency_reply",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("escalation_id", sa.Integer(), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.String(length=500), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["escalation_id"],
+            ["escalation.id"],
+            name=op.f("fk_agency_reply_escalation_id_escalation"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["link_id"], ["reply_link.id"], name=op.f("fk_agency_reply_link_id_reply_link")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_agency_reply")),
+    )
+    with op.batch_alter_table("agency_reply", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_agency_reply_escalation_id"), ["escalation_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    """Drop the reply tables and the agencies' new columns."""
+    with op.batch_alter_table("agency_reply", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_agency_reply_escalation_id"))
+    op.drop_table("agency_reply")
+    with op.batch_alter_table("reply_link", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reply_link_escalation_id"))
+    op.drop_table("reply_link")
+    with op.batch_alter_table("agency", schema=None) as batch_op:
+        batch_op.drop_column("reply_days")
+        batch_op.drop_column("delivery")
