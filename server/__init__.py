@@ -83,6 +83,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.errors import register_error_handlers
     from server.field.routes import bp as field_bp
     from server.field.routes import console_bp as field_console_bp
+    from server.replies.routes import bp as replies_bp
+    from server.replies.routes import console_bp as replies_console_bp
     from server.health.routes import bp as health_bp
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
@@ -107,6 +109,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(field_bp)
     app.register_blueprint(field_console_bp)
+    app.register_blueprint(replies_bp)
+    app.register_blueprint(replies_console_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)
@@ -209,6 +213,12 @@ def _configure_console_security(app: Flask) -> None:
         _rate("LINLI_LOGIN_ADDRESS_RATE_LIMIT"), methods=["POST"], key_func=get_remote_address
     )(limited)
     app.view_functions["auth.login"] = cast(Callable[..., Any], limited)
+    # The agency's reply page has no account: guessing links is limited per address.
+    for endpoint in ("replies.answer_page", "replies.answer"):
+        view = limiter.limit(_rate("LINLI_REPLY_RATE_LIMIT"), key_func=get_remote_address)(
+            app.view_functions[endpoint]
+        )
+        app.view_functions[endpoint] = cast(Callable[..., Any], view)
     app.extensions[HASH_SLOTS] = threading.BoundedSemaphore(
         int(app.config["LINLI_LOGIN_HASH_SLOTS"])
     )

@@ -117,6 +117,11 @@ POLICY: dict[str, Rule] = {
     "console.work_order": Rule("session", FIELD),
     "console.transfer_order": Rule("session", STAFF),
     "console.new_request": Rule("session", STAFF),
+    "replies_console.issue": Rule("session", STAFF),
+    # The agency's reply page: the 转办单's link is the key (hashed, one escalation's, expiring
+    # when used up or the request closes); it shows only what the 转办单 shows; rate-limited.
+    "replies.answer_page": PUBLIC,
+    "replies.answer": PUBLIC,
     "console.rooms": Rule("session", STAFF),
     "console.jobs": Rule("session", FIELD),
     "console.job_page": Rule("session", FIELD),

@@ -1,0 +1,47 @@
+"""What the reply page and the console read of reply links and agencies' replies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from server.dispatch.models import Escalation
+from server.extensions import db
+from server.replies.models import AgencyReply, ReplyLink
+from server.requests import queries as request_queries
+from server.requests.models import HelpRequest
+from server.timeutil import utcnow
+
+
+def order_of(link: ReplyLink) -> request_queries.TransferOrder:
+    """The 转办单 facts of a link's escalation: all the reply page shows of the request."""
+    escalation = db.session.get_one(Escalation, link.escalation_id)
+    req = db.session.get_one(HelpRequest, escalation.request_id)
+    return request_queries.transfer_order(req, escalation.id)
+
+
+def replies_to(escalation_ids: list[int]) -> dict[int, list[AgencyReply]]:
+    """The replies to each escalation, oldest first."""
+    found: dict[int, list[AgencyReply]] = {i: [] for i in escalation_ids}
+    if not escalation_ids:
+        return found
+    rows = db.session.execute(
+        sa.select(AgencyReply)
+        .where(AgencyReply.escalation_id.in_(escalation_ids))
+        .order_by(AgencyReply.at, AgencyReply.id)
+    ).scalars()
+    for reply in rows:
+        found[reply.escalation_id].append(reply)
+    return found
+
+
+def reply_overdue(escalation: Escalation, replied: bool, now: datetime | None = None) -> bool:
+    """True when the agency has not replied and its reply due date has passed while the
+    request still waits for it (已转交)."""
+    if replied:
+        return False
+    req_status = db.session.execute(
+        sa.select(HelpRequest.status).where(HelpRequest.id == escalation.request_id)
+    ).scalar_one()
+    return req_status == "escalated" and escalation.reply_due < (now or utcnow())
