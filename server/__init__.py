@@ -83,14 +83,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.errors import register_error_handlers
     from server.field.routes import bp as field_bp
     from server.field.routes import console_bp as field_console_bp
-    from server.replies.routes import bp as replies_bp
-    from server.replies.routes import console_bp as replies_console_bp
     from server.health.routes import bp as health_bp
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
     from server.outbox import services as outbox
     from server.passbook.routes import bp as passbook_bp
     from server.people.routes import bp as people_bp
+    from server.replies.routes import bp as replies_bp
+    from server.replies.routes import console_bp as replies_console_bp
     from server.reports.routes import bp as reports_bp
     from server.staffapi.routes import bp as staff_bp
     from server.syncapi.routes import bp as sync_bp

@@ -24,8 +24,8 @@ from server.dispatch.models import (
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.hooks import Hook
-from server.outbox import services as outbox
 from server.localtime import localtime
+from server.outbox import services as outbox
 from server.outbox.models import OutboxMessage
 from server.outbox.words import delivery_problem
 from server.timeutil import utcnow

@@ -1,1 +1,1 @@
-"""Departments that answer back (职能部门处置反馈): a 转办单's reply link and the agency's replies."""
+"""Departments that answer back (职能部门处置反馈): 转办单 reply links and agencies' replies."""

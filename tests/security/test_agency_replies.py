@@ -57,7 +57,8 @@ def issue_link(app: Flask, world: World, slug: str, escalation_id: int) -> str:
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)
     text = answer.get_data(as_text=True)
-    assert 'id="reply-link"' in text and "转办单" in text
+    assert 'id="reply-link"' in text
+    assert "转办单" in text
     match = LINK.search(text)
     assert match
     return match.group(1).removeprefix("http://localhost")
@@ -90,10 +91,13 @@ def test_a_link_shows_only_its_escalation_and_only_what_the_transfer_order_shows
     page = app.test_client().get(escalated.links["lanqiao"])
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f"#{escalated.escalations['lanqiao']}" in text and "供电所 lanqiao" in text
+    assert f"#{escalated.escalations['lanqiao']}" in text
+    assert "供电所 lanqiao" in text
     assert "SECRET-LANQIAO" in text  # the problem's words, as on the 转办单
-    assert "SECRET-FEICUI" not in text and "供电所 feicui" not in text
-    assert "RESIDENT-" not in text and "13800000001" not in text  # no name, no phone
+    assert "SECRET-FEICUI" not in text
+    assert "供电所 feicui" not in text
+    assert "RESIDENT-" not in text
+    assert "13800000001" not in text
     assert "反馈期限" in text
 
 
@@ -104,13 +108,15 @@ def test_a_link_answers_only_its_own_escalation(
     from server.requests.models import HelpRequest
 
     status, text = _answer(app.test_client(), escalated.links["feicui"], "accepted", "明天上门")
-    assert status == 200 and "回复已收到" in text
+    assert status == 200
+    assert "回复已收到" in text
     with app.app_context():
         feicui = db.session.get_one(HelpRequest, world.requests["feicui"])
         lanqiao = db.session.get_one(HelpRequest, world.requests["lanqiao"])
         assert feicui.status == "external_feedback"
         assert feicui.public_note == "供电所 feicui：已受理"
-        assert lanqiao.status == "escalated" and lanqiao.public_note is None
+        assert lanqiao.status == "escalated"
+        assert lanqiao.public_note is None
 
 
 def test_an_answer_without_the_pages_csrf_token_is_refused(
@@ -150,7 +156,8 @@ def test_an_answer_is_audited_with_the_links_id_on_the_timeline_and_in_the_chang
             sa.select(AuditEntry).where(AuditEntry.request_id == rid)
         ).scalars()
         answered = [a for a in audits if a.what.startswith(f"reply link #{link_id}: ")]
-        assert len(answered) == 1 and answered[0].actor.startswith(f"agency:{link_id}:")
+        assert len(answered) == 1
+        assert answered[0].actor.startswith(f"agency:{link_id}:")
         events = db.session.execute(
             sa.select(RequestEvent).where(RequestEvent.request_id == rid)
         ).scalars()
@@ -195,7 +202,8 @@ def test_a_link_that_no_longer_works_gets_a_clear_page(
         text = answer.get_data(as_text=True)
         assert answer.status_code in (410, 400), answer.status_code
         if answer.status_code == 410:
-            assert words in text and 'id="reply-gone"' in text
+            assert words in text
+            assert 'id="reply-gone"' in text
             assert "SECRET-" not in text
     assert client.get(link).status_code == 410
 
