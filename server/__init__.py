@@ -84,6 +84,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.field.routes import bp as field_bp
     from server.field.routes import console_bp as field_console_bp
     from server.health.routes import bp as health_bp
+    from server.minsheng.routes import bp as minsheng_bp
     from server.open311.routes import bp as open311_bp
     from server.outbox import delivery as outbox_delivery
     from server.outbox import services as outbox
@@ -110,6 +111,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(field_bp)
     app.register_blueprint(field_console_bp)
     app.register_blueprint(replies_bp)
+    app.register_blueprint(minsheng_bp)
     app.register_blueprint(replies_console_bp)
     register_error_handlers(app)
     localtime.init_app(app)

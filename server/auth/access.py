@@ -118,6 +118,13 @@ POLICY: dict[str, Rule] = {
     "console.transfer_order": Rule("session", STAFF),
     "console.new_request": Rule("session", STAFF),
     "replies_console.issue": Rule("session", STAFF),
+    "minsheng.index": Rule("session", READERS),
+    "minsheng.community_list": Rule("session", READERS),
+    "minsheng.item_page": Rule("session", READERS),
+    "minsheng.create": Rule("session", STAFF),
+    "minsheng.adopt": Rule("session", STAFF),
+    "minsheng.link": Rule("session", STAFF),
+    "minsheng.move": Rule("session", STAFF),
     # The agency's reply page: the 转办单's link is the key (hashed, one escalation's, expiring
     # when used up or the request closes); it shows only what the 转办单 shows; rate-limited.
     "replies.answer_page": PUBLIC,

@@ -1,5 +1,6 @@
 """Departments that answer back: agencies' delivery (webhook or 转办单) and reply days, the
-reply links printed on 转办单 (hashed tokens) and the replies agencies record through them.
+reply links printed on 转办单 (hashed tokens) and the replies agencies record through them;
+民生实事清单: items and the requests linked to them.
 
 Revision ID: 0022_agency
 Revises: 0015_field
@@ -66,10 +67,63 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_agency_reply_escalation_id"), ["escalation_id"], unique=False
         )
+    op.create_table(
+        "minsheng_item",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("community_id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("pattern_key", sa.String(length=100), nullable=True),
+        sa.Column("owner", sa.String(length=100), nullable=True),
+        sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("drop_reason", sa.String(length=300), nullable=True),
+        sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["community.id"], name=op.f("fk_minsheng_item_community_id_community")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_minsheng_item")),
+    )
+    with op.batch_alter_table("minsheng_item", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_minsheng_item_community_id"), ["community_id"], unique=False
+        )
+    op.create_table(
+        "minsheng_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["minsheng_item.id"], name=op.f("fk_minsheng_link_item_id_minsheng_item")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["help_request.id"],
+            name=op.f("fk_minsheng_link_request_id_help_request"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_minsheng_link")),
+        sa.UniqueConstraint(
+            "item_id", "request_id", name=op.f("uq_minsheng_link_item_id")
+        ),
+    )
+    with op.batch_alter_table("minsheng_link", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_minsheng_link_item_id"), ["item_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_minsheng_link_request_id"), ["request_id"], unique=False
+        )
 
 
 def downgrade() -> None:
-    """Drop the reply tables and the agencies' new columns."""
+    """Drop the 民生实事 and reply tables and the agencies' new columns."""
+    with op.batch_alter_table("minsheng_link", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_minsheng_link_request_id"))
+        batch_op.drop_index(batch_op.f("ix_minsheng_link_item_id"))
+    op.drop_table("minsheng_link")
+    with op.batch_alter_table("minsheng_item", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_minsheng_item_community_id"))
+    op.drop_table("minsheng_item")
     with op.batch_alter_table("agency_reply", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_agency_reply_escalation_id"))
     op.drop_table("agency_reply")
