@@ -15,7 +15,7 @@ from server.field.models import (
     VolunteerUser,
 )
 from server.kiosks.models import Kiosk
-from server.minsheng.models import MinshengItem, MinshengLink
+from server.minsheng.models import MeetingDecision, MinshengItem, MinshengLink
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
@@ -51,6 +51,7 @@ __all__ = [
     "JobAssignee",
     "Kiosk",
     "LedgerEntry",
+    "MeetingDecision",
     "Merchant",
     "MinshengItem",
     "MinshengLink",

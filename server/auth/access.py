@@ -125,6 +125,8 @@ POLICY: dict[str, Rule] = {
     "minsheng.adopt": Rule("session", STAFF),
     "minsheng.link": Rule("session", STAFF),
     "minsheng.move": Rule("session", STAFF),
+    "minsheng.decide": Rule("session", STAFF),
+    "minsheng.outcome": Rule("session", STAFF),
     # The agency's reply page: the 转办单's link is the key (hashed, one escalation's, expiring
     # when used up or the request closes); it shows only what the 转办单 shows; rate-limited.
     "replies.answer_page": PUBLIC,

@@ -52,3 +52,27 @@ class MinshengLink(db.Model):  # type: ignore[name-defined,misc]
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     item_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("minsheng_item.id"), index=True)
     request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"), index=True)
+
+
+OUTCOMES = ("open", "done", "not_done")
+"""A meeting decision's outcome: open until the next meeting says done or not done."""
+
+
+class MeetingDecision(db.Model):  # type: ignore[name-defined,misc]
+    """A decision of the weekly joint meeting (联席会) on a 民生实事 item or a case (request),
+    and its outcome as the next meeting found it."""
+
+    __tablename__ = "meeting_decision"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    community_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("community.id"), index=True)
+    week_start: so.Mapped[date] = so.mapped_column(sa.Date)
+    """The Monday of the meeting's week."""
+    item_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("minsheng_item.id"))
+    request_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("help_request.id"))
+    text: so.Mapped[str] = so.mapped_column(sa.String(500))
+    owner: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(16), default="open")
+    outcome_note: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    decided_by: so.Mapped[str] = so.mapped_column(sa.String(100))
+    decided_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    outcome_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

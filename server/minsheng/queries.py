@@ -13,7 +13,7 @@ from server.communities.models import Building, Room
 from server.errors import NotFound
 from server.extensions import db
 from server.localtime import local_midnight
-from server.minsheng.models import MinshengItem, MinshengLink
+from server.minsheng.models import MeetingDecision, MinshengItem, MinshengLink
 from server.requests.models import Category, HelpRequest
 
 PATTERN_MIN = 10
@@ -131,3 +131,40 @@ def suggestions(community_id: int, today: date, minimum: int = PATTERN_MIN) -> l
     ]
     found = [s for s in found if s.key not in taken]
     return sorted(found, key=lambda s: (-len(s.request_ids), s.building, s.category.code))
+
+
+def open_items(community_id: int) -> list[MinshengItem]:
+    """The community's items not done or dropped, for the meeting's decisions."""
+    return list(
+        db.session.execute(
+            sa.select(MinshengItem)
+            .where(
+                MinshengItem.community_id == community_id,
+                MinshengItem.state.not_in(("done", "dropped")),
+            )
+            .order_by(MinshengItem.id)
+        ).scalars()
+    )
+
+
+def decisions_of_week(community_id: int, week_start: date) -> list[MeetingDecision]:
+    """The joint meeting's decisions of one week, in the order they were taken."""
+    return list(
+        db.session.execute(
+            sa.select(MeetingDecision)
+            .where(
+                MeetingDecision.community_id == community_id,
+                MeetingDecision.week_start == week_start,
+            )
+            .order_by(MeetingDecision.id)
+        ).scalars()
+    )
+
+
+def load_decision(decision_id: int) -> MeetingDecision:
+    """A decision of the user's communities, or 404."""
+    decision = db.session.get(MeetingDecision, decision_id)
+    if decision is None:
+        raise NotFound(gettext("没有这项决定"))
+    access.require_community(decision.community_id)
+    return decision

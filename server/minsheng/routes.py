@@ -7,11 +7,13 @@ POST /console/minsheng/<cid>/suggestions        adopt a suggestion: an item with
 GET  /console/minsheng/items/<id>               one item: its requests and state
 POST /console/minsheng/items/<id>/link          link a request of the community
 POST /console/minsheng/items/<id>/move          adopted, in progress, done, dropped (reason)
+POST /console/minsheng/<cid>/decisions          a joint meeting decision on an item or a case
+POST /console/minsheng/decisions/<id>/outcome   what became of it (done, not done)
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -144,3 +146,50 @@ def move(item_id: int) -> ResponseReturnValue:
     except LinliError as exc:
         flash(exc.detail)
     return redirect(url_for("minsheng.item_page", item_id=item.id), 303)
+
+
+def _meeting(community_id: int) -> ResponseReturnValue:
+    return redirect(url_for("reports.meeting", community_id=community_id) + "#decisions", 303)
+
+
+def _optional_id(text: str | None) -> int | None:
+    text = (text or "").strip().lstrip("#")
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InvalidInput(gettext("请填写求助编号"), "bad_request")
+    return int(text)
+
+
+@bp.post("/<int:community_id>/decisions")
+def decide(community_id: int) -> ResponseReturnValue:
+    """Record a decision of this week's joint meeting (on an item or a case)."""
+    access.require_community(community_id)
+    f = request.form
+    today = local_today()
+    try:
+        services.record_decision(
+            community_id,
+            today - timedelta(days=today.weekday()),
+            f.get("text", ""),
+            f.get("owner"),
+            _optional_id(f.get("item")),
+            _optional_id(f.get("request")),
+            _actor(),
+        )
+    except LinliError as exc:
+        flash(exc.detail)
+    return _meeting(community_id)
+
+
+@bp.post("/decisions/<int:decision_id>/outcome")
+def outcome(decision_id: int) -> ResponseReturnValue:
+    """Record what became of a decision."""
+    decision = queries.load_decision(decision_id)
+    try:
+        services.record_outcome(
+            decision, request.form.get("outcome", ""), request.form.get("note"), _actor()
+        )
+    except LinliError as exc:
+        flash(exc.detail)
+    return _meeting(decision.community_id)

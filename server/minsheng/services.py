@@ -12,7 +12,14 @@ from server.audit.actor import Actor
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.localtime import local_today
-from server.minsheng.models import MOVES, SOURCES, MinshengItem, MinshengLink
+from server.minsheng.models import (
+    MOVES,
+    OUTCOMES,
+    SOURCES,
+    MeetingDecision,
+    MinshengItem,
+    MinshengLink,
+)
 from server.minsheng.queries import suggestions
 from server.minsheng.words import season_words, state_words
 from server.requests.models import HelpRequest
@@ -120,3 +127,62 @@ def adopt_suggestion(community_id: int, key: str, title: str, actor: Actor) -> M
         link_request(item, request_id, actor)
     move(item, "adopted", None, actor)
     return item
+
+
+def record_decision(
+    community_id: int,
+    week_start: date,
+    text: str,
+    owner: str | None,
+    item_id: int | None,
+    request_id: int | None,
+    actor: Actor,
+) -> MeetingDecision:
+    """A decision of the week's joint meeting on one of the community's items or cases."""
+    if item_id is not None:
+        item = db.session.get(MinshengItem, item_id)
+        if item is None or item.community_id != community_id:
+            raise InvalidInput(gettext("本社区没有这项民生实事"), "bad_item")
+    if request_id is not None:
+        req = db.session.get(HelpRequest, request_id)
+        if req is None or req.community_id != community_id:
+            raise InvalidInput(gettext("本社区没有这条求助"), "bad_request")
+    decision = MeetingDecision(
+        community_id=community_id,
+        week_start=week_start,
+        item_id=item_id,
+        request_id=request_id,
+        text=_text(text, 500, "bad_text", True),
+        owner=_text(owner, 100, "bad_owner", False),
+        outcome="open",
+        decided_by=actor.label,
+    )
+    db.session.add(decision)
+    db.session.flush()
+    audit.record(
+        actor,
+        community_id,
+        "create",
+        f"meeting decision #{decision.id} ({week_start.isoformat()})",
+        "联席会决定",
+        request_id=request_id,
+    )
+    return decision
+
+
+def record_outcome(decision: MeetingDecision, outcome: str, note: str | None, actor: Actor) -> None:
+    """What became of a decision (done or not done), as the next meeting found it."""
+    if outcome not in OUTCOMES or outcome == "open":
+        raise InvalidInput(gettext("请选择落实情况"), "bad_outcome")
+    decision.outcome = outcome
+    decision.outcome_note = _text(note, 300, "bad_note", False)
+    decision.outcome_at = utcnow()
+    db.session.flush()
+    audit.record(
+        actor,
+        decision.community_id,
+        "change",
+        f"meeting decision #{decision.id}: {outcome}",
+        "联席会决定",
+        request_id=decision.request_id,
+    )

@@ -23,6 +23,11 @@ MOVE_WORDS: dict[str, LazyString] = {
     "done": _l("办结"),
     "dropped": _l("放弃"),
 }
+OUTCOME_WORDS: dict[str, LazyString] = {
+    "open": _l("待落实"),
+    "done": _l("已落实"),
+    "not_done": _l("未落实"),
+}
 SEASON_WORDS: dict[str, LazyString] = {
     "spring": _l("春季"),
     "summer": _l("夏季"),
@@ -49,3 +54,8 @@ def move_words(state: str) -> str:
 def season_words(season: str) -> str:
     """A season's name."""
     return str(SEASON_WORDS.get(season, season))
+
+
+def outcome_words(outcome: str) -> str:
+    """A meeting decision's outcome in words."""
+    return str(OUTCOME_WORDS.get(outcome, outcome))

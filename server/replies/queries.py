@@ -45,3 +45,17 @@ def reply_overdue(escalation: Escalation, replied: bool, now: datetime | None = 
         sa.select(HelpRequest.status).where(HelpRequest.id == escalation.request_id)
     ).scalar_one()
     return req_status == "escalated" and escalation.reply_due < (now or utcnow())
+
+
+def replies_since(
+    community_id: int, since: datetime
+) -> list[tuple[AgencyReply, Escalation, HelpRequest]]:
+    """The community's agency replies since `since`, oldest first (the joint meeting's sheet)."""
+    rows = db.session.execute(
+        sa.select(AgencyReply, Escalation, HelpRequest)
+        .join(Escalation, Escalation.id == AgencyReply.escalation_id)
+        .join(HelpRequest, HelpRequest.id == Escalation.request_id)
+        .where(HelpRequest.community_id == community_id, AgencyReply.at >= since)
+        .order_by(AgencyReply.at, AgencyReply.id)
+    ).all()
+    return [(reply, escalation, req) for reply, escalation, req in rows]

@@ -38,12 +38,14 @@ def test_every_minsheng_route_is_covered_here() -> None:
         "minsheng.adopt",
         "minsheng.community_list",
         "minsheng.create",
+        "minsheng.decide",
         "minsheng.index",
         "minsheng.item_page",
         "minsheng.link",
         "minsheng.move",
+        "minsheng.outcome",
     ]
-    for endpoint in ("adopt", "create", "link", "move"):
+    for endpoint in ("adopt", "create", "decide", "link", "move", "outcome"):
         assert POLICY[f"minsheng.{endpoint}"].roles == frozenset({"admin", "social_worker"})
 
 

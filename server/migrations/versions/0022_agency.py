@@ -1,6 +1,6 @@
 """Departments that answer back: agencies' delivery (webhook or 转办单) and reply days, the
 reply links printed on 转办单 (hashed tokens) and the replies agencies record through them;
-民生实事清单: items and the requests linked to them.
+民生实事清单: items and the requests linked to them; the joint meeting's decisions.
 
 Revision ID: 0022_agency
 Revises: 0015_field
@@ -113,10 +113,46 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_minsheng_link_request_id"), ["request_id"], unique=False
         )
+    op.create_table(
+        "meeting_decision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("community_id", sa.Integer(), nullable=False),
+        sa.Column("week_start", sa.Date(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=True),
+        sa.Column("request_id", sa.Integer(), nullable=True),
+        sa.Column("text", sa.String(length=500), nullable=False),
+        sa.Column("owner", sa.String(length=100), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("outcome_note", sa.String(length=300), nullable=True),
+        sa.Column("decided_by", sa.String(length=100), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["community.id"],
+            name=op.f("fk_meeting_decision_community_id_community"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["minsheng_item.id"], name=op.f("fk_meeting_decision_item_id_minsheng_item")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["help_request.id"],
+            name=op.f("fk_meeting_decision_request_id_help_request"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_decision")),
+    )
+    with op.batch_alter_table("meeting_decision", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_meeting_decision_community_id"), ["community_id"], unique=False
+        )
 
 
 def downgrade() -> None:
     """Drop the 民生实事 and reply tables and the agencies' new columns."""
+    with op.batch_alter_table("meeting_decision", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_meeting_decision_community_id"))
+    op.drop_table("meeting_decision")
     with op.batch_alter_table("minsheng_link", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_minsheng_link_request_id"))
         batch_op.drop_index(batch_op.f("ix_minsheng_link_item_id"))
