@@ -118,6 +118,7 @@ POLICY: dict[str, Rule] = {
     "console.transfer_order": Rule("session", STAFF),
     "console.new_request": Rule("session", STAFF),
     "replies_console.issue": Rule("session", STAFF),
+    "replies_console.photo": Rule("session", STAFF),
     "minsheng.index": Rule("session", READERS),
     "minsheng.community_list": Rule("session", READERS),
     "minsheng.item_page": Rule("session", READERS),

@@ -14,6 +14,8 @@ REPLY_STATES = ("accepted", "in_progress", "done", "not_ours")
 """What an agency answers: accepted (已受理), in progress (处理中), done (已办结), not ours
 (不属于本单位职责)."""
 FINAL_STATES = frozenset({"done", "not_ours"})
+PHOTO_TYPES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png")}
+"""A photo's first bytes → its type and file ending: only JPEG and PNG are kept."""
 """A reply in one of these uses the link up: the agency has finished with the escalation."""
 
 
@@ -42,4 +44,8 @@ class AgencyReply(db.Model):  # type: ignore[name-defined,misc]
     link_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("reply_link.id"))
     state: so.Mapped[str] = so.mapped_column(sa.String(16))
     note: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    photo_name: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    """The stored photo's file name (random, chosen here) under the reply photo folder."""
+    photo_type: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    """image/jpeg or image/png, as the file's first bytes say (never as the sender claims)."""
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

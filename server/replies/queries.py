@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
+from server.auth import access
 from server.dispatch.models import Escalation
+from server.errors import NotFound
 from server.extensions import db
 from server.replies.models import AgencyReply, ReplyLink
 from server.requests import queries as request_queries
@@ -59,3 +62,14 @@ def replies_since(
         .order_by(AgencyReply.at, AgencyReply.id)
     ).all()
     return [(reply, escalation, req) for reply, escalation, req in rows]
+
+
+def photo_of(reply_id: int) -> tuple[AgencyReply, HelpRequest]:
+    """A reply with a photo, of a request in the user's communities, or 404."""
+    reply = db.session.get(AgencyReply, reply_id)
+    if reply is None or reply.photo_name is None:
+        raise NotFound(gettext("没有这张照片"))
+    escalation = db.session.get_one(Escalation, reply.escalation_id)
+    req = db.session.get_one(HelpRequest, escalation.request_id)
+    access.require_community(req.community_id)
+    return reply, req

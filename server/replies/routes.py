@@ -4,14 +4,16 @@
 GET  /r/<token>                         the reply page: the 转办单's facts and earlier replies
 POST /r/<token>                         record a reply (CSRF-protected, rate-limited)
 POST /console/requests/<id>/escalations/<e>/reply-link   issue a reply link: the 转办单 with it
+GET  /console/replies/<id>/photo        a reply's photo, for staff of the request's community
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
+from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth import access
 from server.errors import InvalidInput
@@ -58,7 +60,9 @@ def answer_page(token: str) -> ResponseReturnValue:
 def answer(token: str) -> ResponseReturnValue:
     """Record the agency's reply; the page again, with it."""
     try:
-        services.answer(token, request.form.get("state", ""), request.form.get("note"))
+        upload = request.files.get("photo")
+        photo = upload.read() if upload is not None and upload.filename else None
+        services.answer(token, request.form.get("state", ""), request.form.get("note"), photo)
     except InvalidInput as exc:
         return _page(token, exc.detail, 400)
     return render_template("replies/thanks.html")
@@ -78,3 +82,19 @@ def issue(request_id: int, escalation_id: int) -> ResponseReturnValue:
         reply_url=url_for("replies.answer_page", token=token, _external=True),
         reply_subject=gettext("转办单 #%(id)s：请回复办理情况", id=escalation.id),
     )
+
+
+@console_bp.get("/replies/<int:reply_id>/photo")
+def photo(reply_id: int) -> ResponseReturnValue:
+    """The photo an agency attached to its reply, audited as a view of the request."""
+    reply, req = queries.photo_of(reply_id)
+    audit.record(
+        Actor.of_user(access.user()), req.community_id, "view",
+        f"agency reply #{reply.id}: photo", "agency reply photo", request_id=req.id,
+    )  # fmt: skip
+    data = (services.photo_dir() / str(reply.photo_name)).read_bytes()  # at most 2 MB
+    answer = Response(data, mimetype=reply.photo_type)
+    answer.headers["Cache-Control"] = "private, no-store"
+    answer.headers["X-Content-Type-Options"] = "nosniff"
+    answer.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return answer

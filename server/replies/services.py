@@ -8,9 +8,12 @@ pull (the request's status and public note) and an audit row naming the link's i
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext
 
 from server.audit import services as audit
@@ -19,7 +22,13 @@ from server.dbutil import hash_secret
 from server.dispatch.models import Escalation
 from server.errors import InvalidInput, LinliError
 from server.extensions import db
-from server.replies.models import FINAL_STATES, REPLY_STATES, AgencyReply, ReplyLink
+from server.replies.models import (
+    FINAL_STATES,
+    PHOTO_TYPES,
+    REPLY_STATES,
+    AgencyReply,
+    ReplyLink,
+)
 from server.replies.words import reply_words
 from server.requests import services as lifecycle
 from server.requests.models import HelpRequest
@@ -86,20 +95,64 @@ def open_link(token: str) -> ReplyLink:
     return link
 
 
-def answer(token: str, state: str, note: str | None) -> AgencyReply:
+def photo_dir() -> Path:
+    """The folder reply photos are kept in (outside anything served as static files)."""
+    configured = current_app.config.get("LINLI_REPLY_PHOTO_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "reply-photos"
+
+
+def _checked_photo(data: bytes) -> tuple[str, str]:
+    """(type, file ending) of an acceptable photo, or `InvalidInput`."""
+    limit = int(current_app.config["LINLI_REPLY_PHOTO_MAX_BYTES"])
+    if len(data) > limit:
+        raise InvalidInput(
+            gettext("照片不能超过 %(mb)s MB", mb=round(limit / 1_000_000, 1)),
+            "photo_too_large",
+            field="photo",
+        )
+    for magic, kind in PHOTO_TYPES.items():
+        if data.startswith(magic):
+            return kind
+    raise InvalidInput(gettext("照片须为 JPEG 或 PNG 图片"), "photo_type", field="photo")
+
+
+def _store_photo(data: bytes, ending: str) -> str:
+    """Write the photo under a random name (never the sender's), readable by the server only."""
+    folder = photo_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = f"{secrets.token_hex(16)}.{ending}"
+    fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return name
+
+
+def answer(token: str, state: str, note: str | None, photo: bytes | None = None) -> AgencyReply:
     """Record an agency's reply through its link: the request's timeline, its public note (the
-    kiosk hears it) and, on the first reply, the step from 已转交 to 部门已反馈."""
+    kiosk hears it) and, on the first reply, the step from 已转交 to 部门已反馈; an optional
+    photo (JPEG or PNG, size-checked) is kept for the community's staff."""
     link = open_link(token)
     if state not in REPLY_STATES:
         raise InvalidInput(gettext("请选择办理情况"), "bad_state", field="state")
     note = (note or "").strip() or None
     if note is not None and len(note) > NOTE_LIMIT:
         raise InvalidInput(gettext("说明最多 %(n)s 个字", n=NOTE_LIMIT), "too_long", field="note")
+    photo_type = photo_name = None
+    if photo:
+        photo_type, ending = _checked_photo(photo)
+        photo_name = _store_photo(photo, ending)
     escalation = db.session.get_one(Escalation, link.escalation_id)
     req = db.session.get_one(HelpRequest, escalation.request_id)
     agency = escalation.agency
     actor = Actor.agency(agency.name, link.id)
-    reply = AgencyReply(escalation_id=escalation.id, link_id=link.id, state=state, note=note)
+    reply = AgencyReply(
+        escalation_id=escalation.id,
+        link_id=link.id,
+        state=state,
+        note=note,
+        photo_name=photo_name,
+        photo_type=photo_type,
+    )
     db.session.add(reply)
     if state in FINAL_STATES:
         link.used_up_at = utcnow()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -250,3 +251,66 @@ def test_loads_of_the_reply_page_are_rate_limited_per_address(
     client = app.test_client()
     codes = [client.get("/r/" + "y" * 43).status_code for _ in range(4)]
     assert codes == [410, 410, 410, 429]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _answer_with(client: FlaskClient, link: str, photo: bytes, name: str) -> tuple[int, str]:
+    import io
+
+    token = csrf_token(client, link)
+    answer = client.post(
+        link,
+        data={"state": "done", "csrf_token": token, "photo": (io.BytesIO(photo), name)},
+        content_type="multipart/form-data",
+    )
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_a_reply_photo_is_checked_and_shown_only_to_staff_of_the_community(
+    app: Flask, world: World, escalated: Escalated, tmp_path: Any
+) -> None:
+    from server.extensions import db
+    from server.replies.models import AgencyReply
+
+    app.config["LINLI_REPLY_PHOTO_DIR"] = str(tmp_path / "photos")
+    app.config["LINLI_REPLY_PHOTO_MAX_BYTES"] = 1000
+    agency = app.test_client()
+    link = escalated.links["lanqiao"]
+    status, text = _answer_with(agency, link, b"<html><script>x</script>", "x.png")
+    assert status == 400
+    assert "照片须为 JPEG 或 PNG 图片" in text
+    status, text = _answer_with(agency, link, PNG + b"\x00" * 1000, "big.png")
+    assert status == 400
+    assert "照片不能超过" in text
+    assert not (tmp_path / "photos").exists() or not any((tmp_path / "photos").iterdir())
+    assert _answer_with(agency, link, PNG, "../../etc/passwd.png")[0] == 200
+    with app.app_context():
+        reply = db.session.execute(sa.select(AgencyReply)).scalar_one()
+        assert reply.photo_type == "image/png"
+        assert reply.photo_name is not None
+        assert "/" not in reply.photo_name
+        assert "passwd" not in reply.photo_name
+        reply_id = reply.id
+    stored = list((tmp_path / "photos").iterdir())
+    assert len(stored) == 1
+    assert stored[0].stat().st_mode & 0o077 == 0
+
+    url = f"/console/replies/{reply_id}/photo"
+    assert agency.get(url).status_code in (302, 401)  # no account: no photo
+    for user, status in (
+        ("social_worker_lanqiao", 200),
+        ("social_worker_feicui", 404),
+        ("viewer_lanqiao", 403),
+    ):
+        client = app.test_client()
+        login(client, user)
+        answer = client.get(url)
+        assert answer.status_code == status, user
+        if status == 200:
+            assert answer.mimetype == "image/png"
+            assert answer.data == PNG
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+            page = client.get(f"/console/requests/{world.requests['lanqiao']}")
+            assert url in page.get_data(as_text=True)

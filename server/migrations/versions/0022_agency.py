@@ -52,6 +52,8 @@ def upgrade() -> None:
         sa.Column("link_id", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("note", sa.String(length=500), nullable=True),
+        sa.Column("photo_name", sa.String(length=64), nullable=True),
+        sa.Column("photo_type", sa.String(length=32), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["escalation_id"],
