@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from server.outbox.words import delivery_problem
@@ -77,3 +79,27 @@ def test_delivery_problems_are_plain_words_never_exception_names(app: Flask) -> 
         assert "Error" not in words
         assert "HTTPConnectionPool" not in words
         assert "Timeout" not in words
+
+
+def test_the_cli_creates_an_agency_reached_by_transfer_order_with_its_own_reply_days(
+    app: Flask, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from server import cli
+    from server.dispatch.models import Agency
+    from server.extensions import db
+
+    monkeypatch.setattr(cli, "_app", lambda: app)
+    args = ["agency", "create", "--community", "lanqiao", "--name", "街道办", "--kind"]
+    result = CliRunner().invoke(
+        cli.server_group, [*args, "department", "--delivery", "order", "--reply-days", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    webhook = ["agency", "create", "--community", "lanqiao", "--name", "x", "--kind", "charity"]
+    refused = CliRunner().invoke(cli.server_group, webhook)
+    assert refused.exit_code != 0  # a webhook agency needs its address
+    assert "http(s)" in str(refused.exception) or "http(s)" in refused.output
+    with app.app_context():
+        agency = db.session.execute(sa.select(Agency).where(Agency.name == "街道办")).scalar_one()
+        assert (agency.delivery, agency.reply_days, agency.endpoint_url) == ("order", 5, "")
