@@ -147,13 +147,15 @@ def _install_hooks(app: Flask) -> None:
     from server.field.routes import phone_session
     from server.passbook.services import post_hours
     from server.people.services import RESIDENT_RECORDS
-    from server.requests.erasure import RequestRecords
+    from server.replies.services import erase_replies
+    from server.requests.erasure import REPLY_ERASURE, RequestRecords
     from server.requests.services import ROSTER, Roster, note_delivery
     from server.volunteers import queries as volunteer_queries
     from server.volunteers.services import POST_HOURS
 
     DELIVERY_NOTES.install(app, note_delivery)
     RESIDENT_RECORDS.install(app, RequestRecords())
+    REPLY_ERASURE.install(app, erase_replies)
     ROSTER.install(app, Roster(volunteer_queries.skilled_members))
     POST_HOURS.install(app, post_hours)
     VOLUNTEER_SESSION.install(app, phone_session)

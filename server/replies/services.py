@@ -173,3 +173,18 @@ def answer(token: str, state: str, note: str | None, photo: bytes | None = None)
     )
     db.session.flush()
     return reply
+
+
+def erase_replies(escalation_ids: list[int]) -> None:
+    """Erase what agencies replied to these escalations: notes emptied, photos deleted (a
+    resident's erasure reaches them through `server.requests.erasure.REPLY_ERASURE`)."""
+    if not escalation_ids:
+        return
+    replies = db.session.execute(
+        sa.select(AgencyReply).where(AgencyReply.escalation_id.in_(escalation_ids))
+    ).scalars()
+    for reply in replies:
+        reply.note = None
+        if reply.photo_name is not None:
+            (photo_dir() / reply.photo_name).unlink(missing_ok=True)
+            reply.photo_name = reply.photo_type = None

@@ -314,3 +314,46 @@ def test_a_reply_photo_is_checked_and_shown_only_to_staff_of_the_community(
             assert answer.headers["X-Content-Type-Options"] == "nosniff"
             page = client.get(f"/console/requests/{world.requests['lanqiao']}")
             assert url in page.get_data(as_text=True)
+
+
+def test_erasing_the_resident_erases_what_agencies_replied(
+    app: Flask, world: World, escalated: Escalated, tmp_path: Any
+) -> None:
+    import io
+
+    from server.audit.actor import Actor
+    from server.extensions import db
+    from server.people.models import Resident
+    from server.replies.models import AgencyReply
+    from server.requests import services as lifecycle
+    from server.requests.models import HelpRequest
+    from tests.server.conftest import post
+
+    app.config["LINLI_REPLY_PHOTO_DIR"] = str(tmp_path / "photos")
+    with app.app_context():
+        req = db.session.get_one(HelpRequest, world.requests["lanqiao"])
+        resident = db.session.get_one(Resident, world.residents["lanqiao"])
+        lifecycle.link_resident(req, resident, Actor("社工"))
+        db.session.commit()
+    agency = app.test_client()
+    link = escalated.links["lanqiao"]
+    data = {
+        "state": "accepted",
+        "note": "已联系 RESIDENT-LANQIAO 13800000001",
+        "csrf_token": csrf_token(agency, link),
+        "photo": (io.BytesIO(PNG), "door.png"),
+    }
+    assert agency.post(link, data=data, content_type="multipart/form-data").status_code == 200
+    assert len(list((tmp_path / "photos").iterdir())) == 1
+    worker = app.test_client()
+    login(worker, "social_worker_lanqiao")
+    answer = post(
+        worker,
+        f"/console/residents/{world.residents['lanqiao']}/delete",
+        {"confirm": "DELETE", "reason": "the resident asked"},
+    )
+    assert answer.status_code == 303
+    with app.app_context():
+        reply = db.session.execute(sa.select(AgencyReply)).scalar_one()
+        assert (reply.note, reply.photo_name, reply.photo_type) == (None, None, None)
+    assert list((tmp_path / "photos").iterdir()) == []
