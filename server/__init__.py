@@ -86,6 +86,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.field.routes import bp as field_bp
     from server.field.routes import console_bp as field_console_bp
     from server.health.routes import bp as health_bp
+    from server.minsheng.routes import bp as minsheng_bp
     from server.notify import services as _notify  # noqa: F401  (registers its outbox kinds)
     from server.notify.routes import bp as notify_bp
     from server.open311.routes import bp as open311_bp
@@ -93,6 +94,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.outbox import services as outbox
     from server.passbook.routes import bp as passbook_bp
     from server.people.routes import bp as people_bp
+    from server.replies.routes import bp as replies_bp
+    from server.replies.routes import console_bp as replies_console_bp
     from server.reports.routes import bp as reports_bp
     from server.staffapi.routes import bp as staff_bp
     from server.subchoices.routes import bp as subchoices_bp
@@ -116,6 +119,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(subchoices_bp)
     app.register_blueprint(notify_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(replies_bp)
+    app.register_blueprint(minsheng_bp)
+    app.register_blueprint(replies_console_bp)
     register_error_handlers(app)
     localtime.init_app(app)
     i18n.init_app(app)
@@ -153,7 +159,8 @@ def _install_hooks(app: Flask) -> None:
     from server.field.routes import phone_session
     from server.passbook.services import post_hours
     from server.people.services import CARE_RECORDS, RESIDENT_RECORDS
-    from server.requests.erasure import RequestRecords
+    from server.replies.services import erase_replies
+    from server.requests.erasure import REPLY_ERASURE, RequestRecords
     from server.requests.services import ROOM_SEEN, ROSTER, Roster, note_delivery
     from server.subchoices.queries import wire_choices
     from server.subchoices.services import seed_new_community
@@ -162,6 +169,7 @@ def _install_hooks(app: Flask) -> None:
 
     DELIVERY_NOTES.install(app, note_delivery)
     RESIDENT_RECORDS.install(app, RequestRecords())
+    REPLY_ERASURE.install(app, erase_replies)
     ROSTER.install(
         app,
         Roster(
@@ -234,6 +242,12 @@ def _configure_console_security(app: Flask) -> None:
         _rate("LINLI_LOGIN_ADDRESS_RATE_LIMIT"), methods=["POST"], key_func=get_remote_address
     )(limited)
     app.view_functions["auth.login"] = cast(Callable[..., Any], limited)
+    # The agency's reply page has no account: guessing links is limited per address.
+    for endpoint in ("replies.answer_page", "replies.answer"):
+        view = limiter.limit(_rate("LINLI_REPLY_RATE_LIMIT"), key_func=get_remote_address)(
+            app.view_functions[endpoint]
+        )
+        app.view_functions[endpoint] = cast(Callable[..., Any], view)
     app.extensions[HASH_SLOTS] = threading.BoundedSemaphore(
         int(app.config["LINLI_LOGIN_HASH_SLOTS"])
     )

@@ -498,15 +498,25 @@ def agency_group() -> None:
 @click.option(
     "--kind", required=True, type=click.Choice(["department", "charity", "property"]), help="Kind."
 )
-@click.option("--url", required=True, help="Endpoint that receives escalations as JSON POSTs.")
+@click.option("--url", default="", help="Endpoint that receives escalations as JSON POSTs.")
+@click.option(
+    "--delivery",
+    type=click.Choice(["webhook", "order"]),
+    default="webhook",
+    show_default=True,
+    help="webhook: POST JSON to --url; order: a 转办单 with a reply link (no --url).",
+)
+@click.option("--reply-days", type=int, default=3, show_default=True, help="Days to reply.")
 @in_app
-def agency_create(slug: str, name: str, kind: str, url: str) -> None:
+def agency_create(
+    slug: str, name: str, kind: str, url: str, delivery: str, reply_days: int
+) -> None:
     """Create an agency."""
     from server.admin import services
     from server.communities.services import community_by_slug
     from server.dispatch.services import AgencyInput
 
-    given = AgencyInput(name, kind, url)
+    given = AgencyInput(name, kind, url, delivery=delivery, reply_days=reply_days)
     agency = services.create_agency(services.CLI, community_by_slug(slug), given)
     click.echo(f"created agency {agency.name}")
 

@@ -44,6 +44,12 @@ class Settings:
     """Sign-in attempts allowed per client address and user name (Flask-Limiter syntax)."""
     LOGIN_ADDRESS_RATE_LIMIT: str = "60 per minute"
     """Sign-in attempts allowed per client address, whatever the user names (Flask-Limiter)."""
+    REPLY_PHOTO_MAX_BYTES: int = 1_500_000
+    """Largest photo an agency may attach to a reply (every request is capped at 2 MB)."""
+    REPLY_PHOTO_DIR: str = ""
+    """Where reply photos are kept (empty: <instance>/reply-photos), never under static/."""
+    REPLY_RATE_LIMIT: str = "30 per minute"
+    """Agency reply page (转办单 link) loads and answers per address (Flask-Limiter syntax)."""
     LOGIN_LOCK_AFTER: int = 5
     """Failed sign-ins for one user name before it is locked out."""
     LOGIN_LOCK_MINUTES: int = 1

@@ -24,11 +24,13 @@ from server.field.models import (
 )
 from server.health.models import MetricCount
 from server.kiosks.models import Kiosk
+from server.minsheng.models import MeetingDecision, MinshengItem, MinshengLink
 from server.notify.models import Notification, NotifyChannel
 from server.ops.models import DailyStat
 from server.outbox.models import OutboxMessage
 from server.passbook.models import LedgerEntry, Merchant, PassbookAccount, RedemptionCode
 from server.people.models import ConsentRecord, Resident
+from server.replies.models import AgencyReply, ReplyLink
 from server.requests.models import Category, HelpRequest, RequestEvent, SubChoice
 from server.staffapi.models import ApiToken, IdempotencyKey
 from server.synclog.models import AppliedOp, Change, SyncConflict, SyncState
@@ -42,6 +44,7 @@ from server.volunteers.models import (
 
 __all__ = [
     "Agency",
+    "AgencyReply",
     "ApiToken",
     "AppliedOp",
     "AuditEntry",
@@ -62,13 +65,17 @@ __all__ = [
     "JobAssignee",
     "Kiosk",
     "LedgerEntry",
+    "MeetingDecision",
     "Merchant",
     "MetricCount",
+    "MinshengItem",
+    "MinshengLink",
     "Notification",
     "NotifyChannel",
     "OutboxMessage",
     "PassbookAccount",
     "RedemptionCode",
+    "ReplyLink",
     "RequestEvent",
     "Resident",
     "Room",

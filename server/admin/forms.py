@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
-from server.dispatch.models import AGENCY_KINDS
+from server.dispatch.models import AGENCY_KINDS, AGENCY_REPLY_DAYS
 
 
 class AdminForm(FlaskForm):  # type: ignore[misc]  # flask-wtf ships no type hints
@@ -92,15 +92,25 @@ class AgencyForm(AdminForm):
     kind = SelectField(_l("类型"), choices=[])
     contact_name = StringField(_l("联系人"), [Optional(), Length(max=100)])
     contact_phone = StringField(_l("联系电话"), [Optional(), Length(max=32)])
+    delivery = SelectField(_l("转办方式"), choices=[], default="webhook")
     endpoint_url = StringField(
         _l("接收转办的网址（webhook）"),
-        [_required(), Length(max=500), URL(require_tld=False, message=_l("请填写 http(s) 网址"))],
+        [Optional(), Length(max=500), URL(require_tld=False, message=_l("请填写 http(s) 网址"))],
+    )
+    reply_days = IntegerField(
+        _l("反馈期限（天）"),
+        [Optional(), NumberRange(1, 60, _l("反馈期限须为 1 到 60 天"))],
+        default=AGENCY_REPLY_DAYS,
     )
 
     def fill_choices(self) -> None:
         """The kinds, in words."""
         words = {"department": _l("职能部门"), "charity": _l("公益组织"), "property": _l("物业")}
         self.kind.choices = [SelectChoice(kind, words[kind]) for kind in AGENCY_KINDS]
+        self.delivery.choices = [
+            SelectChoice("webhook", _l("网络接口（webhook）")),
+            SelectChoice("order", _l("转办单（带回复链接）")),
+        ]
 
 
 class KioskForm(AdminForm):

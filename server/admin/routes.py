@@ -42,6 +42,7 @@ from server.audit.actor import Actor
 from server.auth import access
 from server.communities.models import Community
 from server.communities.services import Settings, check_rooms_csv, settings_of
+from server.dispatch.models import AGENCY_REPLY_DAYS
 from server.dispatch.services import AgencyInput
 from server.errors import InvalidInput, LinliError, NotFound
 from server.pages import form_failed
@@ -358,6 +359,8 @@ AGENCY_FIELDS = {
     "bad_url": "endpoint_url",
     "bad_contact_phone": "contact_phone",
     "bad_contact": "contact_name",
+    "bad_delivery": "delivery",
+    "bad_reply_days": "reply_days",
 }
 
 
@@ -374,6 +377,8 @@ def _agency_input(form: forms.AgencyForm) -> AgencyInput:
         form.endpoint_url.data.strip(),
         form.contact_name.data,
         form.contact_phone.data,
+        form.delivery.data or "webhook",
+        form.reply_days.data or AGENCY_REPLY_DAYS,
     )
 
 

@@ -116,7 +116,13 @@ def create_agency(actor: Actor, community: Community, given: dispatch.AgencyInpu
     """A new agency with its contact and escalation webhook."""
     contact = (given.contact_name or "", given.contact_phone or "")
     agency = dispatch.create_agency(
-        community.slug, given.name, given.kind, given.endpoint_url, contact
+        community.slug,
+        given.name,
+        given.kind,
+        given.endpoint_url,
+        contact,
+        given.delivery,
+        given.reply_days,
     )
     audit.record(actor, community.id, "create", f"agency {agency.name}", _why(actor))
     return agency

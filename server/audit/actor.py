@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-ActorKind = Literal["user", "kiosk", "merchant", "api", "volunteer", "system"]
+ActorKind = Literal["user", "kiosk", "merchant", "api", "volunteer", "agency", "system"]
 
 LABEL_LENGTH = 100
 """The actor columns (request events, ledger entries, audit rows) hold this many characters."""
@@ -33,6 +33,11 @@ class Actor:
     def of_user(cls, user: _User) -> Actor:
         """The signed-in staff user."""
         return cls(user.label, user.id, "user")
+
+    @classmethod
+    def agency(cls, name: str, link_id: int) -> Actor:
+        """An outside agency answering through a 转办单's reply link (named by the link's id)."""
+        return cls(f"agency:{link_id}:{name}"[:LABEL_LENGTH], None, "agency")
 
     @classmethod
     def kiosk(cls, name: str) -> Actor:

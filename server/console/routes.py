@@ -58,9 +58,12 @@ from server.field import services as field_services
 from server.inputs import as_id, form_problems, optional_int, parse_int
 from server.kiosks.services import kiosk_by_id, kiosk_health
 from server.notify import queries as notify_queries
+from server.outbox.words import delivery_problem
 from server.pages import form_failed
 from server.people import services as people
 from server.people.forms import invalid
+from server.replies import queries as reply_queries
+from server.replies.words import reply_words
 from server.requests import queries
 from server.requests import services as lifecycle
 from server.requests.models import CHANNELS, REPORTER_KINDS, HelpRequest
@@ -268,6 +271,8 @@ def rooms() -> Response:
 
 def _request_context(req: HelpRequest) -> dict[str, Any]:
     can_act = access.may(access.STAFF, req.community_id)
+    escalations = queries.escalations_of(req)
+    replies = reply_queries.replies_to([e.id for e in escalations])
     context: dict[str, Any] = {
         "req": req,
         "events": lifecycle.timeline(req),
@@ -275,8 +280,14 @@ def _request_context(req: HelpRequest) -> dict[str, Any]:
         "can_act": can_act,
         "overdue": lifecycle.is_overdue(req),
         "due_at": lifecycle.due_at(req),
-        "escalations": queries.escalations_of(req),
+        "escalations": escalations,
         "notifications": notify_queries.notifications_of(req.id),
+        "agency_replies": replies,
+        "reply_overdue": {
+            e.id: reply_queries.reply_overdue(e, bool(replies[e.id])) for e in escalations
+        },
+        "reply_words": reply_words,
+        "delivery_problem": delivery_problem,
         "duplicates": queries.duplicates_of(req),
         "possible_duplicates": queries.possible_duplicates_of(req),
         "status_words": status_words,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +15,11 @@ AGENCY_KINDS = ("department", "charity", "property")
 ESCALATION_KIND = "escalation"
 """The outbox kind of escalation deliveries (settings LINLI_ESCALATION_*)."""
 AGENCY_REPLY_DAYS = 3
-"""Days an agency has to reply to an escalation: the 转办单's reply due date is the escalation's
-creation plus this (one number for every agency; no per-agency setting yet)."""
+"""Days an agency has to reply to an escalation, unless the agency has its own `reply_days`:
+the 转办单's reply due date is the escalation's creation plus these days."""
+AGENCY_DELIVERIES = ("webhook", "order")
+"""How an agency receives escalations: a JSON webhook, or a 转办单 (printed or e-mailed) whose
+reply link the agency answers on a page without an account."""
 
 
 class Team(db.Model):  # type: ignore[name-defined,misc]
@@ -42,9 +45,18 @@ class Agency(db.Model):  # type: ignore[name-defined,misc]
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     endpoint_url: so.Mapped[str] = so.mapped_column(sa.String(500))
+    """The webhook's address; empty for an agency reached by 转办单."""
     contact_name: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     """Whom staff phone at the agency about an escalation."""
     contact_phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    delivery: so.Mapped[str] = so.mapped_column(
+        sa.String(16), default="webhook", server_default="webhook"
+    )
+    """webhook or order (see `AGENCY_DELIVERIES`)."""
+    reply_days: so.Mapped[int] = so.mapped_column(
+        default=AGENCY_REPLY_DAYS, server_default=str(AGENCY_REPLY_DAYS)
+    )
+    """Days this agency has to reply to an escalation."""
 
 
 class Escalation(db.Model):  # type: ignore[name-defined,misc]
@@ -64,7 +76,8 @@ class Escalation(db.Model):  # type: ignore[name-defined,misc]
     request_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("help_request.id"), index=True)
     agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
     delivery_status: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending", index=True)
-    """pending (to try or retry), delivered, or failed (attempts used up: flagged to staff)."""
+    """pending (to try or retry), delivered, failed (attempts used up: flagged to staff), or
+    order (no webhook: handed over as a 转办单 with a reply link)."""
     attempts: so.Mapped[int] = so.mapped_column(default=0)
     last_error: so.Mapped[str | None] = so.mapped_column(sa.String(300))
     next_attempt_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -73,3 +86,8 @@ class Escalation(db.Model):  # type: ignore[name-defined,misc]
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     agency: so.Mapped[Agency] = so.relationship(lazy="joined")
+
+    @property
+    def reply_due(self) -> datetime:
+        """When the agency's reply is due: the escalation plus the agency's reply days."""
+        return self.created_at + timedelta(days=self.agency.reply_days)

@@ -13,12 +13,22 @@ from flask_babel import gettext
 from server.audit.actor import SYSTEM, Actor
 from server.auth.models import User
 from server.communities.services import community_by_slug
-from server.dispatch.models import AGENCY_KINDS, ESCALATION_KIND, Agency, Escalation, Team
+from server.dispatch.models import (
+    AGENCY_DELIVERIES,
+    AGENCY_KINDS,
+    AGENCY_REPLY_DAYS,
+    ESCALATION_KIND,
+    Agency,
+    Escalation,
+    Team,
+)
 from server.errors import Conflict, InvalidInput
 from server.extensions import db
 from server.hooks import Hook
+from server.localtime import localtime
 from server.outbox import services as outbox
 from server.outbox.models import OutboxMessage
+from server.outbox.words import delivery_problem
 from server.timeutil import utcnow
 
 DeliveryNotes = Callable[[Escalation, str, datetime, str], None]
@@ -43,13 +53,16 @@ def create_team(community_slug: str, name: str, category_codes: list[str]) -> Te
 
 @dataclass(frozen=True)
 class AgencyInput:
-    """An agency as an admin describes it: name, kind, contact, and its escalation webhook."""
+    """An agency as an admin describes it: name, kind, contact, and how it receives escalations."""
 
     name: str
     kind: str
     endpoint_url: str
     contact_name: str | None = None
     contact_phone: str | None = None
+    delivery: str = "webhook"
+    """webhook: POST JSON to `endpoint_url`; order: a 转办单 with a reply link (no address)."""
+    reply_days: int = AGENCY_REPLY_DAYS
 
 
 def create_agency(
@@ -58,12 +71,18 @@ def create_agency(
     kind: str,
     endpoint_url: str,
     contact: tuple[str, str] | None = None,
+    delivery: str = "webhook",
+    reply_days: int = AGENCY_REPLY_DAYS,
 ) -> Agency:
-    """An outside agency of a community, reached by POSTing JSON to `endpoint_url`."""
+    """An outside agency of a community, reached by POSTing JSON to `endpoint_url` (delivery
+    `webhook`) or by a 转办单 with a reply link (`order`, no address); `reply_days` to reply."""
     community = community_by_slug(community_slug)
     agency = Agency(community_id=community.id)
     contact_name, contact_phone = contact or (None, None)
-    set_agency(agency, AgencyInput(name, kind, endpoint_url, contact_name, contact_phone))
+    set_agency(
+        agency,
+        AgencyInput(name, kind, endpoint_url, contact_name, contact_phone, delivery, reply_days),
+    )
     db.session.add(agency)
     db.session.flush()
     return agency
@@ -75,8 +94,12 @@ def set_agency(agency: Agency, given: AgencyInput) -> None:
         raise InvalidInput(
             gettext("类型须为以下之一：%(kinds)s", kinds=", ".join(AGENCY_KINDS)), "bad_kind"
         )
-    if not given.endpoint_url.startswith(("http://", "https://")):
+    if given.delivery not in AGENCY_DELIVERIES:
+        raise InvalidInput(gettext("送达方式须为网络接口或转办单"), "bad_delivery")
+    if given.delivery == "webhook" and not given.endpoint_url.startswith(("http://", "https://")):
         raise InvalidInput(gettext("接收地址须为 http(s) 网址"), "bad_url")
+    if not 1 <= given.reply_days <= 60:
+        raise InvalidInput(gettext("反馈期限须为 1 到 60 天"), "bad_reply_days")
     name = given.name.strip()
     if not name or len(name) > 100:
         raise InvalidInput(gettext("机构名称须为1至100个字符"), "bad_name")
@@ -95,7 +118,9 @@ def set_agency(agency: Agency, given: AgencyInput) -> None:
         raise InvalidInput(gettext("联系电话至多32个字符"), "bad_contact_phone")
     agency.name = name
     agency.kind = given.kind
-    agency.endpoint_url = given.endpoint_url
+    agency.endpoint_url = given.endpoint_url if given.delivery == "webhook" else ""
+    agency.delivery = given.delivery
+    agency.reply_days = given.reply_days
     agency.contact_name = contact_name
     agency.contact_phone = contact_phone
     db.session.flush()
@@ -104,7 +129,7 @@ def set_agency(agency: Agency, given: AgencyInput) -> None:
 def retry(escalation: Escalation, actor: Actor) -> None:
     """Staff try a failed or pending delivery again (to the agency's current endpoint), sent
     once this transaction commits."""
-    if escalation.delivery_status == "delivered":
+    if escalation.delivery_status in ("delivered", "order"):
         raise Conflict(gettext("这次转办已经送达"), "delivered")
     message = outbox.message_for(ESCALATION_KIND, escalation.id)
     if message is None:  # an escalation recorded without its message (by hand, or restored)
@@ -136,18 +161,19 @@ def _delivery_attempted(message: OutboxMessage, error: str | None) -> None:
     elif message.next_attempt_at is None:
         escalation.delivery_status = "failed"
         note = gettext(
-            "送达 %(agency)s 失败：已尝试 %(n)s 次（%(error)s）",
+            "送达 %(agency)s 失败：已尝试 %(n)s 次（%(error)s），不再自动重试",
             agency=name,
             n=message.attempts,
-            error=error,
+            error=delivery_problem(error),
         )
     else:
         escalation.delivery_status = "pending"
         note = gettext(
-            "第 %(n)s 次送达 %(agency)s 失败（%(error)s）",
+            "第 %(n)s 次送达 %(agency)s 失败（%(error)s），将于 %(at)s 再试",
             n=message.attempts,
             agency=name,
-            error=error,
+            error=delivery_problem(error),
+            at=localtime(message.next_attempt_at),
         )
     DELIVERY_NOTES.get()(escalation, SYSTEM.label, utcnow(), note)
 

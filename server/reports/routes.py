@@ -37,6 +37,11 @@ from server.auth import access
 from server.communities.models import Community
 from server.errors import InvalidInput, NotFound
 from server.inputs import checked, safe_cell
+from server.localtime import local_midnight
+from server.minsheng import queries as minsheng_queries
+from server.minsheng import words as minsheng_words
+from server.replies import queries as reply_queries
+from server.replies.words import reply_words
 from server.reports import queries, words
 from server.reports.forms import PeriodForm
 from server.reports.queries import Period
@@ -161,6 +166,7 @@ def meeting(community_id: int) -> ResponseReturnValue:
     """The weekly joint meeting sheet: complex cases, overdue, escalations awaiting feedback."""
     community = _community(community_id)
     sheet = queries.meeting_sheet(community.id)
+    week_start = queries.local_today() - timedelta(days=queries.local_today().weekday())
     return render_template(
         "reports/meeting.html",
         community=community,
@@ -168,7 +174,14 @@ def meeting(community_id: int) -> ResponseReturnValue:
         care=queries.care_week(community.id, sheet.now),
         period=_period(),
         formulas=words.formulas(),
-        week_start=queries.local_today() - timedelta(days=queries.local_today().weekday()),
+        week_start=week_start,
+        decisions=minsheng_queries.decisions_of_week(community.id, week_start),
+        last_week=minsheng_queries.decisions_of_week(community.id, week_start - timedelta(7)),
+        open_items=minsheng_queries.open_items(community.id),
+        replies=reply_queries.replies_since(community.id, local_midnight(week_start)),
+        reply_words=reply_words,
+        outcome_words=minsheng_words.outcome_words,
+        can_decide=access.may(access.STAFF, community.id),
     )
 
 

@@ -9,6 +9,7 @@ the retention purge both go through here. Services flush, never commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 
 from server.dispatch.models import ESCALATION_KIND, Escalation
 from server.extensions import db
+from server.hooks import Hook
 from server.kiosks.models import Kiosk
 from server.outbox import services as outbox
 from server.people.models import Resident
@@ -96,6 +98,11 @@ class RequestRecords:
         return Erased(requests=len(requests), elsewhere=elsewhere)
 
 
+ReplyErasure = Callable[[list[int]], None]
+"""Erases what agencies replied to these escalations (their notes and photos)."""
+REPLY_ERASURE: Hook[ReplyErasure] = Hook("reply_erasure")
+
+
 def strip_requests(requests: list[HelpRequest], needles: Needles, note: str) -> None:
     """Erase these requests' phone, words and public note, and their copies: every event note
     a person typed (staff's notes and reasons, the resident's words from the kiosk; the
@@ -118,9 +125,12 @@ def strip_requests(requests: list[HelpRequest], needles: Needles, note: str) -> 
     escalations = db.session.execute(
         sa.select(Escalation).where(Escalation.request_id.in_(ids))
     ).scalars()
+    erased = []
     for escalation in escalations:
         escalation.payload = {**escalation.payload, "description": None, "note": None}
         outbox.replace_body(ESCALATION_KIND, escalation.id, escalation.payload)
+        erased.append(escalation.id)
+    REPLY_ERASURE.get()(erased)
     db.session.flush()
     record_changes([request_change(req) for req in requests])
 

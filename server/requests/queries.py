@@ -17,7 +17,7 @@ from flask_babel import gettext
 from server.auth import access
 from server.auth.models import User
 from server.communities.models import Building, Community, Room, RoomRetirement
-from server.dispatch.models import AGENCY_REPLY_DAYS, Agency, Escalation, Team
+from server.dispatch.models import Agency, Escalation, Team
 from server.errors import InvalidInput, NotFound
 from server.extensions import db
 from server.inputs import INT32_MAX, as_id
@@ -52,6 +52,8 @@ class QueueRow:
     delivery_failed: bool
     may_be_duplicate: bool = False
     """Open, with another open request that may be the same need (`possible_duplicates`)."""
+    reply_overdue: bool = False
+    """Still 已转交 after its agency's reply days (`replies_overdue`)."""
 
     def sort_key(self, view: str) -> str:
         """Where the row sorts in `view`, as three numbers a page compares in ascending order."""
@@ -169,6 +171,7 @@ def _rows(keys: Sequence[sa.Row[Any]]) -> list[QueueRow]:
         .scalars()
     }
     flagged = with_possible_duplicates([r.id for r in loaded.values() if r.status in OPEN])
+    late = replies_overdue([r.id for r in loaded.values() if r.status == "escalated"])
     return [
         QueueRow(
             request=loaded[k.id],
@@ -176,6 +179,7 @@ def _rows(keys: Sequence[sa.Row[Any]]) -> list[QueueRow]:
             is_overdue=bool(k.overdue),
             delivery_failed=bool(k.failed),
             may_be_duplicate=k.id in flagged,
+            reply_overdue=k.id in late,
         )
         for k in keys
         if k.id in loaded
@@ -328,6 +332,26 @@ def escalations_of(req: HelpRequest) -> list[Escalation]:
             sa.select(Escalation).where(Escalation.request_id == req.id).order_by(Escalation.id)
         ).scalars()
     )
+
+
+def replies_overdue(request_ids: list[int], now: datetime | None = None) -> set[int]:
+    """Of these requests, those still 已转交 whose latest escalation's reply is past due (its
+    agency's reply days): nobody has answered yet, neither by reply link nor by phone."""
+    if not request_ids:
+        return set()
+    latest = (
+        sa.select(sa.func.max(Escalation.id))
+        .where(Escalation.request_id.in_(request_ids))
+        .group_by(Escalation.request_id)
+    )
+    rows = db.session.execute(
+        sa.select(Escalation.request_id, Escalation.created_at, Agency.reply_days)
+        .join(Agency, Agency.id == Escalation.agency_id)
+        .join(HelpRequest, HelpRequest.id == Escalation.request_id)
+        .where(Escalation.id.in_(latest), HelpRequest.status == "escalated")
+    )
+    now = now or utcnow()
+    return {r.request_id for r in rows if r.created_at + timedelta(days=r.reply_days) < now}
 
 
 def duplicates_of(req: HelpRequest) -> list[HelpRequest]:
@@ -693,8 +717,8 @@ def transfer_order(req: HelpRequest, escalation_id: int) -> TransferOrder:
         community=community,
         reference=reference_of(req, community),
         category=category,
-        reply_due=escalation.created_at + timedelta(days=AGENCY_REPLY_DAYS),
-        reply_days=AGENCY_REPLY_DAYS,
+        reply_due=escalation.reply_due,
+        reply_days=escalation.agency.reply_days,
     )
 
 

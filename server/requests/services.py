@@ -689,6 +689,10 @@ def new_escalation(req: HelpRequest, agency: Agency, note: str | None) -> Escala
     db.session.add(escalation)
     db.session.flush()
     key = f"linli-escalation-{escalation.id}"
+    if agency.delivery == "order":  # no webhook: staff print or e-mail its 转办单 and reply link
+        escalation.delivery_status = "order"
+        escalation.payload = {**escalation.payload, "idempotency_key": key}
+        return escalation
     escalation.payload = {**escalation.payload, "idempotency_key": key}
     message = outbox.enqueue(
         ESCALATION_KIND, agency.endpoint_url, escalation.payload, key, escalation.id

@@ -54,6 +54,7 @@ DELIVERY_WORDS: dict[str, LazyString] = {
     "pending": _l("待发送"),
     "delivered": _l("已送达"),
     "failed": _l("送达失败"),
+    "order": _l("转办单送达"),
 }
 """An escalation's delivery state, in words."""
 

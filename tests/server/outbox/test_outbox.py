@@ -214,6 +214,11 @@ def test_an_agency_that_was_down_gets_the_escalation_later(
     assert before + timedelta(minutes=5) <= first["next"] <= utcnow() + timedelta(minutes=5)
     page = client.get(f"/console/requests/{rid}").get_data(as_text=True)
     assert '<strong class="delivery" data-delivery="pending">待发送</strong>' in page
+    # Said in plain words with the next retry time, on the page and the timeline alike.
+    assert "ConnectionError" not in page
+    assert "连不上对方的接收地址" in page
+    assert "下次重试" in page
+    assert "将于" in page
     assert _deliver_by_timer(app, monkeypatch) == "0 deliveries attempted"
 
     _make_due(app, first["id"])
