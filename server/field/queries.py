@@ -399,7 +399,8 @@ class Watched:
     name: str
     last_sign: date | None
     task_since: datetime | None
-    """When the open step-1 visit task assigned to this volunteer was raised."""
+    """When the open step-1 visit task assigned to this volunteer, with no outcome reported
+    yet, was raised."""
     escalated: int | None
     """The highest open step beyond the visit (2: the social worker's call, 3: the family)."""
 
@@ -450,9 +451,8 @@ def my_watch(volunteer: Volunteer, resident_id: int | None = None) -> list[Watch
     for plan in plans:
         resident = residents[plan.resident_id]
         open_steps = steps.get(plan.id, [])
-        task = next(
-            (s for s in open_steps if s.step == 1 and s.volunteer_id == volunteer.id), None
-        )
+        mine = [s for s in open_steps if s.step == 1 and s.volunteer_id == volunteer.id]
+        task = next((s for s in mine if s.outcome is None), None)  # not yet reported on
         later = [s.step for s in open_steps if s.step > 1]
         last = signs.get(plan.id)
         found.append(

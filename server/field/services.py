@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth.models import User
+from server.auth.services import HASH_COSTS
 from server.carewatch import services as care
 from server.carewatch.models import CarePlan, SignOfLife
-from server.auth.services import HASH_COSTS
 from server.dbutil import hash_secret
 from server.dispatch.models import Team
 from server.errors import Conflict, InvalidInput, LinliError, NotAllowed, NotFound

@@ -15,9 +15,9 @@ from tests.server.field.conftest import (
     HEADERS,
     Jobs,
     action,
+    care,
     dispatch,
     issue_card,
-    care,
     jobs,
     phone_of,
     send,
@@ -30,9 +30,7 @@ __all__ = ["jobs"]
 VOLUNTEER_ENDPOINTS = sorted(e for e, rule in POLICY.items() if rule.kind == "volunteer")
 
 
-def _url(
-    app: Flask, endpoint: str, request_id: int, resident_id: int = 1
-) -> tuple[str, str]:
+def _url(app: Flask, endpoint: str, request_id: int, resident_id: int = 1) -> tuple[str, str]:
     """(method, URL) of a volunteer endpoint, pointing at `request_id` or `resident_id` where
     it takes one."""
     with app.test_request_context():
