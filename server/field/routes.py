@@ -339,10 +339,11 @@ def elder(resident_id: int) -> ResponseReturnValue:
 def hours() -> ResponseReturnValue:
     """我的时长 and 我的积分."""
     me = _me()
+    latest, _earlier = passbook.statement(me.id)  # the passbook's latest page, oldest first
     return _page(
         "field/hours.html",
         hours=queries.my_hours(me),
-        statement=list(reversed(passbook.statement(me.id)))[:50],
+        statement=list(reversed(latest))[:50],
         balance=passbook.balance(me.id),
     )
 
