@@ -209,6 +209,8 @@ POLICY: dict[str, Rule] = {
     "field.tasks_json": Rule("volunteer", keeps_alive=False),
     "field.job_page": VOLUNTEER,
     "field.actions": VOLUNTEER,
+    "field.watch": VOLUNTEER,
+    "field.elder": VOLUNTEER,
     "field.today": VOLUNTEER,
     "field.hours": VOLUNTEER,
     "field.code": VOLUNTEER,

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth.models import User
+from server.carewatch.models import CarePlan, CareStep
+from server.carewatch.services import last_signs
 from server.communities.models import Building, Community
 from server.dispatch.models import Team
 from server.extensions import db
@@ -24,7 +26,7 @@ from server.field.models import (
     VolunteerUser,
 )
 from server.field.services import ON_THE_JOB, active_link
-from server.localtime import local_today
+from server.localtime import local_today, local_zone
 from server.people.models import Resident
 from server.requests.models import Category, HelpRequest
 from server.volunteers.models import ServiceRecord, TeamMember, Volunteer
@@ -492,3 +494,94 @@ def captained_buildings(volunteer_id: int) -> list[str]:
             .order_by(Building.code)
         ).scalars()
     )
+
+
+# --- 我的守望 ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Watched:
+    """An elder the volunteer looks after, as their phone shows them: room and name only (no
+    health details), the day of the last sign of life, the visit task open for this volunteer
+    and whether the social workers took over (a later step is open)."""
+
+    resident_id: int
+    room: str
+    name: str
+    last_sign: date | None
+    task_since: datetime | None
+    """When the open step-1 visit task assigned to this volunteer, with no outcome reported
+    yet, was raised."""
+    escalated: int | None
+    """The highest open step beyond the visit (2: the social worker's call, 3: the family)."""
+
+
+def _plans_of(volunteer: Volunteer) -> list[CarePlan]:
+    return list(
+        db.session.execute(
+            sa.select(CarePlan)
+            .join(Resident, Resident.id == CarePlan.resident_id)
+            .where(
+                CarePlan.community_id == volunteer.community_id,
+                CarePlan.is_watched,
+                sa.or_(CarePlan.captain_id == volunteer.id, CarePlan.buddy_id == volunteer.id),
+                Resident.deleted_at.is_(None),
+            )
+            .order_by(CarePlan.id)
+        ).scalars()
+    )
+
+
+def watches_anyone(volunteer: Volunteer) -> bool:
+    """Whether the volunteer is a building captain or paired volunteer in a watched plan."""
+    return bool(_plans_of(volunteer))
+
+
+def my_watch(volunteer: Volunteer, resident_id: int | None = None) -> list[Watched]:
+    """The elders whose care plan names the volunteer (or only `resident_id`, when given),
+    by room; each view is audited."""
+    plans = [p for p in _plans_of(volunteer) if resident_id in (None, p.resident_id)]
+    if not plans:
+        return []
+    signs = last_signs(plans)
+    steps: dict[int, list[CareStep]] = {}
+    for step in db.session.execute(
+        sa.select(CareStep)
+        .where(CareStep.plan_id.in_([p.id for p in plans]), CareStep.closed_at.is_(None))
+        .order_by(CareStep.step)
+    ).scalars():
+        steps.setdefault(step.plan_id, []).append(step)
+    residents = {
+        r.id: r
+        for r in db.session.execute(
+            sa.select(Resident).where(Resident.id.in_([p.resident_id for p in plans]))
+        ).scalars()
+    }
+    actor = Actor.volunteer(volunteer.name, volunteer.id)
+    found = []
+    for plan in plans:
+        resident = residents[plan.resident_id]
+        open_steps = steps.get(plan.id, [])
+        mine = [s for s in open_steps if s.step == 1 and s.volunteer_id == volunteer.id]
+        task = next((s for s in mine if s.outcome is None), None)  # not yet reported on
+        later = [s.step for s in open_steps if s.step > 1]
+        last = signs.get(plan.id)
+        found.append(
+            Watched(
+                resident_id=resident.id,
+                room=resident.room.code if resident.room is not None else "—",
+                name=resident.name,
+                last_sign=last[0].astimezone(local_zone()).date() if last else None,
+                task_since=task.created_at if task is not None else None,
+                escalated=max(later) if later else None,
+            )
+        )
+        audit.record(
+            actor,
+            plan.community_id,
+            "view",
+            "care watch: room, name, last sign of life",
+            "volunteer in the care plan",
+            resident_id=resident.id,
+        )
+    return sorted(found, key=lambda w: (w.task_since is None, w.room, w.name))

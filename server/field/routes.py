@@ -11,6 +11,8 @@ GET  /v/jobs.json                       the list again, for the page's poll (fin
 GET  /v/jobs/<id>                       one job; the resident's details while I am on it (audited)
 POST /v/today                           今天有空: free today or not (JSON)
 POST /v/actions                         actions taken on the phone, in order, each applied once
+GET  /v/watch                           我的守望: the elders whose care plan names me
+GET  /v/watch/<resident_id>             one of them: record a visit (探访) or a call (电话)
 GET  /v/hours                           我的时长 / 我的积分: hours, passbook statement, balance
 POST /v/code                            a redemption code to show a merchant (JSON)
 GET  /v/record                          我的服务记录: the printable certificate
@@ -155,7 +157,14 @@ def _signed_in(token: str, target: str) -> WerkzeugResponse:
 
 
 def _page(template: str, **context: Any) -> str:
-    return render_template(template, me=_me(), poll_seconds=POLL_SECONDS, **context)
+    me = _me()
+    return render_template(
+        template,
+        me=me,
+        poll_seconds=POLL_SECONDS,
+        watching=queries.watches_anyone(me),
+        **context,
+    )
 
 
 # --- signing in -----------------------------------------------------------------------------
@@ -273,7 +282,33 @@ def _json() -> dict[str, Any]:
     return body
 
 
-def _parse_action(raw: object) -> services.ActionInput:
+def _taken_at(raw: dict[str, Any]) -> datetime:
+    try:
+        taken_at = datetime.fromisoformat(str(raw.get("taken_at")))
+    except ValueError:
+        raise InvalidInput(gettext("操作时间格式不对"), "bad_time") from None
+    if taken_at.tzinfo is None:
+        taken_at = taken_at.replace(tzinfo=UTC)
+    return taken_at.astimezone(UTC)
+
+
+def _parse_care(raw: dict[str, Any], client_id: uuid.UUID) -> services.CareInput:
+    resident_id = raw.get("resident_id")
+    if not isinstance(resident_id, int) or isinstance(resident_id, bool):
+        raise InvalidInput(gettext("缺少老人编号"), "bad_resident_id")
+    outcome = raw.get("outcome")
+    if outcome not in services.CARE_OUTCOMES:
+        raise InvalidInput(gettext("请选择结果"), "bad_outcome")
+    return services.CareInput(
+        client_id=client_id,
+        kind=str(raw["kind"]),
+        resident_id=resident_id,
+        outcome=str(outcome),
+        taken_at=_taken_at(raw),
+    )
+
+
+def _parse_action(raw: object) -> services.ActionInput | services.CareInput:
     if not isinstance(raw, dict):
         raise InvalidInput(gettext("每项操作须是 JSON 对象"), "bad_action")
     try:
@@ -283,6 +318,8 @@ def _parse_action(raw: object) -> services.ActionInput:
     if client_id.version != 7:
         raise InvalidInput(gettext("操作编号须是 UUIDv7"), "bad_id")
     kind = raw.get("kind")
+    if kind in services.CARE_KINDS:
+        return _parse_care(raw, client_id)
     if kind not in services.APPLY:
         raise InvalidInput(gettext("未知的操作"), "bad_kind")
     request_id = raw.get("request_id")
@@ -291,12 +328,7 @@ def _parse_action(raw: object) -> services.ActionInput:
         raise InvalidInput(gettext("缺少任务编号"), "bad_request_id")
     if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)):
         raise InvalidInput(gettext("分钟数须是整数"), "bad_minutes")
-    try:
-        taken_at = datetime.fromisoformat(str(raw.get("taken_at")))
-    except ValueError:
-        raise InvalidInput(gettext("操作时间格式不对"), "bad_time") from None
-    if taken_at.tzinfo is None:
-        taken_at = taken_at.replace(tzinfo=UTC)
+    taken_at = _taken_at(raw)
     texts = {name: raw.get(name) for name in ("reason", "note")}
     for name, value in texts.items():
         if value is not None and not isinstance(value, str):
@@ -305,7 +337,7 @@ def _parse_action(raw: object) -> services.ActionInput:
         client_id=client_id,
         kind=str(kind),
         request_id=request_id,
-        taken_at=taken_at.astimezone(UTC),
+        taken_at=taken_at,
         reason=texts["reason"],
         note=texts["note"],
         minutes=minutes,
@@ -330,8 +362,26 @@ def actions() -> ResponseReturnValue:
                 {"id": named, "status": "rejected", "error": exc.code, "detail": exc.detail}
             )
             continue
-        results.append(services.apply_action(me, parsed).as_json())
+        results.append(services.apply_one(me, parsed).as_json())
     return jsonify({"results": results})
+
+
+# --- 我的守望 ---------------------------------------------------------------------------------
+
+
+@bp.get("/watch")
+def watch() -> ResponseReturnValue:
+    """我的守望: the elders I look after, their last sign of life and my open visit tasks."""
+    return _page("field/watch.html", elders=queries.my_watch(_me()))
+
+
+@bp.get("/watch/<int:resident_id>")
+def elder(resident_id: int) -> ResponseReturnValue:
+    """One elder I look after: record a visit or a call (404 unless their plan names me)."""
+    found = queries.my_watch(_me(), resident_id)
+    if not found:
+        raise NotFound(gettext("没有这位老人"))
+    return _page("field/elder.html", elder=found[0])
 
 
 # --- my hours, points and record ------------------------------------------------------------

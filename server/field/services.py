@@ -27,6 +27,8 @@ from server.audit import services as audit
 from server.audit.actor import Actor
 from server.auth.models import User
 from server.auth.services import HASH_COSTS
+from server.carewatch import services as care
+from server.carewatch.models import CarePlan, SignOfLife
 from server.communities.models import Building
 from server.dbutil import hash_secret
 from server.dispatch.models import Team
@@ -706,6 +708,96 @@ def apply_action(volunteer: Volunteer, a: ActionInput) -> ActionResult:
         db.session.flush()
         return _result(rejected, replay=False)
     return _result(row, replay=False)
+
+
+# --- 我的守望: visits and calls to the elders a volunteer looks after --------------------------
+
+CARE_KINDS = {"visit": "visit", "call": "call"}
+"""A phone's care action and the sign-of-life channel it records: 探访, 电话 (亲情连线)."""
+CARE_OUTCOMES = ("ok", "needs_help", "no_answer")
+
+
+@dataclass(frozen=True)
+class CareInput:
+    """A visit or a call as the phone sent it: the elder, the outcome, when."""
+
+    client_id: uuid.UUID
+    kind: str
+    resident_id: int
+    outcome: str
+    taken_at: datetime
+
+
+def plan_looked_after(volunteer: Volunteer, resident_id: int) -> CarePlan | None:
+    """The watched care plan of the resident, when the volunteer is its building captain or
+    paired volunteer (None otherwise: the elder is not theirs to see)."""
+    plan = care.plan_of(resident_id)
+    if plan is None or not plan.is_watched or plan.community_id != volunteer.community_id:
+        return None
+    if volunteer.id not in (plan.captain_id, plan.buddy_id):
+        return None
+    return plan
+
+
+def _care_result(a: CareInput, sign: SignOfLife, replay: bool) -> ActionResult:
+    same = (sign.channel, sign.outcome, sign.resident_id) == (
+        CARE_KINDS[a.kind],
+        a.outcome,
+        a.resident_id,
+    )
+    if not same:
+        detail = gettext("这个编号已用于另一项操作")
+        return ActionResult(str(a.client_id), "rejected", "id_reused", detail, replay=True)
+    return ActionResult(str(a.client_id), "applied", None, None, replay)
+
+
+def apply_care(volunteer: Volunteer, a: CareInput) -> ActionResult:
+    """Record a visit or call once, as a sign of life keyed by the phone's id (a repeat answers
+    the first result); only for an elder whose plan names the volunteer. 没开门 / 没接通 and
+    需要帮助 raise the next step at once (the care watch's rule). Audited."""
+    actor = Actor.volunteer(volunteer.name, volunteer.id)
+    key = f"field:{a.client_id}"
+    found = db.session.execute(
+        sa.select(SignOfLife).where(SignOfLife.source_key == key)
+    ).scalar_one_or_none()
+    if found is not None:
+        if found.recorded_by != actor.label:
+            detail = gettext("这个编号已用于另一项操作")
+            return ActionResult(str(a.client_id), "rejected", "id_reused", detail, replay=True)
+        return _care_result(a, found, replay=True)
+    plan = plan_looked_after(volunteer, a.resident_id)
+    if plan is None:
+        detail = gettext("没有这位老人")
+        return ActionResult(str(a.client_id), "rejected", "not_found", detail, False)
+    sign, created = care.record_sign(
+        care.Sign(
+            community_id=plan.community_id,
+            channel=CARE_KINDS[a.kind],
+            at=min(a.taken_at, utcnow()),
+            source_key=key,
+            recorded_by=actor.label,
+            resident_id=plan.resident_id,
+            outcome=a.outcome,
+        )
+    )
+    if not created:  # the same id sent twice at once: the other request recorded it
+        return _care_result(a, sign, replay=True)
+    audit.record(
+        actor,
+        plan.community_id,
+        "create",
+        f"care watch: {sign.channel} ({sign.outcome})",
+        "volunteer in the care plan",
+        resident_id=plan.resident_id,
+    )
+    return ActionResult(str(a.client_id), "applied", None, None, replay=False)
+
+
+def apply_one(volunteer: Volunteer, a: ActionInput | CareInput) -> ActionResult:
+    """One action from the phone's queue: a job's step, or a visit or call."""
+    if isinstance(a, CareInput):
+        return apply_care(volunteer, a)
+    return apply_action(volunteer, a)
 
 
 def issue_my_code(volunteer: Volunteer, points: int) -> str:

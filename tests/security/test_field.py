@@ -15,11 +15,13 @@ from tests.server.field.conftest import (
     HEADERS,
     Jobs,
     action,
+    care,
     dispatch,
     issue_card,
     jobs,
     phone_of,
     send,
+    watch,
 )
 from tests.server.seed import csrf_token, login
 
@@ -28,13 +30,15 @@ __all__ = ["jobs"]
 VOLUNTEER_ENDPOINTS = sorted(e for e, rule in POLICY.items() if rule.kind == "volunteer")
 
 
-def _url(app: Flask, endpoint: str, request_id: int) -> tuple[str, str]:
-    """(method, URL) of a volunteer endpoint, pointing at `request_id` where it takes one."""
+def _url(app: Flask, endpoint: str, request_id: int, resident_id: int = 1) -> tuple[str, str]:
+    """(method, URL) of a volunteer endpoint, pointing at `request_id` or `resident_id` where
+    it takes one."""
     with app.test_request_context():
         from flask import url_for
 
         for rule in app.url_map.iter_rules(endpoint):
-            args = {"request_id": request_id} if "request_id" in rule.arguments else {}
+            given = {"request_id": request_id, "resident_id": resident_id}
+            args = {k: v for k, v in given.items() if k in rule.arguments}
             method = "POST" if "POST" in (rule.methods or ()) else "GET"
             return method, url_for(endpoint, **args)
     raise AssertionError(f"no route for {endpoint}")
@@ -44,6 +48,7 @@ def test_every_volunteer_route_is_covered_here() -> None:
     assert VOLUNTEER_ENDPOINTS == [
         "field.actions",
         "field.code",
+        "field.elder",
         "field.hours",
         "field.job_page",
         "field.pin_check",
@@ -54,6 +59,7 @@ def test_every_volunteer_route_is_covered_here() -> None:
         "field.tasks",
         "field.tasks_json",
         "field.today",
+        "field.watch",
     ]
 
 
@@ -61,7 +67,7 @@ def test_every_volunteer_route_is_covered_here() -> None:
 def test_without_a_phone_every_volunteer_route_refuses_even_a_signed_in_admin(
     app: Flask, jobs: Jobs, endpoint: str
 ) -> None:
-    method, url = _url(app, endpoint, jobs.requests["lanqiao"])
+    method, url = _url(app, endpoint, jobs.requests["lanqiao"], jobs.residents["lanqiao"])
     admin = app.test_client()
     login(admin, "admin_lanqiao")
     for client in (app.test_client(), admin):
@@ -120,6 +126,46 @@ def test_a_volunteer_sees_and_acts_only_on_their_own_jobs(app: Flask, jobs: Jobs
             sa.select(FieldAction.kind).where(FieldAction.status == "applied")
         ).scalars()
         assert list(applied) == ["accept"]
+
+
+def test_only_the_volunteers_in_an_elders_plan_see_them_or_record_their_visits(
+    app: Flask, jobs: Jobs
+) -> None:
+    from server.carewatch.models import SignOfLife
+    from server.extensions import db
+
+    zhang, li, outside = jobs.seed.volunteers["lanqiao"]
+    feicui_zhang = jobs.seed.volunteers["feicui"][0]
+    resident = jobs.residents["lanqiao"]
+    watch(app, resident, zhang)
+    watch(app, jobs.residents["feicui"], feicui_zhang)
+    for intruder in (li, outside, feicui_zhang):
+        phone = phone_of(app, intruder)
+        page = phone.get(f"/v/watch/{resident}")
+        assert page.status_code == 404
+        assert "RESIDENT-LANQIAO" not in page.get_data(as_text=True)
+        assert "RESIDENT-LANQIAO" not in phone.get("/v/watch").get_data(as_text=True)
+        for kind in ("visit", "call"):
+            (result,) = send(phone, care(kind, resident, "ok")).get_json()["results"]
+            assert result["status"] == "rejected"
+            assert result["error"] == "not_found"
+            assert "RESIDENT" not in str(result)
+    assert phone_of(app, zhang).get(f"/v/watch/{jobs.residents['feicui']}").status_code == 404
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SignOfLife)) == 0
+
+
+def test_a_volunteer_taken_off_a_plan_no_longer_sees_or_records(app: Flask, jobs: Jobs) -> None:
+    zhang, li, _ = jobs.seed.volunteers["lanqiao"]
+    resident = jobs.residents["lanqiao"]
+    watch(app, resident, zhang)
+    phone = phone_of(app, zhang)
+    assert phone.get(f"/v/watch/{resident}").status_code == 200
+    watch(app, resident, li)  # the social worker names another building captain
+    assert phone.get(f"/v/watch/{resident}").status_code == 404
+    assert "我的守望" not in phone.get("/v/").get_data(as_text=True)
+    (result,) = send(phone, care("visit", resident, "ok")).get_json()["results"]
+    assert result["error"] == "not_found"
 
 
 def test_a_phones_cookie_is_no_credential_on_the_console(app: Flask, jobs: Jobs) -> None:

@@ -2,8 +2,9 @@
    steps of a job. Every action gets a UUIDv7 made here when the volunteer acts; the queue lives
    in localStorage and is sent in the order taken whenever there is signal. The server applies
    each id once, so sending again after a lost answer is always safe.
-   To add a kind of action (a visit's outcome, a phone call), add it to NEXT, give its form
-   data-kind and data-when on the page, and add it to the server's APPLY table. */
+   To add a kind of job action, add it to NEXT, give its form data-kind and data-when on the
+   page, and add it to the server's APPLY table. A visit or a call to an elder (我的守望) is
+   queued the same way, with the elder and the outcome (the button pressed) instead of a job. */
 (function () {
   "use strict";
   var body = document.body;
@@ -46,6 +47,10 @@
   }
 
   function describe(a) {
+    if (a.resident_id) {
+      var said = WORDS[a.kind] + " " + WORDS[a.kind + "_" + a.outcome] + " · " + a.room;
+      return a.outcome === "ok" || a.status !== "pending" ? said : said + " · " + WORDS.raised;
+    }
     var what = WORDS[a.kind] + (a.minutes ? " " + a.minutes + " " + WORDS.minutes : "");
     return what + " · " + WORDS.job + " #" + a.request_id;
   }
@@ -74,8 +79,11 @@
   function render() {
     var items = load();
     var job = document.getElementById("job");
-    var box = document.getElementById(job ? "pending" : "outbox");
-    var shown = job ? items.filter(function (a) { return a.request_id === Number(job.dataset.requestId); }) : items;
+    var elder = document.getElementById("elder");
+    var box = document.getElementById(job || elder ? "pending" : "outbox");
+    var shown = items;
+    if (job) shown = items.filter(function (a) { return a.request_id === Number(job.dataset.requestId); });
+    if (elder) shown = items.filter(function (a) { return a.resident_id === Number(elder.dataset.residentId); });
     if (box) {
       box.hidden = shown.length === 0;
       listInto(box.querySelector("ul"), shown);
@@ -118,7 +126,8 @@
     sending = true;
     var payload = pending.map(function (a) {
       return { id: a.id, kind: a.kind, request_id: a.request_id, taken_at: a.taken_at,
-               reason: a.reason || null, note: a.note || null, minutes: a.minutes || null };
+               reason: a.reason || null, note: a.note || null, minutes: a.minutes || null,
+               resident_id: a.resident_id || null, outcome: a.outcome || null };
     });
     return fetch(body.dataset.actions, {
       method: "POST",
@@ -135,7 +144,7 @@
           applied = finish([{ id: pending[0].id, status: "rejected", detail: answer.detail }]);
         }
         setNet("", false);
-        if (applied && document.getElementById("job")) { location.reload(); return; }
+        if (applied && (document.getElementById("job") || document.getElementById("elder"))) { location.reload(); return; }
         render();
       });
     }, function () {
@@ -160,6 +169,23 @@
     });
     save(items);
     form.reset();
+    render();
+    flush();
+  }
+
+  function care(form, button) {
+    var elder = document.getElementById("elder");
+    var items = load();
+    items.push({
+      id: uuid7(),
+      kind: form.dataset.kind,
+      resident_id: Number(elder.dataset.residentId),
+      room: elder.dataset.room,
+      outcome: button.value,
+      taken_at: new Date().toISOString(),
+      status: "pending"
+    });
+    save(items);
     render();
     flush();
   }
@@ -226,7 +252,10 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form.classList.contains("step") && form.dataset.kind) {
+    if (form.classList.contains("care") && event.submitter) {
+      event.preventDefault();
+      care(form, event.submitter);
+    } else if (form.classList.contains("step") && form.dataset.kind) {
       event.preventDefault();
       act(form);
     }

@@ -131,3 +131,37 @@ def action(kind: str, request_id: int, **fields: Any) -> dict[str, Any]:
 def send(phone: FlaskClient, *actions: dict[str, Any]) -> Any:
     """POST actions from the phone; the answer."""
     return phone.post("/v/actions", json={"actions": list(actions)}, headers=HEADERS)
+
+
+def watch(app: Flask, resident_id: int, captain: int | None, buddy: int | None = None) -> int:
+    """Watch the resident daily with this building captain and paired volunteer (committed);
+    the plan's id."""
+    from server.audit.actor import Actor
+    from server.carewatch.services import PlanInput, set_plan
+    from server.extensions import db
+    from server.people.models import Resident
+
+    with app.app_context():
+        resident = db.session.get_one(Resident, resident_id)
+        plan = set_plan(
+            resident,
+            PlanInput(True, "living_alone", "daily", "given", "本人同意", captain, buddy),
+            Actor("sw"),
+            "new plan",
+        )
+        db.session.commit()
+        return int(plan.id)
+
+
+def care(kind: str, resident_id: int, outcome: str) -> dict[str, Any]:
+    """A visit or call from the phone with a fresh UUIDv7, taken now."""
+    from server.timeutil import utcnow
+    from sync.ids import uuid7
+
+    return {
+        "id": str(uuid7()),
+        "kind": kind,
+        "resident_id": resident_id,
+        "outcome": outcome,
+        "taken_at": utcnow().isoformat(),
+    }
