@@ -1,5 +1,5 @@
 """The counters behind /metrics: summed from the deltas the triggers append, and reconciled
-with a recount of the truth by the nightly job (migration 0019_city2 installs the triggers)."""
+with a recount of the truth by the nightly job (migration 0018_city2 installs the triggers)."""
 
 from __future__ import annotations
 

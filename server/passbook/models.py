@@ -48,7 +48,7 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         sa.UniqueConstraint("volunteer_id", "seq"),
         sa.CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
-        # A merchant's latest redemptions (0019_city2): without it the merchant's page walked
+        # A merchant's latest redemptions (0018_city2): without it the merchant's page walked
         # the whole ledger backwards by id (618,325 rows removed by filter, 500 ms at 1M).
         sa.Index(
             "ix_ledger_entry_merchant",

@@ -64,7 +64,7 @@ class Change(db.Model):  # type: ignore[name-defined,misc]
         sa.UniqueConstraint("entity", "key"),
         sa.Index("ix_change_scope", "community_id", "seq"),
         # A download from nothing reads a community's unsettled rows in seq order, and its
-        # requests settled since the bound by time, never those settled long ago (0019_city2).
+        # requests settled since the bound by time, never those settled long ago (0018_city2).
         sa.Index(
             "ix_change_unsettled",
             "community_id",

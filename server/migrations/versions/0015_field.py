@@ -4,7 +4,7 @@ user who is also a volunteer, the actions phones sent (unique by the phone-made 
 volunteer said 今天有空, and a resident's access notes.
 
 Revision ID: 0015_field
-Revises: 0020_language
+Revises: 0014_language
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_field"
-down_revision = "0020_language"
+down_revision = "0014_language"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@ reply links printed on 转办单 (hashed tokens) and the replies agencies record
 民生实事清单: items and the requests linked to them; the joint meeting's decisions.
 
 Revision ID: 0022_agency
-Revises: 0023_field2
+Revises: 0021_field2
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0022_agency"
-down_revision = "0023_field2"
+down_revision = "0021_field2"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Care watch (issue 15): care plans on residents' profiles and the staged follow-up steps.
 
-Revision ID: 0017_carewatch
-Revises: 0016_notify
+Revision ID: 0020_carewatch
+Revises: 0019_notify
 Create Date: 2026-11-30
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0017_carewatch"
-down_revision = "0016_notify"
+revision = "0020_carewatch"
+down_revision = "0019_notify"
 branch_labels = None
 depends_on = None
 

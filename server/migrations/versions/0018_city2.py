@@ -14,16 +14,16 @@ two transactions never wait on one counter row. The nightly job folds the deltas
 per key from a recount (server.health.counters.reconcile); this migration fills the counters
 from the tables as they are.
 
-Revision ID: 0019_city2
-Revises: 0021_admin
+Revision ID: 0018_city2
+Revises: 0017_admin
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019_city2"
-down_revision = "0021_admin"
+revision = "0018_city2"
+down_revision = "0017_admin"
 branch_labels = None
 depends_on = None
 

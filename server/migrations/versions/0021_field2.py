@@ -1,16 +1,16 @@
 """Dispatch to real people (issue 14 part 4): the community's word list matching volunteers'
 skills to categories (skill_word), and the buildings a volunteer captains (building_captain).
 
-Revision ID: 0023_field2
-Revises: 0017_carewatch
+Revision ID: 0021_field2
+Revises: 0020_carewatch
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_field2"
-down_revision = "0017_carewatch"
+revision = "0021_field2"
+down_revision = "0020_carewatch"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 preferred time. Every community gets the default sub-choices, and its kiosks learn them with
 the community record (republished at a new change sequence).
 
-Revision ID: 0014_subchoices
+Revision ID: 0016_subchoices
 Revises: 0015_field
 Create Date: 2026-11-30
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0014_subchoices"
+revision = "0016_subchoices"
 down_revision = "0015_field"
 branch_labels = None
 depends_on = None

@@ -1,6 +1,6 @@
 """Each console user's language (issue 16.1): null until they choose; then it wins over the cookie.
 
-Revision ID: 0020_language
+Revision ID: 0014_language
 Revises: 0013_signs
 Create Date: 2026-11-30
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0020_language"
+revision = "0014_language"
 down_revision = "0013_signs"
 branch_labels = None
 depends_on = None

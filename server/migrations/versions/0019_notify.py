@@ -1,7 +1,7 @@
 """Notifications (issue 14.3): the channels a community configures, one row per notification.
 
-Revision ID: 0016_notify
-Revises: 0019_city2
+Revision ID: 0019_notify
+Revises: 0018_city2
 Create Date: 2026-11-30
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0016_notify"
-down_revision = "0019_city2"
+revision = "0019_notify"
+down_revision = "0018_city2"
 branch_labels = None
 depends_on = None
 

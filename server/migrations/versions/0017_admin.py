@@ -2,16 +2,16 @@
 agency's contact. Settings and retirements are tables of their own, so the community and room
 rows (written by every version's commands) keep their columns.
 
-Revision ID: 0021_admin
-Revises: 0014_subchoices
+Revision ID: 0017_admin
+Revises: 0016_subchoices
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_admin"
-down_revision = "0014_subchoices"
+revision = "0017_admin"
+down_revision = "0016_subchoices"
 branch_labels = None
 depends_on = None
 
