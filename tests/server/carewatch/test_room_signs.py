@@ -87,3 +87,34 @@ def test_a_completed_job_in_the_room_is_a_sign_of_life(app: Flask, world: Any) -
         channels = db.session.execute(sa.select(SignOfLife.channel)).scalars().all()
         assert channels == ["job"]
     assert _signs_and_open_steps(app, plan_id)[1] == 0
+
+
+def test_a_kiosk_checkin_resets_the_elders_clock_once(
+    app: Flask, client: FlaskClient, enrolled: dict[str, Any]
+) -> None:
+    """报平安 for the room (replayed, as a kiosk retrying a lost answer would) is one sign of
+    life: the open step closes, and the board shows the elder on rhythm again, seen at the
+    kiosk, due a full rhythm after the tap."""
+    from server.carewatch.queries import board
+    from server.timeutil import utcnow
+    from tests.server.syncapi.test_checkins import checkin
+
+    community_id = enrolled["community"]["id"]
+    plan_id = _watch_room(app, community_id, "3-2-301")
+    with app.app_context():
+        (before,) = board(community_id)
+        assert before.is_overdue
+        assert before.step is not None
+    tapped = utcnow() - timedelta(minutes=5)
+    for _ in range(2):
+        assert (
+            push(client, enrolled["token"], [checkin(1, "3-2-301", at=tapped)]).status_code == 200
+        )
+    assert _signs_and_open_steps(app, plan_id) == ([("kiosk", None)], 0)
+    with app.app_context():
+        (after,) = board(community_id)
+        assert after.last_channel == "kiosk"
+        assert after.last_at == tapped
+        assert after.step is None
+        assert not after.is_overdue
+        assert after.due > utcnow() + timedelta(hours=23)
