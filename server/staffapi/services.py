@@ -276,7 +276,9 @@ KEY_LENGTH = 200
 
 
 def _bad(field: str, detail: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {detail}", "bad_field", field=field)
+    return InvalidInput(
+        gettext("%(field)s：%(problem)s", field=field, problem=detail), "bad_field", field=field
+    )
 
 
 def _text(body: dict[str, Any], field: str, required: bool) -> str | None:
@@ -284,7 +286,7 @@ def _text(body: dict[str, Any], field: str, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
-        raise _bad(field, "a string is required" if required else "must be a string")
+        raise _bad(field, gettext("必须填写，且须为字符串") if required else gettext("须为字符串"))
     return value
 
 
@@ -294,7 +296,7 @@ def _intake(scope: Scope, body: Any) -> tuple[Intake, str]:
         raise InvalidInput(gettext("请求内容须为一个 JSON 对象"), "bad_body")
     unknown = sorted(set(body) - INTAKE_FIELDS)
     if unknown:
-        raise _bad(unknown[0], "unknown field")
+        raise _bad(unknown[0], gettext("不认识这个字段"))
     slug = _text(body, "community", True) or ""
     community = db.session.execute(
         sa.select(Community).where(Community.slug == slug)
@@ -309,14 +311,14 @@ def _intake(scope: Scope, body: Any) -> tuple[Intake, str]:
     if reporter is not None and (
         not isinstance(reporter, dict) or set(reporter) - {"kind", "name"}
     ):
-        raise _bad("reporter", "an object with kind and name")
+        raise _bad("reporter", gettext("须为包含 kind 和 name 的对象"))
     reporter = reporter or {}
     for part in ("kind", "name"):
         if reporter.get(part) is not None and not isinstance(reporter[part], str):
-            raise _bad(f"reporter.{part}", "must be a string")
+            raise _bad(f"reporter.{part}", gettext("须为字符串"))
     on_behalf = body.get("on_behalf", False)
     if not isinstance(on_behalf, bool):
-        raise _bad("on_behalf", "must be true or false")
+        raise _bad("on_behalf", gettext("须为 true 或 false"))
     intake = Intake(
         community_id=community.id,
         room=_text(body, "room", True) or "",
