@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from flask import Flask
+from flask_babel import gettext
 
 from server.errors import LinliError
 
@@ -135,7 +136,14 @@ def rooms_import(slug: str, file: Path) -> None:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LinliError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise LinliError(
+            gettext(
+                "%(file)s：不是 UTF-8 文本（第 %(byte)s 字节：%(reason)s）",
+                file=file,
+                reason=exc.reason,
+                byte=exc.start,
+            )
+        ) from exc
     community = community_by_slug(slug)
     rows = parse_rooms_csv(text, str(file))
     result = services.import_rooms(services.CLI, community, rows, file.name)
@@ -376,7 +384,7 @@ def user_create(
     from server.auth.services import create_user
 
     if bool(communities) == all_communities:
-        raise LinliError("give --community (repeatable) or --all-communities")
+        raise LinliError(gettext("请指定 --community（可重复）或 --all-communities"))
     if sys.stdin.isatty():
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     else:
@@ -592,13 +600,21 @@ def volunteers_import(slug: str, file: Path, accept_team_matches: bool) -> None:
     if parsed.errors:
         bad_lines = len({e.line for e in parsed.errors})
         raise LinliError(
-            f"{file}: {len(parsed.errors)} errors on {bad_lines} of "
-            f"{len(parsed.rows) + bad_lines} rows; nothing imported"
+            gettext(
+                "%(file)s：%(rows)s 行中有 %(bad)s 行出错，共 %(errors)s 处；什么也没有导入",
+                file=file,
+                errors=len(parsed.errors),
+                bad=bad_lines,
+                rows=len(parsed.rows) + bad_lines,
+            )
         )
     if parsed.team_matches and not accept_team_matches:
         raise LinliError(
-            f"{file}: team names were matched loosely (listed above); check them and run again "
-            "with --accept-team-matches; nothing imported"
+            gettext(
+                "%(file)s：队伍名称是近似匹配的（见上方列表）；请核对后加上"
+                " --accept-team-matches 再运行；什么也没有导入",
+                file=file,
+            )
         )
     added = present = 0
     chunks = [parsed.rows[i : i + 500] for i in range(0, len(parsed.rows), 500)]
@@ -657,7 +673,11 @@ def care_import(slug: str, file: Path) -> None:
             at = datetime.fromisoformat((line.get("at") or "").strip())
         except ValueError:
             raise LinliError(
-                f"{file}:{number}: at must be a date and time, e.g. 2026-11-30 11:30"
+                gettext(
+                    "%(file)s:%(number)s：at 须为日期和时间，例如 2026-11-30 11:30",
+                    file=file,
+                    number=number,
+                )
             ) from None
         if at.tzinfo is None:
             at = at.replace(tzinfo=local_zone())
@@ -697,7 +717,11 @@ def passbook_verify() -> None:
         click.echo(problem, err=True)
     if not report.ok:
         raise LinliError(
-            f"passbook: {report}, {len(report.problems)} problems: the chain is NOT intact"
+            gettext(
+                "积分簿：%(report)s，%(count)s 个问题：账链不完整",
+                report=report,
+                count=len(report.problems),
+            )
         )
     click.echo(f"passbook: {report}, chain intact")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.auth.models import Membership, User
 from server.communities.models import Community, Room, RoomRetirement
@@ -32,7 +33,7 @@ def community(ids: frozenset[int], community_id: int) -> Community:
     """One of these communities, or `NotFound`."""
     found = db.session.get(Community, community_id)
     if found is None or found.id not in ids:
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
     return found
 
 
@@ -89,7 +90,7 @@ def team(community_id: int, team_id: int) -> Team:
     """A team of the community, or `NotFound`."""
     found = db.session.get(Team, team_id)
     if found is None or found.community_id != community_id:
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
     return found
 
 
@@ -118,7 +119,7 @@ def agency(community_id: int, agency_id: int) -> Agency:
     """An agency of the community, or `NotFound`."""
     found = db.session.get(Agency, agency_id)
     if found is None or found.community_id != community_id:
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
     return found
 
 
@@ -126,7 +127,7 @@ def kiosk(community_id: int, kiosk_id: int) -> Kiosk:
     """A kiosk of the community, or `NotFound`."""
     found = db.session.get(Kiosk, kiosk_id)
     if found is None or found.community_id != community_id:
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
     return found
 
 
@@ -158,5 +159,5 @@ def token(admin_of: frozenset[int], everywhere: bool, token_id: int) -> ApiToken
         )
     ).scalar_one_or_none()
     if found is None:
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
     return found

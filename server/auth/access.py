@@ -280,7 +280,8 @@ def enforce() -> ResponseReturnValue | None:
     rule = rule_for(endpoint)
     if rule is None:
         raise NotAllowed(
-            f"{endpoint} is not in the access policy (server/auth/access.py)", "not_in_policy"
+            gettext("%(endpoint)s 不在访问策略中（server/auth/access.py）", endpoint=endpoint),
+            "not_in_policy",
         )
     g.access_rule = rule
     if rule.kind == "token":

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 
 from server.audit import services as audit
 from server.audit.actor import Actor
@@ -25,7 +26,7 @@ def load_resident(resident_id: int) -> Resident:
     """A living profile in the user's communities (for this endpoint), or 404."""
     resident = db.session.get(Resident, resident_id)
     if resident is None or resident.deleted_at is not None:
-        raise NotFound("no such resident")
+        raise NotFound(gettext("没有这位居民"))
     access.require_community(resident.community_id)
     return resident
 

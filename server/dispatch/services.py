@@ -201,7 +201,7 @@ def update_team(team: Team, name: str, category_codes: list[str], lead: str | No
         Team.community_id == team.community_id, Team.name == name, Team.id != team.id
     )
     if db.session.execute(same).first():
-        raise Conflict(f"team {name!r} exists already", "team_exists")
+        raise Conflict(gettext("队伍 %(name)s 已存在", name=repr(name)), "team_exists")
     team.name = name
     team.category_codes = list(category_codes)
     if lead:

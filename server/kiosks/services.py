@@ -54,16 +54,14 @@ def new_enrollment_code(community_slug: str, name: str, hours: int) -> tuple[Kio
 def kiosk_for_token(token: str | None) -> Kiosk:
     """The enrolled, unrevoked kiosk holding `token`, or `Unauthorized`."""
     if not token:
-        raise Unauthorized("send the kiosk's token as 'Authorization: Bearer <token>'")
+        raise Unauthorized(gettext("请以 'Authorization: Bearer <token>' 发送终端的令牌"))
     kiosk = db.session.execute(
         sa.select(Kiosk).where(Kiosk.token_hash == hash_secret(token))
     ).scalar_one_or_none()
     if kiosk is None:
-        raise Unauthorized("this kiosk token is unknown; enrol the kiosk again", "unknown_token")
+        raise Unauthorized(gettext("这个终端令牌无效；请重新登记终端"), "unknown_token")
     if kiosk.revoked_at is not None:
-        raise Unauthorized(
-            "this kiosk was revoked; enrol it again with a new code", "revoked_token"
-        )
+        raise Unauthorized(gettext("这台终端已停用；请用新的登记码重新登记"), "revoked_token")
     return kiosk
 
 
@@ -94,9 +92,7 @@ def enroll(code: str, token: str) -> Kiosk:
         .returning(Kiosk.id)
     ).scalar_one_or_none()
     if kiosk_id is None:
-        raise Unauthorized(
-            "this enrolment code is unknown, used or expired; ask for a new one", "invalid_code"
-        )
+        raise Unauthorized(gettext("登记码无效、已用过或已过期；请重新生成一个"), "invalid_code")
     return db.session.get_one(Kiosk, kiosk_id)
 
 
@@ -133,7 +129,7 @@ def rename(kiosk: Kiosk, name: str) -> None:
         raise InvalidInput(gettext("终端名称须为1至100个字符"), "bad_name")
     taken = sa.select(Kiosk.id).where(Kiosk.name == name, Kiosk.id != kiosk.id)
     if db.session.execute(taken).first():
-        raise Conflict(f"kiosk name {name!r} is taken", "kiosk_exists")
+        raise Conflict(gettext("终端名称 %(name)s 已被占用", name=repr(name)), "kiosk_exists")
     kiosk.name = name
     db.session.flush()
 

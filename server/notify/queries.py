@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from server.dispatch.models import Team
 from server.errors import NotFound
@@ -70,7 +71,7 @@ def team_named(community_id: int, name: str) -> Team:
         sa.select(Team).where(Team.community_id == community_id, Team.name == name.strip())
     ).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"no team named {name!r} in this community", "no_team")
+        raise NotFound(gettext("本社区没有名为 %(name)s 的队伍", name=repr(name)), "no_team")
     return found
 
 
@@ -78,5 +79,5 @@ def channel(channel_id: int, community_ids: Iterable[int]) -> NotifyChannel:
     """One channel of these communities, else NotFound (another community's looks absent)."""
     found = db.session.get(NotifyChannel, channel_id)
     if found is None or found.community_id not in set(community_ids):
-        raise NotFound("no such record")
+        raise NotFound(gettext("没有这条记录"))
     return found

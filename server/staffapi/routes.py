@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_babel import gettext
 
 from server.errors import InvalidInput
 from server.staffapi import services
@@ -27,7 +28,7 @@ def _scope() -> services.Scope:
 def _limit() -> int:
     raw = request.args.get("limit", str(current_app.config["LINLI_API_PAGE_SIZE"]))
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
-        raise InvalidInput("limit must be a whole number from 1 to 1000", "bad_limit")
+        raise InvalidInput(gettext("limit 须为 1 到 1000 之间的整数"), "bad_limit")
     return int(raw)
 
 
@@ -40,7 +41,8 @@ def _time(name: str) -> datetime | None:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise InvalidInput(
-            f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00Z", "bad_time"
+            gettext("%(name)s 须为 ISO 8601 时间，例如 2026-11-01T00:00:00Z", name=name),
+            "bad_time",
         ) from exc
 
 
@@ -66,7 +68,9 @@ def requests_create() -> tuple[Response, int]:
     scope = _scope()
     body = request.get_json(silent=True)
     if body is None:
-        raise InvalidInput("send a JSON object (Content-Type: application/json)", "bad_body")
+        raise InvalidInput(
+            gettext("请发送一个 JSON 对象（Content-Type: application/json）"), "bad_body"
+        )
     status, answer = services.create_request(scope, request.headers.get("Idempotency-Key"), body)
     return jsonify(answer), status
 

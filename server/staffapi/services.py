@@ -50,7 +50,7 @@ def create_api_token(name: str, community_slugs: list[str]) -> tuple[ApiToken, s
     if not name or len(name) > 100:
         raise InvalidInput(gettext("令牌名称须为1至100个字符"), "bad_name")
     if db.session.execute(sa.select(ApiToken.id).where(ApiToken.name == name)).first():
-        raise Conflict(f"an API token named {name!r} exists already", "token_exists")
+        raise Conflict(gettext("已有名为 %(name)s 的接口令牌", name=repr(name)), "token_exists")
     secret = "lt_" + secrets.token_urlsafe(32)
     token = ApiToken(
         name=name,
@@ -75,7 +75,7 @@ def api_token_named(name_or_id: str) -> ApiToken:
     if token is None and name_or_id.isascii() and name_or_id.isdigit() and len(name_or_id) < 10:
         token = db.session.get(ApiToken, int(name_or_id))
     if token is None:
-        raise NotFound(f"no API token named {name_or_id!r}", "no_token")
+        raise NotFound(gettext("没有名为 %(name)s 的接口令牌", name=repr(name_or_id)), "no_token")
     return token
 
 
@@ -83,7 +83,7 @@ def revoke_api_token(name_or_id: str) -> ApiToken:
     """Revoke a token named `name_or_id` (or with that id); it is refused from now on."""
     token = api_token_named(name_or_id)
     if token.revoked_at is not None:
-        raise Conflict(f"API token {token.name!r} is revoked already", "revoked")
+        raise Conflict(gettext("接口令牌 %(name)s 已停用", name=repr(token.name)), "revoked")
     token.revoked_at = utcnow()
     db.session.flush()
     return token
@@ -92,12 +92,12 @@ def revoke_api_token(name_or_id: str) -> ApiToken:
 def scope_for_token(secret: str | None) -> Scope:
     """The scope of a bearer token, or `Unauthorized`."""
     if not secret:
-        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+        raise Unauthorized(gettext("请以 'Authorization: Bearer <token>' 发送接口令牌"))
     token = db.session.execute(
         sa.select(ApiToken).where(ApiToken.token_hash == hash_secret(secret))
     ).scalar_one_or_none()
     if token is None or token.revoked_at is not None:
-        raise Unauthorized("this API token is unknown or revoked", "unknown_token")
+        raise Unauthorized(gettext("这个接口令牌无效或已停用"), "unknown_token")
     ids = frozenset(c.id for c in token.communities)
     return Scope(token_name=token.name, community_ids=ids or None, token_id=token.id)
 
@@ -117,7 +117,7 @@ def decode_page_cursor(text: str) -> int:
             raise ValueError(kind)
         return last_id
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise InvalidInput("cursor is not valid; start again without one", "bad_cursor") from exc
+        raise InvalidInput(gettext("cursor 无效；请不带 cursor 从头开始"), "bad_cursor") from exc
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,9 @@ def _community_clause(scope: Scope, column: Any, community: str | None) -> Any:
     if community is not None:
         target = community_by_slug(community)
         if not scope.allows(target.id):
-            raise NotFound(f"no community with slug {community!r}", "unknown_community")
+            raise NotFound(
+                gettext("没有标识为 %(slug)s 的社区", slug=repr(community)), "unknown_community"
+            )
         clauses.append(column == target.id)
     return sa.and_(sa.true(), *clauses)
 
@@ -208,7 +210,7 @@ def decode_refusal_cursor(text: str) -> tuple[int, int]:
             raise ValueError(kind)
         return ids
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise InvalidInput("cursor is not valid; start again without one", "bad_cursor") from exc
+        raise InvalidInput(gettext("cursor 无效；请不带 cursor 从头开始"), "bad_cursor") from exc
 
 
 def list_rejections(
@@ -274,7 +276,9 @@ KEY_LENGTH = 200
 
 
 def _bad(field: str, detail: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {detail}", "bad_field", field=field)
+    return InvalidInput(
+        gettext("%(field)s：%(problem)s", field=field, problem=detail), "bad_field", field=field
+    )
 
 
 def _text(body: dict[str, Any], field: str, required: bool) -> str | None:
@@ -282,35 +286,39 @@ def _text(body: dict[str, Any], field: str, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
-        raise _bad(field, "a string is required" if required else "must be a string")
+        raise _bad(field, gettext("必须填写，且须为字符串") if required else gettext("须为字符串"))
     return value
 
 
 def _intake(scope: Scope, body: Any) -> tuple[Intake, str]:
     """The checked intake of a POST body and its community's slug, or a 400 naming the field."""
     if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", "bad_body")
+        raise InvalidInput(gettext("请求内容须为一个 JSON 对象"), "bad_body")
     unknown = sorted(set(body) - INTAKE_FIELDS)
     if unknown:
-        raise _bad(unknown[0], "unknown field")
+        raise _bad(unknown[0], gettext("不认识这个字段"))
     slug = _text(body, "community", True) or ""
     community = db.session.execute(
         sa.select(Community).where(Community.slug == slug)
     ).scalar_one_or_none()
     if community is None or not scope.allows(community.id):
-        raise NotFound(f"no community with slug {slug!r}", "unknown_community", field="community")
+        raise NotFound(
+            gettext("没有标识为 %(slug)s 的社区", slug=repr(slug)),
+            "unknown_community",
+            field="community",
+        )
     reporter = body.get("reporter")
     if reporter is not None and (
         not isinstance(reporter, dict) or set(reporter) - {"kind", "name"}
     ):
-        raise _bad("reporter", "an object with kind and name")
+        raise _bad("reporter", gettext("须为包含 kind 和 name 的对象"))
     reporter = reporter or {}
     for part in ("kind", "name"):
         if reporter.get(part) is not None and not isinstance(reporter[part], str):
-            raise _bad(f"reporter.{part}", "must be a string")
+            raise _bad(f"reporter.{part}", gettext("须为字符串"))
     on_behalf = body.get("on_behalf", False)
     if not isinstance(on_behalf, bool):
-        raise _bad("on_behalf", "must be true or false")
+        raise _bad("on_behalf", gettext("须为 true 或 false"))
     intake = Intake(
         community_id=community.id,
         room=_text(body, "room", True) or "",
@@ -343,7 +351,7 @@ def _stored(token_id: int, key: str) -> IdempotencyKey | None:
 def _replay(stored: IdempotencyKey, digest: str) -> tuple[int, dict[str, Any]]:
     if stored.body_digest != digest:
         raise Conflict(
-            "this Idempotency-Key was used with another body; use a new key for a new request",
+            gettext("这个 Idempotency-Key 已用于另一份请求内容；新的请求请用新的键"),
             "idempotency_conflict",
         )
     return 200, stored.response
@@ -355,12 +363,15 @@ def create_request(scope: Scope, key: str | None, body: Any) -> tuple[int, dict[
     key = (key or "").strip()
     if not key or len(key) > KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise InvalidInput(
-            f"send an Idempotency-Key header of 1 to {KEY_LENGTH} printable ASCII characters",
+            gettext(
+                "请发送 Idempotency-Key 请求头，由 1 到 %(most)s 个可打印的 ASCII 字符组成",
+                most=KEY_LENGTH,
+            ),
             "bad_idempotency_key",
             field="Idempotency-Key",
         )
     if scope.token_id is None:
-        raise Unauthorized("this API token is unknown or revoked", "unknown_token")
+        raise Unauthorized(gettext("这个接口令牌无效或已停用"), "unknown_token")
     digest = _digest(body)
     stored = _stored(scope.token_id, key)
     if stored is not None:

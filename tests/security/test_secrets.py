@@ -73,7 +73,7 @@ def test_api_tokens_are_listed_and_revoked_from_the_command_line(
     assert _requests(client, other).status_code == 401
     again = invoke("server", "api-token", "revoke", "dashboard", env=env, check=False)
     assert again.returncode == 1
-    assert again.stderr.strip() == "error: API token 'dashboard' is revoked already"
+    assert again.stderr.strip() == "error: 接口令牌 'dashboard' 已停用"
     listing = invoke("server", "api-token", "list", env=env).stdout
     assert all(line.split("\t")[5] != "-" for line in listing.strip().splitlines()[1:])
 

@@ -7,6 +7,7 @@ no template shows words outside `_()` (a scan of text nodes and of the attribute
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -237,3 +238,71 @@ def test_error_pages_speak_the_readers_language_and_apis_keep_json(
     # A program asking JSON anywhere else keeps the JSON shape, its detail in its language.
     answer = client.get("/console/nope", headers={"Accept": "application/json"})
     assert answer.get_json()["error"] == "not_found"
+
+
+UNTRANSLATED_ERRORS_ALLOWED = ("syncapi", "ops", "migrations")
+"""Server packages whose errors are read by machines or operators, not by the console's people."""
+
+
+def _linli_error_names() -> set[str]:
+    """The names of LinliError and every subclass, after importing every server module."""
+    import importlib
+    import pkgutil
+
+    import server
+    from server.errors import LinliError
+
+    for module in pkgutil.walk_packages(server.__path__, "server."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+    names, todo = set(), [LinliError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _literal_error_raises(tree: ast.AST, error_names: set[str]) -> list[int]:
+    """Lines of `raise X("...")` / `raise X(f"...")` where X is a domain error."""
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+            continue
+        func = node.exc.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        args = node.exc.args
+        if name in error_names and args and isinstance(args[0], (ast.Constant, ast.JoinedStr)):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_domain_errors_speak_through_gettext() -> None:
+    """A LinliError's detail reaches people: it is a gettext call or a variable, never a literal
+    string (an f-string included), outside the kiosk protocol, the operator CLI and migrations."""
+    error_names = _linli_error_names()
+    assert {"NotFound", "Conflict", "InvalidInput", "LinkGone"} <= error_names
+    found = []
+    for path in sorted(SERVER.rglob("*.py")):
+        if path.relative_to(SERVER).parts[0] in UNTRANSLATED_ERRORS_ALLOWED:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [
+            f"{path.relative_to(ROOT)}:{line}" for line in _literal_error_raises(tree, error_names)
+        ]
+    assert not found, found
+
+
+def test_the_raise_scan_sees_literals_and_f_strings_but_not_gettext() -> None:
+    """The scan above flags literal and f-string details and passes gettext calls and variables."""
+    source = (
+        'raise NotFound("no such record")\n'
+        'raise errors.Conflict(f"team {name!r} exists", "team_exists")\n'
+        'raise NotFound(gettext("没有这条记录"))\n'
+        "raise InvalidInput(detail)\n"
+        'raise ValueError("not ours")\n'
+    )
+    assert _literal_error_raises(ast.parse(source), {"NotFound", "Conflict", "InvalidInput"}) == [
+        1,
+        2,
+    ]

@@ -184,7 +184,7 @@ def test_a_route_missing_from_the_policy_is_refused_even_to_admins(
     login(client, "admin_lanqiao")
     answer = client.get("/console/sneaky")
     assert answer.status_code == 403
-    assert "not in the access policy" in answer.get_data(as_text=True)
+    assert "sneaky 不在访问策略中" in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", ROLES)

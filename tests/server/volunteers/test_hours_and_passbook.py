@@ -339,7 +339,7 @@ def test_passbook_verify_command(app: Flask, seed: Seed, database_url: str, tmp_
     assert broken.returncode == 1
     assert f"volunteer {vid} entry 1 " in broken.stderr
     assert broken.stderr.strip().splitlines()[-1] == (
-        "error: passbook: 1 accounts, 2 entries, 2 problems: the chain is NOT intact"
+        "error: 积分簿：1 accounts, 2 entries，2 个问题：账链不完整"
     )
 
 

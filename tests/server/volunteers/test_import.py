@@ -190,7 +190,7 @@ def test_the_import_command(app: Flask, seed: Seed, database_url: str, tmp_path:
     assert f"{broken}:4: phone: 'call me' 不是电话号码" in result.stderr
     assert f"{broken}:7: team: 没有名为 'no such team' 的服务队" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {broken}: 7 errors on 5 of 6 rows; nothing imported"
+        f"error: {broken}：6 行中有 5 行出错，共 7 处；什么也没有导入"
     )
     assert _count(app) == before
     good = tmp_path / "good.xlsx"
