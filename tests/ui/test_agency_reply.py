@@ -78,7 +78,7 @@ def test_an_escalation_by_transfer_order_is_answered_by_its_link_and_the_kiosk_h
 ) -> None:
     page.goto(synced.kiosk.url + "/confirm?category=electrical&room=3-2-302")
     with page.expect_navigation():
-        page.click("#confirm")
+        page.click("[data-choice=light_out]")  # the server sent its sub-choices: a tile saves
     ticket = synced.kiosk.store.requests_for_room("3-2-302")[0]["ticket"]
     synced.sync()
     rid = _escalate_by_order(synced, ticket)
