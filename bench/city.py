@@ -536,6 +536,9 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     labels = list(dict.fromkeys(label for r in results for label in r.cells))
+    if not labels:
+        print(f"\nno row matches --only {args.only!r}; the cities are ready")
+        return
     width = max(len(label) for label in labels)
     cols = [f"{n:,} requests" for _, n in cities]
     print()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import runpy
 import shlex
 import shutil
@@ -686,6 +687,10 @@ def test_gunicorn_serves_the_app_with_the_deploy_config(database_url: str, tmp_p
     text = log.read_text(errors="replace")
     assert "Using worker: gthread" in text
     assert text.count("Booting worker") >= 2
+    # post_worker_init readied each worker: templates compiled, the app's heap frozen.
+    ready = re.findall(r"worker ready: (\d+) templates compiled, ([\d,]+) objects frozen", text)
+    assert len(ready) >= 2, text
+    assert all(int(t) > 50 and int(f.replace(",", "")) > 10_000 for t, f in ready), ready
     # The access log format: client from nginx's X-Real-IP, the request id, the duration.
     access = [line for line in text.splitlines() if "rid=deploy-test" in line]
     assert len(access) == 1, text
