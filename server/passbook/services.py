@@ -64,10 +64,15 @@ class Posting:
     replayed: bool
 
 
+_HASHED_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""The fixed JSON form an entry is hashed in (one encoder: `json.dumps` with these options
+builds a new one per call, a third of the hashing time of a full check)."""
+
+
 def entry_hash(entry: LedgerEntry | sa.Row[*tuple[Any, ...]]) -> str:
     """SHA-256 over the entry's fields and the previous entry's hash, in a fixed JSON form."""
     at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
-    body = json.dumps(
+    body = _HASHED_JSON.encode(
         [
             entry.volunteer_id,
             entry.seq,
@@ -81,9 +86,7 @@ def entry_hash(entry: LedgerEntry | sa.Row[*tuple[Any, ...]]) -> str:
             entry.actor,
             at,
             entry.prev_hash,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+        ]
     )
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -534,20 +537,19 @@ class _Chain:
 
     def follow(self, entry: sa.Row[*tuple[Any, ...]]) -> list[str]:
         """The problems of the next entry (sequence, link, hash, balance); the walk moves on."""
-        where = self._where(entry)
         problems = []
         if entry.seq != self.seq + 1:
-            problems.append(f"{where}: expected entry {self.seq + 1}; entries are missing")
+            problems.append(f"expected entry {self.seq + 1}; entries are missing")
         if entry.prev_hash != self.hash:
-            problems.append(f"{where}: does not link to the entry before it")
+            problems.append("does not link to the entry before it")
         if entry.hash != entry_hash(entry):
-            problems.append(f"{where}: its content does not match its hash (edited)")
+            problems.append("its content does not match its hash (edited)")
         if entry.balance_after != self.balance + entry.points or entry.balance_after < 0:
-            problems.append(f"{where}: balance {entry.balance_after} != {self.balance} + points")
+            problems.append(f"balance {entry.balance_after} != {self.balance} + points")
         if entry.seq == self.checkpoint_seq and entry.hash != self.checkpoint_hash:
-            problems.append(f"{where}: its hash changed since it was verified")
+            problems.append("its hash changed since it was verified")
         self.seq, self.hash, self.balance = entry.seq, entry.hash, entry.balance_after
-        return problems
+        return [f"{self._where(entry)}: {problem}" for problem in problems]
 
     def end(self, account: sa.Row[*tuple[Any, ...]]) -> list[str]:
         """The problems of the account (entries, balance, head) against the walked chain."""
@@ -653,7 +655,8 @@ def check_chain(
     if volunteer_id is not None:
         stream = stream.where(PassbookAccount.volunteer_id == volunteer_id)
         orphans = orphans.where(LedgerEntry.volunteer_id == volunteer_id)
-    rows = db.session.execute(stream.execution_options(yield_per=2000))
+    # On the session's connection: the same transaction, without the ORM's handling of rows.
+    rows = db.session.connection().execute(stream.execution_options(yield_per=2000))
     for vid, group in itertools.groupby(rows, key=lambda row: row.account):
         report.accounts += 1
         first = next(group)
