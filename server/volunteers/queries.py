@@ -112,6 +112,11 @@ class ApprovedService:
     source: str
     decided_by: str | None
 
+    @property
+    def hours(self) -> str:
+        """The approved time in hours, to two places."""
+        return f"{self.minutes / 60:.2f}"
+
 
 def _by_source(sums: list[tuple[str, int | None, int]]) -> ServiceMinutes:
     """(source, minutes, records) rows as one `ServiceMinutes`."""
