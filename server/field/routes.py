@@ -67,6 +67,7 @@ from server.localtime import local_today
 from server.pages import form_failed
 from server.passbook import services as passbook
 from server.requests.words import status_words
+from server.volunteers import forms as volunteer_forms
 from server.volunteers import queries as volunteer_queries
 from server.volunteers.models import Volunteer
 from server.volunteers.services import volunteer_in
@@ -412,23 +413,16 @@ def code() -> ResponseReturnValue:
 
 @bp.get("/record")
 def record() -> ResponseReturnValue:
-    """我的服务记录: the printable certificate (the console's own page)."""
+    """我的服务记录: the printable certificate of a period (the console's own page)."""
     me = _me()
-    context = volunteer_queries.volunteer_context(me)
-    approved = sorted(
-        (r for r in context["records"] if r.status == "approved"), key=lambda r: r.started_at
-    )
+    start, end = volunteer_forms.record_period(request.args)
     return render_template(
         "volunteers/record.html",
         volunteer=me,
-        note_kinds=(),
         community=volunteer_queries.community(me.community_id),
-        approved=approved,
-        recorded_minutes=sum(r.minutes or 0 for r in approved if r.source == "recorded"),
-        manual_minutes=sum(r.minutes or 0 for r in approved if r.source == "manual"),
         issued_by=gettext("志愿者本人打印"),
         issued_on=local_today(),
-        **context,
+        **volunteer_queries.service_record_context(me, start, end),
     )
 
 

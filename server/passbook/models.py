@@ -91,3 +91,16 @@ class RedemptionCode(db.Model):  # type: ignore[name-defined,misc]
     used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     merchant_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("merchant.id"))
     entry_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("ledger_entry.id"))
+
+
+class PassbookCheckpoint(db.Model):  # type: ignore[name-defined,misc]
+    """How far a volunteer's chain was last verified in full, and when: entries 1 to `seq`
+    were intact and entry `seq` had `hash`. The passbook page checks that entry and those
+    after it, not the whole chain again. Apart from the account so a posting (which locks
+    the account) and a verification moving the checkpoint never wait for each other."""
+
+    __tablename__ = "passbook_checkpoint"
+    volunteer_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("volunteer.id"), primary_key=True)
+    seq: so.Mapped[int] = so.mapped_column(sa.Integer)
+    hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    verified_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)

@@ -62,7 +62,7 @@ def _passbook_context(volunteer: Volunteer, **extra: Any) -> dict[str, Any]:
         "entries": entries,
         "earlier": earlier,
         "balance": services.balance(volunteer.id),
-        "chain_ok": services.check_chain(volunteer.id).ok,
+        "chain": services.check_recent(volunteer.id),
         "form_key": uuid.uuid4().hex,
         **extra,
     }

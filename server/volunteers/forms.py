@@ -6,17 +6,18 @@ A bad field is an `InvalidInput` naming it, with the message and code the pages 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
 from flask import request
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from wtforms import Form, StringField, TextAreaField
 
 from server import inputs
 from server.errors import InvalidInput
 from server.inputs import INT32_MAX, optional_int, required
-from server.localtime import local_zone
+from server.localtime import local_today, local_zone
 
 
 class VolunteerForm(Form):  # type: ignore[misc]  # wtforms ships no type hints
@@ -74,6 +75,40 @@ class DayField(inputs.ParsedField):
                 ),
                 "bad_date",
             ) from exc
+
+
+class PeriodForm(VolunteerForm):
+    """The printable service record's period: local dates `start` and `end`, both included."""
+
+    start = DayField(_l("开始日期"))
+    end = DayField(_l("结束日期"))
+
+
+EARLIEST = date(1900, 1, 1)
+"""No service record is older; an earlier start is read as this day (and stays in range)."""
+
+
+def _year_before(day: date) -> date:
+    """The day after the same date a year before: twelve months ending on `day`."""
+    try:
+        year_ago = day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        year_ago = day.replace(year=day.year - 1, day=28)
+    return year_ago + timedelta(days=1)
+
+
+def record_period(args: Any) -> tuple[date, date]:
+    """The period asked in `args` (`start`, `end`), ending today at the latest; by default
+    the twelve months up to today. A volunteer asks for a certificate of recent service (for
+    school, work or an annual commendation) at any time of year: the last twelve months are
+    never a near-empty January, and a calendar year is one click away on the page."""
+    form = inputs.checked(PeriodForm, args)
+    today = local_today()
+    end = max(min(form.end.data or today, today), EARLIEST)
+    start = max(form.start.data or _year_before(end), EARLIEST)
+    if end < start:
+        raise InvalidInput(gettext("时段的结束早于开始"), "bad_period")
+    return start, end
 
 
 class DetailsForm(VolunteerForm):

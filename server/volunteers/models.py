@@ -84,6 +84,17 @@ class ServiceRecord(db.Model):  # type: ignore[name-defined,misc]
             sqlite_where=sa.text("status = 'approved'"),
             postgresql_include=["id", "volunteer_id", "team_id", "source", "minutes"],
         ),
+        # One volunteer's records by time (0024_ledger): the printable record's period and its
+        # all-time sums by source read this index alone, the profile's latest 100 walk it
+        # backwards. Before, the record read all ~4,300 of the busiest volunteer's rows from
+        # 3,622 heap blocks (43 ms) and the profile walked the city's records by time (12,017
+        # rows removed by filter).
+        sa.Index(
+            "ix_service_record_volunteer_started",
+            "volunteer_id",
+            "started_at",
+            postgresql_include=["status", "source", "minutes"],
+        ),
         sa.CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_not_negative"),
     )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

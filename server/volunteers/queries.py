@@ -7,7 +7,8 @@ import base64
 import binascii
 import json
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from server.communities.models import Community
 from server.dispatch.models import Team
 from server.errors import InvalidInput
 from server.extensions import db
+from server.localtime import local_midnight, local_zone
 from server.requests.models import HelpRequest
 from server.volunteers.models import (
     ServiceRecord,
@@ -49,37 +51,129 @@ def community(community_id: int) -> Community:
 
 
 PROFILE_RECORDS = 100
-"""Service records on a volunteer's page (the latest; the printable record has them all)."""
+"""Service records on a volunteer's page (the latest; the printable record has a period's)."""
 
 
-def volunteer_context(volunteer: Volunteer, every_record: bool = False) -> dict[str, Any]:
-    """A volunteer's teams (with the lead flag), service records (newest first: the latest
-    PROFILE_RECORDS, or all with `every_record`, and whether there are more) and notes."""
+def _teams_and_notes(volunteer: Volunteer) -> dict[str, Any]:
     teams = db.session.execute(
         sa.select(Team, TeamMember.is_lead)
         .join(TeamMember, TeamMember.team_id == Team.id)
         .where(TeamMember.volunteer_id == volunteer.id)
         .order_by(Team.name)
     ).all()
-    stmt = (
-        sa.select(ServiceRecord)
-        .where(ServiceRecord.volunteer_id == volunteer.id)
-        .order_by(ServiceRecord.started_at.desc())
-    )
-    records = list(
-        db.session.execute(stmt if every_record else stmt.limit(PROFILE_RECORDS + 1)).scalars()
-    )
-    more = not every_record and len(records) > PROFILE_RECORDS
     notes = db.session.execute(
         sa.select(VolunteerNote)
         .where(VolunteerNote.volunteer_id == volunteer.id)
         .order_by(VolunteerNote.noted_on, VolunteerNote.id)
     ).scalars()
+    return {"teams": teams, "notes": list(notes)}
+
+
+def volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
+    """A volunteer's teams (with the lead flag), the latest PROFILE_RECORDS service records
+    (newest first) and whether there are more, and notes."""
+    records = list(
+        db.session.execute(
+            sa.select(ServiceRecord)
+            .where(ServiceRecord.volunteer_id == volunteer.id)
+            .order_by(ServiceRecord.started_at.desc())
+            .limit(PROFILE_RECORDS + 1)
+        ).scalars()
+    )
     return {
-        "teams": teams,
-        "records": records[:PROFILE_RECORDS] if more else records,
-        "more_records": more,
-        "notes": list(notes),
+        **_teams_and_notes(volunteer),
+        "records": records[:PROFILE_RECORDS],
+        "more_records": len(records) > PROFILE_RECORDS,
+    }
+
+
+@dataclass(frozen=True)
+class ServiceMinutes:
+    """Approved service in minutes by source (签到记录, 手工补录), and how many records."""
+
+    recorded: int = 0
+    manual: int = 0
+    records: int = 0
+
+    @property
+    def total(self) -> int:
+        """Minutes from both sources."""
+        return self.recorded + self.manual
+
+
+@dataclass(frozen=True)
+class ApprovedService:
+    """One line of the printable record: the local day the service began, what was done,
+    its approved minutes, source and who approved it."""
+
+    day: date
+    content: str
+    minutes: int
+    source: str
+    decided_by: str | None
+
+    @property
+    def hours(self) -> str:
+        """The approved time in hours, to two places."""
+        return f"{self.minutes / 60:.2f}"
+
+
+def _by_source(sums: list[tuple[str, int | None, int]]) -> ServiceMinutes:
+    """(source, minutes, records) rows as one `ServiceMinutes`."""
+    minutes = {source: int(total or 0) for source, total, _ in sums}
+    return ServiceMinutes(
+        minutes.get("recorded", 0), minutes.get("manual", 0), sum(n for _, _, n in sums)
+    )
+
+
+def service_record_context(volunteer: Volunteer, start: date, end: date) -> dict[str, Any]:
+    """The printable service record of the local dates `start`..`end` (both included): the
+    volunteer's teams and notes, the period's approved records (oldest first), and the
+    approved minutes by source of the period and of all time, summed by the database.
+
+    Reads the period's records and one index entry per approved record of all time (on
+    ix_service_record_volunteer_started), however long the volunteer has served.
+    """
+    zone = local_zone()
+    lo, hi = local_midnight(start, zone), local_midnight(end + timedelta(days=1), zone)
+    approved = sa.and_(
+        ServiceRecord.volunteer_id == volunteer.id, ServiceRecord.status == "approved"
+    )
+    in_period = sa.and_(ServiceRecord.started_at >= lo, ServiceRecord.started_at < hi)
+    sums = db.session.execute(
+        sa.select(
+            ServiceRecord.source,
+            sa.func.sum(ServiceRecord.minutes),
+            sa.func.count(),
+            sa.func.sum(ServiceRecord.minutes).filter(in_period),
+            sa.func.count().filter(in_period),
+        )
+        .where(approved)
+        .group_by(ServiceRecord.source)
+    ).all()
+    records = db.session.execute(
+        sa.select(
+            ServiceRecord.started_at,
+            ServiceRecord.content,
+            ServiceRecord.minutes,
+            ServiceRecord.source,
+            ServiceRecord.decided_by,
+        )
+        .where(approved, in_period)
+        .order_by(ServiceRecord.started_at, ServiceRecord.id)
+    ).all()
+    return {
+        **_teams_and_notes(volunteer),
+        "start": start,
+        "end": end,
+        "approved": [
+            ApprovedService(
+                r.started_at.astimezone(zone).date(), r.content, r.minutes, r.source, r.decided_by
+            )
+            for r in records
+        ],
+        "all_time": _by_source([(source, m, n) for source, m, n, _, _ in sums]),
+        "in_period": _by_source([(source, m, n) for source, _, _, m, n in sums]),
     }
 
 

@@ -7,7 +7,7 @@ GET  /volunteers/<id>                          one volunteer: skills, teams, hou
 POST /volunteers/<id>/edit                     correct a volunteer's details
 POST /volunteers/<id>/active                   mark active or not
 POST /volunteers/<id>/notes                    add a training, award or evaluation
-GET  /volunteers/<id>/record                   printable volunteer service record
+GET  /volunteers/<id>/record                   printable volunteer service record of a period
 GET  /volunteers/import                        upload form
 POST /volunteers/import                        preview: rows and every error, nothing saved
 POST /volunteers/import/confirm                import the previewed file (all rows or none)
@@ -112,11 +112,11 @@ def edit(volunteer_id: int) -> ResponseReturnValue:
     return redirect(url_for("volunteers.profile", volunteer_id=volunteer.id), 303)
 
 
-def _volunteer_context(volunteer: Volunteer, every_record: bool = False) -> dict[str, Any]:
+def _volunteer_context(volunteer: Volunteer) -> dict[str, Any]:
     return {
         "volunteer": volunteer,
         "note_kinds": NOTE_KINDS,
-        **queries.volunteer_context(volunteer, every_record),
+        **queries.volunteer_context(volunteer),
     }
 
 
@@ -155,22 +155,17 @@ def add_note(volunteer_id: int) -> ResponseReturnValue:
 
 @bp.get("/<int:volunteer_id>/record")
 def service_record(volunteer_id: int) -> ResponseReturnValue:
-    """The printable volunteer service record (志愿服务记录证明)."""
+    """The printable volunteer service record (志愿服务记录证明) of a period (`start`, `end`;
+    by default the last twelve months), with all-time totals."""
     volunteer = services.volunteer_in(access.community_scope(), volunteer_id)
-    context = _volunteer_context(volunteer, every_record=True)
-    approved = [r for r in context["records"] if r.status == "approved"]
-    approved.sort(key=lambda r: r.started_at)
-    recorded = sum(r.minutes or 0 for r in approved if r.source == "recorded")
-    manual = sum(r.minutes or 0 for r in approved if r.source == "manual")
+    start, end = forms.record_period(request.args)
     return render_template(
         "volunteers/record.html",
+        volunteer=volunteer,
         community=queries.community(volunteer.community_id),
-        approved=approved,
-        recorded_minutes=recorded,
-        manual_minutes=manual,
         issued_by=_actor().label,
         issued_on=local_today(),
-        **context,
+        **queries.service_record_context(volunteer, start, end),
     )
 
 
