@@ -100,17 +100,21 @@ def test_printing_a_passbook(page: Any, served: Served, seed: Seed) -> None:
 
 def test_opening_the_needs_map_and_the_charts(page: Any, served: Served, seed: Seed) -> None:
     from server.extensions import db
+    from server.localtime import local_midnight, local_today
     from server.timeutil import utcnow
 
     cid = seed.community["lanqiao"]
     with served.app.app_context():
+        # Within the reports' default period (this local month so far) at any hour: an hour
+        # ago, or today's local midnight in the first hour of a month.
+        received = max(utcnow() - timedelta(hours=1), local_midnight(local_today()))
         for room, category in (
             ("3-2-301", "electrical"),
             ("3-2-301", "electrical"),
             ("3-2-302", "plumbing"),
             ("1-1-101", "electrical"),
         ):
-            add_request(cid, room, category, utcnow() - timedelta(hours=1), "received")
+            add_request(cid, room, category, received, "received")
         db.session.commit()
     browser_login(page, served.url, "viewer_lanqiao")
     page.goto(f"{served.url}/reports/{cid}/needs-map")
