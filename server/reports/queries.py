@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext
@@ -132,16 +132,61 @@ def _in_period(community_id: int, period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-def requests_by_channel(community_id: int, period: Period) -> list[tuple[str, int]]:
+@dataclass(frozen=True)
+class PeriodCounts:
+    """The period's requests counted once by every key the report groups them by."""
+
+    counts: dict[tuple[int, str, str, str | None, str | None], int]
+    """(category id, status, channel, sub-choice code, preferred time): requests."""
+
+    def by(self, *keys: int) -> Counter[tuple[Any, ...]]:
+        """The counts summed by the keys at these positions of `counts`' key."""
+        summed: Counter[tuple[Any, ...]] = Counter()
+        for key, n in self.counts.items():
+            summed[tuple(key[i] for i in keys)] += n
+        return summed
+
+
+CATEGORY, STATUS, CHANNEL, CHOICE, PREFERRED_TIME = range(5)
+"""Positions in `PeriodCounts.counts`' key."""
+
+
+def period_counts(community_id: int, period: Period) -> PeriodCounts:
+    """Requests received in the period, counted by category, status, channel, sub-choice and
+    preferred time together: one read of the report index (a few hundred groups at most) for
+    the four tables of counts."""
+    return PeriodCounts(
+        {
+            (category_id, status, channel, choice, when): n
+            for category_id, status, channel, choice, when, n in db.session.execute(
+                sa.select(
+                    HelpRequest.category_id,
+                    HelpRequest.status,
+                    HelpRequest.channel,
+                    HelpRequest.choice_code,
+                    HelpRequest.preferred_time,
+                    sa.func.count(),
+                )
+                .where(_in_period(community_id, period))
+                .group_by(
+                    HelpRequest.category_id,
+                    HelpRequest.status,
+                    HelpRequest.channel,
+                    HelpRequest.choice_code,
+                    HelpRequest.preferred_time,
+                )
+            )
+        }
+    )
+
+
+def requests_by_channel(
+    community_id: int, period: Period, counted: PeriodCounts | None = None
+) -> list[tuple[str, int]]:
     """Requests received in the period, counted by channel (each of CHANNELS, zero included)."""
-    counts: dict[str, int] = {
-        channel: n
-        for channel, n in db.session.execute(
-            sa.select(HelpRequest.channel, sa.func.count())
-            .where(_in_period(community_id, period))
-            .group_by(HelpRequest.channel)
-        )
-    }
+    if counted is None:
+        counted = period_counts(community_id, period)
+    counts = {channel: n for (channel,), n in counted.by(CHANNEL).items()}
     known = [(channel, counts.pop(channel, 0)) for channel in CHANNELS]
     return known + sorted(counts.items())
 
@@ -158,17 +203,20 @@ class ChoiceCounts:
     total: int
 
 
-def requests_by_choice(community_id: int, period: Period) -> list[ChoiceCounts]:
+def _categories() -> list[Category]:
+    return list(
+        db.session.execute(sa.select(Category).order_by(Category.sort_order, Category.id)).scalars()
+    )
+
+
+def requests_by_choice(
+    community_id: int, period: Period, counted: PeriodCounts | None = None
+) -> list[ChoiceCounts]:
     """Requests received in the period, counted per category by sub-choice (zeros included),
     其他 and not stated; categories with sub-choices or with requests are listed."""
-    counts: dict[tuple[int, str | None], int] = {
-        (category_id, code): n
-        for category_id, code, n in db.session.execute(
-            sa.select(HelpRequest.category_id, HelpRequest.choice_code, sa.func.count())
-            .where(_in_period(community_id, period))
-            .group_by(HelpRequest.category_id, HelpRequest.choice_code)
-        )
-    }
+    if counted is None:
+        counted = period_counts(community_id, period)
+    counts = counted.by(CATEGORY, CHOICE)
     choices: dict[int, list[SubChoice]] = defaultdict(list)
     for choice in db.session.execute(
         sa.select(SubChoice)
@@ -178,9 +226,7 @@ def requests_by_choice(community_id: int, period: Period) -> list[ChoiceCounts]:
         choices[choice.category_id].append(choice)
     used = {category_id for category_id, _ in counts}
     found = []
-    for category in db.session.execute(
-        sa.select(Category).order_by(Category.sort_order, Category.id)
-    ).scalars():
+    for category in _categories():
         if category.id not in choices and category.id not in used:
             continue
         mine = {k[1]: n for k, n in counts.items() if k[0] == category.id}
@@ -195,17 +241,14 @@ def requests_by_choice(community_id: int, period: Period) -> list[ChoiceCounts]:
     return found
 
 
-def requests_by_preferred_time(community_id: int, period: Period) -> list[tuple[str, int]]:
+def requests_by_preferred_time(
+    community_id: int, period: Period, counted: PeriodCounts | None = None
+) -> list[tuple[str, int]]:
     """Requests received in the period by the time the resident wished for (each of
     PREFERRED_TIMES, zero included), then `none` (not stated)."""
-    counts: dict[str | None, int] = {
-        when: n
-        for when, n in db.session.execute(
-            sa.select(HelpRequest.preferred_time, sa.func.count())
-            .where(_in_period(community_id, period))
-            .group_by(HelpRequest.preferred_time)
-        )
-    }
+    if counted is None:
+        counted = period_counts(community_id, period)
+    counts = {when: n for (when,), n in counted.by(PREFERRED_TIME).items()}
     return [(t, counts.get(t, 0)) for t in PREFERRED_TIMES] + [("none", counts.get(None, 0))]
 
 
@@ -219,21 +262,20 @@ class CategoryStates:
     total: int
 
 
-def requests_by_category_and_state(community_id: int, period: Period) -> CategoryStates:
+GROUP_OF = {status: g for g, statuses in STATE_GROUPS.items() for status in statuses}
+"""Each status's group in STATE_GROUPS."""
+
+
+def requests_by_category_and_state(
+    community_id: int, period: Period, counted: PeriodCounts | None = None
+) -> CategoryStates:
     """Requests received in the period, counted by category and by current state group."""
-    counts = db.session.execute(
-        sa.select(HelpRequest.category_id, HelpRequest.status, sa.func.count())
-        .where(_in_period(community_id, period))
-        .group_by(HelpRequest.category_id, HelpRequest.status)
-    ).all()
-    group_of = {status: g for g, statuses in STATE_GROUPS.items() for status in statuses}
+    if counted is None:
+        counted = period_counts(community_id, period)
     per: dict[int, Counter[str]] = defaultdict(Counter)
-    for category_id, status, n in counts:
-        per[category_id][group_of.get(status, "new")] += n
-    categories = db.session.execute(
-        sa.select(Category).order_by(Category.sort_order, Category.id)
-    ).scalars()
-    rows = [(c, dict(per[c.id]), sum(per[c.id].values())) for c in categories if c.id in per]
+    for (category_id, status), n in counted.by(CATEGORY, STATUS).items():
+        per[category_id][GROUP_OF.get(status, "new")] += n
+    rows = [(c, dict(per[c.id]), sum(per[c.id].values())) for c in _categories() if c.id in per]
     totals: Counter[str] = Counter()
     for counter in per.values():
         totals.update(counter)
@@ -267,14 +309,11 @@ MILESTONES = {
 
 
 def _measures(values: _Values) -> ResponseMeasures:
-    categories = db.session.execute(
-        sa.select(Category).order_by(Category.sort_order, Category.id)
-    ).scalars()
     return ResponseMeasures(
         overall=[_measure(name, values[None][name]) for name in MEASURES],
         by_category=[
             (c, [_measure(name, values[c.id][name]) for name in MEASURES])
-            for c in categories
+            for c in _categories()
             if c.id in values
         ],
     )
@@ -332,16 +371,13 @@ def _measures_in_sql(community_id: int, period: Period) -> ResponseMeasures:
             found[None if overall else category_id][name] = Measure(
                 name, MEASURES[name], n, middle, p
             )
-    categories = db.session.execute(
-        sa.select(Category).order_by(Category.sort_order, Category.id)
-    ).scalars()
 
     def row(key: int | None) -> list[Measure]:
         return [found[key].get(name) or _measure(name, []) for name in MEASURES]
 
     return ResponseMeasures(
         overall=row(None),
-        by_category=[(c, row(c.id)) for c in categories if c.id in found],
+        by_category=[(c, row(c.id)) for c in _categories() if c.id in found],
     )
 
 
@@ -435,7 +471,11 @@ class TeamService:
 
 
 def _approved(community_id: int) -> sa.ColumnElement[bool]:
-    return sa.and_(ServiceRecord.community_id == community_id, ServiceRecord.status == "approved")
+    # 'approved' is written into the statement, not bound: psycopg prepares a statement run
+    # five times, and PostgreSQL's generic plan for `status = $2` cannot use the partial index
+    # ix_service_record_approved (a bitmap AND of two indexes instead: 7.8 ms, not 1.1 ms).
+    approved = sa.literal("approved", literal_execute=True)
+    return sa.and_(ServiceRecord.community_id == community_id, ServiceRecord.status == approved)
 
 
 def service_by_team(community_id: int, period: Period) -> list[TeamService]:
@@ -520,21 +560,6 @@ class Retention:
         return self.retained / self.active if self.active else None
 
 
-def _active_in(community_id: int, quarter: Quarter) -> set[int]:
-    p = quarter.period
-    return set(
-        db.session.execute(
-            sa.select(ServiceRecord.volunteer_id)
-            .where(
-                _approved(community_id),
-                ServiceRecord.started_at >= p.lo,
-                ServiceRecord.started_at < p.hi,
-            )
-            .distinct()
-        ).scalars()
-    )
-
-
 def retention(community_id: int, period: Period) -> list[Retention]:
     """For each quarter Q whose next quarter lies in the period (or, for a period inside one
     quarter, the quarter before it): retention = |active in Q ∩ active in Q+1| ÷ |active in Q|,
@@ -542,13 +567,27 @@ def retention(community_id: int, period: Period) -> list[Retention]:
     first, last = Quarter.of(period.start), Quarter.of(period.end)
     if first == last:
         first = first.previous()
-    result = []
-    quarter = first
-    while quarter != last:
-        now, nxt = _active_in(community_id, quarter), _active_in(community_id, quarter.next())
-        result.append(Retention(quarter, len(now), len(now & nxt)))
-        quarter = quarter.next()
-    return result
+    quarters = [first]
+    while quarters[-1] != last:
+        quarters.append(quarters[-1].next())
+    # One statement: each volunteer active in each quarter, the quarter told by its bounds.
+    bounds = [q.period.hi for q in quarters]
+    which = sa.case(*((ServiceRecord.started_at < hi, i) for i, hi in enumerate(bounds)))
+    active: defaultdict[int, set[int]] = defaultdict(set)
+    for volunteer_id, i in db.session.execute(
+        sa.select(ServiceRecord.volunteer_id, which)
+        .where(
+            _approved(community_id),
+            ServiceRecord.started_at >= quarters[0].period.lo,
+            ServiceRecord.started_at < bounds[-1],
+        )
+        .distinct()
+    ):
+        active[i].add(volunteer_id)
+    return [
+        Retention(quarter, len(active[i]), len(active[i] & active[i + 1]))
+        for i, quarter in enumerate(quarters[:-1])
+    ]
 
 
 # --- elders -----------------------------------------------------------------------------------
@@ -721,16 +760,15 @@ def care_months(community_id: int, period: Period) -> list[CareLine]:
     a completed contact = hours from a missed rhythm (the episode's start) to the first sign of
     life or contact other than 没开门 / 没接通 after it, over the episodes begun in the month
     and answered; median and P90 (nearest rank) of those hours."""
-    lines = []
+    months: list[tuple[str, Period]] = []
     month = period.start.replace(day=1)
     while month <= period.end:
         following = (month + timedelta(days=32)).replace(day=1)
         start, end = max(month, period.start), min(following - timedelta(days=1), period.end)
-        span = Period(start, end)
-        summary = care.summary(community_id, span.lo, span.hi)
-        lines.append(CareLine(month.strftime("%Y-%m"), summary))
+        months.append((month.strftime("%Y-%m"), Period(start, end)))
         month = following
-    return lines
+    found = care.summaries(community_id, [(span.lo, span.hi) for _, span in months])
+    return [CareLine(label, summary) for (label, _), summary in zip(months, found, strict=True)]
 
 
 # --- weekly joint meeting ---------------------------------------------------------------------

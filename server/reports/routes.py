@@ -90,7 +90,8 @@ def overview(community_id: int) -> ResponseReturnValue:
     """Requests, response measures, service by team, retention and elders, with formulas."""
     community = _community(community_id)
     period = _period()
-    states = queries.requests_by_category_and_state(community.id, period)
+    counted = queries.period_counts(community.id, period)
+    states = queries.requests_by_category_and_state(community.id, period, counted)
     service = queries.service_by_team(community.id, period)
     chart = {
         "categories": {
@@ -113,9 +114,9 @@ def overview(community_id: int) -> ResponseReturnValue:
         community=community,
         period=period,
         states=states,
-        channels=queries.requests_by_channel(community.id, period),
-        choices=queries.requests_by_choice(community.id, period),
-        times=queries.requests_by_preferred_time(community.id, period),
+        channels=queries.requests_by_channel(community.id, period, counted),
+        choices=queries.requests_by_choice(community.id, period, counted),
+        times=queries.requests_by_preferred_time(community.id, period, counted),
         time_labels=TIME_LABELS,
         measures=queries.response_measures(community.id, period),
         service=service,
