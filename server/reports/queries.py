@@ -7,6 +7,7 @@ from `start` to `end`, both included. Read-only: nothing here writes.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from server.carewatch import queries as care
 from server.communities.models import Building, Community, Room
 from server.dispatch.models import Escalation, Team
+from server.errors import InvalidInput
 from server.extensions import db
 from server.localtime import local_midnight, local_zone
 from server.localtime import local_today as local_today  # the periods' today, for the routes
@@ -776,46 +778,126 @@ def care_months(community_id: int, period: Period) -> list[CareLine]:
 # --- weekly joint meeting ---------------------------------------------------------------------
 
 
+MEETING_PAGE = 50
+"""Cases per list on the meeting sheet: what one meeting goes through; the rest page by page."""
+
+
 @dataclass
 class MeetingSheet:
-    """What the weekly joint meeting (联席会) goes through."""
+    """What the weekly joint meeting (联席会) goes through: every count in full, and of the
+    complex and overdue cases one page each, the oldest first, with the key of the next."""
 
     complex_cases: list[HelpRequest]
     overdue: list[HelpRequest]
     awaiting_feedback: list[tuple[HelpRequest, Escalation]]
     now: datetime
+    complex_total: int = 0
+    overdue_total: int = 0
+    complex_next: str | None = None
+    overdue_next: str | None = None
 
 
-def meeting_sheet(community_id: int, now: datetime | None = None) -> MeetingSheet:
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class After:
+    """A place in a list of requests oldest first: after this receipt time and id."""
+
+    received_at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        micros = (self.received_at - EPOCH) // timedelta(microseconds=1)
+        return f"{micros}-{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> After:
+        """The place a `str(After)` names; InvalidInput for anything else."""
+        found = re.fullmatch(r"([0-9]{1,16})-([0-9]{1,12})", text)
+        if found is None:
+            raise InvalidInput(gettext("这个翻页链接已损坏；请从第一页开始"), "bad_cursor")
+        return cls(EPOCH + timedelta(microseconds=int(found[1])), int(found[2]))
+
+
+def _written(values: frozenset[str] | tuple[str, ...]) -> sa.BindParameter[list[str]]:
+    # Written into the statement, not bound: a partial index's predicate (open requests,
+    # escalated or reopened events) is proved from constants only, and psycopg prepares a
+    # statement run five times, whose generic plan would not use the index.
+    return sa.bindparam(None, sorted(values), expanding=True, literal_execute=True)
+
+
+def _page(
+    where: sa.ColumnElement[bool], after: After | None
+) -> tuple[list[HelpRequest], str | None]:
+    """A page of the requests `where` holds, oldest first, and the key of the next page. The
+    page's ids come first, walking the open requests' index in order: only they are read."""
+    if after is not None:
+        where = sa.and_(
+            where,
+            sa.tuple_(HelpRequest.received_at, HelpRequest.id) > (after.received_at, after.id),
+        )
+    oldest_first = (HelpRequest.received_at, HelpRequest.id)
+    ids = sa.select(HelpRequest.id).where(where).order_by(*oldest_first).limit(MEETING_PAGE + 1)
+    rows = list(
+        db.session.execute(
+            sa.select(HelpRequest).where(HelpRequest.id.in_(ids)).order_by(*oldest_first)
+        ).scalars()
+    )
+    if len(rows) <= MEETING_PAGE:
+        return rows, None
+    last = rows[MEETING_PAGE - 1]
+    return rows[:MEETING_PAGE], str(After(last.received_at, last.id))
+
+
+def meeting_sheet(
+    community_id: int,
+    now: datetime | None = None,
+    complex_after: After | None = None,
+    overdue_after: After | None = None,
+) -> MeetingSheet:
     """Open complex cases = open requests that were escalated or reopened at some point, or
     are open more than 7 days; overdue = not yet on site past the category's deadline;
     awaiting feedback = escalated requests with no feedback from the agency yet."""
     now = now or utcnow()
-    marked = sa.select(RequestEvent.request_id).where(
-        RequestEvent.kind == "status", RequestEvent.to_status.in_(("escalated", "reopened"))
+    marked = (
+        sa.select(RequestEvent.id)
+        .where(
+            RequestEvent.request_id == HelpRequest.id,
+            RequestEvent.kind == "status",
+            RequestEvent.to_status.in_(_written(("escalated", "reopened"))),
+        )
+        .exists()
     )
-    base = sa.select(HelpRequest).where(
-        HelpRequest.community_id == community_id, HelpRequest.status.in_(OPEN)
-    )
-    complex_cases = db.session.execute(
-        base.where(
-            sa.or_(
-                HelpRequest.id.in_(marked),
-                HelpRequest.received_at < now - timedelta(days=COMPLEX_DAYS),
-            )
-        ).order_by(HelpRequest.received_at)
-    ).scalars()
+    is_complex = sa.or_(HelpRequest.received_at < now - timedelta(days=COMPLEX_DAYS), marked)
     categories = list(db.session.execute(sa.select(Category)).scalars())
-    overdue = db.session.execute(
-        base.where(overdue_clause(categories, now)).order_by(HelpRequest.received_at)
-    ).scalars()
+    is_overdue = overdue_clause(categories, now)
+    open_here = sa.and_(
+        HelpRequest.community_id == community_id, HelpRequest.status.in_(_written(OPEN))
+    )
+    complex_total, overdue_total = db.session.execute(
+        sa.select(sa.func.count().filter(is_complex), sa.func.count().filter(is_overdue)).where(
+            open_here
+        )
+    ).one()
+    complex_cases, complex_next = _page(sa.and_(open_here, is_complex), complex_after)
+    overdue, overdue_next = _page(sa.and_(open_here, is_overdue), overdue_after)
     awaiting = db.session.execute(
         sa.select(HelpRequest, Escalation)
         .join(Escalation, Escalation.request_id == HelpRequest.id)
-        .where(HelpRequest.community_id == community_id, HelpRequest.status == "escalated")
+        .where(open_here, HelpRequest.status == "escalated")
         .order_by(Escalation.created_at)
     ).all()
-    return MeetingSheet(list(complex_cases), list(overdue), [(r, e) for r, e in awaiting], now)
+    return MeetingSheet(
+        complex_cases,
+        overdue,
+        [(r, e) for r, e in awaiting],
+        now,
+        complex_total,
+        overdue_total,
+        complex_next,
+        overdue_next,
+    )
 
 
 # --- CSV exports (streamed) -------------------------------------------------------------------

@@ -4,7 +4,8 @@ GET /reports/                                  choose a community and a period
 GET /reports/<community_id>                    requests, response measures, service, retention,
                                                elders (with charts)
 GET /reports/<community_id>/needs-map          requests per building and unit (SVG grid)
-GET /reports/<community_id>/meeting            the weekly joint meeting sheet (联席会)
+GET /reports/<community_id>/meeting            the weekly joint meeting sheet (联席会); its lists
+                                               page on with ?complex_after= and ?overdue_after=
 GET /reports/<community_id>/promise            the 20-minute promise: repairs on site in time,
                                                by team and month, month on month
 GET /reports/<community_id>/requests.csv       the period's requests (streamed)
@@ -162,16 +163,27 @@ def needs_map(community_id: int) -> ResponseReturnValue:
     )
 
 
+def _after(name: str) -> queries.After | None:
+    text = request.args.get(name)
+    return queries.After.parse(text) if text else None
+
+
 @bp.get("/<int:community_id>/meeting")
 def meeting(community_id: int) -> ResponseReturnValue:
-    """The weekly joint meeting sheet: complex cases, overdue, escalations awaiting feedback."""
+    """The weekly joint meeting sheet: complex cases, overdue, escalations awaiting feedback
+    (the counts in full, the cases a page at a time, the oldest first)."""
     community = _community(community_id)
-    sheet = queries.meeting_sheet(community.id)
+    sheet = queries.meeting_sheet(
+        community.id,
+        complex_after=_after("complex_after"),
+        overdue_after=_after("overdue_after"),
+    )
     week_start = queries.local_today() - timedelta(days=queries.local_today().weekday())
     return render_template(
         "reports/meeting.html",
         community=community,
         sheet=sheet,
+        page_size=queries.MEETING_PAGE,
         care=queries.care_week(community.id, sheet.now),
         period=_period(),
         formulas=words.formulas(),
