@@ -952,6 +952,7 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
         .order_by(HelpRequest.received_at, HelpRequest.id)
         .execution_options(yield_per=1000)
     )
+    other = gettext("其他")
     for (
         rid,
         ticket,
@@ -969,15 +970,14 @@ def request_rows(community_id: int, period: Period) -> Iterator[list[object]]:
         choice,
         when,
     ) in db.session.execute(query):
-        response = _minutes(arrived, received) if arrived else None
-        words = gettext("其他") if choice == OTHER_CHOICE else names.get((category_id, choice))
+        words = other if choice == OTHER_CHOICE else names.get((category_id, choice))
         yield [
             rid, ticket, cat, status, b, u, r,
             received.isoformat(), arrived.isoformat() if arrived else "",
             closed.isoformat() if closed else "",
-            round(response, 1) if response is not None else "", team or "", channel,
-            choice or "", words or choice or "", when or "",
-            preferred_time_words(when, received) or "",
+            round((arrived - received).total_seconds() / 60, 1) if arrived else "",
+            team or "", channel, choice or "", words or choice or "", when or "",
+            preferred_time_words(when, received) or "" if when else "",
         ]  # fmt: skip
 
 
@@ -985,24 +985,53 @@ def hours_rows(community_id: int, period: Period) -> Iterator[list[object]]:
     """Service records that started in the period, one row each, read in batches."""
     yield [str(column) for column in HOURS_COLUMNS]
     query = (
-        sa.select(ServiceRecord, Volunteer.name, Team.name)
+        sa.select(
+            ServiceRecord.id,
+            Volunteer.name,
+            Team.name,
+            ServiceRecord.source,
+            ServiceRecord.status,
+            ServiceRecord.started_at,
+            ServiceRecord.ended_at,
+            ServiceRecord.minutes,
+            ServiceRecord.is_auto_closed,
+            ServiceRecord.content,
+            ServiceRecord.decided_by,
+        )
         .join(Volunteer, Volunteer.id == ServiceRecord.volunteer_id)
         .outerjoin(Team, Team.id == ServiceRecord.team_id)
         .where(
             ServiceRecord.community_id == community_id,
-            ServiceRecord.started_at >= period.lo,
-            ServiceRecord.started_at < period.hi,
+            # Bounds on (community, start) together: only ix_service_record_community_started
+            # takes them, so the cursor walks this community's records in order. Bounds on the
+            # start alone let the cursor's fast-start plan walk every community's records by
+            # time instead (their index looks cheap for its correlation: 291,520 rows removed
+            # by filter, 215 ms for a year at 1M, not 25).
+            sa.tuple_(ServiceRecord.community_id, ServiceRecord.started_at)
+            >= (community_id, period.lo),
+            sa.tuple_(ServiceRecord.community_id, ServiceRecord.started_at)
+            < (community_id, period.hi),
         )
         .order_by(ServiceRecord.started_at, ServiceRecord.id)
         .execution_options(yield_per=1000)
     )
-    for record, volunteer, team in db.session.execute(query):
+    for (
+        rid,
+        volunteer,
+        team,
+        source,
+        status,
+        started,
+        ended,
+        minutes,
+        auto,
+        content,
+        by,
+    ) in db.session.execute(query):
         yield [
-            record.id, volunteer, team or "", record.source, record.status,
-            record.started_at.isoformat(),
-            record.ended_at.isoformat() if record.ended_at else "",
-            "" if record.minutes is None else record.minutes,
-            "yes" if record.is_auto_closed else "", record.content, record.decided_by or "",
+            rid, volunteer, team or "", source, status, started.isoformat(),
+            ended.isoformat() if ended else "", "" if minutes is None else minutes,
+            "yes" if auto else "", content, by or "",
         ]  # fmt: skip
 
 

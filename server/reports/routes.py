@@ -37,7 +37,7 @@ from flask_babel import gettext
 from server.auth import access
 from server.communities.models import Community
 from server.errors import InvalidInput, NotFound
-from server.inputs import checked, safe_cell
+from server.inputs import checked, safe_row
 from server.localtime import local_midnight
 from server.minsheng import queries as minsheng_queries
 from server.minsheng import words as minsheng_words
@@ -200,14 +200,14 @@ def meeting(community_id: int) -> ResponseReturnValue:
 
 def _csv(rows: Iterator[list[object]], filename: str) -> Response:
     """Stream rows as CSV (UTF-8 with BOM, so Excel opens Chinese text correctly); every cell
-    passes `safe_cell`, so none runs as a formula in a spreadsheet."""
+    passes `safe_cell` (by `safe_row`), so none runs as a formula in a spreadsheet."""
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         yield "\ufeff"
         for n, row in enumerate(rows, start=1):
-            writer.writerow([safe_cell(cell) for cell in row])
+            writer.writerow(safe_row(row))
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)

@@ -127,3 +127,20 @@ def test_numbers_stay_numbers() -> None:
     assert safe_cell(None) == ""
     assert safe_cell(True) == "True"
     assert safe_cell("A-0001") == "A-0001"
+
+
+def test_a_row_is_made_safe_cell_by_cell() -> None:
+    """`safe_row`, which the exports use, treats every cell as `safe_cell` does."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from server.inputs import safe_cell, safe_row
+
+    class Text(str):
+        __slots__ = ()
+
+    cells = [
+        *DANGEROUS, "A-0001", "", None, True, False, -3, 2.5, Decimal("-1.5"),
+        datetime(2026, 11, 30, tzinfo=UTC), Text("=1"), "'=1", "1-1", 0,
+    ]  # fmt: skip
+    assert safe_row(cells) == [safe_cell(cell) for cell in cells]
