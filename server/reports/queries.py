@@ -486,11 +486,14 @@ def service_by_team(community_id: int, period: Period) -> list[TeamService]:
     """Approved service records that started in the period, per team: services = number of
     records; volunteers = distinct volunteers; hours = sum of approved minutes ÷ 60, recorded
     (check-in/out) and added by hand kept apart."""
-    rows = db.session.execute(
+    # Summed per team and volunteer by a hash (no sort of the period's records by team name
+    # for a count of distinct volunteers), then per team here.
+    teams: dict[str | None, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for name, _volunteer, n, recorded, manual in db.session.execute(
         sa.select(
             Team.name,
+            ServiceRecord.volunteer_id,
             sa.func.count(ServiceRecord.id),
-            sa.func.count(sa.distinct(ServiceRecord.volunteer_id)),
             sa.func.coalesce(
                 sa.func.sum(
                     sa.case((ServiceRecord.source == "recorded", ServiceRecord.minutes), else_=0)
@@ -510,11 +513,16 @@ def service_by_team(community_id: int, period: Period) -> list[TeamService]:
             ServiceRecord.started_at >= period.lo,
             ServiceRecord.started_at < period.hi,
         )
-        .group_by(Team.name)
-    ).all()
+        .group_by(Team.name, ServiceRecord.volunteer_id)
+    ):
+        team = teams[name]
+        team[0] += int(n)
+        team[1] += 1
+        team[2] += int(recorded)
+        team[3] += int(manual)
     result = [
-        TeamService(name or "(no team)", int(n), int(v), int(rec) / 60, int(man) / 60)
-        for name, n, v, rec, man in rows
+        TeamService(name or "(no team)", n, volunteers, recorded / 60, manual / 60)
+        for name, (n, volunteers, recorded, manual) in teams.items()
     ]
     return sorted(result, key=lambda t: t.team)
 
@@ -615,18 +623,29 @@ def elders_served(community_id: int, period: Period) -> Elders:
     """Distinct residents linked to requests received in the period (not cancelled, not
     duplicates); elders = age ≥ 60 in the period's last year (from the birth year); share living
     alone = elders living alone ÷ elders. Deleted profiles and unknown birth years do not count."""
-    rows = db.session.execute(
-        sa.select(Resident.id, Resident.birth_year, Resident.is_living_alone).where(
-            Resident.id.in_(
-                sa.select(HelpRequest.resident_id).where(
-                    _in_period(community_id, period),
-                    HelpRequest.status.not_in(NOT_SERVED),
-                    HelpRequest.resident_id.is_not(None),
-                )
-            ),
-            Resident.deleted_at.is_(None),
-        )
-    ).all()
+    # The residents' ids first (from the report index), then their profiles by id: in one
+    # statement the planner, expecting thousands of residents, hashed the whole city's.
+    served = list(
+        db.session.execute(
+            sa.select(HelpRequest.resident_id)
+            .where(
+                _in_period(community_id, period),
+                HelpRequest.status.not_in(NOT_SERVED),
+                HelpRequest.resident_id.is_not(None),
+            )
+            .distinct()
+        ).scalars()
+    )
+    rows = (
+        db.session.execute(
+            sa.select(Resident.id, Resident.birth_year, Resident.is_living_alone).where(
+                Resident.id.in_(sa.bindparam(None, served, expanding=True, literal_execute=True)),
+                Resident.deleted_at.is_(None),
+            )
+        ).all()
+        if served
+        else []
+    )
     elders = [
         r for r in rows if r.birth_year is not None and period.end.year - r.birth_year >= ELDER_AGE
     ]
