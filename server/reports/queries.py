@@ -702,24 +702,37 @@ def _natural(text: str) -> tuple[int, str]:
 def needs_map(community_id: int, period: Period) -> NeedsMap:
     """Requests received in the period (not duplicates), counted by the building and unit of
     their room; shading level = ceil(4 * count ÷ largest count)."""
-    units = db.session.execute(
-        sa.select(Building.code, Room.unit)
-        .join(Room, Room.building_id == Building.id)
-        .where(Building.community_id == community_id)
-        .distinct()
+    # Counted per room from the report index, then per unit here: joined to the rooms in the
+    # statement, the planner hashed the whole city's rooms (57,600 at 1M) for a community's.
+    rooms = {
+        room_id: (building, unit)
+        for room_id, building, unit in db.session.execute(
+            sa.select(Room.id, Building.code, Room.unit)
+            .join(Room, Room.building_id == Building.id)
+            .where(Building.community_id == community_id)
+        )
+    }
+    units = set(rooms.values())
+    per_room = db.session.execute(
+        sa.select(HelpRequest.room_id, sa.func.count())
+        .where(_in_period(community_id, period), HelpRequest.status != "duplicate")
+        .group_by(HelpRequest.room_id)
     ).all()
-    counts = dict(
-        ((b, u), n)
-        for b, u, n in db.session.execute(
-            sa.select(Building.code, Room.unit, sa.func.count(HelpRequest.id))
-            .join(Room, Room.id == HelpRequest.room_id)
-            .join(Building, Building.id == Room.building_id)
-            .where(_in_period(community_id, period), HelpRequest.status != "duplicate")
-            .group_by(Building.code, Room.unit)
-        ).all()
-    )
+    elsewhere = {room_id for room_id, _ in per_room if room_id not in rooms}
+    if elsewhere:  # a request whose room is in another community's building: counted as ever
+        rooms.update(
+            (room_id, (building, unit))
+            for room_id, building, unit in db.session.execute(
+                sa.select(Room.id, Building.code, Room.unit)
+                .join(Building, Building.id == Room.building_id)
+                .where(Room.id.in_(elsewhere))
+            )
+        )
+    counts: Counter[tuple[str, str]] = Counter()
+    for room_id, n in per_room:
+        counts[rooms[room_id]] += n
     grid: dict[str, list[str]] = defaultdict(list)
-    for building, unit in units:
+    for building, unit in sorted(units):
         grid[building].append(unit)
     result = NeedsMap(max_count=max(counts.values(), default=0), total=sum(counts.values()))
     for building in sorted(grid, key=_natural):
