@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -157,6 +157,19 @@ def safe_cell(value: object) -> object:
         return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def safe_row(row: Sequence[object]) -> list[object]:
+    """`safe_cell` of every cell, with the common cells (exactly str, int or float) checked
+    inline: an export of a year calls this for some 20,000 rows of 17 cells."""
+    return [
+        ("'" + cell if cell.startswith(FORMULA_STARTS) else cell)
+        if type(cell) is str
+        else cell
+        if type(cell) in (int, float)
+        else safe_cell(cell)
+        for cell in row
+    ]
 
 
 class TranslatedMeta:

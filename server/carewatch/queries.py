@@ -183,38 +183,38 @@ def steps_between(community_id: int, start: datetime, end: datetime) -> list[Car
     )
 
 
-def contact_hours(community_id: int, start: datetime, end: datetime) -> list[float]:
+def contact_times(
+    community_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
     """For each episode that began (its rhythm missed) in [start, end) and has been answered:
-    hours from the missed rhythm to the first completed contact (the first sign of life, or an
-    outcome other than no answer, after it)."""
-    episodes = db.session.execute(
-        sa.select(CareStep.plan_id, CareStep.since, CareStep.step)
+    its start and the hours from the missed rhythm to the first completed contact (the first
+    sign of life, or an outcome other than no answer, after it). One statement for them all."""
+    episodes = (
+        sa.select(CareStep.plan_id, CareStep.since)
         .where(
             CareStep.community_id == community_id,
             CareStep.since >= start,
             CareStep.since < end,
         )
-        .order_by(CareStep.plan_id, CareStep.since, CareStep.step)
+        .distinct()
+        .subquery()
+    )
+    answered = (
+        sa.select(sa.func.min(SignOfLife.at))
+        .where(
+            sa.or_(SignOfLife.resident_id == Resident.id, SignOfLife.room_id == Resident.room_id),
+            SignOfLife.outcome != "no_answer",
+            SignOfLife.at >= episodes.c.since,
+        )
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(episodes.c.since, answered)
+        .join(CarePlan, CarePlan.id == episodes.c.plan_id)
+        .join(Resident, Resident.id == CarePlan.resident_id)
+        .order_by(episodes.c.plan_id.desc(), episodes.c.since.desc())
     ).all()
-    firsts = {(plan_id, since): step for plan_id, since, step in reversed(episodes)}
-    hours = []
-    for (plan_id, since), _step in firsts.items():
-        resident_id, room_id = db.session.execute(
-            sa.select(Resident.id, Resident.room_id)
-            .join(CarePlan, CarePlan.resident_id == Resident.id)
-            .where(CarePlan.id == plan_id)
-        ).one()
-        whose = SignOfLife.resident_id == resident_id
-        if room_id is not None:
-            whose = sa.or_(whose, SignOfLife.room_id == room_id)
-        answered = db.session.execute(
-            sa.select(sa.func.min(SignOfLife.at)).where(
-                whose, SignOfLife.outcome != "no_answer", SignOfLife.at >= since
-            )
-        ).scalar_one_or_none()
-        if answered is not None:
-            hours.append((answered - since).total_seconds() / 3600)
-    return hours
+    return [(since, (at - since).total_seconds() / 3600) for since, at in rows if at is not None]
 
 
 @dataclass(frozen=True)
@@ -245,25 +245,39 @@ def summary(community_id: int, start: datetime, end: datetime) -> WatchSummary:
     """The watch over [start, end): watched now and on rhythm through the period, overdue now,
     episodes and escalations in the period, time to the first follow-up, time to a completed
     contact (median and P90)."""
+    return summaries(community_id, [(start, end)])[0]
+
+
+def summaries(community_id: int, spans: list[tuple[datetime, datetime]]) -> list[WatchSummary]:
+    """`summary` of each span [start, end), in a fixed number of statements: the board, the
+    steps and the contacts of the whole stretch are read once and split by span."""
     rows = board(community_id)
     overdue = sum(1 for r in rows if r.is_overdue)
-    steps = steps_between(community_id, start, end)
-    episodes: dict[tuple[int, datetime], list[CareStep]] = {}
-    for step in steps:
-        episodes.setdefault((step.plan_id, step.since), []).append(step)
-    escalated = sum(1 for group in episodes.values() if max(s.step for s in group) >= 2)
-    first = [
-        max(0.0, (min(s.created_at for s in group) - since).total_seconds() / 3600)
-        for (_plan, since), group in episodes.items()
-    ]
-    missed = {plan_id for plan_id, _since in episodes}
     watched = {r.plan.id for r in rows}
-    return WatchSummary(
-        watched=len(rows),
-        on_rhythm=len(watched - missed),
-        overdue=overdue,
-        escalated=escalated,
-        episodes=len(episodes),
-        first_follow_up_hours=first,
-        contact_hours=contact_hours(community_id, start, end),
-    )
+    lo, hi = min(start for start, _ in spans), max(end for _, end in spans)
+    steps = steps_between(community_id, lo, hi)
+    contacts = contact_times(community_id, lo, hi)
+    found = []
+    for start, end in spans:
+        episodes: dict[tuple[int, datetime], list[CareStep]] = {}
+        for step in steps:
+            if start <= step.created_at < end:
+                episodes.setdefault((step.plan_id, step.since), []).append(step)
+        escalated = sum(1 for group in episodes.values() if max(s.step for s in group) >= 2)
+        first = [
+            max(0.0, (min(s.created_at for s in group) - since).total_seconds() / 3600)
+            for (_plan, since), group in episodes.items()
+        ]
+        missed = {plan_id for plan_id, _since in episodes}
+        found.append(
+            WatchSummary(
+                watched=len(rows),
+                on_rhythm=len(watched - missed),
+                overdue=overdue,
+                escalated=escalated,
+                episodes=len(episodes),
+                first_follow_up_hours=first,
+                contact_hours=[hours for since, hours in contacts if start <= since < end],
+            )
+        )
+    return found

@@ -4,7 +4,8 @@ GET /reports/                                  choose a community and a period
 GET /reports/<community_id>                    requests, response measures, service, retention,
                                                elders (with charts)
 GET /reports/<community_id>/needs-map          requests per building and unit (SVG grid)
-GET /reports/<community_id>/meeting            the weekly joint meeting sheet (联席会)
+GET /reports/<community_id>/meeting            the weekly joint meeting sheet (联席会); its lists
+                                               page on with ?complex_after= and ?overdue_after=
 GET /reports/<community_id>/promise            the 20-minute promise: repairs on site in time,
                                                by team and month, month on month
 GET /reports/<community_id>/requests.csv       the period's requests (streamed)
@@ -36,7 +37,7 @@ from flask_babel import gettext
 from server.auth import access
 from server.communities.models import Community
 from server.errors import InvalidInput, NotFound
-from server.inputs import checked, safe_cell
+from server.inputs import checked, safe_row
 from server.localtime import local_midnight
 from server.minsheng import queries as minsheng_queries
 from server.minsheng import words as minsheng_words
@@ -90,7 +91,8 @@ def overview(community_id: int) -> ResponseReturnValue:
     """Requests, response measures, service by team, retention and elders, with formulas."""
     community = _community(community_id)
     period = _period()
-    states = queries.requests_by_category_and_state(community.id, period)
+    counted = queries.period_counts(community.id, period)
+    states = queries.requests_by_category_and_state(community.id, period, counted)
     service = queries.service_by_team(community.id, period)
     chart = {
         "categories": {
@@ -113,9 +115,9 @@ def overview(community_id: int) -> ResponseReturnValue:
         community=community,
         period=period,
         states=states,
-        channels=queries.requests_by_channel(community.id, period),
-        choices=queries.requests_by_choice(community.id, period),
-        times=queries.requests_by_preferred_time(community.id, period),
+        channels=queries.requests_by_channel(community.id, period, counted),
+        choices=queries.requests_by_choice(community.id, period, counted),
+        times=queries.requests_by_preferred_time(community.id, period, counted),
         time_labels=TIME_LABELS,
         measures=queries.response_measures(community.id, period),
         service=service,
@@ -161,16 +163,27 @@ def needs_map(community_id: int) -> ResponseReturnValue:
     )
 
 
+def _after(name: str) -> queries.After | None:
+    text = request.args.get(name)
+    return queries.After.parse(text) if text else None
+
+
 @bp.get("/<int:community_id>/meeting")
 def meeting(community_id: int) -> ResponseReturnValue:
-    """The weekly joint meeting sheet: complex cases, overdue, escalations awaiting feedback."""
+    """The weekly joint meeting sheet: complex cases, overdue, escalations awaiting feedback
+    (the counts in full, the cases a page at a time, the oldest first)."""
     community = _community(community_id)
-    sheet = queries.meeting_sheet(community.id)
+    sheet = queries.meeting_sheet(
+        community.id,
+        complex_after=_after("complex_after"),
+        overdue_after=_after("overdue_after"),
+    )
     week_start = queries.local_today() - timedelta(days=queries.local_today().weekday())
     return render_template(
         "reports/meeting.html",
         community=community,
         sheet=sheet,
+        page_size=queries.MEETING_PAGE,
         care=queries.care_week(community.id, sheet.now),
         period=_period(),
         formulas=words.formulas(),
@@ -187,14 +200,14 @@ def meeting(community_id: int) -> ResponseReturnValue:
 
 def _csv(rows: Iterator[list[object]], filename: str) -> Response:
     """Stream rows as CSV (UTF-8 with BOM, so Excel opens Chinese text correctly); every cell
-    passes `safe_cell`, so none runs as a formula in a spreadsheet."""
+    passes `safe_cell` (by `safe_row`), so none runs as a formula in a spreadsheet."""
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         yield "\ufeff"
         for n, row in enumerate(rows, start=1):
-            writer.writerow([safe_cell(cell) for cell in row])
+            writer.writerow(safe_row(row))
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)

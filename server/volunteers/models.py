@@ -95,6 +95,10 @@ class ServiceRecord(db.Model):  # type: ignore[name-defined,misc]
             "started_at",
             postgresql_include=["status", "source", "minutes"],
         ),
+        # A community's records of a period in order, whatever their status: hours.csv
+        # (0023_reports3; without it a year walked ix_service_record_started_at through every
+        # community's records, 291,520 removed by filter, 215 ms at 1M).
+        sa.Index("ix_service_record_community_started", "community_id", "started_at", "id"),
         sa.CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_not_negative"),
     )
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -3,7 +3,7 @@ re-checks only the entries after it), and one volunteer's service records by tim
 printable record's period and sums, the profile's latest records).
 
 Revision ID: 0024_ledger
-Revises: 0022_agency
+Revises: 0023_reports3
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0024_ledger"
-down_revision = "0022_agency"
+down_revision = "0023_reports3"
 branch_labels = None
 depends_on = None
 

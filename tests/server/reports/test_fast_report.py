@@ -37,7 +37,8 @@ def _random_requests(community_id: int, rng: random.Random) -> None:
         steps: list[tuple[int, str | None, str]] = []
         minutes, before = 0, "received"
         for status in path:
-            minutes += rng.randrange(1, 3000)
+            # Times to the microsecond, as real ones are: the picks must be exact, not rounded.
+            minutes += rng.randrange(1, 3000) + rng.randrange(60 * 10**6) / (60 * 10**6)
             steps.append((minutes, before, status))
             before = status
         arrived = next((m for m, _, s in steps if s == "on_site"), None)

@@ -350,3 +350,46 @@ def test_the_joint_meeting_sheet(app: Flask, client: FlaskClient, seed: Seed) ->
     page = client.get(f"/reports/{cid}/meeting").get_data(as_text=True)
     assert "失败：未送达" in page
     assert "疑难案例 (2)" in page
+
+
+def test_the_meeting_sheet_shows_every_count_and_a_page_of_each_list(
+    app: Flask, client: FlaskClient, seed: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    from server.extensions import db
+    from server.reports import queries
+    from server.timeutil import utcnow
+
+    monkeypatch.setattr(queries, "MEETING_PAGE", 1)
+    cid = seed.community["lanqiao"]
+    now = utcnow()
+    with app.app_context():
+        old = add_request(cid, "1-1-101", "plumbing", now - timedelta(days=10), "dispatched")
+        older = add_request(cid, "1-1-102", "plumbing", now - timedelta(days=12), "on_site")
+        newer = add_request(
+            cid, "3-1-101", "plumbing", now - timedelta(hours=1), "escalated",
+            [(5, "received", "escalated")],
+        )  # fmt: skip
+        db.session.commit()
+        sheet = queries.meeting_sheet(cid)
+        assert (sheet.complex_total, [r.id for r in sheet.complex_cases]) == (3, [older])
+        assert (sheet.overdue_total, [r.id for r in sheet.overdue]) == (1, [old])
+        assert sheet.overdue_next is None
+        after = queries.After.parse(sheet.complex_next or "")
+        second = queries.meeting_sheet(cid, complex_after=after)
+        assert [r.id for r in second.complex_cases] == [old]
+        third = queries.meeting_sheet(cid, complex_after=queries.After.parse(second.complex_next))
+        assert ([r.id for r in third.complex_cases], third.complex_next) == ([newer], None)
+        assert third.complex_total == 3
+    login(client, "viewer_lanqiao")
+    page = client.get(f"/reports/{cid}/meeting").get_data(as_text=True)
+    assert "疑难案例 (3)" in page
+    assert "超时 (1)" in page
+    [link] = re.findall(r'rel="next" href="([^"]+)"', page)
+    following = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert f"#{old} " in following
+    assert f"#{older} " not in following
+    assert "回到第一页" in following
+    bad = client.get(f"/reports/{cid}/meeting", query_string={"complex_after": "x-1"})
+    assert bad.status_code == 400
