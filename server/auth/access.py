@@ -30,6 +30,7 @@ from server.auth.models import User
 from server.errors import NotAllowed, NotFound, Unauthorized
 from server.extensions import db
 from server.hooks import Hook
+from server.inputs import optional_int
 
 if TYPE_CHECKING:
     from server.communities.models import Community
@@ -384,6 +385,20 @@ def scoped_communities() -> list[Community]:
             sa.select(Community).where(Community.id.in_(community_scope())).order_by(Community.name)
         ).scalars()
     )
+
+
+def community_choice() -> tuple[list[Community], Community | None]:
+    """The communities this endpoint's page may show, by name (its chooser), and the one
+    `?community=` (an id) chose: the user's only community when they have one, None when they
+    have several and chose none. A community outside the scope is a 404, as its records are."""
+    communities = scoped_communities()
+    chosen = optional_int(request.values.get("community"), "community")
+    if chosen is None:
+        return communities, communities[0] if len(communities) == 1 else None
+    for community in communities:
+        if community.id == chosen:
+            return communities, community
+    raise NotFound(gettext("没有这条记录"))
 
 
 def field_split() -> tuple[frozenset[int], frozenset[int]]:
