@@ -1,6 +1,6 @@
 """Volunteers, teams, importing volunteer lists, and service hours.
 
-GET  /volunteers/                              volunteers of the user's communities
+GET  /volunteers/                              volunteers, 50 a page by name; search, community
 GET  /volunteers/new                           form for one new volunteer
 POST /volunteers/new                           add one volunteer
 GET  /volunteers/<id>                          one volunteer: skills, teams, hours, notes
@@ -11,9 +11,9 @@ GET  /volunteers/<id>/record                   printable volunteer service recor
 GET  /volunteers/import                        upload form
 POST /volunteers/import                        preview: rows and every error, nothing saved
 POST /volunteers/import/confirm                import the previewed file (all rows or none)
-GET  /volunteers/teams                         teams: scope, focus list, members
+GET  /volunteers/teams                         one community's teams: scope, focus, members
 POST /volunteers/teams/<id>/<action>           focus, add, remove
-GET  /volunteers/hours                         check-in and out, hours awaiting approval
+GET  /volunteers/hours                         check-in and out (one community), hours to decide
 POST /volunteers/hours/check-in                check a volunteer in
 POST /volunteers/hours/<id>/check-out          check out
 POST /volunteers/hours/from-job                record a volunteer's hours on a finished job
