@@ -373,7 +373,14 @@ def community_scope(roles: frozenset[str] | None = None) -> frozenset[int]:
     if roles is None:
         rule = g.get("access_rule")
         roles = rule.roles if rule is not None else frozenset()
-    return frozenset(cid for cid, role in user().roles().items() if role in roles)
+    # Asked a score of times a page (the loaders, every link the menu shows): worked out once
+    # a request per user and roles, not over a city admin's 200 memberships each time.
+    me = user()
+    known: dict[tuple[int, frozenset[str]], frozenset[int]] = g.setdefault("scopes", {})
+    key = (me.id, roles)
+    if key not in known:
+        known[key] = frozenset(cid for cid, role in me.roles().items() if role in roles)
+    return known[key]
 
 
 def scoped_communities() -> list[Community]:
