@@ -408,10 +408,11 @@ def community_choice() -> tuple[list[Community], Community | None]:
     raise NotFound(gettext("没有这条记录"))
 
 
-def field_split() -> tuple[frozenset[int], frozenset[int]]:
+def field_split(within: frozenset[int] | None = None) -> tuple[frozenset[int], frozenset[int]]:
     """The communities where the user works on every job, and those where only on the jobs of
-    the teams they lead (the team and job scopes of `dispatch` and `requests` build on it)."""
-    scope = community_scope()
+    the teams they lead (the team and job scopes of `dispatch` and `requests` build on it);
+    only those `within` these, when given (a page showing one community)."""
+    scope = community_scope() if within is None else community_scope() & within
     whole = scope & community_scope(WHOLE_COMMUNITY)
     return whole, scope & community_scope(frozenset({TEAM_LEAD}))
 

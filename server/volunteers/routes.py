@@ -309,10 +309,11 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
 # --- service hours ---------------------------------------------------------------------------
 
 
-def _field_volunteers() -> queries.Clause:
-    """Whose hours the user may record: a team lead only the members of teams they lead."""
+def _field_volunteers(within: frozenset[int] | None = None) -> queries.Clause:
+    """Whose hours the user may record: a team lead only the members of teams they lead (only
+    in the communities `within`, when given)."""
     whole = access.community_scope() & access.community_scope(access.STAFF)
-    return queries.field_volunteers(team_scope(), whole)
+    return queries.field_volunteers(team_scope(within), whole if within is None else whole & within)
 
 
 def _field_volunteer(volunteer_id: int | None) -> Volunteer:
@@ -368,9 +369,16 @@ def _hours_context() -> dict[str, Any]:
         "awaiting_total": 0,
     }
     if chosen is not None:
+        # The scopes narrowed to the community shown: the same answer, without a city
+        # admin's 200 community ids in each clause. The forms' handlers check the full scopes.
+        here = frozenset({chosen.id})
         context.update(
             queries.hours_desk(
-                _field_volunteers(), chosen.id, team_scope(), job_scope(), forgotten_before
+                _field_volunteers(here),
+                chosen.id,
+                team_scope(here),
+                job_scope(here),
+                forgotten_before,
             )
         )
     can_decide = access.may(access.STAFF)
