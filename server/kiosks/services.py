@@ -225,13 +225,24 @@ def kiosk_board(
     ones first, and the key of the next page (None: the last page). Refusals are counted
     for the kiosks shown only."""
     now = utcnow()
+    # Plain rows of the columns shown, not 600 kiosks as entities for a page of 50.
     rows = db.session.execute(
-        sa.select(Kiosk, Community.name)
+        sa.select(
+            Kiosk.id,
+            Kiosk.name,
+            Kiosk.last_seen_at,
+            Kiosk.last_seq,
+            Kiosk.revoked_at,
+            Kiosk.health,
+            Kiosk.health_at,
+            Kiosk.cloned_at,
+            Community.name.label("community"),
+        )
         .join(Community, Kiosk.community_id == Community.id)
         .where(Kiosk.community_id.in_(community_ids), Kiosk.enrolled_at.is_not(None))
     ).all()
     board = []
-    for kiosk, community in rows:
+    for kiosk in rows:
         active = kiosk.revoked_at is None
         seen = kiosk.last_seen_at
         stale = active and (seen is None or now - seen > timedelta(minutes=stale_minutes))
@@ -246,7 +257,7 @@ def kiosk_board(
             KioskHealth(
                 id=kiosk.id,
                 name=kiosk.name,
-                community=community,
+                community=kiosk.community,
                 last_seen_at=seen,
                 last_seq=kiosk.last_seq,
                 revoked=not active,
