@@ -30,6 +30,7 @@ from server.auth.models import User
 from server.errors import NotAllowed, NotFound, Unauthorized
 from server.extensions import db
 from server.hooks import Hook
+from server.inputs import optional_int
 
 if TYPE_CHECKING:
     from server.communities.models import Community
@@ -372,7 +373,14 @@ def community_scope(roles: frozenset[str] | None = None) -> frozenset[int]:
     if roles is None:
         rule = g.get("access_rule")
         roles = rule.roles if rule is not None else frozenset()
-    return frozenset(cid for cid, role in user().roles().items() if role in roles)
+    # Asked a score of times a page (the loaders, every link the menu shows): worked out once
+    # a request per user and roles, not over a city admin's 200 memberships each time.
+    me = user()
+    known: dict[tuple[int, frozenset[str]], frozenset[int]] = g.setdefault("scopes", {})
+    key = (me.id, roles)
+    if key not in known:
+        known[key] = frozenset(cid for cid, role in me.roles().items() if role in roles)
+    return known[key]
 
 
 def scoped_communities() -> list[Community]:
@@ -386,10 +394,25 @@ def scoped_communities() -> list[Community]:
     )
 
 
-def field_split() -> tuple[frozenset[int], frozenset[int]]:
+def community_choice() -> tuple[list[Community], Community | None]:
+    """The communities this endpoint's page may show, by name (its chooser), and the one
+    `?community=` (an id) chose: the user's only community when they have one, None when they
+    have several and chose none. A community outside the scope is a 404, as its records are."""
+    communities = scoped_communities()
+    chosen = optional_int(request.values.get("community"), "community")
+    if chosen is None:
+        return communities, communities[0] if len(communities) == 1 else None
+    for community in communities:
+        if community.id == chosen:
+            return communities, community
+    raise NotFound(gettext("没有这条记录"))
+
+
+def field_split(within: frozenset[int] | None = None) -> tuple[frozenset[int], frozenset[int]]:
     """The communities where the user works on every job, and those where only on the jobs of
-    the teams they lead (the team and job scopes of `dispatch` and `requests` build on it)."""
-    scope = community_scope()
+    the teams they lead (the team and job scopes of `dispatch` and `requests` build on it);
+    only those `within` these, when given (a page showing one community)."""
+    scope = community_scope() if within is None else community_scope() & within
     whole = scope & community_scope(WHOLE_COMMUNITY)
     return whole, scope & community_scope(frozenset({TEAM_LEAD}))
 

@@ -56,7 +56,7 @@ from server.errors import InvalidInput, LinliError, NotFound
 from server.field import queries as field_queries
 from server.field import services as field_services
 from server.inputs import as_id, form_problems, optional_int, parse_int
-from server.kiosks.services import kiosk_by_id, kiosk_health
+from server.kiosks.services import board_cursor, board_key, kiosk_board, kiosk_by_id
 from server.notify import queries as notify_queries
 from server.outbox.words import delivery_problem
 from server.pages import form_failed
@@ -576,13 +576,27 @@ def job_action(request_id: int, action: str) -> ResponseReturnValue:
     return redirect(url_for("console.jobs"), 303)
 
 
+KIOSKS_SHOWN = 50
+"""Kiosks per page of the kiosk board."""
+
+
 @bp.get("/kiosks")
 def kiosks() -> ResponseReturnValue:
-    """Every kiosk of the user's communities: when it last synced, its queue and health."""
+    """The kiosks of the user's communities (or of the one chosen), a page at a time: when
+    each last synced, its queue and health, the silent and stuck ones first."""
     stale_after = current_app.config["LINLI_KIOSK_STALE_MINUTES"]
+    communities, chosen = access.community_choice()
+    scope = frozenset({chosen.id}) if chosen else access.community_scope()
+    after = request.args.get("after")
+    shown, next_key = kiosk_board(
+        scope, stale_after, board_key(after) if after else None, KIOSKS_SHOWN
+    )
     return render_template(
         "console/kiosks.html",
-        kiosks=kiosk_health(access.community_scope(), stale_after),
+        kiosks=shown,
+        next_after=board_cursor(next_key) if next_key else None,
+        communities=communities,
+        chosen=chosen,
         stale_after=stale_after,
         may_see_bodies=access.may(access.STAFF),
     )

@@ -9,9 +9,10 @@ from server.dispatch.models import Agency, Team
 from server.extensions import db
 
 
-def team_scope() -> sa.ColumnElement[bool]:
-    """Teams the user may work and book hours under: a team lead only the teams they lead."""
-    whole, led_only = access.field_split()
+def team_scope(within: frozenset[int] | None = None) -> sa.ColumnElement[bool]:
+    """Teams the user may work and book hours under: a team lead only the teams they lead
+    (only in the communities `within`, when given)."""
+    whole, led_only = access.field_split(within)
     return sa.or_(
         Team.community_id.in_(whole),
         sa.and_(Team.community_id.in_(led_only), Team.lead_user_id == access.user().id),

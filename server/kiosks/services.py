@@ -3,8 +3,11 @@ and what staff see of each kiosk's health."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -173,16 +176,73 @@ class KioskHealth:
 
 def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[KioskHealth]:
     """Kiosks of these communities, the silent and stuck ones first."""
+    return kiosk_board(community_ids, stale_minutes)[0]
+
+
+BoardKey = tuple[bool, str, str, int]
+"""Where a page of the kiosk board ends: (not flagged, community, name, id)."""
+
+
+def _flagged(k: KioskHealth) -> bool:
+    return bool(k.is_stale or k.is_stuck or k.cloned_at or k.parked or k.lost)
+
+
+def _board_key(k: KioskHealth) -> BoardKey:
+    """The board's order: flagged kiosks first, then by community and name."""
+    return (not _flagged(k), k.community, k.name, k.id)
+
+
+def board_cursor(key: BoardKey) -> str:
+    """The next-page link's text for a board key."""
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def board_key(text: str) -> BoardKey:
+    """The board key of a next-page link (a bad link is a 400)."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()))
+        healthy, community, name, kiosk_id = raw
+        if not (
+            isinstance(healthy, bool)
+            and isinstance(community, str)
+            and isinstance(name, str)
+            and isinstance(kiosk_id, int)
+            and not isinstance(kiosk_id, bool)
+        ):
+            raise TypeError(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise InvalidInput(gettext("翻页链接有误，请从第一页开始"), "bad_cursor") from exc
+    return healthy, community, name, kiosk_id
+
+
+def kiosk_board(
+    community_ids: frozenset[int],
+    stale_minutes: int,
+    after: BoardKey | None = None,
+    most: int | None = None,
+) -> tuple[list[KioskHealth], BoardKey | None]:
+    """The `most` kiosks of these communities after the key `after`, the silent and stuck
+    ones first, and the key of the next page (None: the last page). Refusals are counted
+    for the kiosks shown only."""
     now = utcnow()
+    # Plain rows of the columns shown, not 600 kiosks as entities for a page of 50.
     rows = db.session.execute(
-        sa.select(Kiosk, Community.name)
+        sa.select(
+            Kiosk.id,
+            Kiosk.name,
+            Kiosk.last_seen_at,
+            Kiosk.last_seq,
+            Kiosk.revoked_at,
+            Kiosk.health,
+            Kiosk.health_at,
+            Kiosk.cloned_at,
+            Community.name.label("community"),
+        )
         .join(Community, Kiosk.community_id == Community.id)
         .where(Kiosk.community_id.in_(community_ids), Kiosk.enrolled_at.is_not(None))
-        .order_by(Community.name, Kiosk.name)
     ).all()
-    refused = counts_by_kiosk([kiosk.id for kiosk, _community in rows])
-    out = []
-    for kiosk, community in rows:
+    board = []
+    for kiosk in rows:
         active = kiosk.revoked_at is None
         seen = kiosk.last_seen_at
         stale = active and (seen is None or now - seen > timedelta(minutes=stale_minutes))
@@ -193,11 +253,11 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
             and kiosk.health_at is not None
             and (seen is None or seen <= kiosk.health_at)
         )
-        out.append(
+        board.append(
             KioskHealth(
                 id=kiosk.id,
                 name=kiosk.name,
-                community=community,
+                community=kiosk.community,
                 last_seen_at=seen,
                 last_seq=kiosk.last_seq,
                 revoked=not active,
@@ -205,17 +265,17 @@ def kiosk_health(community_ids: frozenset[int], stale_minutes: int) -> list[Kios
                 health_at=kiosk.health_at,
                 is_stale=stale,
                 is_stuck=stuck,
-                refusals=refused.get(kiosk.id, KioskRefusals()),
+                refusals=KioskRefusals(),
                 cloned_at=kiosk.cloned_at,
                 parked=int((kiosk.health or {}).get("parked", 0)),
                 lost=tuple(str(r["ticket"]) for r in (kiosk.health or {}).get("lost", [])),
             )
         )
-    out.sort(
-        key=lambda k: (
-            not (k.is_stale or k.is_stuck or k.cloned_at or k.parked or k.lost),
-            k.community,
-            k.name,
-        )
-    )
-    return out
+    board.sort(key=_board_key)
+    if after is not None:
+        board = [k for k in board if _board_key(k) > after]
+    page = board if most is None else board[:most]
+    refused = counts_by_kiosk([k.id for k in page])
+    shown = [replace(k, refusals=refused.get(k.id, KioskRefusals())) for k in page]
+    more = most is not None and len(board) > most
+    return shown, _board_key(shown[-1]) if more else None

@@ -239,9 +239,10 @@ def queue_page(
     return items, next_cursor
 
 
-def job_scope() -> sa.ColumnElement[bool]:
-    """Requests the user may work on as jobs: a team lead only those of teams they lead."""
-    whole, led_only = access.field_split()
+def job_scope(within: frozenset[int] | None = None) -> sa.ColumnElement[bool]:
+    """Requests the user may work on as jobs: a team lead only those of teams they lead (only
+    in the communities `within`, when given)."""
+    whole, led_only = access.field_split(within)
     led = sa.select(Team.id).where(
         Team.community_id.in_(led_only), Team.lead_user_id == access.user().id
     )

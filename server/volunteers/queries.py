@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext
 
-from server.communities.models import Community
+from server.communities.models import Community, Room
 from server.dispatch.models import Team
 from server.errors import InvalidInput
 from server.extensions import db
 from server.localtime import local_midnight, local_zone
-from server.requests.models import HelpRequest
+from server.requests.models import Category, HelpRequest
 from server.volunteers.models import (
     ServiceRecord,
     TeamFocus,
@@ -36,13 +35,61 @@ Clause = sa.ColumnElement[bool]
 # --- volunteers and teams -------------------------------------------------------------------
 
 
-def volunteers_in(scope: frozenset[int], community_id: int | None) -> list[Volunteer]:
-    """Volunteers of these communities (or of one of them), by name."""
-    query = sa.select(Volunteer).where(Volunteer.community_id.in_(scope))
-    if community_id is not None:
-        query = query.where(Volunteer.community_id == community_id)
-    volunteers = db.session.execute(query.order_by(Volunteer.name, Volunteer.id)).scalars()
-    return list(volunteers)
+VOLUNTEERS_PAGE = 50
+"""Volunteers shown per page of the volunteer list."""
+VOLUNTEERS_COUNTED = 1000
+"""The volunteers listed are counted up to this many; past it the page says "1000+"."""
+
+
+def _encode_key(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_key(text: str, types: tuple[type, ...]) -> list[Any]:
+    """The key a next-page link carries, each part of its type (a bad link is a 400)."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()))
+        if not isinstance(key, list) or len(key) != len(types):
+            raise TypeError(key)
+        for part, kind in zip(key, types, strict=True):
+            if not isinstance(part, kind) or isinstance(part, bool):
+                raise TypeError(part)
+        return key
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise InvalidInput(gettext("翻页链接有误，请从第一页开始"), "bad_cursor") from exc
+
+
+def _counted(where: Clause, most: int) -> int:
+    """How many rows of `where` there are, counted up to `most` + 1."""
+    rows = sa.select(sa.literal(1)).where(where).limit(most + 1).subquery()
+    return int(db.session.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one())
+
+
+def volunteers_page(
+    scope: frozenset[int], search: str, after: str | None
+) -> tuple[list[Volunteer], str | None, int]:
+    """One page of the volunteers of the `scope` communities whose name or phone holds
+    `search`, by (name, id) after the `after` cursor; the next page's cursor; and how many
+    match (up to VOLUNTEERS_COUNTED + 1). A keyset: a page reads what it shows."""
+    where: Clause = Volunteer.community_id.in_(scope)
+    if search:
+        where = sa.and_(
+            where,
+            sa.or_(
+                Volunteer.name.icontains(search, autoescape=True),
+                Volunteer.phone.contains(search, autoescape=True),
+            ),
+        )
+    stmt = sa.select(Volunteer).where(where)
+    if after:
+        name, volunteer_id = _decode_key(after, (str, int))
+        stmt = stmt.where(sa.tuple_(Volunteer.name, Volunteer.id) > sa.tuple_(name, volunteer_id))
+    stmt = stmt.order_by(Volunteer.name, Volunteer.id).limit(VOLUNTEERS_PAGE + 1)
+    found = list(db.session.execute(stmt).scalars())
+    page = found[:VOLUNTEERS_PAGE]
+    last = page[-1] if len(found) > VOLUNTEERS_PAGE else None
+    cursor = _encode_key([last.name, last.id]) if last else None
+    return page, cursor, _counted(where, VOLUNTEERS_COUNTED)
 
 
 def community(community_id: int) -> Community:
@@ -193,13 +240,12 @@ def phones(community_id: int) -> set[str]:
     )
 
 
-def teams_context(scope: frozenset[int]) -> dict[str, Any]:
-    """Teams of these communities, their members and focus lists, and the active volunteers
-    (also by community: a team's form lists its own community's, without a filter of the
-    whole city's volunteers per team)."""
+def teams_context(community_id: int) -> dict[str, Any]:
+    """The community's teams, their members and focus lists, and its active volunteers (whom
+    a team's form may add): one community's, the page is worked a community at a time."""
     teams = list(
         db.session.execute(
-            sa.select(Team).where(Team.community_id.in_(scope)).order_by(Team.name)
+            sa.select(Team).where(Team.community_id == community_id).order_by(Team.name)
         ).scalars()
     )
     ids = [t.id for t in teams]
@@ -214,23 +260,12 @@ def teams_context(scope: frozenset[int]) -> dict[str, Any]:
             sa.select(TeamFocus).where(TeamFocus.team_id.in_(ids))
         ).scalars()
     }
-    volunteers = list(
-        db.session.execute(
-            sa.select(Volunteer)
-            .where(Volunteer.community_id.in_(scope), Volunteer.is_active)
-            .order_by(Volunteer.name)
-        ).scalars()
-    )
-    by_community: defaultdict[int, list[Volunteer]] = defaultdict(list)
-    for volunteer in volunteers:
-        by_community[volunteer.community_id].append(volunteer)
-    return {
-        "teams": teams,
-        "members": members,
-        "focus": focus,
-        "volunteers": volunteers,
-        "volunteers_by_community": by_community,
-    }
+    volunteers = db.session.execute(
+        sa.select(Volunteer)
+        .where(Volunteer.community_id == community_id, Volunteer.is_active)
+        .order_by(Volunteer.name, Volunteer.id)
+    ).scalars()
+    return {"teams": teams, "members": members, "focus": focus, "volunteers": list(volunteers)}
 
 
 def skilled_members(team_ids: list[int], words: set[str]) -> dict[int, int]:
@@ -293,22 +328,6 @@ AWAITING_COUNTED = 1000
 """The awaiting records are counted up to this many; past it the page says "1000+"."""
 
 
-def _encode_after(record: ServiceRecord) -> str:
-    key = [record.source, record.started_at.isoformat(), record.id]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
-
-
-def _decode_after(text: str) -> tuple[str, datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
-        source, at, record_id = json.loads(raw)
-        if not isinstance(source, str) or isinstance(record_id, bool):
-            raise TypeError(source)
-        return source, datetime.fromisoformat(at), int(record_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise InvalidInput(gettext("翻页链接有误，请从第一页开始"), "bad_cursor") from exc
-
-
 def _awaiting(scope: frozenset[int], forgotten_before: datetime) -> Clause:
     """Records awaiting a decision: checked out, or a check-in forgotten (still open)."""
     return sa.and_(
@@ -324,57 +343,73 @@ def awaiting_page(
     scope: frozenset[int], forgotten_before: datetime, after: str | None
 ) -> tuple[list[ServiceRecord], str | None, int]:
     """One page of the records awaiting a decision in (source, started_at, id) order, the
-    cursor of the next page, and how many await in all (counted up to AWAITING_COUNTED + 1):
-    a keyset, so a page reads what it shows however many records wait."""
+    cursor of the next page, and how many await in all (counted up to AWAITING_COUNTED + 1): a
+    keyset, so a page reads what it shows however many records wait."""
     stmt = sa.select(ServiceRecord).where(_awaiting(scope, forgotten_before))
     if after:
-        source, at, record_id = _decode_after(after)
+        source, at, record_id = _decode_key(after, (str, str, int))
+        try:
+            started = datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise InvalidInput(gettext("翻页链接有误，请从第一页开始"), "bad_cursor") from exc
         stmt = stmt.where(
             sa.tuple_(ServiceRecord.source, ServiceRecord.started_at, ServiceRecord.id)
-            > sa.tuple_(source, at, record_id)
+            > sa.tuple_(source, started, record_id)
         )
     stmt = stmt.order_by(ServiceRecord.source, ServiceRecord.started_at, ServiceRecord.id)
     found = list(db.session.execute(stmt.limit(AWAITING_PAGE + 1)).scalars())
-    more = len(found) > AWAITING_PAGE
-    counted = (
-        sa.select(ServiceRecord.id)
-        .where(_awaiting(scope, forgotten_before))
-        .limit(AWAITING_COUNTED + 1)
-        .subquery()
-    )
-    total = db.session.execute(sa.select(sa.func.count()).select_from(counted)).scalar_one()
     page = found[:AWAITING_PAGE]
-    return page, _encode_after(page[-1]) if more else None, int(total)
+    last = page[-1] if len(found) > AWAITING_PAGE else None
+    cursor = _encode_key([last.source, last.started_at.isoformat(), last.id]) if last else None
+    return page, cursor, _counted(_awaiting(scope, forgotten_before), AWAITING_COUNTED)
 
 
-def hours_context(
-    allowed: sa.ColumnElement[bool],
-    scope: frozenset[int],
-    team_scope: sa.ColumnElement[bool],
-    job_scope: sa.ColumnElement[bool],
+def _job_rows(where: list[Clause], order: sa.UnaryExpression[datetime], most: int) -> list[Any]:
+    """The first `most` jobs of `where` in `order`, as the hours forms name them (id, status,
+    category, room, team, hours claimed): plain rows, not requests with their relations."""
+    stmt = (
+        sa.select(
+            HelpRequest.id,
+            HelpRequest.status,
+            HelpRequest.hours,
+            Category.name_zh.label("category"),
+            Room.code.label("room"),
+            Team.name.label("team"),
+        )
+        .join(Category, HelpRequest.category_id == Category.id)
+        .join(Room, HelpRequest.room_id == Room.id)
+        .outerjoin(Team, HelpRequest.team_id == Team.id)
+        .where(*where)
+        .order_by(order)
+        .limit(most)
+    )
+    return list(db.session.execute(stmt).all())
+
+
+def hours_desk(
+    allowed: Clause,
+    community_id: int,
+    team_scope: Clause,
+    job_scope: Clause,
     forgotten_before: datetime,
-    after: str | None = None,
 ) -> dict[str, Any]:
-    """What the hours page lists; check-ins older than `forgotten_before` await a decision.
-
-    The volunteers whose hours the user records (`allowed`), by community, and their open
-    check-ins; one page (after `after`) of the records of the `scope` communities awaiting a
-    decision (a forgotten check-out among them, still open) and those decided lately; the jobs
-    hours may be recorded on, finished jobs without hours, and the teams. Reads only: a
-    forgotten check-out is closed by the nightly job or when it is decided.
-    """
+    """What the hours page's forms offer in one community (the page records hours a community
+    at a time): the active volunteers whose hours the user records (`allowed`) and their open
+    check-ins (those older than `forgotten_before` await a decision instead), the jobs hours
+    may be recorded on, finished jobs without hours, and the teams."""
     volunteers = list(
         db.session.execute(
-            sa.select(Volunteer).where(allowed, Volunteer.is_active).order_by(Volunteer.name)
+            sa.select(Volunteer)
+            .where(allowed, Volunteer.community_id == community_id, Volunteer.is_active)
+            .order_by(Volunteer.name, Volunteer.id)
         ).scalars()
     )
-    visible = [v.id for v in volunteers]
     open_records = db.session.execute(
         sa.select(ServiceRecord)
         .where(
             ServiceRecord.status == "open",
             ServiceRecord.started_at >= forgotten_before,
-            ServiceRecord.volunteer_id.in_(visible),
+            ServiceRecord.volunteer_id.in_([v.id for v in volunteers]),
             sa.or_(
                 ServiceRecord.team_id.is_(None),
                 ServiceRecord.team_id.in_(sa.select(Team.id).where(team_scope)),
@@ -382,6 +417,37 @@ def hours_context(
         )
         .order_by(ServiceRecord.started_at)
     ).scalars()
+    here = sa.and_(job_scope, HelpRequest.community_id == community_id)
+    jobs = _job_rows(
+        [here, HelpRequest.status.in_(HOURS_REQUEST_STATES)], HelpRequest.received_at.desc(), 100
+    )
+    # An anti-join (NOT EXISTS, one probe of ix_service_record_request_id per candidate)
+    # walking the latest changed requests, not a NOT IN over every service record.
+    recorded = (
+        sa.select(ServiceRecord.id)
+        .where(ServiceRecord.request_id == HelpRequest.id, ServiceRecord.status != "declined")
+        .exists()
+    )
+    done = [here, HelpRequest.status.in_(DONE_STATES), HelpRequest.team_id.is_not(None), ~recorded]
+    finished = _job_rows(done, HelpRequest.updated_at.desc(), 50)
+    teams = db.session.execute(
+        sa.select(Team).where(team_scope, Team.community_id == community_id).order_by(Team.name)
+    ).scalars()
+    return {
+        "volunteers": volunteers,
+        "open_records": list(open_records),
+        "jobs": jobs,
+        "finished": finished,
+        "teams": list(teams),
+    }
+
+
+def hours_decisions(
+    scope: frozenset[int], forgotten_before: datetime, after: str | None = None
+) -> dict[str, Any]:
+    """The hours of the `scope` communities to decide: one page (after `after`) of the records
+    awaiting a decision (a forgotten check-out among them, still open: the nightly job or the
+    decision closes it) and the latest decided."""
     awaiting, next_after, awaiting_total = awaiting_page(scope, forgotten_before, after)
     decided = db.session.execute(
         sa.select(ServiceRecord)
@@ -392,44 +458,10 @@ def hours_context(
         .order_by(ServiceRecord.decided_at.desc())
         .limit(20)
     ).scalars()
-    jobs = db.session.execute(
-        sa.select(HelpRequest)
-        .where(job_scope, HelpRequest.status.in_(HOURS_REQUEST_STATES))
-        .order_by(HelpRequest.received_at.desc())
-        .limit(100)
-    ).scalars()
-    # An anti-join (NOT EXISTS, one probe of ix_service_record_request_id per candidate)
-    # walking the latest changed requests, not a NOT IN over every service record.
-    recorded = (
-        sa.select(ServiceRecord.id)
-        .where(ServiceRecord.request_id == HelpRequest.id, ServiceRecord.status != "declined")
-        .exists()
-    )
-    finished = db.session.execute(
-        sa.select(HelpRequest)
-        .where(
-            job_scope,
-            HelpRequest.status.in_(DONE_STATES),
-            HelpRequest.team_id.is_not(None),
-            ~recorded,
-        )
-        .order_by(HelpRequest.updated_at.desc())
-        .limit(50)
-    ).scalars()
-    teams = db.session.execute(sa.select(Team).where(team_scope).order_by(Team.name)).scalars()
-    by_community: defaultdict[int, list[Volunteer]] = defaultdict(list)
-    for volunteer in volunteers:
-        by_community[volunteer.community_id].append(volunteer)
     return {
-        "volunteers": volunteers,
-        "volunteers_by_community": by_community,
+        "pending": awaiting,
         "next_after": next_after,
         "awaiting_total": awaiting_total,
         "awaiting_counted": AWAITING_COUNTED,
-        "open_records": list(open_records),
-        "pending": awaiting,
         "decided": list(decided),
-        "jobs": list(jobs),
-        "finished": list(finished),
-        "teams": list(teams),
     }

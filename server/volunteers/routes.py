@@ -1,6 +1,6 @@
 """Volunteers, teams, importing volunteer lists, and service hours.
 
-GET  /volunteers/                              volunteers of the user's communities
+GET  /volunteers/                              volunteers, 50 a page by name; search, community
 GET  /volunteers/new                           form for one new volunteer
 POST /volunteers/new                           add one volunteer
 GET  /volunteers/<id>                          one volunteer: skills, teams, hours, notes
@@ -11,9 +11,9 @@ GET  /volunteers/<id>/record                   printable volunteer service recor
 GET  /volunteers/import                        upload form
 POST /volunteers/import                        preview: rows and every error, nothing saved
 POST /volunteers/import/confirm                import the previewed file (all rows or none)
-GET  /volunteers/teams                         teams: scope, focus list, members
+GET  /volunteers/teams                         one community's teams: scope, focus, members
 POST /volunteers/teams/<id>/<action>           focus, add, remove
-GET  /volunteers/hours                         check-in and out, hours awaiting approval
+GET  /volunteers/hours                         check-in and out (one community), hours to decide
 POST /volunteers/hours/check-in                check a volunteer in
 POST /volunteers/hours/<id>/check-out          check out
 POST /volunteers/hours/from-job                record a volunteer's hours on a finished job
@@ -39,7 +39,7 @@ from server.communities.models import Community
 from server.communities.services import points_per_hour
 from server.dispatch.queries import team_scope
 from server.errors import InvalidInput, LinliError
-from server.inputs import INT32_MAX, optional_int
+from server.inputs import as_id
 from server.localtime import local_today
 from server.pages import form_failed
 from server.requests.queries import job_scope
@@ -69,12 +69,23 @@ def _community_arg(field: str = "community") -> Community:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    """Volunteers of the user's communities, optionally one community."""
-    community_id = optional_int(request.args.get("community"), "community", low=-INT32_MAX)
+    """Volunteers of the user's communities (or of the one chosen), a page at a time, by name;
+    searched by name or phone."""
+    communities, chosen = access.community_choice()
+    search = request.args.get("q", "").strip()[:100]
+    scope = frozenset({chosen.id}) if chosen else access.community_scope()
+    after = request.args.get("after")
+    volunteers, next_after, total = queries.volunteers_page(scope, search, after)
     return render_template(
         "volunteers/index.html",
-        volunteers=queries.volunteers_in(access.community_scope(), community_id),
-        communities=access.scoped_communities(),
+        volunteers=volunteers,
+        next_after=next_after,
+        total=total,
+        counted=queries.VOLUNTEERS_COUNTED,
+        search=search,
+        communities=communities,
+        chosen=chosen,
+        community_names={c.id: c.name for c in communities},
     )
 
 
@@ -246,12 +257,16 @@ def import_confirm() -> ResponseReturnValue:
 # --- teams -----------------------------------------------------------------------------------
 
 
+def _teams_context(communities: list[Community], chosen: Community | None) -> dict[str, Any]:
+    teams = queries.teams_context(chosen.id) if chosen else {}
+    return {"communities": communities, "chosen": chosen, **teams}
+
+
 @bp.get("/teams")
 def teams() -> ResponseReturnValue:
-    """Teams with their service scope, focus list and members."""
-    return render_template(
-        "volunteers/teams.html", **queries.teams_context(access.community_scope())
-    )
+    """One community's teams with their service scope, focus list and members (the user with
+    several communities chooses one)."""
+    return render_template("volunteers/teams.html", **_teams_context(*access.community_choice()))
 
 
 @bp.post("/teams/<int:team_id>/<action>")
@@ -274,18 +289,26 @@ def team_action(team_id: int, action: str) -> ResponseReturnValue:
                 gettext("没有服务队操作 %(action)s", action=repr(action)), "bad_action"
             )
     except LinliError as exc:
-        return form_failed(exc, "volunteers/teams.html", lambda: queries.teams_context(scope))
+
+        def context() -> dict[str, Any]:
+            communities = access.scoped_communities()
+            return _teams_context(communities, queries.community(team.community_id))
+
+        return form_failed(exc, "volunteers/teams.html", context)
     flash(gettext("%(name)s：已保存", name=team.name))
-    return redirect(url_for("volunteers.teams"), 303)
+    return redirect(
+        url_for("volunteers.teams", community=team.community_id, _anchor=f"team-{team.id}"), 303
+    )
 
 
 # --- service hours ---------------------------------------------------------------------------
 
 
-def _field_volunteers() -> queries.Clause:
-    """Whose hours the user may record: a team lead only the members of teams they lead."""
+def _field_volunteers(within: frozenset[int] | None = None) -> queries.Clause:
+    """Whose hours the user may record: a team lead only the members of teams they lead (only
+    in the communities `within`, when given)."""
     whole = access.community_scope() & access.community_scope(access.STAFF)
-    return queries.field_volunteers(team_scope(), whole)
+    return queries.field_volunteers(team_scope(within), whole if within is None else whole & within)
 
 
 def _field_volunteer(volunteer_id: int | None) -> Volunteer:
@@ -322,17 +345,42 @@ def _field_record(record_id: int) -> ServiceRecord:
 
 
 def _hours_context() -> dict[str, Any]:
-    context = queries.hours_context(
-        _field_volunteers(),
-        access.community_scope(access.STAFF),
-        team_scope(),
-        job_scope(),
-        services.forgotten_before(),
-        request.args.get("after"),
-    )
+    """The hours page: its forms work in one community (the user with several chooses one);
+    the hours to decide are listed for the chosen community or for all the user's."""
+    communities, chosen = access.community_choice()
+    forgotten_before = services.forgotten_before()
+    context: dict[str, Any] = {
+        "communities": communities,
+        "chosen": chosen,
+        "community_names": {c.id: c.name for c in communities},
+        "volunteers": [],
+        "open_records": [],
+        "jobs": [],
+        "finished": [],
+        "teams": [],
+        "pending": [],
+        "decided": [],
+        "next_after": None,
+        "awaiting_total": 0,
+    }
+    if chosen is not None:
+        # The scopes narrowed to the community shown: the same answer, without a city
+        # admin's 200 community ids in each clause. The forms' handlers check the full scopes.
+        here = frozenset({chosen.id})
+        context.update(
+            queries.hours_desk(
+                _field_volunteers(here),
+                chosen.id,
+                team_scope(here),
+                job_scope(here),
+                forgotten_before,
+            )
+        )
     can_decide = access.may(access.STAFF)
-    if not can_decide:
-        context.update(pending=[], decided=[], next_after=None, awaiting_total=0)
+    if can_decide:
+        staff = access.community_scope(access.STAFF)
+        scope = staff & {chosen.id} if chosen else staff
+        context.update(queries.hours_decisions(scope, forgotten_before, request.args.get("after")))
     return {
         **context,
         "can_decide": can_decide,
@@ -353,7 +401,8 @@ def _hours_step(run: Callable[[], str], done: str) -> ResponseReturnValue:
     except LinliError as exc:
         return form_failed(exc, "volunteers/hours.html", _hours_context)
     flash(message or done)
-    return redirect(url_for("volunteers.hours"), 303)
+    back = url_for("volunteers.hours", community=as_id(request.args.get("community")))
+    return redirect(back, 303)
 
 
 @bp.post("/hours/check-in")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -84,3 +85,41 @@ def test_copied_cards_parked_ops_and_lost_requests_are_shown(
     assert "A-0042" in rows["hall-lost"]
     assert "data-flag" not in rows["hall-ok"]
     assert html.index("hall-lost") < html.index("hall-ok"), "flagged kiosks come first"
+
+
+def test_a_city_wide_board_comes_in_pages_and_one_community_can_be_chosen(
+    app: Flask, client: FlaskClient, world: World, monkeypatch: Any
+) -> None:
+    """Flagged kiosks first, a page at a time by a keyset; the chooser narrows to one
+    community; a user of one community sees no chooser and gets 404 for another."""
+    import re
+
+    from server.auth.services import create_user
+    from server.console import routes
+    from server.extensions import db
+    from tests.server.conftest import PASSWORD
+
+    monkeypatch.setattr(routes, "KIOSKS_SHOWN", 2)
+    for name, seen in (("a-ok", 2), ("b-silent", 600), ("c-ok", 3)):
+        _enrol(app, "lanqiao", name, seen, 0)
+    _enrol(app, "feicui", "d-ok", 1, 0)
+    with app.app_context():
+        create_user("city_admin", PASSWORD, "admin", [], all_communities=True)
+        db.session.commit()
+    login(client, "city_admin")
+    names: list[str] = []
+    path = "/console/kiosks"
+    while path:
+        html = client.get(path).get_data(as_text=True)
+        names += re.findall(r"<td>([a-d]-\w+)</td>", html)
+        link = re.search(r'class="next" href="([^"]+)"', html)
+        path = link.group(1).replace("&amp;", "&") if link else ""
+    assert names == ["b-silent", "d-ok", "a-ok", "c-ok"], "flagged first, then by community"
+    feicui = world.community["feicui"]
+    one = client.get(f"/console/kiosks?community={feicui}").get_data(as_text=True)
+    assert re.findall(r"<td>([a-d]-\w+)</td>", one) == ["d-ok"]
+    assert client.get("/console/kiosks?after=bm90LWEta2V5").status_code == 400
+    login(client, "social_worker_lanqiao")
+    mine = client.get("/console/kiosks").get_data(as_text=True)
+    assert 'name="community"' not in mine
+    assert client.get(f"/console/kiosks?community={feicui}").status_code == 404
