@@ -337,6 +337,11 @@ def test_hours_page_finds_unrecorded_jobs_by_an_anti_join(cities: dict[int, str]
 
             [(statement, params)] = statements_of(app, hours, "NOT (EXISTS (SELECT")
             assert "NOT IN" not in statement, statement
+            if url != cities[max(SIZES)]:
+                # In the small city (about 1,200 service records) a hashed scan of them all is
+                # as good a plan as the probes, and the planner has taken either from run to
+                # run; in the larger city only the probes are reasonable.
+                continue
             plan = explain(app, statement, params)
             uses = {n.get("Index Name") for n in nodes(plan)}
             assert "ix_service_record_request_id" in uses, plan

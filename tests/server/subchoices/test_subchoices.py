@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.localtime import local_today
 from sync.choices import DEFAULT_CHOICES
 from tests.server.conftest import World, login, post
 
@@ -248,7 +248,8 @@ def test_reports_count_requests_per_sub_choice_with_zeros(
     }
     for choice in ("light_out", "light_out", "other"):
         assert post(client, "/console/requests/new", {**base, "choice": choice}).status_code == 303
-    today = datetime.now(UTC).date().isoformat()
+    with app.app_context():
+        today = local_today().isoformat()  # the reports' days are local days
     cid = world.community["lanqiao"]
     page = client.get(f"/reports/{cid}?start={today}&end={today}").get_data(as_text=True)
     section = page[page.index('data-category="electrical"') :]
