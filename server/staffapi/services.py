@@ -148,24 +148,39 @@ def list_requests(
     scope: Scope, filters: RequestFilter, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A keyset page of requests visible to `scope`, oldest first."""
+    conditions = [_community_clause(scope, HelpRequest.community_id, filters.community)]
+    if filters.status:
+        conditions.append(HelpRequest.status == filters.status)
+    if filters.since:
+        conditions.append(HelpRequest.received_at >= filters.since)
+    if filters.until:
+        conditions.append(HelpRequest.received_at < filters.until)
+    if cursor:
+        conditions.append(HelpRequest.id > decode_page_cursor(cursor))
+    order: Any = HelpRequest.id
+    stmt = sa.select(HelpRequest, Category.code, Room.code, Community.slug, Kiosk.name)
+    narrowed = filters.community is not None or filters.since or filters.until
+    if narrowed and db.session.get_bind().dialect.name == "postgresql":
+        # One community or a period: its ids first (the (community, received) index), the
+        # page's ids sorted among them, then those rows. Left to itself the planner walked the
+        # primary key in id order hoping to meet the page soon, and a month's requests of one
+        # community are the newest: 960,722 rows removed by filter, 145 ms at 1M (bench/city.py's
+        # "staff API, one community, a month"). A materialized set has no order to walk.
+        matching = sa.select(HelpRequest.id).where(*conditions).cte("matching")
+        matching = matching.prefix_with("MATERIALIZED")
+        page = sa.select(matching.c.id).order_by(matching.c.id).limit(limit + 1).subquery("page")
+        stmt = stmt.select_from(page).join(HelpRequest, HelpRequest.id == page.c.id)
+        order = page.c.id
+    else:
+        stmt = stmt.where(*conditions)
     stmt = (
-        sa.select(HelpRequest, Category.code, Room.code, Community.slug, Kiosk.name)
-        .join(Category, HelpRequest.category_id == Category.id)
+        stmt.join(Category, HelpRequest.category_id == Category.id)
         .join(Room, HelpRequest.room_id == Room.id)
         .join(Community, HelpRequest.community_id == Community.id)
         .outerjoin(Kiosk, HelpRequest.kiosk_id == Kiosk.id)
-        .where(_community_clause(scope, HelpRequest.community_id, filters.community))
-        .order_by(HelpRequest.id)
+        .order_by(order)
         .limit(limit + 1)
     )
-    if filters.status:
-        stmt = stmt.where(HelpRequest.status == filters.status)
-    if filters.since:
-        stmt = stmt.where(HelpRequest.received_at >= filters.since)
-    if filters.until:
-        stmt = stmt.where(HelpRequest.received_at < filters.until)
-    if cursor:
-        stmt = stmt.where(HelpRequest.id > decode_page_cursor(cursor))
     rows = db.session.execute(stmt).all()
     more = len(rows) > limit
     rows = rows[:limit]

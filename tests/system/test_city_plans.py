@@ -77,7 +77,7 @@ def statements_of(app: Flask, action: Callable[[], object], marker: str) -> list
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: Any) -> None:
-        if marker in statement and statement.lstrip().upper().startswith("SELECT"):
+        if marker in statement and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             seen.append((statement, params))
 
     with app.app_context():
@@ -502,3 +502,41 @@ def test_merchant_page_reads_its_redemptions_through_an_index(cities: dict[int, 
             uses = {n.get("Index Name") for n in nodes(plan)}
             assert "ix_ledger_entry_merchant" in uses, plan
             assert rows_examined(plan, "ledger_entry") <= 50, plan
+
+
+def test_staff_api_page_of_a_community_and_month_reads_that_community(
+    cities: dict[int, str],
+) -> None:
+    from datetime import timedelta
+
+    from server.extensions import db
+    from server.staffapi.services import create_api_token
+    from server.timeutil import utcnow
+
+    since = (utcnow() - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for url in cities.values():
+        with city_app(url) as app:
+            with app.app_context():
+                slugs = list(db.session.execute(sa.text("SELECT slug FROM community")).scalars())
+                _, secret = create_api_token(f"plans-{uuid.uuid4().hex[:8]}", slugs)
+                db.session.commit()
+            slug = _scalar(
+                app,
+                "SELECT c.slug FROM community c JOIN help_request r ON r.community_id = c.id "
+                "GROUP BY c.slug ORDER BY count(*) DESC LIMIT 1",
+            )
+
+            def page(secret: str = secret, slug: str = slug) -> None:
+                answer = app.test_client().get(
+                    f"/api/v1/requests?community={slug}&since={since}",
+                    headers={"Authorization": f"Bearer {secret}"},
+                )
+                assert answer.status_code == 200, answer.get_data(as_text=True)
+
+            [(statement, params)] = statements_of(app, page, "matching")
+            plan = explain(app, statement, params)
+            # The community's month by its index, then the page's rows by key: not a walk of
+            # the primary key in id order filtering every request out but the page's.
+            total = _scalar(app, "SELECT count(*) FROM help_request")
+            assert rows_examined(plan, "help_request") < total / 5, plan
+            assert _no_seq_scan(plan, "help_request"), plan
