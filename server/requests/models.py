@@ -52,6 +52,10 @@ OPEN_SQL = "status NOT IN ('cancelled', 'closed_fixed', 'closed_not_fixed', 'dup
 """Not final (sync.statuses.FINAL): the predicate of the partial index on open requests."""
 
 
+ACTIVE_SQL = "status IN ('accepted', 'dispatched', 'on_site')"
+"""Being worked on (sync.statuses.ACTIVE_WORK): the predicate of the jobs list's index."""
+
+
 QUEUE_KEYS = (
     "status",
     "category_id",
@@ -105,6 +109,16 @@ class HelpRequest(db.Model):  # type: ignore[name-defined,misc]
             postgresql_where=sa.text(OPEN_SQL),
             sqlite_where=sa.text(OPEN_SQL),
             postgresql_include=["community_id", *QUEUE_KEYS],
+        ),
+        # The jobs list (0026_jobs): requests being worked on, oldest first. Through the open
+        # requests' index the city's page walked 24,750 older open ones that are not being
+        # worked on (received, triaged, escalated) to find 51: 39 ms at 1M, now a few rows.
+        sa.Index(
+            "ix_help_request_active",
+            "received_at",
+            "id",
+            postgresql_where=sa.text(ACTIVE_SQL),
+            sqlite_where=sa.text(ACTIVE_SQL),
         ),
         # The same for a social worker's few communities.
         sa.Index(

@@ -309,7 +309,12 @@ JOBS_PAGE = 50
 def active_jobs(cursor: str | None = None) -> tuple[list[HelpRequest], str | None]:
     """One page of the jobs dispatched to the user's teams that are not done yet, oldest
     first, after `cursor`; and the cursor of the next page (a keyset on received_at, id)."""
-    stmt = sa.select(HelpRequest).where(job_scope(), HelpRequest.status.in_(ACTIVE_WORK))
+    # The states written into the statement (not bound): a prepared statement's generic plan
+    # cannot prove a bound list matches ix_help_request_active's predicate.
+    active: sa.BindParameter[list[str]] = sa.bindparam(
+        "active", sorted(ACTIVE_WORK), expanding=True, literal_execute=True
+    )
+    stmt = sa.select(HelpRequest).where(job_scope(), HelpRequest.status.in_(active))
     if cursor:
         _, at, rid = _decode(cursor)
         stmt = stmt.where(

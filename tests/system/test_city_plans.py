@@ -540,3 +540,24 @@ def test_staff_api_page_of_a_community_and_month_reads_that_community(
             total = _scalar(app, "SELECT count(*) FROM help_request")
             assert rows_examined(plan, "help_request") < total / 5, plan
             assert _no_seq_scan(plan, "help_request"), plan
+
+
+def test_jobs_list_reads_the_requests_being_worked_on(cities: dict[int, str]) -> None:
+    from server.requests.models import ACTIVE_SQL
+    from sync.statuses import ACTIVE_WORK
+
+    assert set(re.findall(r"'(\w+)'", ACTIVE_SQL)) == ACTIVE_WORK
+    for size, url in cities.items():
+        with city_app(url) as app:
+            client = signed_in(app)
+
+            def jobs(client: Any = client) -> None:
+                assert client.get("/console/jobs").status_code == 200
+
+            [(statement, params)] = statements_of(
+                app, jobs, "ORDER BY help_request.received_at, help_request.id"
+            )
+            plan = explain(app, statement, params)
+            if size == max(SIZES):
+                assert "ix_help_request_active" in {n.get("Index Name") for n in nodes(plan)}, plan
+            assert _no_seq_scan(plan, "help_request"), plan
