@@ -411,6 +411,17 @@ def _pull_all(url: str, token: str) -> tuple[int, int, float]:
     return changes, wire, time.perf_counter() - started
 
 
+def _new_kiosk(
+    env: dict[str, str], url: str, folder: Path, community: str, name: str
+) -> tuple[Store, SyncEngine]:
+    """A kiosk enrolled in `community` (a slug) by the CLI's enrollment code, not yet synced."""
+    code = _cli(env, "kiosk", "enroll", "--community", community, "--name", name)
+    store = Store(folder / f"{name}.sqlite3")
+    engine = SyncEngine(store)
+    store.save_enrollment(url, engine.enroll(url, code.splitlines()[-1]))
+    return store, engine
+
+
 def bench_kiosk(url: str, name: str, facts: Facts, folder: Path, out: Results) -> None:
     """Pulls from nothing (an existing and a new kiosk of the largest community) and a push of
     500 operations (a new kiosk of the smallest community)."""
@@ -431,11 +442,7 @@ def bench_kiosk(url: str, name: str, facts: Facts, folder: Path, out: Results) -
 
     env = _env(name, folder)
     kiosk_name = f"bench-{int(time.time())}"
-    code = _cli(env, "kiosk", "enroll", "--community", f"c{facts.largest:03d}",
-                "--name", kiosk_name).splitlines()[-1]  # fmt: skip
-    store = Store(folder / f"{kiosk_name}.sqlite3")
-    engine = SyncEngine(store)
-    store.save_enrollment(url, engine.enroll(url, code))
+    store, engine = _new_kiosk(env, url, folder, f"c{facts.largest:03d}", kiosk_name)
     engine.stats.requests = engine.stats.bytes_received = 0
     started = time.perf_counter()
     engine.sync_once()
@@ -456,11 +463,7 @@ def bench_kiosk(url: str, name: str, facts: Facts, folder: Path, out: Results) -
             "GROUP BY c.id, c.slug ORDER BY count(r.id), c.id LIMIT 1"
         ).fetchone()
     assert smallest is not None
-    code = _cli(env, "kiosk", "enroll", "--community", smallest[0],
-                "--name", f"{kiosk_name}-push").splitlines()[-1]  # fmt: skip
-    store = Store(folder / f"{kiosk_name}-push.sqlite3")
-    engine = SyncEngine(store)
-    store.save_enrollment(url, engine.enroll(url, code))
+    store, engine = _new_kiosk(env, url, folder, smallest[0], f"{kiosk_name}-push")
     engine.sync_once()
     rooms = [r["code"] for r in store.rooms()]
     categories = [c["code"] for c in store.categories() if c["code"] != "emergency"]
